@@ -1,0 +1,40 @@
+# make demo: set up .venv, then check, compile and render every bundled spec into out/
+# make test: set up .venv, then run the whole test suite
+# SEQDSL_ACCEPT=1 make test regenerates the golden files (review them with git diff)
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test bench golden lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@command -v dot >/dev/null 2>&1 || { echo "installing graphviz (dot)"; \
+	  (apt-get update -qq && apt-get install -y -qq graphviz) >/dev/null 2>&1 || \
+	  (sudo apt-get update -qq && sudo apt-get install -y -qq graphviz) >/dev/null 2>&1 || \
+	  echo "warning: could not install graphviz; rendering to SVG/PNG will say so"; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev,torch]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/python -m seqdsl.demo specs out
+
+test: setup
+	$(BIN)/python -m pytest -n 2 tests
+
+bench: setup
+	$(BIN)/python benchmarks/bench_load.py
+
+golden: setup
+	SEQDSL_ACCEPT=1 $(BIN)/python -m pytest -n 2 tests
+
+lint: setup
+	$(BIN)/ruff check seqdsl tests benchmarks
+
+clean:
+	rm -rf out build dist *.egg-info

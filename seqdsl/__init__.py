@@ -1,0 +1,52 @@
+"""seqdsl: a compiler for sequence models written as `.seq` files.
+
+The pipeline, one module per stage:
+
+    parse (text → AST) → lower (AST → IR) → check → passes → backends (numpy, torch) / render
+
+A six-line spec::
+
+    cell RNN(I = 3, H = 2) {
+        in x: [I]
+        state h: [H] = zeros
+        param W: [H, I]; param U: [H, H]; param b: [H] = 0
+        h = tanh(W @ x + U @ h[t-1] + b)
+        out y = h
+    }
+
+its IR (`seqdsl ir rnn.seq`)::
+
+    cell RNN(I=3, H=2)
+      W: shared[2, 3] = param(init=uniform(1/sqrt(3)))  # line 4
+      x: [3] = input()  # line 2
+      _h1: [2] = matmul(W, x)  # line 5
+      U: shared[2, 2] = param(init=uniform(1/sqrt(2)))  # line 4
+      _h2: [2] = matmul(U, h[t-1])  # line 5
+      ...
+      h: [2] state(init=0.0) = tanh(_h4)  # line 5
+      out_y: [2] = output(h, output=y)  # line 6
+
+and the NumPy it compiles to (`seqdsl compile rnn.seq --backend numpy`) hoists the
+input projection out of the time loop::
+
+    _h1_all = x_all @ W.T                   # all steps at once
+    for t in range(T):
+        _h2 = h @ U.T
+        ...
+        h = np.tanh(_h4)
+
+Public API: `load`, `compile`, `SpecError`.
+"""
+
+from .errors import SpecError
+from .program import Program, load
+
+__all__ = ["load", "compile", "SpecError", "Program"]
+__version__ = "0.1.0"
+
+
+def compile(source, backend: str = "numpy", sizes=None, name=None, dtype: str = "float32", **options):
+    """Compile a spec (path, text or `Program`) to an executable; see docs/api.md."""
+    from .backends import compile_program
+
+    return compile_program(source, backend=backend, sizes=sizes, name=name, dtype=dtype, **options)

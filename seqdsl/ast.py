@@ -1,0 +1,200 @@
+"""The AST: frozen dataclasses with source spans, built by `seqdsl.parse`.
+
+In:  nothing (definitions only).
+Out: node classes. Expressions (`Num`, `Name`, `Bool`, `BinOp`, `Neg`, `Call`, `Delay`,
+     `Last`, `Attr`, `Run`), statements (`InDecl`, `MemDecl`, `StateDecl`, `ParamDecl`,
+     `Assign`, `Out`, `Repeat`), and top-level items (`Use`, `Definition`, `Module`).
+Every node has a `span` (`seqdsl.errors.Span`) and a `depth` (height of its subtree,
+used to cap nesting before anything recurses over it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import Span
+
+
+@dataclass(frozen=True)
+class Node:
+    span: Span = field(compare=False, repr=False)
+
+
+# ---- expressions ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Num(Node):
+    value: float
+    is_int: bool
+    depth: int = 1
+
+
+@dataclass(frozen=True)
+class Bool(Node):
+    value: bool
+    depth: int = 1
+
+
+@dataclass(frozen=True)
+class Name(Node):
+    id: str
+    depth: int = 1
+
+
+@dataclass(frozen=True)
+class BinOp(Node):
+    op: str  # one of + - * / @
+    left: "Expr"
+    right: "Expr"
+    depth: int = 1
+
+
+@dataclass(frozen=True)
+class Neg(Node):
+    operand: "Expr"
+    depth: int = 1
+
+
+@dataclass(frozen=True)
+class Kwarg(Node):
+    name: str
+    value: "Expr"
+    depth: int = 1
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    func: str
+    args: tuple
+    kwargs: tuple  # tuple[Kwarg, ...]
+    depth: int = 1
+
+
+@dataclass(frozen=True)
+class Delay(Node):
+    """`target[t-k]` (k >= 1), or `target[t]` with k == 0."""
+
+    target: "Expr"
+    k: int
+    depth: int = 1
+
+
+@dataclass(frozen=True)
+class Last(Node):
+    """`target[last]`: the last step of a sequence."""
+
+    target: "Expr"
+    depth: int = 1
+
+
+@dataclass(frozen=True)
+class Attr(Node):
+    """`target.name`: a field of a run (`enc.y`, `enc.h`, `enc.final`)."""
+
+    target: "Expr"
+    name: str
+    depth: int = 1
+
+
+@dataclass(frozen=True)
+class Run(Node):
+    """`Cell(sizes) over seq [from ...] [attend mem] [reversed|bidirectional]`."""
+
+    call: Call
+    over: "Expr"
+    from_: object = None  # an Expr, or a tuple of Kwarg
+    attend: "Expr | None" = None
+    reversed: bool = False
+    bidirectional: bool = False
+    depth: int = 1
+
+
+Expr = Num | Bool | Name | BinOp | Neg | Call | Delay | Last | Attr | Run
+
+
+# ---- types and statements ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class TypeExpr(Node):
+    kind: str  # "vec" | "seq" | "tokens"
+    dims: tuple  # tuple[Expr, ...]
+    depth: int = 1
+
+
+@dataclass(frozen=True)
+class InDecl(Node):
+    name: str
+    type: TypeExpr
+
+
+@dataclass(frozen=True)
+class MemDecl(Node):
+    name: str
+    type: TypeExpr
+
+
+@dataclass(frozen=True)
+class StateDecl(Node):
+    name: str
+    type: TypeExpr
+    init: "Expr | None"
+
+
+@dataclass(frozen=True)
+class ParamItem(Node):
+    name: str
+    type: "TypeExpr | None"
+    init_kind: str | None  # "dist" | "const" | None
+    init: "Expr | None"
+
+
+@dataclass(frozen=True)
+class ParamDecl(Node):
+    items: tuple  # tuple[ParamItem, ...]
+
+
+@dataclass(frozen=True)
+class Assign(Node):
+    targets: tuple  # tuple[str, ...]
+    target_spans: tuple
+    value: Expr
+
+
+@dataclass(frozen=True)
+class Out(Node):
+    name: str
+    value: "Expr | None"
+
+
+@dataclass(frozen=True)
+class Repeat(Node):
+    count: Expr
+    body: tuple
+
+
+# ---- top level --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SizeParam(Node):
+    name: str
+    default: "Expr | None"
+
+
+@dataclass(frozen=True)
+class Definition(Node):
+    kind: str  # "cell" | "block" | "model"
+    name: str
+    params: tuple  # tuple[SizeParam, ...]
+    body: tuple  # statements
+
+
+@dataclass(frozen=True)
+class Use(Node):
+    path: str
+
+
+@dataclass(frozen=True)
+class Module(Node):
+    file: str
+    uses: tuple
+    definitions: tuple

@@ -1,0 +1,50 @@
+"""Check: the semantic checks that run on every load, after lowering.
+
+In:  a lowered IR graph (and, for algebraic loops, the equations being lowered).
+Out: `algebraic_loop_error(...)` → the `SpecError` naming the cycle's path with line
+     numbers; `check_graph(g)` → a list of warnings (unused parameters and inputs);
+     `summary(g)` → inputs, outputs, states, parameters with shapes and the count.
+Errors that lowering meets first (unknown names, shapes, bad delays, unassigned states)
+are raised there, with the same `file:line:col` format.
+"""
+
+from __future__ import annotations
+
+from .errors import SpecError, Warning_
+from .ops import Op
+
+
+def algebraic_loop_error(stack: list, name: str, equations: dict) -> SpecError:
+    cycle = stack[stack.index(name):] + [name]
+    path = " -> ".join(f"{n} (line {equations[n].span.line})" for n in cycle)
+    return SpecError(f"algebraic loop: {path}", equations[name].span,
+                     f"a value cannot depend on itself in the same step; read the previous step "
+                     f"with a delayed reference, e.g. {cycle[0]}[t-1] (and declare it a state)")
+
+
+def check_graph(g) -> list:
+    warnings = []
+    for n, d in g.nodes(data=True):
+        if d["op"] == Op.PARAM and g.out_degree(n) == 0:
+            warnings.append(Warning_(f"parameter '{n}' is never used", d["span"], "remove it or use it"))
+        elif d["op"] in (Op.INPUT, Op.MEMORY) and g.out_degree(n) == 0:
+            warnings.append(Warning_(f"{d['op'].value} '{n}' is never used", d["span"]))
+    return warnings
+
+
+def summary(g) -> dict:
+    """What `seqdsl check` prints for a definition."""
+    out = {"inputs": [], "outputs": [], "states": [], "params": [], "runs": []}
+    for n, d in g.nodes(data=True):
+        op = d["op"]
+        if op in (Op.INPUT, Op.MEMORY):
+            out["inputs"].append((n, str(d["type"]) + (" (memory)" if op == Op.MEMORY else "")))
+        elif op == Op.OUTPUT:
+            out["outputs"].append((d["output"], str(d["type"])))
+        elif op == Op.PARAM:
+            out["params"].append((n, d["type"].dims))
+        elif op == Op.CALL:
+            out["runs"].append((d["instance"], d["callee"]))
+        if d.get("state"):
+            out["states"].append((n, str(d["type"])))
+    return out

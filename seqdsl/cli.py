@@ -1,0 +1,127 @@
+"""The command line: `seqdsl check|ir|compile|render ...`.
+
+In:  argv.
+Out: text on stdout, diagnostics on stderr, and an exit code: 0 on success, 1 for a
+     bad spec, a bad flag or a missing file (never a Python traceback), 2 never.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import SpecError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits 2 with usage; we say what is wrong and exit 1
+        raise SpecError(f"{message} (see 'seqdsl {self.prog.split()[-1]} --help')"
+                        if " " in self.prog else message)
+
+
+def _sizes(items) -> dict:
+    out = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise SpecError(f"--set expects NAME=VALUE, got '{item}'")
+        try:
+            v = int(value)
+        except ValueError:
+            raise SpecError(f"--set {name}: '{value}' is not a whole number") from None
+        if not (0 < v <= 1 << 31):
+            raise SpecError(f"--set {name}={v}: sizes must be between 1 and {1 << 31}")
+        out[name] = v
+    return out
+
+
+def _fmt_dims(dims) -> str:
+    return "[" + ", ".join(str(d) for d in dims) + "]"
+
+
+def cmd_check(args) -> int:
+    from .program import load
+
+    for f in args.files:
+        program = load(Path(f), _sizes(args.set))
+        for w in program.warnings:
+            print(w, file=sys.stderr)
+        for name, d in program.definitions.items():
+            if d.file != program.top_file:
+                continue
+            s = d.summary()
+            sizes = ", ".join(f"{k}={v}" for k, v in d.sizes.items())
+            print(f"{d.kind} {name}({sizes})  [{f}:{d.ast.span.line}]")
+            for key in ("inputs", "outputs", "states"):
+                if s[key]:
+                    print(f"  {key + ':':9}" + ", ".join(f"{n}: {t}" for n, t in s[key]))
+            for inst, callee in s["runs"]:
+                print(f"  run:     {inst} = {callee}")
+            if s["params"]:
+                print("  params:  " + ", ".join(f"{n} {_fmt_dims(dims)}" for n, dims in s["params"]))
+            count = d.param_count
+            print(f"  parameters: {count if count is not None else 'symbolic (bind sizes with --set)'}")
+        print(f"{f}: ok")
+    return 0
+
+
+def _pick(program, name):
+    if name is None:
+        return program.main
+    if name not in program.definitions:
+        from .errors import did_you_mean
+
+        raise SpecError(f"no definition named '{name}'", None, did_you_mean(name, program.definitions))
+    return program.definitions[name]
+
+
+def cmd_ir(args) -> int:
+    from .ir import to_json, to_text
+    from .program import load
+
+    program = load(Path(args.file), _sizes(args.set))
+    defs = [_pick(program, args.defn)] if args.defn else [
+        d for d in program.definitions.values() if d.file == program.top_file]
+    for d in defs:
+        print(to_json(d.graph) if args.json else to_text(d.graph))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="seqdsl", description="Check, compile and draw sequence models written as .seq files.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    c = sub.add_parser("check", help="check specs and print their interfaces")
+    c.add_argument("files", nargs="+")
+    c.add_argument("--set", action="append", metavar="NAME=VALUE")
+    i = sub.add_parser("ir", help="print the IR")
+    i.add_argument("file")
+    i.add_argument("--def", dest="defn")
+    i.add_argument("--set", action="append", metavar="NAME=VALUE")
+    i.add_argument("--json", action="store_true")
+    from . import cli_more
+
+    cli_more.add_commands(sub)
+    return p
+
+
+COMMANDS = {"check": cmd_check, "ir": cmd_ir}
+
+
+def main(argv=None) -> int:
+    from . import cli_more
+
+    try:
+        args = build_parser().parse_args(argv)
+        if not args.command:
+            build_parser().print_help()
+            return 1
+        fn = COMMANDS.get(args.command) or cli_more.COMMANDS[args.command]
+        return fn(args)
+    except SpecError as e:
+        print(e, file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,893 @@
+"""Lower: AST definition (+ bound sizes) → IR graph, with shapes inferred as it goes.
+
+In:  an `ast.Definition`, a size environment (name → `Size` or bool) and a `resolve`
+     function that returns the interface of other definitions (for runs in models).
+Out: a networkx.MultiDiGraph (see seqdsl.ir), verified; `SpecError` for unknown names,
+     duplicates, wrong arity, shape mismatches, algebraic loops, bad delays, ...
+
+Cells are systems of equations: each name is assigned once, in any order, and a cycle
+must pass through a delayed reference `h[t-k]`. Blocks and models are sequential: a
+statement sees what was bound before it, and a name may be re-bound (`x = f(x)`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from . import ast as A
+from .check import algebraic_loop_error
+from .errors import SpecError, Span, did_you_mean
+from .ir import add_node, new_graph, verify
+from .ops import FUNCTIONS, Op, infer
+from .parse import check_identifier
+from .sizes import MAX_SIZE, Size
+from .types import VType
+
+MAX_DELAY = 1000
+MAX_REPEAT = 10000
+MAX_NODES = 200_000
+
+BUILTINS = {
+    "tanh": 1, "sigmoid": 1, "relu": 1, "exp": 1, "log": 1, "softmax": 1, "sum": 1,
+    "concat": None, "split": 2, "linear": 2, "embed": 3, "onehot": 2, "layernorm": 1,
+    "attention": None, "positions": 1,
+}
+INITIALIZERS = {"uniform": 1, "normal": 1}
+
+
+@dataclass
+class Interface:
+    """What a model needs to know of a cell or block it runs (types in the callee's sizes)."""
+
+    kind: str
+    name: str
+    size_params: list
+    defaults: dict
+    inputs: dict  # name -> VType
+    states: dict  # name -> VType
+    memories: dict
+    outputs: dict
+    span: Span = None
+
+
+@dataclass
+class RunHandle:
+    """A name bound to a run in a model: its fields are read with `enc.y`, `enc.final`."""
+
+    calls: list  # one call node, or two (forward, backward) for a bidirectional run
+    iface: Interface
+    env: dict
+    span: Span
+    cache: dict = field(default_factory=dict)
+
+
+class Lowerer:
+    def __init__(self, defn: A.Definition, env: dict, resolve=None):
+        self.defn = defn
+        self.env = env
+        self.resolve = resolve
+        self.g = new_graph(defn.kind, defn.name, env, defn.span)
+        self.scope: dict = {}
+        self.declared_types: dict = {}
+        self.pending_delays: list = []
+        self.splits: dict = {}
+        self.used_names: set = set()
+        self.counters: dict = {}
+        self.instance_counts: dict = {}
+        self.prefix = ""
+        self.target = "v"
+        self.root_of_stmt = None
+
+    # ---- naming ---------------------------------------------------------------
+    def temp(self, base: str) -> str:
+        base = base.replace(".", "_")
+        n = self.counters.get(base, 0) + 1
+        self.counters[base] = n
+        return f"_{base}{n}"
+
+    def fresh(self, name: str) -> str:
+        if name not in self.g and name not in self.used_names:
+            self.used_names.add(name)
+            return name
+        k = 2
+        while f"{name}_{k}" in self.g or f"{name}_{k}" in self.used_names:
+            k += 1
+        self.used_names.add(f"{name}_{k}")
+        return f"{name}_{k}"
+
+    def instance(self, kind: str, is_root: bool) -> str:
+        base = self.prefix + (self.target if is_root else f"{self.target}_{kind}")
+        n = self.instance_counts.get(base, 0) + 1
+        self.instance_counts[base] = n
+        return base if n == 1 else f"{base}{n}"
+
+    # ---- node creation ----------------------------------------------------------
+    def node(self, op: Op, inputs, span: Span, name: str | None = None, **attrs) -> str:
+        types = [self.g.nodes[src]["type"] if d == 0 else self.declared_types[src] for src, d in inputs]
+        t = infer(op, attrs, types, span)
+        self._check_dims(t, span)
+        if self.g.number_of_nodes() >= MAX_NODES:
+            raise SpecError(f"definition grows past {MAX_NODES} IR nodes", span)
+        name = name or self.temp(self.target)
+        real_inputs = []
+        for i, (src, d) in enumerate(inputs):
+            if d:
+                self.pending_delays.append((src, name, i, d))
+            else:
+                real_inputs.append((src, 0, i))
+        add_node(self.g, name, op, t, span, real_inputs, **attrs)
+        return name
+
+    def leaf(self, op: Op, name: str, t: VType, span: Span, **attrs) -> str:
+        self._check_dims(t, span)
+        return add_node(self.g, name, op, t, span, (), **attrs)
+
+    def _check_dims(self, t: VType, span: Span) -> None:
+        for d in t.dims:
+            v = d.value
+            if v is not None and not (0 < v <= MAX_SIZE):
+                raise SpecError(f"size {v} is out of range" + (" (sizes must be positive)" if v <= 0 else
+                                f" (the limit is {MAX_SIZE})"), span)
+
+    # ---- sizes ------------------------------------------------------------------
+    def size(self, e, what: str = "size") -> Size:
+        if isinstance(e, A.Num):
+            if not e.is_int:
+                raise SpecError(f"{what} must be a whole number, got {e.value}", e.span)
+            if e.value > MAX_SIZE:
+                raise SpecError(f"{what} {e.value} is absurdly large (the limit is {MAX_SIZE})", e.span)
+            return Size.const(e.value)
+        if isinstance(e, A.Name):
+            if e.id in self.env:
+                v = self.env[e.id]
+                if isinstance(v, bool):
+                    raise SpecError(f"'{e.id}' is a flag (true/false), not a size", e.span)
+                return v
+            hint = did_you_mean(e.id, [k for k, v in self.env.items() if not isinstance(v, bool)])
+            raise SpecError(f"unknown size '{e.id}'", e.span,
+                            hint or f"declare it in the header: {self.defn.kind} {self.defn.name}(..., {e.id})")
+        if isinstance(e, A.BinOp) and e.op in "+-*":
+            a, b = self.size(e.left, what), self.size(e.right, what)
+            r = a + b if e.op == "+" else a - b if e.op == "-" else a * b
+            v = r.value
+            if v is not None and abs(v) > MAX_SIZE:
+                raise SpecError(f"{what} {v} is absurdly large (the limit is {MAX_SIZE})", e.span)
+            return r
+        if isinstance(e, A.BinOp) and e.op == "/":
+            a, b = self.size(e.left, what), self.size(e.right, what)
+            r = a.div_exact(b.value) if b.value is not None else None
+            if r is None:
+                raise SpecError(f"{what} {a}/{b} is not a whole number", e.span,
+                                "sizes are integers; division must be exact")
+            return r
+        if isinstance(e, A.Neg):
+            return Size.const(0) - self.size(e.operand, what)
+        raise SpecError(f"expected a {what} (a number or a size name like H, 4*H), got an expression",
+                        e.span)
+
+    def positive_size(self, e, what: str = "size") -> Size:
+        s = self.size(e, what)
+        v = s.value
+        if v is not None and v <= 0:
+            raise SpecError(f"{what} must be positive, got {v}", e.span)
+        return s
+
+    def flag(self, e) -> bool:
+        if isinstance(e, A.Bool):
+            return e.value
+        if isinstance(e, A.Name) and isinstance(self.env.get(e.id), bool):
+            return self.env[e.id]
+        raise SpecError("expected true or false", e.span)
+
+    def type_of(self, t: A.TypeExpr) -> VType:
+        if t.kind == "tokens":
+            return VType((), True, "int", True)
+        dims = tuple(self.positive_size(d) for d in t.dims)
+        return VType(dims, t.kind == "seq", "float", True)
+
+    def scalar(self, e):
+        """An initializer scale: numbers, sizes, + - * /, sqrt()."""
+        if isinstance(e, A.Num):
+            return ("num", float(e.value))
+        if isinstance(e, A.Name):
+            return ("size", self.size(e))
+        if isinstance(e, A.Neg):
+            return ("neg", self.scalar(e.operand))
+        if isinstance(e, A.BinOp) and e.op in "+-*/":
+            return ("bin", e.op, self.scalar(e.left), self.scalar(e.right))
+        if isinstance(e, A.Call) and e.func == "sqrt" and len(e.args) == 1 and not e.kwargs:
+            return ("sqrt", self.scalar(e.args[0]))
+        raise SpecError("an initializer scale is made of numbers, sizes, + - * / and sqrt()", e.span)
+
+    def param_init(self, item: A.ParamItem, t: VType):
+        if item.init is None:
+            fan_in = t.dims[-1] if t.dims else Size.const(1)
+            return ("uniform", ("bin", "/", ("num", 1.0), ("sqrt", ("size", fan_in))))
+        e = item.init
+        if item.init_kind == "const":
+            if isinstance(e, A.Name) and e.id in ("zeros", "ones"):
+                return ("const", ("num", 0.0 if e.id == "zeros" else 1.0))
+            return ("const", self.scalar(e))
+        if isinstance(e, A.Name) and e.id in ("zeros", "ones"):
+            return ("const", ("num", 0.0 if e.id == "zeros" else 1.0))
+        if not isinstance(e, A.Call) or e.func not in INITIALIZERS:
+            name = e.func if isinstance(e, A.Call) else "?"
+            raise SpecError(f"unknown initializer '{name}'", e.span,
+                            did_you_mean(name, INITIALIZERS) or "use uniform(a), normal(std), = 0 or = zeros")
+        if len(e.args) != 1 or e.kwargs:
+            raise SpecError(f"{e.func}() takes 1 argument, got {len(e.args) + len(e.kwargs)}", e.span)
+        return (e.func, self.scalar(e.args[0]))
+
+    # ---- declarations -----------------------------------------------------------
+    def declare(self, name: str, span: Span):
+        if name in self.scope or name in self.env:
+            raise SpecError(f"'{name}' is declared twice", span)
+
+    def lower_decls(self, stmts) -> None:
+        kind = self.defn.kind
+        for s in stmts:
+            if isinstance(s, A.InDecl):
+                self.declare(s.name, s.span)
+                t = self.type_of(s.type)
+                if kind == "cell" and t.seq:
+                    raise SpecError(f"a cell's input is one step; '{s.name}: {t}' is a sequence", s.type.span,
+                                    f"declare 'in {s.name}: [..]' (the model runs the cell over a sequence) "
+                                    f"or 'memory {s.name}: seq[..]' to attend to a whole sequence")
+                if kind == "cell" and t.dtype == "int":
+                    raise SpecError("a cell's input must be a vector; embed token ids in the model", s.type.span)
+                if kind == "block" and not t.seq:
+                    raise SpecError(f"a block works on whole sequences; '{s.name}' must be seq[..]", s.type.span)
+                self.scope[s.name] = self.leaf(Op.INPUT, self.fresh(s.name), t, s.span)
+            elif isinstance(s, A.MemDecl):
+                if kind != "cell":
+                    raise SpecError("'memory' declares a cell's attended sequence; it only exists in cells",
+                                    s.span)
+                self.declare(s.name, s.span)
+                t = self.type_of(s.type)
+                if not t.seq:
+                    raise SpecError(f"memory '{s.name}' must be a sequence, seq[..]", s.type.span)
+                self.scope[s.name] = self.leaf(Op.MEMORY, self.fresh(s.name), t, s.span)
+            elif isinstance(s, A.StateDecl):
+                if kind != "cell":
+                    raise SpecError(f"states belong in cells; a {kind} has no time steps of its own", s.span,
+                                    "move the recurrence into a cell and run it with 'over'")
+                self.declare(s.name, s.span)
+                t = self.type_of(s.type)
+                if t.seq or t.dtype == "int":
+                    raise SpecError(f"state '{s.name}' must be a vector, not {t}", s.type.span)
+                init = 0.0
+                if s.init is not None:
+                    e = s.init
+                    if isinstance(e, A.Name) and e.id in ("zeros", "ones"):
+                        init = 0.0 if e.id == "zeros" else 1.0
+                    elif isinstance(e, A.Num) or (isinstance(e, A.Neg) and isinstance(e.operand, A.Num)):
+                        init = float(e.value if isinstance(e, A.Num) else -e.operand.value)
+                    else:
+                        raise SpecError("a state starts at zeros, ones or a number", e.span,
+                                        "a model can start it from any value: 'from (h = ...)'")
+                self.declared_types[s.name] = t
+                self.scope[s.name] = ("state", s.name, t, init, s.span)
+                self.used_names.add(s.name)
+            elif isinstance(s, A.ParamDecl):
+                if kind == "model":
+                    raise SpecError("a model's parameters come from linear(), embed(), layernorm() and the "
+                                    "cells and blocks it runs", s.span, "declare explicit params in a cell or block")
+                pending = []
+                for item in s.items:
+                    self.declare(item.name, item.span)
+                    if any(p.name == item.name for p in pending):
+                        raise SpecError(f"'{item.name}' is declared twice", item.span)
+                    pending.append(item)
+                    if item.type is None:
+                        continue
+                    t = self.type_of(item.type)
+                    if t.seq or t.dtype == "int" or t.rank > 2:
+                        raise SpecError(f"a parameter is a scalar, vector or matrix, not {t}", item.type.span)
+                    t = t.with_(batched=False)
+                    for p in pending:
+                        init = self.param_init(item, t)
+                        self.scope[p.name] = self.leaf(Op.PARAM, self.fresh(p.name), t, p.span, init=init)
+                    pending = []
+                if pending:
+                    raise SpecError(f"parameter '{pending[-1].name}' has no shape", pending[-1].span,
+                                    f"write 'param {pending[-1].name}: [H]'")
+
+    # ---- expressions ------------------------------------------------------------
+    def value(self, e, is_root: bool = False) -> str:
+        r = self.expr(e, is_root)
+        if isinstance(r, RunHandle):
+            return self.default_output(r, e.span)
+        return r
+
+    def ref(self, name: str, span: Span, delay: int = 0):
+        """A (node, delay) pair for a name read in an expression."""
+        if name in self.scope:
+            v = self.scope[name]
+            if isinstance(v, tuple) and v[0] == "state":
+                if delay == 0 and self.defn.kind == "cell":
+                    return ("pending", name)
+                return (name, delay)
+            if isinstance(v, tuple) and v[0] == "equation":
+                return ("pending", name)
+            if delay:
+                raise SpecError(f"'{name}' is not a state; only states can be read at t-{delay}", span,
+                                f"declare it with 'state {name}: [..]' and assign it in the cell")
+            return v
+        if name in self.env:
+            raise SpecError(f"'{name}' is a size, not a value", span)
+        if name in BUILTINS or name in FUNCTIONS:
+            raise SpecError(f"'{name}' is a function; call it: {name}(...)", span)
+        candidates = [k for k in self.scope] + list(self.env)
+        raise SpecError(f"unknown name '{name}'", span, did_you_mean(name, candidates))
+
+    def expr(self, e, is_root: bool = False):
+        if isinstance(e, A.Num):
+            return self.leaf(Op.CONST, self.temp("c"), VType((), False, "float", False), e.span,
+                             value=float(e.value))
+        if isinstance(e, A.Bool):
+            raise SpecError("true/false is a flag, not a value", e.span)
+        if isinstance(e, A.Name):
+            r = self.ref(e.id, e.span)
+            if isinstance(r, RunHandle):
+                return r
+            return self.resolved(r, e.span)
+        if isinstance(e, A.Delay):
+            if not isinstance(e.target, A.Name):
+                raise SpecError("only a state can be read at [t-k]", e.span)
+            if self.defn.kind != "cell":
+                raise SpecError("[t-k] reads an earlier step; steps only exist inside cells", e.span,
+                                "write the recurrence in a cell and run it over the sequence")
+            if e.k > MAX_DELAY:
+                raise SpecError(f"delay {e.k} is larger than the limit {MAX_DELAY}", e.span)
+            if e.k == 0:
+                return self.resolved(self.ref(e.target.id, e.target.span), e.span)
+            r = self.ref(e.target.id, e.target.span, e.k)
+            return ("delayed", r[0], r[1])
+        if isinstance(e, A.BinOp):
+            a = self.operand(e.left)
+            b = self.operand(e.right)
+            op = {"+": Op.ADD, "-": Op.SUB, "*": Op.MUL, "/": Op.DIV, "@": Op.MATMUL}[e.op]
+            return self.node(op, [a, b], e.span, self.root_name(is_root))
+        if isinstance(e, A.Neg):
+            return self.node(Op.NEG, [self.operand(e.operand)], e.span, self.root_name(is_root))
+        if isinstance(e, A.Last):
+            if self.defn.kind == "cell":
+                raise SpecError("[last] reads the end of a sequence; inside a cell there is one step", e.span)
+            return self.node(Op.LAST, [(self.value(e.target), 0)], e.span, self.root_name(is_root))
+        if isinstance(e, A.Attr):
+            return self.attr(e, is_root)
+        if isinstance(e, A.Call):
+            return self.call(e, is_root)
+        if isinstance(e, A.Run):
+            return self.run(e, is_root)
+        raise SpecError("unsupported expression", e.span)
+
+    def resolved(self, r, span):
+        if isinstance(r, tuple) and r[0] == "pending":
+            return self.equation_value(r[1], span)
+        return r
+
+    def operand(self, e):
+        r = self.expr(e)
+        if isinstance(r, RunHandle):
+            return (self.default_output(r, e.span), 0)
+        if isinstance(r, tuple) and r[0] == "delayed":
+            return (r[1], r[2])
+        return (r, 0)
+
+    def root_name(self, is_root: bool):
+        if is_root and self.root_of_stmt and self.root_of_stmt not in self.g:
+            return self.root_of_stmt
+        return None
+
+    def args(self, e: A.Call, n: int | None, names=()):
+        if n is not None and len(e.args) != n:
+            raise SpecError(f"{e.func}() takes {n} argument{'s' if n != 1 else ''}, got {len(e.args)}", e.span)
+        if e.kwargs and e.func not in ("attention",):
+            raise SpecError(f"{e.func}() takes no keyword arguments", e.kwargs[0].span)
+        return e.args
+
+    def call(self, e: A.Call, is_root: bool):
+        f = e.func
+        name = self.root_name(is_root)
+        if f in FUNCTIONS:
+            (x,) = self.args(e, 1)
+            return self.node(FUNCTIONS[f], [self.operand(x)], e.span, name)
+        if f == "concat":
+            if len(e.args) < 2:
+                raise SpecError("concat() takes at least 2 arguments", e.span)
+            return self.node(Op.CONCAT, [self.operand(a) for a in e.args], e.span, name)
+        if f == "linear":
+            x, n = self.args(e, 2)
+            xv = self.value(x)
+            out = self.positive_size(n, "output size")
+            t = self.g.nodes[xv]["type"]
+            if t.rank != 1 or t.dtype == "int":
+                raise SpecError(f"linear() needs vectors, got {t}", x.span,
+                                "token ids need embed(tokens, V, E) first" if t.dtype == "int" else None)
+            inst = self.instance("linear", is_root)
+            w = self.param_leaf(f"{inst}.W", VType((out, t.dims[0]), False, "float", False), e.span,
+                                ("uniform", ("bin", "/", ("num", 1.0), ("sqrt", ("size", t.dims[0])))))
+            b = self.param_leaf(f"{inst}.b", VType((out,), False, "float", False), e.span,
+                                ("uniform", ("bin", "/", ("num", 1.0), ("sqrt", ("size", t.dims[0])))))
+            mm = self.node(Op.MATMUL, [(w, 0), (xv, 0)], e.span)
+            return self.node(Op.ADD, [(mm, 0), (b, 0)], e.span, name)
+        if f == "embed":
+            tok, v, d = self.args(e, 3)
+            tv = self.value(tok)
+            vs, ds = self.positive_size(v, "vocabulary size"), self.positive_size(d, "embedding size")
+            inst = self.instance("embed", is_root)
+            table = self.param_leaf(f"{inst}.weight", VType((vs, ds), False, "float", False), e.span,
+                                    ("normal", ("num", 1.0)))
+            return self.node(Op.EMBED, [(tv, 0), (table, 0)], e.span, name)
+        if f == "onehot":
+            tok, v = self.args(e, 2)
+            return self.node(Op.ONEHOT, [(self.value(tok), 0)], e.span, name,
+                             size=self.positive_size(v, "vocabulary size"))
+        if f == "layernorm":
+            (x,) = self.args(e, 1)
+            xv = self.value(x)
+            t = self.g.nodes[xv]["type"]
+            if t.rank != 1:
+                raise SpecError(f"layernorm() needs vectors, got {t}", x.span)
+            inst = self.instance("layernorm", is_root)
+            pt = VType(t.dims, False, "float", False)
+            gamma = self.param_leaf(f"{inst}.gamma", pt, e.span, ("const", ("num", 1.0)))
+            beta = self.param_leaf(f"{inst}.beta", pt, e.span, ("const", ("num", 0.0)))
+            return self.node(Op.LAYERNORM, [(xv, 0), (gamma, 0), (beta, 0)], e.span, name)
+        if f == "attention":
+            if len(e.args) < 3 or len(e.args) > 5:
+                raise SpecError(f"attention() takes q, k, v[, heads[, causal]], got {len(e.args)} arguments",
+                                e.span)
+            q, k, v = (self.operand(a) for a in e.args[:3])
+            heads = self.positive_size(e.args[3], "heads") if len(e.args) > 3 else Size.const(1)
+            causal = self.flag(e.args[4]) if len(e.args) > 4 else False
+            for kw in e.kwargs:
+                if kw.name == "heads":
+                    heads = self.positive_size(kw.value, "heads")
+                elif kw.name == "causal":
+                    causal = self.flag(kw.value)
+                else:
+                    raise SpecError(f"attention() has no argument '{kw.name}'", kw.span,
+                                    did_you_mean(kw.name, ["heads", "causal"]))
+            return self.node(Op.ATTENTION, [q, k, v], e.span, name, heads=heads, causal=causal)
+        if f == "positions":
+            (d,) = self.args(e, 1)
+            if self.defn.kind == "cell":
+                raise SpecError("positions() numbers the steps of a sequence; use it in a block or model",
+                                e.span)
+            return self.leaf(Op.POSITIONS, name or self.temp("pos"),
+                             VType((self.positive_size(d),), True, "float", False), e.span)
+        if f == "split":
+            raise SpecError("split() returns several values; assign them: a, b = split(x, 2)", e.span)
+        if f in ("zeros", "ones"):
+            raise SpecError(f"'{f}' is an initial value; use it in a state declaration or a 'from' list",
+                            e.span)
+        if self.resolve and self.resolve(f, None) is not None:
+            raise SpecError(f"{f} is a {self.resolve(f, None).kind}; run it over a sequence: "
+                            f"{f}(...) over x", e.span)
+        known = list(BUILTINS) + list(self.resolve("*", None) if self.resolve else [])
+        raise SpecError(f"unknown function '{f}'", e.span, did_you_mean(f, known))
+
+    def param_leaf(self, name: str, t: VType, span: Span, init) -> str:
+        if name in self.g:
+            raise SpecError(f"parameter '{name}' would be created twice", span)
+        return self.leaf(Op.PARAM, name, t, span, init=init)
+
+    # ---- models: runs and fields ---------------------------------------------------
+    def run(self, e: A.Run, is_root: bool):
+        if self.defn.kind != "model":
+            raise SpecError(f"'over' runs a cell or block; runs belong in models, not in a {self.defn.kind}",
+                            e.span)
+        callee = e.call.func
+        iface = self.resolve(callee, e.call.span) if self.resolve else None
+        if iface is None:
+            known = list(self.resolve("*", None)) if self.resolve else []
+            raise SpecError(f"unknown cell or block '{callee}'", e.call.span, did_you_mean(callee, known))
+        if iface.kind == "model":
+            raise SpecError(f"{callee} is a model; only cells and blocks can be run", e.call.span)
+        env = self.callee_env(iface, e.call)
+        inst = self.instance(callee.lower(), is_root)
+        if len(iface.inputs) != 1:
+            raise SpecError(f"{callee} has {len(iface.inputs)} inputs; 'over' feeds exactly one", e.call.span)
+        (in_name, in_t), = iface.inputs.items()
+        over = self.value(e.over)
+        over_t = self.g.nodes[over]["type"]
+        want = in_t.subs(env)
+        want_seq = want if iface.kind == "block" else want.with_(seq=True)
+        if over_t != want_seq:
+            raise SpecError(f"{callee} runs over {want_seq}, but this is {over_t}", e.over.span)
+        inputs = [(over, 0, in_name)]
+        if iface.kind == "block" and (e.from_ is not None or e.attend is not None or e.reversed
+                                      or e.bidirectional):
+            raise SpecError("from/attend/reversed/bidirectional apply to cells; a block sees the whole sequence",
+                            e.span)
+        if e.from_ is not None:
+            inputs += self.from_inputs(e, iface, env)
+        if e.attend is not None:
+            if not iface.memories:
+                raise SpecError(f"{callee} declares no memory to attend to", e.attend.span,
+                                "declare 'memory m: seq[H]' in the cell")
+            (m_name, m_t), = iface.memories.items()
+            mv = self.value(e.attend)
+            if self.g.nodes[mv]["type"] != m_t.subs(env):
+                raise SpecError(f"{callee} attends to {m_t.subs(env)}, but this is {self.g.nodes[mv]['type']}",
+                                e.attend.span)
+            inputs.append((mv, 0, m_name))
+        elif iface.memories:
+            raise SpecError(f"{callee} has a memory; give it one: ... attend enc.y", e.span)
+        first_out = next(iter(iface.outputs.values())) if iface.outputs else None
+        t = first_out.subs(env) if first_out else over_t
+        if iface.kind == "cell":
+            t = t.with_(seq=True)
+        attrs = dict(callee=callee, kind=iface.kind, sizes=env)
+        if e.bidirectional:
+            calls = []
+            for direction, rev in (("fwd", False), ("bwd", True)):
+                n = add_node(self.g, self.fresh(f"{inst}.{direction}".replace(".", "_")), Op.CALL, t, e.span,
+                             inputs, instance=f"{inst}.{direction}", reverse=rev, **attrs)
+                calls.append(n)
+        else:
+            n = add_node(self.g, self.fresh(inst.replace(".", "_")), Op.CALL, t, e.span, inputs, instance=inst,
+                         reverse=bool(e.reversed), **attrs)
+            calls = [n]
+        return RunHandle(calls, iface, env, e.span)
+
+    def callee_env(self, iface: Interface, call: A.Call) -> dict:
+        if len(call.args) > len(iface.size_params):
+            raise SpecError(f"{iface.name} takes {len(iface.size_params)} sizes "
+                            f"({', '.join(iface.size_params)}), got {len(call.args)}", call.span)
+        given = {}
+        for p, a in zip(iface.size_params, call.args):
+            given[p] = a
+        for kw in call.kwargs:
+            if kw.name not in iface.size_params:
+                raise SpecError(f"{iface.name} has no size '{kw.name}'", kw.span,
+                                did_you_mean(kw.name, iface.size_params))
+            if kw.name in given:
+                raise SpecError(f"size '{kw.name}' given twice", kw.span)
+            given[kw.name] = kw.value
+        env = {}
+        for p in iface.size_params:
+            if p in given:
+                a = given[p]
+                d = iface.defaults.get(p)
+                env[p] = self.flag(a) if isinstance(d, bool) else self.positive_size(a)
+            elif p in iface.defaults and iface.defaults[p] is not None:
+                d = iface.defaults[p]
+                env[p] = d if isinstance(d, bool) else d.subs(env)
+            else:
+                raise SpecError(f"{iface.name} needs a value for its size '{p}'", call.span,
+                                f"write {iface.name}({', '.join(iface.size_params)})")
+        return env
+
+    def from_inputs(self, e: A.Run, iface: Interface, env: dict) -> list:
+        src = e.from_
+        out = []
+        if isinstance(src, tuple):
+            for kw in src:
+                if kw.name not in iface.states:
+                    raise SpecError(f"{iface.name} has no state '{kw.name}'", kw.span,
+                                    did_you_mean(kw.name, iface.states))
+                if isinstance(kw.value, A.Name) and kw.value.id == "zeros":
+                    continue
+                v = self.value(kw.value)
+                want = iface.states[kw.name].subs(env)
+                if self.g.nodes[v]["type"] != want:
+                    raise SpecError(f"state '{kw.name}' of {iface.name} is {want}, but this is "
+                                    f"{self.g.nodes[v]['type']}", kw.value.span)
+                out.append((v, 0, kw.name))
+            return out
+        if not (isinstance(src, A.Attr) and src.name == "final"):
+            raise SpecError("'from' takes another run's final states (enc.final) or a list (h = ..., c = ...)",
+                            src.span)
+        other = self.expr(src.target)
+        if not isinstance(other, RunHandle):
+            raise SpecError("'.final' is read from a run", src.span)
+        if len(other.calls) != 1:
+            raise SpecError("a bidirectional run has two final states; pass them with from (h = ...)", src.span)
+        for s, t in iface.states.items():
+            if s not in other.iface.states:
+                raise SpecError(f"{other.iface.name} has no state '{s}' to start {iface.name} from", src.span)
+            v = self.field(other, f"final.{s}", src.span)
+            want = t.subs(env)
+            if self.g.nodes[v]["type"] != want:
+                raise SpecError(f"state '{s}': {iface.name} needs {want}, {other.iface.name} ends with "
+                                f"{self.g.nodes[v]['type']}", src.span)
+            out.append((v, 0, s))
+        return out
+
+    def default_output(self, h: RunHandle, span: Span) -> str:
+        if not h.iface.outputs:
+            raise SpecError(f"{h.iface.name} has no output", span)
+        return self.field(h, next(iter(h.iface.outputs)), span)
+
+    def field(self, h: RunHandle, fieldname: str, span: Span) -> str:
+        if fieldname in h.cache:
+            return h.cache[fieldname]
+        iface = h.iface
+        base = fieldname.split(".", 1)[-1]
+        if fieldname.startswith("final."):
+            t = iface.states[base].subs(h.env)
+        elif base in iface.outputs:
+            t = iface.outputs[base].subs(h.env)
+            if iface.kind == "cell":
+                t = t.with_(seq=True)
+        elif base in iface.states:
+            t = iface.states[base].subs(h.env).with_(seq=True)
+        else:
+            fields = list(iface.outputs) + list(iface.states) + (["final"] if iface.states else [])
+            raise SpecError(f"{iface.name} has no output or state '{base}'", span, did_you_mean(base, fields))
+        parts = []
+        for c in h.calls:
+            parts.append(add_node(self.g, self.fresh(f"{c}_{fieldname.replace('.', '_')}"), Op.GET, t, span,
+                                  [(c, 0)], field=fieldname))
+        if len(parts) == 2:
+            r = self.node(Op.CONCAT, [(p, 0) for p in parts], span, self.fresh(f"{h.calls[0]}_{base}"))
+        else:
+            r = parts[0]
+        h.cache[fieldname] = r
+        return r
+
+    def attr(self, e: A.Attr, is_root: bool):
+        target = self.expr(e.target)
+        if not isinstance(target, RunHandle):
+            raise SpecError(f"'.{e.name}' reads a field of a run (enc.y, enc.h, enc.final)", e.span)
+        if e.name == "final":
+            raise SpecError("'.final' is a set of states; start another run from it: ... from enc.final",
+                            e.span, "read one final state as enc.h[last]")
+        return self.field(target, e.name, e.span)
+
+    # ---- statements ---------------------------------------------------------------
+    def equation_value(self, name: str, span: Span) -> str:
+        """In a cell: the node of equation `name`, lowering it first if needed."""
+        v = self.scope.get(name)
+        if isinstance(v, tuple) and v[0] == "state":
+            if name not in self.lowered:
+                if name not in self.equations:
+                    raise SpecError(f"state '{name}' is never assigned", v[4],
+                                    f"add an equation '{name} = ...' to the cell")
+                self.lower_equation(name)
+            return name
+        if isinstance(v, tuple) and v[0] == "equation":
+            if name not in self.lowered:
+                self.lower_equation(name)
+            return self.lowered[name]
+        return v
+
+    def lower_equation(self, name: str) -> None:
+        if name in self.in_progress:
+            raise algebraic_loop_error(self.in_progress, name, self.equations)
+        self.in_progress.append(name)
+        stmt = self.equations[name]
+        saved = (self.target, self.root_of_stmt)
+        self.target, self.root_of_stmt = name, name
+        if len(stmt.targets) > 1:
+            r = self.split_part(stmt, name, name)
+        else:
+            r = self.value(stmt.value, is_root=True)
+        if r != name:
+            r = self.node(Op.IDENTITY, [(r, 0)], stmt.value.span, name)
+        self.target, self.root_of_stmt = saved
+        if name in self.declared_types:
+            t = self.g.nodes[r]["type"]
+            if t != self.declared_types[name]:
+                raise SpecError(f"state '{name}' is declared {self.declared_types[name]} but assigned {t}",
+                                stmt.value.span)
+            st = self.scope[name]
+            self.g.nodes[r].update(state=True, init=st[3])
+        self.lowered[name] = r
+        self.in_progress.pop()
+
+    def split_source(self, s: A.Assign):
+        """Lower the right side of `a, b = split(x, 2)` once; return (x node, part size)."""
+        if s in self.splits:
+            return self.splits[s]
+        e = s.value
+        if not (isinstance(e, A.Call) and e.func == "split"):
+            raise SpecError(f"{len(s.targets)} names on the left need split(x, {len(s.targets)}) on the right",
+                            s.span)
+        x, n = self.args(e, 2)
+        saved = self.target
+        self.target = "_".join(s.targets)
+        xv = self.value(x)
+        self.target = saved
+        t = self.g.nodes[xv]["type"]
+        parts = self.positive_size(n, "number of parts")
+        if parts.value != len(s.targets):
+            raise SpecError(f"split into {parts} parts, but {len(s.targets)} names on the left", e.span)
+        if t.rank != 1:
+            raise SpecError(f"split() needs vectors, got {t}", x.span)
+        part = t.dims[0].div_exact(parts.value)
+        if part is None:
+            raise SpecError(f"cannot split {t} into {parts.value} equal parts", e.span)
+        self.splits[s] = (xv, part)
+        return self.splits[s]
+
+    def split_part(self, s: A.Assign, name: str, node_name: str) -> str:
+        xv, part = self.split_source(s)
+        i = s.targets.index(name)
+        return self.node(Op.SLICE, [(xv, 0)], s.value.span, node_name,
+                         start=part * Size.const(i), stop=part * Size.const(i + 1))
+
+    def add_equation(self, name: str, s: A.Assign) -> None:
+        if name in self.equations:
+            raise SpecError(f"'{name}' is assigned twice (line {self.equations[name].span.line} "
+                            f"and line {s.span.line})", s.span,
+                            "a cell is a set of equations: each name is assigned once")
+        v = self.scope.get(name)
+        if v is not None and not (isinstance(v, tuple) and v[0] == "state"):
+            raise SpecError(f"cannot assign to {self.g.nodes[v]['op'].value} '{name}'", s.span)
+        if name in self.env:
+            raise SpecError(f"cannot assign to size '{name}'", s.span)
+        self.equations[name] = s
+        if v is None:
+            self.scope[name] = ("equation", name)
+        self.used_names.add(name)
+
+    def lower_cell(self, stmts) -> None:
+        self.equations: dict = {}
+        self.lowered: dict = {}
+        self.in_progress: list = []
+        outs = []
+        for s in stmts:
+            if isinstance(s, A.Assign):
+                if len(set(s.targets)) != len(s.targets):
+                    raise SpecError("a name appears twice on the left of '='", s.span)
+                for name in s.targets:
+                    self.add_equation(name, s)
+            elif isinstance(s, A.Out):
+                outs.append(s)
+            elif isinstance(s, A.Repeat):
+                raise SpecError("'repeat' stacks layers in models and blocks, not inside a cell", s.span)
+        for name in self.equations:
+            self.equation_value(name, self.equations[name].span)
+        for name, v in list(self.scope.items()):
+            if isinstance(v, tuple) and v[0] == "state" and name not in self.lowered:
+                raise SpecError(f"state '{name}' is never assigned", v[4],
+                                f"add an equation '{name} = ...' to the cell")
+        for src, dst, port, delay in self.pending_delays:
+            self.g.add_edge(src, dst, port=port, delay=delay)
+        seen = set()
+        for o in outs:
+            if o.name in seen:
+                raise SpecError(f"output '{o.name}' is declared twice", o.span)
+            seen.add(o.name)
+            if o.value is not None:
+                self.target, self.root_of_stmt = o.name, None
+                src = self.value(o.value, is_root=True)
+                src = self.resolved(src, o.span) if isinstance(src, tuple) else src
+            else:
+                src = self.equation_value(self.out_source(o), o.span)
+            add_node(self.g, self.fresh(f"out_{o.name}"), Op.OUTPUT, self.g.nodes[src]["type"], o.span,
+                     [(src, 0)], output=o.name)
+
+    def out_source(self, o: A.Out) -> str:
+        if o.name not in self.scope:
+            raise SpecError(f"unknown name '{o.name}'", o.span, did_you_mean(o.name, self.scope))
+        return o.name
+
+    def lower_sequential(self, stmts, depth: int = 0) -> None:
+        for s in stmts:
+            if isinstance(s, A.Assign):
+                self.assign(s)
+            elif isinstance(s, A.Out):
+                if s.name in self.outputs_seen:
+                    raise SpecError(f"output '{s.name}' is declared twice", s.span)
+                self.outputs_seen.add(s.name)
+                if s.value is None:
+                    src = self.value(A.Name(s.span, s.name))
+                else:
+                    self.target, self.root_of_stmt = s.name, None
+                    src = self.value(s.value, is_root=True)
+                add_node(self.g, self.fresh(f"out_{s.name}"), Op.OUTPUT, self.g.nodes[src]["type"], s.span,
+                         [(src, 0)], output=s.name)
+            elif isinstance(s, A.Repeat):
+                if depth >= 4:
+                    raise SpecError("repeat nests deeper than 4 levels", s.span)
+                n = self.size(s.count, "repeat count")
+                if n.value is None:
+                    raise SpecError(f"repeat count {n} has no value", s.count.span,
+                                    f"give it a default in the header or pass --set {n}=...")
+                if not (0 < n.value <= MAX_REPEAT):
+                    raise SpecError(f"repeat count must be between 1 and {MAX_REPEAT}, got {n.value}", s.count.span)
+                saved = self.prefix
+                for i in range(n.value):
+                    self.prefix = f"{saved}layer{i}."
+                    self.lower_sequential(s.body, depth + 1)
+                self.prefix = saved
+
+    def assign(self, s: A.Assign) -> None:
+        for name, span in zip(s.targets, s.target_spans):
+            v = self.scope.get(name)
+            if name in self.env:
+                raise SpecError(f"cannot assign to size '{name}'", span)
+            if v is not None and not isinstance(v, RunHandle) and self.g.nodes[v]["op"] in (Op.INPUT, Op.PARAM):
+                raise SpecError(f"cannot assign to {self.g.nodes[v]['op'].value} '{name}'", span)
+        if len(set(s.targets)) != len(s.targets):
+            raise SpecError("a name appears twice on the left of '='", s.span)
+        self.target = "_".join(s.targets)
+        if len(s.targets) > 1:
+            for name in s.targets:
+                self.scope[name] = self.split_part(s, name, self.fresh(name))
+            return
+        name = s.targets[0]
+        self.root_of_stmt = None if isinstance(s.value, A.Run) else self.fresh(name)
+        r = self.expr(s.value, is_root=True)
+        if isinstance(r, RunHandle):
+            self.scope[name] = r
+            return
+        if r != self.root_of_stmt:
+            r = self.node(Op.IDENTITY, [(r, 0)], s.value.span, self.root_of_stmt)
+        self.scope[name] = r
+
+    def lower(self) -> nx.MultiDiGraph:
+        self.lower_decls(self.defn.body)
+        if self.defn.kind == "cell":
+            self.lower_cell(self.defn.body)
+        else:
+            self.outputs_seen: set = set()
+            self.lower_sequential(self.defn.body)
+        if not any(d["op"] == Op.OUTPUT for _, d in self.g.nodes(data=True)):
+            raise SpecError(f"{self.defn.kind} {self.defn.name} has no output", self.defn.span,
+                            "add a line 'out y = ...'")
+        verify(self.g)
+        return self.g
+
+
+def size_env(defn: A.Definition, given: dict | None, symbolic: bool = False, file_span=None) -> dict:
+    """Bind a definition's size parameters: given values, then defaults, else symbols."""
+    given = dict(given or {})
+    env: dict = {}
+    names = [p.name for p in defn.params]
+    seen = set()
+    for p in defn.params:
+        if p.name in seen:
+            raise SpecError(f"size '{p.name}' is declared twice", p.span)
+        seen.add(p.name)
+    helper = Lowerer(defn, env)
+    for p in defn.params:
+        if p.name in given and not symbolic:
+            v = given.pop(p.name)
+            env[p.name] = v if isinstance(v, bool) else Size.const(v) if isinstance(v, int) else v
+            if isinstance(v, int) and not isinstance(v, bool) and not (0 < v <= MAX_SIZE):
+                raise SpecError(f"size {p.name}={v} is out of range (1..{MAX_SIZE})", p.span)
+            continue
+        if p.default is None or (symbolic and not isinstance(p.default, A.Bool)):
+            env[p.name] = Size.name(p.name)
+        elif isinstance(p.default, A.Bool):
+            env[p.name] = p.default.value
+        else:
+            helper.env = env
+            env[p.name] = helper.positive_size(p.default, f"size {p.name}")
+    return env
+
+
+def interface_of(defn: A.Definition, g: nx.MultiDiGraph) -> Interface:
+    ins, sts, mems, outs = {}, {}, {}, {}
+    for n, d in g.nodes(data=True):
+        if d["op"] == Op.INPUT:
+            ins[n] = d["type"]
+        elif d["op"] == Op.MEMORY:
+            mems[n] = d["type"]
+        elif d["op"] == Op.OUTPUT:
+            outs[d["output"]] = d["type"]
+        if d.get("state"):
+            sts[n] = d["type"]
+    defaults = {}
+    for p in defn.params:
+        if isinstance(p.default, A.Bool):
+            defaults[p.name] = p.default.value
+        elif p.default is not None:
+            defaults[p.name] = Lowerer(defn, {q.name: Size.name(q.name) for q in defn.params}).size(p.default)
+        else:
+            defaults[p.name] = None
+    return Interface(defn.kind, defn.name, [p.name for p in defn.params], defaults, ins, sts, mems, outs, defn.span)
+
+
+def lower(defn: A.Definition, env: dict, resolve=None) -> nx.MultiDiGraph:
+    for p in defn.params:
+        check_identifier(p.name, p.span, "size name")
+    return Lowerer(defn, env, resolve).lower()

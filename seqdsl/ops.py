@@ -1,0 +1,237 @@
+"""The op vocabulary of the IR: one enum, and one table of shape rules.
+
+In:  an op, its node attributes and the types of its inputs (in port order).
+Out: `Op` (every op the IR may hold, documented in docs/ir.md), `OPS` (op → `OpInfo`:
+     arity, whether it is elementwise, and its shape rule) and `infer(op, attrs, types,
+     span)`, the result type or a `SpecError` naming both shapes.
+
+Semantics per sample (arrays carry a leading batch axis, see seqdsl.types):
+  matmul  A @ x  with A shared [M, N] and x [.., N] → [.., M]; A shared [N] → []
+          both batched: [N]·[N] → [], seq[N]·[N] → seq[] (one score per position)
+  softmax normalises over the last axis (the seq axis of a `seq[]` value)
+  sum     reduces the seq axis: seq[..] → [..]
+  last    the last position of a seq: seq[..] → [..]
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Callable
+
+from .errors import SpecError, Span
+from .sizes import Size
+from .types import VType
+
+
+class Op(str, enum.Enum):
+    # leaves
+    INPUT = "input"          # a per-step input (cells) or a model/block input; attrs: kind
+    MEMORY = "memory"        # a cell's attended sequence (seq[..]), fixed over the steps
+    PARAM = "param"          # a trained parameter; attrs: init
+    CONST = "const"          # a number; attrs: value
+    POSITIONS = "positions"  # sinusoidal position codes, shared seq[D]
+    # elementwise
+    ADD = "add"
+    SUB = "sub"
+    MUL = "mul"
+    DIV = "div"
+    NEG = "neg"
+    TANH = "tanh"
+    SIGMOID = "sigmoid"
+    RELU = "relu"
+    EXP = "exp"
+    LOG = "log"
+    IDENTITY = "identity"    # a copy: a state or output equal to another value
+    # structure
+    MATMUL = "matmul"
+    CONCAT = "concat"        # along the last axis
+    SLICE = "slice"          # attrs: start, stop (last axis)
+    SOFTMAX = "softmax"
+    SUM = "sum"
+    LAST = "last"
+    LAYERNORM = "layernorm"  # inputs: x, gamma, beta
+    EMBED = "embed"          # inputs: tokens, table
+    ONEHOT = "onehot"        # attrs: size
+    ATTENTION = "attention"  # inputs: q, k, v; attrs: heads, causal
+    # models
+    CALL = "call"            # run a cell over a sequence / apply a block; attrs: callee, ...
+    GET = "get"              # a field of a call; attrs: field
+    OUTPUT = "output"        # a definition's output; attrs: name
+
+
+ELEMENTWISE_BINARY = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/"}
+ELEMENTWISE_UNARY = {Op.NEG, Op.TANH, Op.SIGMOID, Op.RELU, Op.EXP, Op.LOG, Op.IDENTITY}
+FUNCTIONS = {"tanh": Op.TANH, "sigmoid": Op.SIGMOID, "relu": Op.RELU, "exp": Op.EXP, "log": Op.LOG,
+             "softmax": Op.SOFTMAX, "sum": Op.SUM}
+
+
+def _err(msg: str, span: Span, hint: str | None = None):
+    raise SpecError(msg, span, hint)
+
+
+def broadcast(a: VType, b: VType, span: Span, what: str) -> VType:
+    """Elementwise result of `a` and `b`: equal dims, or one of them has none."""
+    if a.dtype == "int" or b.dtype == "int":
+        _err(f"cannot {what} token ids ({a if a.dtype == 'int' else b}); embed them first", span,
+             "use embed(tokens, V, E) or onehot(tokens, V)")
+    if a.dims and b.dims and a.dims != b.dims:
+        _err(f"shape mismatch in {what}: {a} vs {b}", span)
+    if not a.batched and a.seq and b.batched and not b.seq:
+        _err(f"shape mismatch in {what}: {a} vs {b}", span)
+    if not b.batched and b.seq and a.batched and not a.seq:
+        _err(f"shape mismatch in {what}: {a} vs {b}", span)
+    dims = a.dims or b.dims
+    return VType(dims, a.seq or b.seq, "float", a.batched or b.batched)
+
+
+def _elementwise(op):
+    def rule(attrs, ts, span):
+        if len(ts) == 1:
+            if ts[0].dtype == "int":
+                _err(f"{op.value} needs numbers, got token ids {ts[0]}", span, "use embed() or onehot() first")
+            return ts[0]
+        return broadcast(ts[0], ts[1], span, {"+": "addition", "-": "subtraction", "*": "multiplication",
+                                              "/": "division"}[ELEMENTWISE_BINARY[op]])
+    return rule
+
+
+def _matmul(attrs, ts, span):
+    a, x = ts
+    if a.dtype == "int" or x.dtype == "int":
+        _err("cannot multiply token ids; embed them first", span)
+    if not a.batched and x.batched:
+        if a.seq or a.rank not in (1, 2):
+            _err(f"matmul needs a matrix or vector on the left, got {a}", span)
+        if x.rank != 1:
+            _err(f"matmul: the right side must be a vector or seq of vectors, got {x}", span)
+        if a.dims[-1] != x.dims[-1]:
+            _err(f"shape mismatch in matmul: {a} @ {x} (inner sizes {a.dims[-1]} and {x.dims[-1]})", span)
+        return VType(a.dims[:-1], x.seq, "float", True)
+    if a.batched and not x.batched:
+        if x.seq or x.rank not in (1, 2) or a.rank != 1:
+            _err(f"matmul cannot combine {a} and {x}", span)
+        if a.dims[-1] != x.dims[0]:
+            _err(f"shape mismatch in matmul: {a} @ {x} (inner sizes {a.dims[-1]} and {x.dims[0]})", span)
+        return VType(x.dims[1:], a.seq, "float", True)
+    if a.batched and x.batched:
+        if a.rank != 1 or x.rank != 1:
+            _err(f"matmul of two per-sample values needs two vectors, got {a} and {x}", span)
+        if a.seq and x.seq:
+            _err(f"matmul of two sequences ({a} @ {x}) is not supported", span,
+                 "score one query against a sequence: seq[H] @ [H]; or use attention() in a block")
+        if a.dims[0] != x.dims[0]:
+            _err(f"shape mismatch in matmul: {a} @ {x}", span)
+        return VType((), a.seq or x.seq, "float", True)
+    if a.rank == 2 and x.rank in (1, 2) and a.dims[-1] == x.dims[0]:
+        return VType(a.dims[:1] + x.dims[1:], False, "float", False)
+    _err(f"shape mismatch in matmul: {a} @ {x}", span)
+
+
+def _concat(attrs, ts, span):
+    if len(ts) < 2:
+        _err("concat needs at least two values", span)
+    first = ts[0]
+    total = Size(())
+    for t in ts:
+        if t.dtype == "int" or t.rank != 1:
+            _err(f"concat joins vectors along their last axis; got {t}", span)
+        if t.seq != first.seq or t.batched != first.batched:
+            _err(f"concat of mismatched kinds: {first} and {t}", span)
+        total = total + t.dims[0]
+    return VType((total,), first.seq, "float", first.batched)
+
+
+def _slice(attrs, ts, span):
+    (x,) = ts
+    if x.rank != 1:
+        _err(f"split needs a vector, got {x}", span)
+    return x.with_(dims=(attrs["stop"] - attrs["start"],))
+
+
+def _softmax(attrs, ts, span):
+    (x,) = ts
+    if x.dtype == "int":
+        _err("softmax needs numbers, got token ids", span)
+    if not x.dims and not x.seq:
+        _err(f"softmax of {x} has nothing to normalise over", span)
+    return x
+
+
+def _sum(attrs, ts, span):
+    (x,) = ts
+    if not x.seq:
+        _err(f"sum reduces a sequence axis; {x} has none", span, "sum(a * m) sums over the attended memory m")
+    return x.with_(seq=False)
+
+
+def _last(attrs, ts, span):
+    (x,) = ts
+    if not x.seq:
+        _err(f"[last] needs a sequence, got {x}", span)
+    return x.with_(seq=False)
+
+
+def _layernorm(attrs, ts, span):
+    x, g, b = ts
+    if x.rank != 1 or x.dtype == "int":
+        _err(f"layernorm needs vectors, got {x}", span)
+    return x
+
+
+def _embed(attrs, ts, span):
+    tok, table = ts
+    if tok.dtype != "int":
+        _err(f"embed needs token ids (seq<int>), got {tok}", span)
+    return VType(table.dims[1:], tok.seq, "float", True)
+
+
+def _onehot(attrs, ts, span):
+    (tok,) = ts
+    if tok.dtype != "int":
+        _err(f"onehot needs token ids (seq<int>), got {tok}", span)
+    return VType((attrs["size"],), tok.seq, "float", True)
+
+
+def _attention(attrs, ts, span):
+    q, k, v = ts
+    for t in ts:
+        if not t.seq or t.rank != 1 or t.dtype == "int":
+            _err(f"attention needs sequences of vectors (seq[D]), got {t}", span)
+    if q.dims != k.dims:
+        _err(f"shape mismatch in attention: q {q} vs k {k}", span)
+    heads = attrs["heads"]
+    d = q.dims[0].value
+    if d is not None and heads.value is not None and d % heads.value:
+        _err(f"attention: {heads.value} heads do not divide the size {d}", span)
+    return v
+
+
+def _leaf(attrs, ts, span):
+    return attrs["type"]
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    arity: int | None  # None: variadic / decided by the node
+    rule: Callable
+
+
+OPS: dict = {
+    Op.INPUT: OpInfo(0, _leaf), Op.MEMORY: OpInfo(0, _leaf), Op.PARAM: OpInfo(0, _leaf),
+    Op.CONST: OpInfo(0, _leaf), Op.POSITIONS: OpInfo(0, _leaf),
+    **{op: OpInfo(2, _elementwise(op)) for op in ELEMENTWISE_BINARY},
+    **{op: OpInfo(1, _elementwise(op)) for op in ELEMENTWISE_UNARY},
+    Op.MATMUL: OpInfo(2, _matmul), Op.CONCAT: OpInfo(None, _concat), Op.SLICE: OpInfo(1, _slice),
+    Op.SOFTMAX: OpInfo(1, _softmax), Op.SUM: OpInfo(1, _sum), Op.LAST: OpInfo(1, _last),
+    Op.LAYERNORM: OpInfo(3, _layernorm), Op.EMBED: OpInfo(2, _embed), Op.ONEHOT: OpInfo(1, _onehot),
+    Op.ATTENTION: OpInfo(3, _attention),
+    Op.CALL: OpInfo(None, _leaf), Op.GET: OpInfo(1, _leaf), Op.OUTPUT: OpInfo(1, lambda a, ts, s: ts[0]),
+}
+
+
+def infer(op: Op, attrs: dict, types: list, span: Span) -> VType:
+    info = OPS[op]
+    if info.arity is not None and len(types) != info.arity:
+        raise SpecError(f"{op.value} takes {info.arity} inputs, got {len(types)}", span)
+    return info.rule(attrs, types, span)

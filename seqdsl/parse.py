@@ -1,0 +1,389 @@
+"""Parse: `.seq` source text → AST (`seqdsl.ast.Module`).
+
+In:  source bytes or text and a file name for messages.
+Out: a `Module` whose nodes carry spans; or `SpecError` with file:line:col.
+
+Before Lark sees the text, the source is checked: at most `MAX_SOURCE_BYTES`, strict
+UTF-8, no bidi-control characters, bracket nesting at most `MAX_NESTING`. The LALR
+parser is iterative and the AST is built with `Transformer_NonRecursive`; every node
+records the height of its subtree and an expression deeper than `MAX_EXPR_DEPTH` is
+an error, so later stages can recurse over the AST without meeting a RecursionError.
+"""
+
+from __future__ import annotations
+
+import keyword
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token, Transformer_NonRecursive, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import ast as A
+from .errors import Span, SpecError
+
+MAX_SOURCE_BYTES = 1 << 20
+MAX_NESTING = 64
+MAX_EXPR_DEPTH = 200
+
+BIDI_CONTROLS = {
+    "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
+    "\u2066", "\u2067", "\u2068", "\u2069", "\u200e", "\u200f", "\u061c",
+}
+
+# NOTE: names the generated code uses itself; a spec may not use them as identifiers.
+GENERATED_NAMES = frozenset({
+    "np", "torch", "nn", "F", "math", "self", "t", "B", "T", "S", "P", "params", "state",
+    "inputs", "outputs", "final", "grads", "steps", "last", "seq", "zeros", "ones", "true",
+    "false", "run", "cell", "block", "model", "param", "memory", "repeat", "over", "attend",
+    "reversed", "bidirectional", "use", "out", "dtype", "tape",
+})
+
+
+def _grammar_path() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "grammar" / "seq.lark", here.parent / "grammar" / "seq.lark"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("seq.lark not found next to the seqdsl package")
+
+
+@lru_cache(maxsize=1)
+def parser() -> Lark:
+    # NOTE: no cache=True: Lark's cache pickles into /tmp.
+    text = _grammar_path().read_text(encoding="utf-8")
+    return Lark(text, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True)
+
+
+def check_identifier(name: str, span: Span, what: str = "name") -> None:
+    """Identifiers reach generated code: ASCII, not a keyword/builtin/generated name."""
+    import builtins
+
+    if not name.isascii() or not (name[0].isalpha()) or not all(c.isalnum() or c == "_" for c in name):
+        raise SpecError(f"'{name}' is not a valid {what}", span,
+                        "names are ASCII letters, digits and '_', starting with a letter")
+    if keyword.iskeyword(name) or hasattr(builtins, name) or name in GENERATED_NAMES:
+        raise SpecError(f"'{name}' is reserved and cannot be used as a {what}", span,
+                        f"it is a Python keyword or builtin, or a name seqdsl's generated code "
+                        f"uses; try '{name}_' or another name")
+    if "__" in name:
+        raise SpecError(f"'{name}' contains '__', which seqdsl reserves", span)
+
+
+def _decode(data: bytes | str, file: str) -> str:
+    if isinstance(data, str):
+        text = data
+        size = len(text.encode("utf-8", errors="surrogatepass"))
+    else:
+        size = len(data)
+        if size > MAX_SOURCE_BYTES:
+            raise SpecError(f"file is {size} bytes; the limit is {MAX_SOURCE_BYTES}", Span(file, 1, 1))
+        try:
+            text = data.decode("utf-8", errors="strict")
+        except UnicodeDecodeError as e:
+            line = data[: e.start].count(b"\n") + 1
+            col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+            raise SpecError(f"source is not valid UTF-8 (byte 0x{data[e.start]:02x})",
+                            Span(file, line, col)) from None
+    if size > MAX_SOURCE_BYTES:
+        raise SpecError(f"file is {size} bytes; the limit is {MAX_SOURCE_BYTES}", Span(file, 1, 1))
+    text = text.lstrip("\ufeff")
+    for lineno, line in enumerate(text.splitlines(), 1):
+        for col, ch in enumerate(line, 1):
+            if ch in BIDI_CONTROLS:
+                raise SpecError(f"bidirectional control character U+{ord(ch):04X} in source",
+                                Span(file, lineno, col, source=text),
+                                "these characters can make code read differently than it runs")
+            if ch == "\x00" or (ord(ch) < 32 and ch not in "\t\r\f"):
+                raise SpecError(f"control character U+{ord(ch):04X} in source",
+                                Span(file, lineno, col, source=text))
+            if 0xD800 <= ord(ch) <= 0xDFFF:
+                raise SpecError("source is not valid UTF-8 (lone surrogate)", Span(file, lineno, col, source=text))
+    return text
+
+
+def _check_nesting(text: str, file: str) -> None:
+    depth = 0
+    line, col = 1, 0
+    in_comment = in_string = False
+    for ch in text:
+        col += 1
+        if ch == "\n":
+            line, col, in_comment, in_string = line + 1, 0, False, False
+            continue
+        if in_comment:
+            continue
+        if ch == '"':
+            in_string = not in_string
+        elif in_string:
+            continue
+        elif ch == "#":
+            in_comment = True
+        elif ch in "([{":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise SpecError(f"brackets nest deeper than {MAX_NESTING} levels", Span(file, line, col, source=text))
+        elif ch in ")]}":
+            depth -= 1
+
+
+_FRIENDLY = {
+    "NAME": "a name", "NUMBER": "a number", "INT": "an integer", "STRING": "a quoted path",
+    "_NL": "end of line", "$END": "end of file", "INT_KW": "'int'",
+}
+
+
+def _describe(term: str) -> str:
+    if term in _FRIENDLY:
+        return _FRIENDLY[term]
+    try:
+        pattern = parser().get_terminal(term).pattern
+        if pattern.type == "str":
+            return f"'{pattern.value}'"
+    except KeyError:
+        pass
+    return term.lower()
+
+
+def _expected(names) -> str:
+    items = sorted({_describe(n) for n in names})
+    if len(items) > 8:
+        items = items[:8] + ["…"]
+    return ", ".join(items)
+
+
+def _translate(e: UnexpectedInput, text: str, file: str) -> SpecError:
+    line = getattr(e, "line", 1) or 1
+    col = getattr(e, "column", 1) or 1
+    if isinstance(e, UnexpectedCharacters):
+        ch = text.splitlines()[line - 1][col - 1] if line - 1 < len(text.splitlines()) else "?"
+        return SpecError(f"unexpected character '{ch}'", Span(file, line, col, source=text),
+                         f"expected {_expected(e.allowed)}" if e.allowed else None)
+    if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
+        lines = text.rstrip("\n").splitlines() or [""]
+        return SpecError("unexpected end of file", Span(file, len(lines), len(lines[-1]) + 1, source=text),
+                         f"expected {_expected(e.expected)}")
+    tok = e.token
+    shown = "end of line" if tok.type == "_NL" else f"'{tok}'"
+    if tok.type == "_NL":
+        line, col = tok.line, tok.column
+    return SpecError(f"unexpected {shown}", Span(file, line, col, col + max(1, len(str(tok).strip())), source=text),
+                     f"expected {_expected(e.accepts or e.expected)}")
+
+
+def _depth(*children) -> int:
+    d = 0
+    for c in children:
+        if isinstance(c, (tuple, list)):
+            for x in c:
+                d = max(d, getattr(x, "depth", 0))
+        else:
+            d = max(d, getattr(c, "depth", 0))
+    return d + 1
+
+
+@v_args(meta=True, inline=True)
+class _ToAst(Transformer_NonRecursive):
+    def __init__(self, file: str, text: str):
+        super().__init__()
+        self.file, self.text = file, text
+
+    def _span(self, meta) -> Span:
+        if isinstance(meta, Token):
+            return Span(self.file, meta.line, meta.column, meta.end_column or meta.column + 1, self.text)
+        if getattr(meta, "empty", False):
+            return Span(self.file, 1, 1, source=self.text)
+        end = meta.end_column if meta.end_line == meta.line else len(self.text.splitlines()[meta.line - 1]) + 1
+        return Span(self.file, meta.line, meta.column, end, self.text)
+
+    def _ident(self, tok: Token, what: str = "name") -> str:
+        check_identifier(str(tok), self._span(tok), what)
+        return str(tok)
+
+    def _mk(self, cls, meta, *args, **kw):
+        node = cls(self._span(meta), *args, **kw)
+        depth = _depth(*args, *kw.values())
+        if depth > MAX_EXPR_DEPTH:
+            raise SpecError(f"expression nests deeper than {MAX_EXPR_DEPTH} levels", node.span,
+                            "split it into several equations")
+        return node.__class__(**{**node.__dict__, "depth": depth}) if hasattr(node, "depth") else node
+
+    # expressions
+    def number(self, meta, tok):
+        s = str(tok)
+        is_int = s.isdigit()
+        if len(s) > 40:
+            raise SpecError("number literal is too long", self._span(tok))
+        return A.Num(self._span(tok), float(s) if not is_int else int(s), is_int)
+
+    def name(self, meta, tok):
+        return A.Name(self._span(tok), str(tok))
+
+    def true(self, meta):
+        return A.Bool(self._span(meta), True)
+
+    def false(self, meta):
+        return A.Bool(self._span(meta), False)
+
+    def _bin(op):
+        def f(self, meta, a, b):
+            return self._mk(A.BinOp, meta, op, a, b)
+        return f
+
+    add, sub, mul, div, matmul = _bin("+"), _bin("-"), _bin("*"), _bin("/"), _bin("@")
+
+    def neg(self, meta, a):
+        return self._mk(A.Neg, meta, a)
+
+    def kwarg(self, meta, name, value):
+        return self._mk(A.Kwarg, meta, str(name), value)
+
+    def args(self, meta, *items):
+        return list(items)
+
+    def call(self, meta, name, args):
+        args = args or []
+        pos = tuple(a for a in args if not isinstance(a, A.Kwarg))
+        kws = tuple(a for a in args if isinstance(a, A.Kwarg))
+        seen_kw = False
+        for a in args:
+            if isinstance(a, A.Kwarg):
+                seen_kw = True
+            elif seen_kw:
+                raise SpecError("positional argument after a keyword argument", a.span)
+        return self._mk(A.Call, meta, str(name), pos, kws)
+
+    def delay(self, meta, tok):
+        k = int(str(tok)) if len(str(tok)) < 10 else 10**9
+        return ("delay", k, self._span(meta))
+
+    def now(self, meta):
+        return ("delay", 0, self._span(meta))
+
+    def last(self, meta):
+        return ("last", 0, self._span(meta))
+
+    def index(self, meta, target, idx):
+        kind, k, _ = idx
+        if kind == "last":
+            return self._mk(A.Last, meta, target)
+        return self._mk(A.Delay, meta, target, k)
+
+    def attr(self, meta, target, name):
+        return self._mk(A.Attr, meta, target, str(name))
+
+    def run_from(self, meta, src):
+        return ("from", src)
+
+    def from_list(self, meta, *kws):
+        return tuple(kws)
+
+    def run_attend(self, meta, mem):
+        return ("attend", mem)
+
+    def run_reversed(self, meta):
+        return ("reversed", True)
+
+    def run_bidirectional(self, meta):
+        return ("bidirectional", True)
+
+    def run(self, meta, call, over, *opts):
+        kw = {}
+        for key, value in opts:
+            if key in kw:
+                raise SpecError(f"'{key}' given twice", self._span(meta))
+            kw[key if key != "from" else "from_"] = value
+        if kw.get("reversed") and kw.get("bidirectional"):
+            raise SpecError("a run is either 'reversed' or 'bidirectional', not both", self._span(meta))
+        kids = [call, over] + [v for v in kw.values() if not isinstance(v, bool)]
+        node = self._mk(A.Run, meta, call, over, **kw)
+        return A.Run(node.span, call, over, kw.get("from_"), kw.get("attend"), kw.get("reversed", False),
+                     kw.get("bidirectional", False), _depth(*kids))
+
+    # types
+    def dims(self, meta, *ds):
+        return tuple(ds)
+
+    def vec_type(self, meta, dims):
+        return self._mk(A.TypeExpr, meta, "vec", dims or ())
+
+    def seq_type(self, meta, dims):
+        return self._mk(A.TypeExpr, meta, "seq", dims or ())
+
+    def tok_type(self, meta, _kw):
+        return self._mk(A.TypeExpr, meta, "tokens", ())
+
+    # statements
+    def in_decl(self, meta, name, typ):
+        return A.InDecl(self._span(name), self._ident(name), typ)
+
+    def mem_decl(self, meta, name, typ):
+        return A.MemDecl(self._span(name), self._ident(name), typ)
+
+    def state_decl(self, meta, name, typ, init):
+        return A.StateDecl(self._span(name), self._ident(name), typ, init)
+
+    def init_dist(self, meta, e):
+        return ("dist", e)
+
+    def init_const(self, meta, e):
+        return ("const", e)
+
+    def pitem(self, meta, name, typ, init):
+        kind, expr = init if init else (None, None)
+        return A.ParamItem(self._span(name), self._ident(name), typ, kind, expr)
+
+    def param_decl(self, meta, *items):
+        return A.ParamDecl(self._span(meta), tuple(items))
+
+    def assign(self, meta, *parts):
+        *names, value = parts
+        return A.Assign(self._span(names[0]), tuple(self._ident(n) for n in names),
+                        tuple(self._span(n) for n in names), value)
+
+    def out_stmt(self, meta, name, value):
+        return A.Out(self._span(name), self._ident(name), value)
+
+    def repeat(self, meta, count, *body):
+        return A.Repeat(self._span(meta), count, tuple(body))
+
+    def body(self, meta, *stmts):
+        return tuple(stmts)
+
+    def sparam(self, meta, name, default):
+        return A.SizeParam(self._span(name), self._ident(name, "size name"), default)
+
+    def sparams(self, meta, *ps):
+        return tuple(ps)
+
+    def _definition(kind):
+        def f(self, meta, name, params, body):
+            return A.Definition(self._span(name), kind, self._ident(name, f"{kind} name"), params or (), body)
+        return f
+
+    cell, block, model = _definition("cell"), _definition("block"), _definition("model")
+
+    def use(self, meta, tok):
+        return A.Use(self._span(tok), str(tok)[1:-1])
+
+    def start(self, meta, *items):
+        uses = tuple(i for i in items if isinstance(i, A.Use))
+        defs = tuple(i for i in items if isinstance(i, A.Definition))
+        return A.Module(Span(self.file, 1, 1, source=self.text), self.file, uses, defs)
+
+
+def parse(source: bytes | str, file: str = "<string>") -> A.Module:
+    """Parse `.seq` source into a `Module`; raises `SpecError` on any problem."""
+    text = _decode(source, file)
+    _check_nesting(text, file)
+    try:
+        tree = parser().parse(text + "\n")
+    except UnexpectedInput as e:
+        raise _translate(e, text, file) from None
+    try:
+        return _ToAst(file, text).transform(tree)
+    except VisitError as e:
+        if isinstance(e.orig_exc, SpecError):
+            raise e.orig_exc from None
+        raise
