@@ -11,6 +11,7 @@ are raised there, with the same `file:line:col` format.
 from __future__ import annotations
 
 from .errors import SpecError, Warning_
+from .ir import states
 from .ops import Op
 
 
@@ -45,6 +46,5 @@ def summary(g) -> dict:
             out["params"].append((n, d["type"].dims))
         elif op == Op.CALL:
             out["runs"].append((d["instance"], d["callee"]))
-        if d.get("state"):
-            out["states"].append((n, str(d["type"])))
+    out["states"] = [(n, str(g.nodes[n]["type"])) for n in states(g)]
     return out

@@ -23,9 +23,9 @@ class Span:
     source: str = field(default="", repr=False, compare=False)
 
     def source_line(self) -> str:
-        lines = self.source.splitlines()
+        lines = self.source.split("\n")  # NOTE: the lexer's notion of a line, not str.splitlines
         if 1 <= self.line <= len(lines):
-            return lines[self.line - 1]
+            return lines[self.line - 1].rstrip("\r")
         return ""
 
     def __str__(self) -> str:

@@ -72,7 +72,9 @@ def nodes_with(g, op: Op) -> list:
 
 
 def states(g) -> list:
-    return [n for n, d in g.nodes(data=True) if d.get("state")]
+    """State nodes in declaration order (a state's span is its declaration's)."""
+    found = [n for n, d in g.nodes(data=True) if d.get("state")]
+    return sorted(found, key=lambda n: (g.nodes[n]["decl"].line, g.nodes[n]["decl"].col))
 
 
 def outputs(g) -> list:
@@ -124,7 +126,7 @@ def verify(g: nx.MultiDiGraph) -> None:
 
 # ---- text and JSON ----------------------------------------------------------------
 
-_SKIP = {"op", "name", "type", "span", "state", "init"}
+_SKIP = {"op", "name", "type", "span", "state", "init", "decl"}
 
 
 def fmt_value(v) -> str:

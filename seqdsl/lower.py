@@ -309,6 +309,9 @@ class Lowerer:
                 if delay == 0 and self.defn.kind == "cell":
                     return ("pending", name)
                 return (name, delay)
+            if delay and not (isinstance(v, tuple) and v[0] == "state"):
+                raise SpecError(f"'{name}' is not a state; only states can be read at t-{delay}", span,
+                                f"declare it with 'state {name}: [..]' and assign it in the cell")
             if isinstance(v, tuple) and v[0] == "equation":
                 return ("pending", name)
             if delay:
@@ -334,11 +337,11 @@ class Lowerer:
                 return r
             return self.resolved(r, e.span)
         if isinstance(e, A.Delay):
-            if not isinstance(e.target, A.Name):
-                raise SpecError("only a state can be read at [t-k]", e.span)
             if self.defn.kind != "cell":
                 raise SpecError("[t-k] reads an earlier step; steps only exist inside cells", e.span,
                                 "write the recurrence in a cell and run it over the sequence")
+            if not isinstance(e.target, A.Name):
+                raise SpecError("only a state can be read at [t-k]", e.span)
             if e.k > MAX_DELAY:
                 raise SpecError(f"delay {e.k} is larger than the limit {MAX_DELAY}", e.span)
             if e.k == 0:
@@ -677,7 +680,7 @@ class Lowerer:
                 raise SpecError(f"state '{name}' is declared {self.declared_types[name]} but assigned {t}",
                                 stmt.value.span)
             st = self.scope[name]
-            self.g.nodes[r].update(state=True, init=st[3])
+            self.g.nodes[r].update(state=True, init=st[3], decl=st[4])
         self.lowered[name] = r
         self.in_progress.pop()
 

@@ -89,7 +89,7 @@ def _decode(data: bytes | str, file: str) -> str:
     if size > MAX_SOURCE_BYTES:
         raise SpecError(f"file is {size} bytes; the limit is {MAX_SOURCE_BYTES}", Span(file, 1, 1))
     text = text.lstrip("\ufeff")
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text.split("\n"), 1):
         for col, ch in enumerate(line, 1):
             if ch in BIDI_CONTROLS:
                 raise SpecError(f"bidirectional control character U+{ord(ch):04X} in source",
@@ -157,11 +157,12 @@ def _translate(e: UnexpectedInput, text: str, file: str) -> SpecError:
     line = getattr(e, "line", 1) or 1
     col = getattr(e, "column", 1) or 1
     if isinstance(e, UnexpectedCharacters):
-        ch = text.splitlines()[line - 1][col - 1] if line - 1 < len(text.splitlines()) else "?"
+        lines = text.split("\n")
+        ch = lines[line - 1][col - 1] if line - 1 < len(lines) and col - 1 < len(lines[line - 1]) else "?"
         return SpecError(f"unexpected character '{ch}'", Span(file, line, col, source=text),
                          f"expected {_expected(e.allowed)}" if e.allowed else None)
     if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
-        lines = text.rstrip("\n").splitlines() or [""]
+        lines = text.rstrip("\n").split("\n") or [""]
         return SpecError("unexpected end of file", Span(file, len(lines), len(lines[-1]) + 1, source=text),
                          f"expected {_expected(e.expected)}")
     tok = e.token
@@ -194,7 +195,7 @@ class _ToAst(Transformer_NonRecursive):
             return Span(self.file, meta.line, meta.column, meta.end_column or meta.column + 1, self.text)
         if getattr(meta, "empty", False):
             return Span(self.file, 1, 1, source=self.text)
-        end = meta.end_column if meta.end_line == meta.line else len(self.text.splitlines()[meta.line - 1]) + 1
+        end = meta.end_column if meta.end_line == meta.line else len(self.text.split("\n")[meta.line - 1]) + 1
         return Span(self.file, meta.line, meta.column, end, self.text)
 
     def _ident(self, tok: Token, what: str = "name") -> str:

@@ -1,0 +1,126 @@
+"""Bad specs, one per error class: (id, source, line, col, message fragment).
+
+Each source is a complete file; `line`/`col` is where the error must point.
+"""
+
+CELL = """cell C(I = 4, H = 8) {{
+    in x: [I]
+    state h: [H] = zeros
+    param W: [H, I]
+    param U: [H, H]
+{body}
+    out y = h
+}}
+"""
+
+
+def cell(body: str) -> str:
+    return CELL.format(body=body)
+
+
+CASES = [
+    # ---- syntax ---------------------------------------------------------------------
+    ("syntax-missing-paren", "cell C(I {\n}\n", 1, 10, "unexpected '{'"),
+    ("syntax-unclosed-expr", "cell C() {\n    x = (1 +\n}\n", 2, 13, "unexpected end of line"),
+    ("syntax-bad-char", "cell C() {\n    x = 1 $ 2\n}\n", 2, 11, "unexpected character '$'"),
+    ("syntax-bad-index", cell("    h = tanh(W @ x + U @ h[i])"), 6, 28, "unexpected 'i'"),
+    ("syntax-two-values", "cell C() {\n    x = 1 2\n}\n", 2, 11, "unexpected '2'"),
+    ("syntax-eof", "cell C() {\n    in x: [3]\n", 2, 14, "unexpected end of file"),
+    ("syntax-keyword-as-name", "cell C() {\n    in for: [3]\n}\n", 2, 8, "'for' is reserved"),
+    # ---- encoding and limits ----------------------------------------------------------
+    ("reserved-definition", "block B(D = 2) {\n    in x: seq[D]\n    out y = x\n}\n", 1, 7, "'B' is reserved"),
+    ("symbolic-shape-mismatch", "cell C(I, H) {\n    in x: [I]\n    param W: [H, H]\n    out y = W @ x\n}\n", 4, 13,
+     "shape mismatch in matmul: shared[H, H] @ [I]"),
+    ("bidi", "cell C() {\n    # evil \u202e comment\n}\n", 2, 12, "bidirectional control character U+202E"),
+    ("control-char", "cell C() {\x01\n}\n", 1, 11, "control character U+0001"),
+    ("nesting", "cell C() {\n    x = " + "(" * 80 + "1" + ")" * 80 + "\n}\n", 2, 72,
+     "brackets nest deeper than 64"),
+    ("expr-depth", "cell C() {\n    in x: [3]\n    out y = x" + " + x" * 300 + "\n}\n", 3, 13,
+     "expression nests deeper than 200"),
+    # ---- names ------------------------------------------------------------------------
+    ("unknown-name", cell("    h = tanh(W @ x + U @ hh[t-1])"), 6, 26, "unknown name 'hh'"),
+    ("unknown-name-hint", cell("    h = tanh(Wx @ x + U @ h[t-1])"), 6, 14, "unknown name 'Wx'"),
+    ("unknown-size", "cell C(I) {\n    in x: [J]\n    out y = x\n}\n", 2, 12, "unknown size 'J'"),
+    ("reserved-name", "cell C() {\n    in len: [3]\n    out y = len\n}\n", 2, 8, "'len' is reserved"),
+    ("reserved-generated", "cell C() {\n    in np: [3]\n    out y = np\n}\n", 2, 8, "'np' is reserved"),
+    ("dunder-name", "cell C() {\n    in a__b: [3]\n    out y = a__b\n}\n", 2, 8, "contains '__'"),
+    ("non-ascii-name", "cell C() {\n    in x: [3]\n    out y = xé\n}\n", 3, 14, "unexpected character"),
+    ("duplicate-decl", "cell C(H = 2) {\n    in x: [H]\n    state x: [H]\n    x = x[t-1]\n    out y = x\n}\n",
+     3, 11, "'x' is declared twice"),
+    ("duplicate-param", "cell C(H = 2) {\n    in x: [H]\n    param W, W: [H, H]\n    out y = W @ x\n}\n",
+     3, 14, "'W' is declared twice"),
+    ("duplicate-assign", cell("    h = tanh(W @ x)\n    h = tanh(U @ h[t-1])"), 7, 5, "'h' is assigned twice"),
+    ("duplicate-output", cell("    h = tanh(W @ x + U @ h[t-1])\n    out y = h"), 8, 9, "output 'y' is declared twice"),
+    ("duplicate-definition", "cell C() {\n    in x: [1]\n    out y = x\n}\ncell C() {\n    in x: [1]\n    out y = x\n}\n",
+     5, 6, "'C' is defined twice"),
+    ("duplicate-size", "cell C(H, H) {\n    in x: [H]\n    out y = x\n}\n", 1, 11, "size 'H' is declared twice"),
+    ("assign-to-input", cell("    x = W @ x\n    h = tanh(U @ h[t-1])"), 6, 5, "cannot assign to input 'x'"),
+    # ---- functions --------------------------------------------------------------------
+    ("unknown-function", cell("    h = tanhh(W @ x + U @ h[t-1])"), 6, 9, "unknown function 'tanhh'"),
+    ("unknown-function-hint", cell("    h = sigmod(W @ x + U @ h[t-1])"), 6, 9, "did you mean 'sigmoid'"),
+    ("arity", cell("    h = tanh(W @ x, U @ h[t-1])"), 6, 9, "tanh() takes 1 argument, got 2"),
+    ("unknown-initializer", "cell C(H = 2) {\n    in x: [H]\n    param W: [H, H] ~ unifrom(1)\n    out y = W @ x\n}\n",
+     3, 23, "unknown initializer 'unifrom'"),
+    ("function-as-value", cell("    h = tanh + x"), 6, 9, "'tanh' is a function"),
+    ("size-as-value", cell("    h = tanh(W @ x + H)"), 6, 22, "'H' is a size, not a value"),
+    # ---- shapes -----------------------------------------------------------------------
+    ("matmul-mismatch", cell("    h = tanh(U @ x + U @ h[t-1])"), 6, 14, "shape mismatch in matmul: shared[8, 8] @ [4] (inner sizes 8 and 4)"),
+    ("add-mismatch", cell("    h = tanh(W @ x + x)"), 6, 14, "shape mismatch in addition: [8] vs [4]"),
+    ("state-type", "cell C(I = 4, H = 8) {\n    in x: [I]\n    state h: [H]\n    h = x\n    out y = h\n}\n",
+     4, 9, "state 'h' is declared [8] but assigned [4]"),
+    ("split-uneven", "block Blk(D = 5) {\n    in x: seq[D]\n    a, b = split(x, 2)\n    out y = a\n}\n", 3, 12,
+     "cannot split seq[5] into 2 equal parts"),
+    ("tokens-arith", "model M() {\n    in w: seq<int>\n    out y = w + w\n}\n", 3, 13, "cannot addition token ids"),
+    ("run-input-mismatch", "cell R(I = 4) {\n    in x: [I]\n    state h: [I]\n    h = x + h[t-1]\n    out y = h\n}\n"
+     "model M() {\n    in w: seq<int>\n    r = R(4) over embed(w, 10, 5)\n    out y = r.y\n}\n", 9, 19,
+     "R runs over seq[4], but this is seq[5]"),
+    ("from-state-mismatch", "cell R(I = 4) {\n    in x: [I]\n    state h: [I]\n    h = x + h[t-1]\n    out y = h\n}\n"
+     "model M() {\n    in w: seq<int>\n    in v: [3]\n    r = R(4) over embed(w, 10, 4) from (h = v)\n    out y = r.y\n}\n",
+     10, 45, "state 'h' of R is [4], but this is [3]"),
+    # ---- sizes ------------------------------------------------------------------------
+    ("size-zero", "cell C() {\n    in x: [0]\n    out y = x\n}\n", 2, 12, "size must be positive, got 0"),
+    ("size-negative", "cell C(H = 2) {\n    in x: [H - 5]\n    out y = x\n}\n", 2, 12, "size must be positive, got -3"),
+    ("size-float", "cell C() {\n    in x: [2.5]\n    out y = x\n}\n", 2, 12, "size must be a whole number"),
+    ("size-huge", "cell C() {\n    in x: [99999999999]\n    out y = x\n}\n", 2, 12, "absurdly large"),
+    ("size-huge-product", "cell C(H = 100000) {\n    in x: [H * H]\n    out y = x\n}\n", 2, 12, "absurdly large"),
+    ("size-inexact-division", "cell C(H = 5) {\n    in x: [H / 2]\n    out y = x\n}\n", 2, 12, "is not a whole number"),
+    ("repeat-unbound", "model M(L) {\n    in w: seq<int>\n    x = embed(w, 5, 4)\n    repeat L {\n        x = relu(x)\n    }\n    out y = x\n}\n",
+     4, 12, "repeat count L has no value"),
+    # ---- recurrence -------------------------------------------------------------------
+    ("algebraic-loop", cell("    a = tanh(W @ x + U @ h)\n    h = a * 2"), 6, 5,
+     "algebraic loop: a (line 6) -> h (line 7) -> a (line 6)"),
+    ("self-loop", cell("    h = tanh(W @ x + U @ h)"), 6, 5, "algebraic loop: h (line 6) -> h (line 6)"),
+    ("delay-non-state", cell("    a = W @ x\n    h = tanh(a[t-1] + U @ h[t-1])"), 7, 14,
+     "'a' is not a state; only states can be read at t-1"),
+    ("delay-too-big", cell("    h = tanh(W @ x + U @ h[t-5000])"), 6, 26, "delay 5000 is larger than the limit"),
+    ("delay-in-model", "model M() {\n    in w: seq<int>\n    x = embed(w, 5, 4)\n    out y = x[t-1]\n}\n", 4, 13,
+     "steps only exist inside cells"),
+    ("state-unassigned", "cell C(H = 2) {\n    in x: [H]\n    state h: [H]\n    out y = x\n}\n", 3, 11,
+     "state 'h' is never assigned"),
+    ("state-in-block", "block Blk(D = 2) {\n    in x: seq[D]\n    state h: [D]\n    out y = x\n}\n", 3, 11,
+     "states belong in cells"),
+    ("seq-input-in-cell", "cell C(H = 2) {\n    in x: seq[H]\n    out y = x\n}\n", 2, 11,
+     "a cell's input is one step"),
+    ("no-output", "cell C(H = 2) {\n    in x: [H]\n}\n", 1, 6, "cell C has no output"),
+    # ---- models -----------------------------------------------------------------------
+    ("unknown-cell", "model M() {\n    in w: seq<int>\n    r = LSTMM(4, 4) over embed(w, 5, 4)\n    out y = r.y\n}\n",
+     3, 9, "unknown cell or block 'LSTMM'"),
+    ("cell-not-run", "cell R(I = 4) {\n    in x: [I]\n    out y = x\n}\nmodel M() {\n    in v: [4]\n    out y = R(4)\n}\n",
+     7, 13, "R is a cell; run it over a sequence"),
+    ("unknown-field", "cell R(I = 4) {\n    in x: [I]\n    state h: [I]\n    h = x + h[t-1]\n    out y = h\n}\n"
+     "model M() {\n    in w: seq<int>\n    r = R(4) over embed(w, 10, 4)\n    out y = r.z\n}\n", 10, 13,
+     "R has no output or state 'z'"),
+    ("too-many-sizes", "cell R(I = 4) {\n    in x: [I]\n    out y = x\n}\nmodel M() {\n    in w: seq<int>\n"
+     "    r = R(4, 5) over embed(w, 10, 4)\n    out y = r.y\n}\n", 7, 9, "R takes 1 sizes (I), got 2"),
+    ("over-in-cell", "cell R(I = 4) {\n    in x: [I]\n    out y = R(4) over x\n}\n", 3, 13, "runs belong in models"),
+    ("memory-missing", "cell R(I = 4) {\n    in x: [I]\n    memory m: seq[I]\n    out y = sum(m) + x\n}\n"
+     "model M() {\n    in w: seq<int>\n    r = R(4) over embed(w, 10, 4)\n    out y = r.y\n}\n", 8, 9,
+     "R has a memory; give it one"),
+    ("param-in-model", "model M() {\n    param W: [2, 2]\n    in v: [2]\n    out y = W @ v\n}\n", 2, 5,
+     "a model's parameters come from"),
+    # ---- imports ----------------------------------------------------------------------
+    ("import-missing", 'use "nothere.seq"\ncell C() {\n    in x: [1]\n    out y = x\n}\n', 1, 5, "no such file"),
+    ("import-escape", 'use "../outside.seq"\ncell C() {\n    in x: [1]\n    out y = x\n}\n', 1, 5,
+     "leaves the spec's folder"),
+    ("import-not-seq", 'use "data.txt"\ncell C() {\n    in x: [1]\n    out y = x\n}\n', 1, 5, "imports name a .seq file"),
+]

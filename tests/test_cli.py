@@ -1,0 +1,40 @@
+"""`seqdsl check` and `seqdsl ir` output."""
+
+from __future__ import annotations
+
+import json
+
+from seqdsl.cli import main
+
+
+def test_check_prints_interface(capsys):
+    assert main(["check", "specs/lstm.seq", "--set", "H=32"]) == 0
+    out = capsys.readouterr().out
+    assert "cell LSTM(I=8, H=32)" in out
+    assert "inputs:  x: [8]" in out and "states:  h: [32], c: [32]" in out
+    assert "W_ii [32, 8]" in out
+    assert f"parameters: {4 * 32 * (8 + 32 + 2)}" in out
+
+
+def test_check_many_files(capsys):
+    assert main(["check", "specs/rnn.seq", "specs/tasks.seq"]) == 0
+    out = capsys.readouterr().out
+    assert "specs/rnn.seq: ok" in out and "model Translate(" in out and "run:     enc = LSTM" in out
+
+
+def test_ir_text_and_json(capsys):
+    assert main(["ir", "specs/rnn.seq"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("cell RNN(I=8, H=16)\n")
+    assert "h: [16] state(init=0.0) = tanh(" in text
+    assert main(["ir", "specs/rnn.seq", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["graph"]["name"] == "RNN"
+
+
+def test_warnings_go_to_stderr(tmp_path, capsys):
+    p = tmp_path / "w.seq"
+    p.write_text("cell C(H = 2) {\n    in x: [H]\n    param W: [H, H]\n    out y = x\n}\n")
+    assert main(["check", str(p)]) == 0
+    err = capsys.readouterr().err
+    assert f"{p}:3:11: warning: parameter 'W' is never used" in err

@@ -1,0 +1,103 @@
+"""The IR: golden text for every spec, verify() invariants, JSON, structure of standard cells."""
+
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+import pytest
+
+import seqdsl
+from conftest import SPEC_FILES, golden
+from seqdsl.ir import IRError, to_json, to_text, verify
+from seqdsl.ops import OPS, Op
+
+
+@pytest.mark.parametrize("path", SPEC_FILES, ids=[p.stem for p in SPEC_FILES])
+def test_golden_ir(path):
+    program = seqdsl.load(path)
+    text = "".join(to_text(d.graph) + "\n" for d in program.definitions.values() if d.file == str(path))
+    golden(f"ir/{path.stem}.ir", text)
+
+
+def test_ir_text_is_deterministic():
+    a = to_text(seqdsl.load("specs/attention.seq").definitions["BahdanauDecoder"].graph)
+    b = to_text(seqdsl.load("specs/attention.seq").definitions["BahdanauDecoder"].graph)
+    assert a == b
+
+
+def test_every_op_has_a_shape_rule():
+    assert set(OPS) == set(Op)
+
+
+def lstm():
+    return seqdsl.load("specs/lstm.seq").main.graph
+
+
+def test_lstm_structure():
+    g = lstm()
+    ops = [d["op"] for _, d in g.nodes(data=True)]
+    assert ops.count(Op.MATMUL) == 8 and ops.count(Op.PARAM) == 16
+    assert sorted(n for n, d in g.nodes(data=True) if d.get("state")) == ["c", "h"]
+    delayed = sorted((u, v) for u, v, d in g.edges(data=True) if d["delay"])
+    assert [u for u, _ in delayed] == ["c", "h", "h", "h", "h"]
+    assert all(d["delay"] in (0, 1) for _, _, d in g.edges(data=True))
+
+
+def test_two_step_delay_is_an_edge_attribute():
+    g = seqdsl.load("specs/delay2.seq").main.graph
+    assert sorted(d["delay"] for _, _, d in g.edges(data=True) if d["delay"]) == [1, 2]
+
+
+def test_verify_catches_broken_invariants():
+    g = lstm().copy()
+    verify(g)
+    g.add_edge("x", "_i1", port=5, delay=0)
+    with pytest.raises(IRError, match="ports"):
+        verify(g)
+    g = lstm().copy()
+    g.nodes["i"]["type"] = g.nodes["x"]["type"]
+    with pytest.raises(IRError, match="its inputs give"):
+        verify(g)
+    g = lstm().copy()
+    g.add_edge("i", "_f1", port=9, delay=1)
+    with pytest.raises(IRError, match="does not start at a state"):
+        verify(g)
+    g = lstm().copy()
+    for u, v, k, d in list(g.edges(keys=True, data=True)):
+        if d["delay"] and u == "c":
+            d["delay"] = 0
+    with pytest.raises(IRError, match="cycle without delay"):
+        verify(g)
+
+
+def test_json_is_node_link():
+    data = json.loads(to_json(lstm()))
+    assert {n["id"] for n in data["nodes"]} >= {"x", "h", "c", "W_ii"}
+    assert any(e["delay"] == 1 and e["source"] == "c" for e in data["edges"])
+
+
+def test_models_have_calls_with_instances():
+    g = seqdsl.load("specs/tasks.seq").definitions["Translate"].graph
+    calls = {d["instance"]: d for _, d in g.nodes(data=True) if d["op"] == Op.CALL}
+    assert set(calls) == {"enc", "dec"}
+    ports = {d["port"] for _, _, d in g.in_edges(next(n for n, d in g.nodes(data=True)
+                                                         if d.get("instance") == "dec"), data=True)}
+    assert ports == {"x", "h", "c"}
+    assert nx.is_directed_acyclic_graph(g)
+
+
+def test_bidirectional_is_two_calls_concatenated():
+    g = seqdsl.load("specs/stacked.seq").main.graph
+    inst = sorted(d["instance"] for _, d in g.nodes(data=True) if d["op"] == Op.CALL)
+    assert inst == ["back", "bi.bwd", "bi.fwd", "first", "layer0.x", "layer1.x"]
+    out = next(d for _, d in g.nodes(data=True) if d["op"] == Op.OUTPUT)
+    assert str(out["type"]) == "seq[5]"
+
+
+def test_sizes_bind_and_stay_symbolic():
+    d = seqdsl.load("specs/tasks.seq", sizes={"H": 7}).definitions["Sentiment"]
+    assert str(d.graph.nodes["label.W"]["type"]) == "shared[2, 7]"
+    sym = seqdsl.load("cell C(I, H) {\n    in x: [I]\n    param W: [4*H, I + H]\n    out y = x\n}\n")
+    assert str(sym.main.graph.nodes["W"]["type"]) == "shared[4*H, H + I]"
+    assert sym.main.param_count is None

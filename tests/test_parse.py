@@ -1,0 +1,80 @@
+"""Parsing: what the grammar accepts, spans, UTF-8, and the limits checked before parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from seqdsl import ast as A
+from seqdsl.errors import SpecError
+from seqdsl.parse import MAX_EXPR_DEPTH, parse
+
+
+def test_spans_and_structure():
+    m = parse("cell C(I = 2) {\n    in x: [I]\n    out y = tanh(x)\n}\n", "c.seq")
+    (d,) = m.definitions
+    assert (d.kind, d.name, d.span.line, d.span.col) == ("cell", "C", 1, 6)
+    out = d.body[1]
+    assert isinstance(out, A.Out) and isinstance(out.value, A.Call)
+    assert (out.value.span.line, out.value.span.col) == (3, 13)
+
+
+def test_chinese_comments_and_one_line_bodies():
+    src = "# 长短期记忆网络\ncell C(H = 2) { in x: [H]; out y = x }  # 一行\n"
+    (d,) = parse(src).definitions
+    assert [type(s).__name__ for s in d.body] == ["InDecl", "Out"]
+
+
+def test_delays_last_attr_and_run_options():
+    src = ("model M() {\n    in w: seq<int>\n"
+           "    d = C(1) over e from (h = zeros, c = x) attend enc.y reversed\n    out y = d.h[last]\n}\n")
+    (d,) = parse(src).definitions
+    run = d.body[1].value
+    assert isinstance(run, A.Run) and run.reversed and not run.bidirectional
+    assert [k.name for k in run.from_] == ["h", "c"]
+    assert isinstance(run.attend, A.Attr)
+    assert isinstance(d.body[2].value, A.Last)
+
+
+def test_multistep_delay():
+    (d,) = parse("cell C() {\n    h = h[t-2] + h[t]\n}\n").definitions
+    e = d.body[0].value
+    assert (e.left.k, e.right.k) == (2, 0)
+
+
+def test_left_deep_chain_is_capped():
+    src = "cell C() {\n    y = x" + " + x" * (MAX_EXPR_DEPTH + 5) + "\n}\n"
+    with pytest.raises(SpecError, match="expression nests deeper"):
+        parse(src)
+
+
+def test_long_but_shallow_file_parses():
+    body = "\n".join(f"    y{i} = x" for i in range(5000))
+    (d,) = parse("cell C() {\n" + body + "\n}\n").definitions
+    assert len(d.body) == 5000
+
+
+def test_bom_is_accepted():
+    assert parse("\ufeffcell C() {\n}\n").definitions[0].name == "C"
+
+
+def test_reversed_and_bidirectional_conflict():
+    with pytest.raises(SpecError, match="either 'reversed' or 'bidirectional'"):
+        parse("model M() {\n    r = C() over x reversed bidirectional\n}\n")
+
+
+def test_positional_after_keyword():
+    with pytest.raises(SpecError, match="positional argument after a keyword"):
+        parse("block B() {\n    y = attention(q, k, heads = 2, v)\n}\n")
+
+
+def test_grammar_has_no_cache_option():
+    from seqdsl.parse import _grammar_path, parser
+
+    assert not parser().options.cache
+    assert _grammar_path().name == "seq.lark"
+
+
+def test_vertical_tab_is_rejected_with_position():
+    with pytest.raises(SpecError, match="control character U\\+000B") as info:
+        parse("cell C() {\n  \x0b\n}\n")
+    assert (info.value.line, info.value.col) == (2, 3)

@@ -1,0 +1,64 @@
+"""Loading: imports, the API, sizes, parameter counts, what is (not) imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import seqdsl
+from seqdsl.errors import SpecError
+
+
+def test_load_path_and_text_agree():
+    a = seqdsl.load("specs/rnn.seq")
+    b = seqdsl.load(open("specs/rnn.seq", encoding="utf-8").read())
+    assert a.main.name == b.main.name == "RNN"
+    assert a.main.param_count == b.main.param_count == 416
+
+
+def test_imports_are_relative_to_the_importing_file(tmp_path):
+    sub = tmp_path / "cells"
+    sub.mkdir()
+    (sub / "r.seq").write_text("cell R(I = 2) {\n    in x: [I]\n    state h: [I]\n    h = x + h[t-1]\n"
+                               "    out y = h\n}\n")
+    (tmp_path / "m.seq").write_text('use "cells/r.seq"\nmodel M() {\n    in v: seq<int>\n'
+                                    "    r = R(2) over onehot(v, 2)\n    out y = r.y\n}\n")
+    p = seqdsl.load(tmp_path / "m.seq")
+    assert list(p.definitions) == ["R", "M"] and p.main.name == "M"
+
+
+def test_diamond_import_loads_once(tmp_path):
+    (tmp_path / "base.seq").write_text("cell Base() {\n    in x: [1]\n    out y = x\n}\n")
+    (tmp_path / "a.seq").write_text('use "base.seq"\n')
+    (tmp_path / "b.seq").write_text('use "base.seq"\n')
+    (tmp_path / "top.seq").write_text('use "a.seq"\nuse "b.seq"\n')
+    assert list(seqdsl.load(tmp_path / "top.seq").definitions) == ["Base"]
+
+
+def test_specerror_fields():
+    with pytest.raises(SpecError) as info:
+        seqdsl.load("cell C() {\n    out y = nope\n}\n")
+    e = info.value
+    assert (e.file, e.line, e.col, e.message) == ("<string>", 2, 13, "unknown name 'nope'")
+
+
+def test_specialize_requires_concrete_sizes():
+    p = seqdsl.load("cell C(I) {\n    in x: [I]\n    out y = x\n}\n")
+    with pytest.raises(SpecError, match="size 'I' of C has no value"):
+        p.specialize("C")
+    assert str(p.specialize("C", {"I": 3}).nodes["x"]["type"]) == "[3]"
+
+
+def test_load_does_not_import_torch():
+    code = ("import sys, seqdsl; p = seqdsl.load('specs/attention.seq'); "
+            "import seqdsl.cli; seqdsl.cli.main(['check', 'specs/transformer.seq']); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_python_dash_m_works():
+    r = subprocess.run([sys.executable, "-m", "seqdsl", "check", "specs/gru.seq"], capture_output=True, text=True)
+    assert r.returncode == 0 and "parameters: 1248" in r.stdout
