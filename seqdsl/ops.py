@@ -45,7 +45,7 @@ class Op(str, enum.Enum):
     IDENTITY = "identity"    # a copy: a state or output equal to another value
     # structure
     MATMUL = "matmul"
-    CONCAT = "concat"        # along the last axis
+    CONCAT = "concat"        # along the last axis (attrs: axis=0 stacks shared matrices by rows)
     SLICE = "slice"          # attrs: start, stop (last axis)
     SOFTMAX = "softmax"
     SUM = "sum"
@@ -132,6 +132,13 @@ def _concat(attrs, ts, span):
     if len(ts) < 2:
         _err("concat needs at least two values", span)
     first = ts[0]
+    if attrs.get("axis", -1) == 0:  # stacking shared matrices row-wise (made by the fuse pass)
+        if any(t.batched or t.rank != 2 or t.dims[1] != first.dims[1] for t in ts):
+            _err("row-wise concat needs shared matrices with equal columns", span)
+        rows = Size(())
+        for t in ts:
+            rows = rows + t.dims[0]
+        return VType((rows, first.dims[1]), False, "float", False)
     total = Size(())
     for t in ts:
         if t.dtype == "int" or t.rank != 1:

@@ -1,0 +1,367 @@
+"""Codegen: specialised, optimised IR graphs → Python source, one assignment per node.
+
+In:  a `Program`, the name of the definition to compile, bound sizes, and an `Emitter`
+     (the backend: an op → emitter table plus a few hooks; see numpy.py and torch.py).
+Out: the source of a standalone module: a header naming the spec and sizes, the
+     backend's helpers, one function per cell/block/model used, `PARAMS` (name →
+     shape and initializer), `INPUTS`, `OUTPUTS`, `STATES` and `forward(P, inputs, state)`.
+
+Layouts: values in blocks and models are batch-first, (B, T, ...). A cell function takes
+(B, T, I) and loops over t; nodes the hoist pass marks "time" are computed before the
+loop on a time-major copy (T, B, ...), "once" nodes once per call, "step" nodes per step.
+Spec names are kept: `W_ii`, `f`, `c`; temps are `_f1`; a dotted parameter name
+`enc.W` becomes the variable `enc__W` (spec names cannot contain "__").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import SpecError
+from ..ir import in_edges, states, topo_order
+from ..ops import ELEMENTWISE_BINARY, Op
+from ..passes import optimize
+from ..scalars import scalar_eval, scalar_subs
+from ..sizes import Size
+from ..types import VType
+
+
+class Unsupported(SpecError):
+    """The backend has no emitter for an op (an explicit error, never an approximation)."""
+
+
+def var(name: str) -> str:
+    return name.replace(".", "__").replace("@", "_at_")
+
+
+def align(v: str, t: VType, out: VType) -> str:
+    """Index `v` so that it broadcasts against a value of type `out` (batched layouts)."""
+    if t.batched and not t.seq and out.seq:
+        v = f"{v}[:, None]"
+    if t.batched and len(t.dims) < len(out.dims):
+        v = f"{v}{'[..., None]' * (len(out.dims) - len(t.dims))}"
+    return v
+
+
+@dataclass
+class Emitter:
+    """A backend: `table` maps each op to f(node, args, in_types) -> expression text."""
+
+    name: str
+    imports: str
+    helpers: str
+    table: dict
+    stack: str  # format with {items}: stack a list of per-step values batch-first
+    steps: str  # format with {v}: make a time-major array indexable per step
+    to_time_major: str  # format with {v}
+    to_batch_first: str  # format with {v}
+
+    def emit(self, node: dict, args: list, types: list) -> str:
+        fn = self.table.get(node["op"])
+        if fn is None:
+            raise Unsupported(f"the {self.name} backend cannot compile op '{node['op'].value}'", node["span"])
+        return fn(node, args, types)
+
+
+def binary(symbol: str):
+    def f(node, args, types):
+        out = node["type"]
+        return f"{align(args[0], types[0], out)} {symbol} {align(args[1], types[1], out)}"
+    return f
+
+
+def matmul(node, args, types):
+    (a, b), (ta, tb) = args, types
+    if not ta.batched and tb.batched:
+        return f"{b} @ {a}.T" if ta.rank == 2 else f"{b} @ {a}"
+    if ta.batched and not tb.batched:
+        return f"{a} @ {b}"
+    if ta.batched and tb.batched:
+        if not ta.seq and not tb.seq:
+            return f"({a} * {b}).sum(-1)"
+        seq, vec = (a, b) if ta.seq else (b, a)
+        return f"({seq} @ {vec}[..., None])[..., 0]"
+    return f"{a} @ {b}"
+
+
+COMMON = {
+    **{op: binary(sym) for op, sym in ELEMENTWISE_BINARY.items()},
+    Op.NEG: lambda n, a, t: f"-{a[0]}",
+    Op.IDENTITY: lambda n, a, t: a[0],
+    Op.MATMUL: matmul,
+    Op.SLICE: lambda n, a, t: f"{a[0]}[..., {n['start'].value}:{n['stop'].value}]",
+    Op.CONST: lambda n, a, t: repr(float(n["value"])),
+    Op.SUM: lambda n, a, t: f"{a[0]}.sum(1)",
+    Op.LAST: lambda n, a, t: f"{a[0]}[:, -1]",
+    Op.SOFTMAX: lambda n, a, t: f"_softmax({a[0]})",
+    Op.LAYERNORM: lambda n, a, t: f"_layernorm({a[0]}, {a[1]}, {a[2]})",
+    Op.EMBED: lambda n, a, t: f"{a[1]}[{a[0]}]",
+    Op.ONEHOT: lambda n, a, t: f"_onehot({a[0]}, {n['size'].value})",
+    Op.ATTENTION: lambda n, a, t: f"_attention({a[0]}, {a[1]}, {a[2]}, {n['heads'].value}, {n['causal']!r})",
+    Op.POSITIONS: lambda n, a, t: f"_positions(T, {n['type'].dims[0].value})",
+}
+
+
+def _concrete(v):
+    return v.value if isinstance(v, Size) else v
+
+
+@dataclass
+class Unit:
+    """One generated function: a specialised definition."""
+
+    fname: str
+    defn: str
+    kind: str
+    graph: object
+    sizes: dict
+    params: dict = field(default_factory=dict)  # local name -> node attrs
+
+
+class Codegen:
+    def __init__(self, program, emitter: Emitter, dtype: str):
+        self.program = program
+        self.em = emitter
+        self.dtype = dtype
+        self.units: dict = {}
+        self.order: list = []
+
+    def unit(self, name: str, sizes: dict) -> Unit:
+        sizes = {k: _concrete(v) for k, v in sizes.items()}
+        g = self.program.specialize(name, sizes)
+        key = (name, tuple(sorted(g.graph["sizes"].items(), key=lambda kv: kv[0])))
+        if key in self.units:
+            return self.units[key]
+        bound = "_".join(f"{k}{_concrete(v)}" for k, v in g.graph["sizes"].items())
+        fname = f"{g.graph['kind']}_{name}" + (f"_{bound}" if bound else "")
+        u = Unit(var(fname).replace("-", "_"), name, g.graph["kind"], optimize(g), g.graph["sizes"])
+        self.units[key] = u
+        for n, d in u.graph.nodes(data=True):
+            if d["op"] == Op.CALL:
+                self.unit(d["callee"], d["sizes"])
+        self.order.append(u)
+        return u
+
+    # ---- parameters of a unit, qualified by instance path -------------------------
+    def param_table(self, u: Unit, prefix: str = "") -> dict:
+        out = {}
+        for n in topo_order(u.graph):
+            d = u.graph.nodes[n]
+            if d["op"] == Op.PARAM:
+                shape = d["type"].concrete_dims()
+                init = (d["init"][0], scalar_eval(scalar_subs(d["init"][1], {})))
+                out[prefix + n] = (shape, init)
+            elif d["op"] == Op.CALL:
+                out.update(self.param_table(self.unit(d["callee"], d["sizes"]), prefix + d["instance"] + "."))
+        return out
+
+    # ---- function bodies ------------------------------------------------------------
+    def args_of(self, g, n, ctx) -> tuple:
+        names, types = [], []
+        for u, _, delay in in_edges(g, n):
+            names.append(ctx(u, delay))
+            types.append(g.nodes[u]["type"])
+        return names, types
+
+    def assign(self, g, n, ctx) -> str:
+        d = g.nodes[n]
+        args, types = self.args_of(g, n, ctx)
+        return f"{var(n)} = {self.em.emit(d, args, types)}"
+
+    def gen_straight(self, u: Unit) -> list:
+        """A block or model: straight-line code on batch-first values."""
+        g = u.graph
+        lines = [f"def {u.fname}(P, pre, inputs):"]
+        body = []
+        first_seq = None
+        for n in topo_order(g):
+            d = g.nodes[n]
+            op = d["op"]
+            if op == Op.INPUT:
+                body.append(f"{var(n)} = inputs[{n!r}]")
+                if d["type"].seq and first_seq is None:
+                    first_seq = n
+                    body.append(f"T = {var(n)}.shape[1]")
+            elif op == Op.PARAM:
+                body.append(f"{var(n)} = P[pre + {n!r}]")
+            elif op == Op.OUTPUT:
+                continue
+            elif op == Op.CALL:
+                callee = self.unit(d["callee"], d["sizes"])
+                ins = {p: var(src) for src, p, _ in in_edges(g, n)}
+                if callee.kind == "cell":
+                    (xname,) = [k for k, t in _interface(callee.graph)["inputs"].items()]
+                    init = ", ".join(f"{k!r}: {v}" for k, v in ins.items()
+                                     if k in _interface(callee.graph)["states"])
+                    mem = ", ".join(f"{k!r}: {v}" for k, v in ins.items()
+                                    if k in _interface(callee.graph)["memories"])
+                    body.append(f"{var(n)} = {callee.fname}(P, pre + {d['instance'] + '.'!r}, {ins[xname]}, "
+                                f"{{{init}}}, {{{mem}}}, {d['reverse']!r})")
+                else:
+                    items = ", ".join(f"{k!r}: {v}" for k, v in ins.items())
+                    body.append(f"{var(n)} = {callee.fname}(P, pre + {d['instance'] + '.'!r}, {{{items}}})")
+            elif op == Op.GET:
+                (src,) = [u_ for u_, _, _ in in_edges(g, n)]
+                callee_kind = g.nodes[src]["kind"]
+                field_ = d["field"]
+                if callee_kind == "block":
+                    body.append(f"{var(n)} = {var(src)}[0][{field_!r}]")
+                elif field_.startswith("final."):
+                    body.append(f"{var(n)} = {var(src)}[2][{field_[6:]!r}]")
+                else:
+                    out_names = _interface(self.unit(g.nodes[src]["callee"], g.nodes[src]["sizes"]).graph)["outputs"]
+                    which = 0 if field_ in out_names else 1
+                    body.append(f"{var(n)} = {var(src)}[{which}][{field_!r}]")
+            else:
+                body.append(self.assign(g, n, lambda s, k: var(s)))
+        outs = ", ".join(f"{g.nodes[o]['output']!r}: {var(_src(g, o))}" for o in _outputs(g))
+        finals = []
+        for n, d in g.nodes(data=True):
+            if d["op"] == Op.CALL and d["kind"] == "cell":
+                callee = self.unit(d["callee"], d["sizes"])
+                for s in _interface(callee.graph)["states"]:
+                    finals.append(f"{d['instance'] + '.' + s!r}: {var(n)}[2][{s!r}]")
+        body.append(f"return {{{outs}}}, {{}}, {{{', '.join(finals)}}}")
+        return lines + ["    " + b for b in body]
+
+    def gen_cell(self, u: Unit) -> list:
+        g = u.graph
+        em = self.em
+        iface = _interface(g)
+        (xname,) = iface["inputs"] or [None]
+        lines = [f"def {u.fname}(P, pre, x_in, init, memory, reverse=False):",
+                 f"    B, T = x_in.shape[0], x_in.shape[1]",
+                 f"    if T == 0:",
+                 f"        raise ValueError('{u.defn}: sequences must have at least one step')"]
+        body = []
+        order = topo_order(g)
+        where = {n: g.nodes[n]["hoist"] for n in g.nodes}
+        # parameters, memory and everything computed once
+        for n in order:
+            d = g.nodes[n]
+            if where[n] != "once" or d["op"] == Op.OUTPUT:
+                continue
+            if d["op"] == Op.PARAM:
+                body.append(f"{var(n)} = P[pre + {n!r}]")
+            elif d["op"] == Op.MEMORY:
+                body.append(f"{var(n)} = memory[{n!r}]")
+            else:
+                body.append(self.assign(g, n, lambda s, k: var(s)))
+        # time-parallel work, time-major
+        body.append(f"{var(xname)} = {em.to_time_major.format(v='x_in')}")
+        for n in order:
+            d = g.nodes[n]
+            if where[n] == "time" and d["op"] not in (Op.INPUT, Op.OUTPUT):
+                body.append(self.assign(g, n, lambda s, k: var(s)))
+        used_in_loop = sorted({u_ for n in order if where[n] == "step"
+                               for u_, _, _ in in_edges(g, n) if where[u_] == "time"}, key=order.index)
+        for n in used_in_loop:
+            body.append(f"{var(n)}__steps = {em.steps.format(v=var(n))}")
+        # state history: s__d1 is s[t-1], s__d2 is s[t-2], ...
+        max_delay = {s: 1 for s in iface["states"]}
+        for uu, _, dd in g.edges(data=True):
+            if dd["delay"]:
+                max_delay[uu] = max(max_delay[uu], dd["delay"])
+        for s in iface["states"]:
+            init = g.nodes[s]["init"]
+            shape = g.nodes[s]["type"].concrete_dims()
+            body.append(f"{var(s)}__d1 = init[{s!r}] if init.get({s!r}) is not None else "
+                        f"_full((B,) + {shape!r}, {float(init)!r}, x_in)")
+            for k in range(2, max_delay[s] + 1):
+                body.append(f"{var(s)}__d{k} = {var(s)}__d1")
+        step_outs = [o for o in _outputs(g) if where[_src(g, o)] == "step"]
+        for o in step_outs:
+            body.append(f"{var(o)}__list = []")
+        for s in iface["states"]:
+            body.append(f"{var(s)}__list = []")
+        body.append("for t in (range(T - 1, -1, -1) if reverse else range(T)):")
+        loop = []
+        for n in used_in_loop:
+            loop.append(f"{var(n)}__t = {var(n)}__steps[t]")
+
+        def ctx(s, k):
+            if k:
+                return f"{var(s)}__d{k}"
+            return f"{var(s)}__t" if where[s] == "time" else var(s)
+
+        for n in order:
+            if where[n] == "step" and g.nodes[n]["op"] != Op.OUTPUT:
+                loop.append(self.assign(g, n, ctx))
+        for o in step_outs:
+            loop.append(f"{var(o)}__list.append({var(_src(g, o))})")
+        for s in iface["states"]:
+            loop.append(f"{var(s)}__list.append({var(s)})")
+            for k in range(max_delay[s], 1, -1):
+                loop.append(f"{var(s)}__d{k} = {var(s)}__d{k - 1}")
+            loop.append(f"{var(s)}__d1 = {var(s)}")
+        body += ["    " + x for x in loop]
+        body.append("if reverse:")
+        for o in step_outs:
+            body.append(f"    {var(o)}__list.reverse()")
+        for s in iface["states"]:
+            body.append(f"    {var(s)}__list.reverse()")
+        outs = []
+        for o in _outputs(g):
+            src = _src(g, o)
+            if where[src] == "step":
+                outs.append(f"{g.nodes[o]['output']!r}: {em.stack.format(items=var(o) + '__list')}")
+            elif where[src] == "time":
+                outs.append(f"{g.nodes[o]['output']!r}: {em.to_batch_first.format(v=var(src))}")
+            else:
+                raise Unsupported(f"output '{g.nodes[o]['output']}' does not depend on the input", g.nodes[o]["span"])
+        seqs = ", ".join(f"{s!r}: {em.stack.format(items=var(s) + '__list')}" for s in iface["states"])
+        finals = ", ".join(f"{s!r}: {var(s)}__d1" for s in iface["states"])
+        body.append(f"return {{{', '.join(outs)}}}, {{{seqs}}}, {{{finals}}}")
+        return lines + ["    " + b for b in body]
+
+    def module(self, name: str, sizes: dict, source_file: str) -> str:
+        main = self.unit(name, sizes)
+        params = self.param_table(main)
+        iface = _interface(main.graph)
+        finals = {}
+        if main.kind == "cell":
+            finals = {s: str(t) for s, t in iface["states"].items()}
+        sizes_txt = ", ".join(f"{k}={_concrete(v)}" for k, v in main.sizes.items())
+        out = [f"# Generated by seqdsl from {source_file}: {main.kind} {name}({sizes_txt})",
+               f"# backend: {self.em.name}, dtype: {self.dtype}. Regenerate with `seqdsl compile`; do not edit.",
+               self.em.imports, "", f"DTYPE = {self.dtype!r}", "", self.em.helpers.strip(), ""]
+        for u in self.order:
+            body = self.gen_cell(u) if u.kind == "cell" else self.gen_straight(u)
+            out += ["", *body, ""]
+        # a cell's executable takes the whole sequence of its per-step input
+        inputs = {n: (str(t), t.concrete_dims(), t.dtype, t.seq or main.kind == "cell")
+                  for n, t in iface["inputs"].items()}
+        inputs.update({n: (str(t), t.concrete_dims(), t.dtype, t.seq) for n, t in iface["memories"].items()})
+        outputs = {n: str(t) for n, t in iface["outputs"].items()}
+        out += ["", f"KIND = {main.kind!r}", f"NAME = {name!r}",
+                f"SIZES = {{{', '.join(f'{k!r}: {_concrete(v)!r}' for k, v in main.sizes.items())}}}",
+                "PARAMS = {", *[f"    {k!r}: ({s!r}, {i!r})," for k, (s, i) in params.items()], "}",
+                f"INPUTS = {inputs!r}", f"OUTPUTS = {outputs!r}",
+                f"STATES = {{{', '.join(f'{k!r}: {v!r}' for k, v in finals.items())}}}",
+                f"STATE_SHAPES = {{{', '.join(f'{s!r}: {t.concrete_dims()!r}' for s, t in iface['states'].items())}}}",
+                "", "", "def forward(P, inputs, state=None):",
+                '    """Run the definition: (outputs, final states) as dicts by spec name."""']
+        if main.kind == "cell":
+            (xname,) = list(iface["inputs"])
+            mems = ", ".join(f"{m!r}: inputs[{m!r}]" for m in iface["memories"])
+            out += [f"    outs, seqs, final = {main.fname}(P, '', inputs[{xname!r}], dict(state or {{}}), "
+                    f"{{{mems}}})", "    return outs, final"]
+        else:
+            out += [f"    outs, seqs, final = {main.fname}(P, '', inputs)", "    return outs, final"]
+        return "\n".join(out) + "\n"
+
+
+def _outputs(g) -> list:
+    return sorted((n for n, d in g.nodes(data=True) if d["op"] == Op.OUTPUT), key=lambda n: g.nodes[n]["span"].line)
+
+
+def _src(g, o) -> str:
+    return in_edges(g, o)[0][0]
+
+
+def _interface(g) -> dict:
+    ins = {n: d["type"] for n, d in g.nodes(data=True) if d["op"] == Op.INPUT}
+    mems = {n: d["type"] for n, d in g.nodes(data=True) if d["op"] == Op.MEMORY}
+    outs = {g.nodes[o]["output"]: g.nodes[o]["type"] for o in _outputs(g)}
+    sts = {s: g.nodes[s]["type"] for s in states(g)}
+    return {"inputs": ins, "memories": mems, "outputs": outs, "states": sts}

@@ -1,0 +1,69 @@
+"""fuse_matmuls: matmuls that share their right operand become one matmul and slices.
+
+In:  an IR graph.
+Out: a new graph where every group of ≥2 `matmul(W_k, v)` with shared matrix parameters
+     W_k (same column count) and the same right operand `v` (same node and delay) is
+     `concat(W_1..W_n, axis=0)` → one `matmul` → one `slice` per original node, which
+     keeps the original name so nothing downstream changes. The LSTM's four input
+     projections become one (4H × I) matmul, its four recurrent ones another.
+"""
+
+from __future__ import annotations
+
+from ..ir import in_edges
+from ..ops import Op
+from ..sizes import Size
+from ..types import VType
+
+
+def _groups(g) -> dict:
+    groups: dict = {}
+    for n in list(g.nodes):
+        d = g.nodes[n]
+        if d["op"] != Op.MATMUL:
+            continue
+        (w, _, wd), (v, _, vd) = in_edges(g, n)
+        wt = g.nodes[w]["type"]
+        if wd or g.nodes[w]["op"] != Op.PARAM or wt.rank != 2 or wt.batched or not g.nodes[v]["type"].batched:
+            continue
+        groups.setdefault((v, vd, wt.dims[1]), []).append(n)
+    return {k: v for k, v in groups.items() if len(v) > 1}
+
+
+def fuse_matmuls(g):
+    g = g.copy()
+    for (v, delay, _cols), members in _groups(g).items():
+        weights = [in_edges(g, n)[0][0] for n in members]
+        first = g.nodes[members[0]]
+        span = first["span"]
+        stem = members[0].lstrip("_")
+        wname = _fresh(g, f"_W_{stem}_fused")
+        rows = Size(())
+        for w in weights:
+            rows = rows + g.nodes[w]["type"].dims[0]
+        cols = g.nodes[weights[0]]["type"].dims[1]
+        g.add_node(wname, op=Op.CONCAT, name=wname, type=VType((rows, cols), False, "float", False), span=span,
+                   axis=0)
+        for i, w in enumerate(weights):
+            g.add_edge(w, wname, port=i, delay=0)
+        mname = _fresh(g, f"_{stem}_fused")
+        g.add_node(mname, op=Op.MATMUL, name=mname, type=first["type"].with_(dims=(rows,)), span=span)
+        g.add_edge(wname, mname, port=0, delay=0)
+        g.add_edge(v, mname, port=1, delay=delay)
+        start = Size(())
+        for n, w in zip(members, weights):
+            stop = start + g.nodes[w]["type"].dims[0]
+            for u, _, k in list(g.in_edges(n, keys=True)):
+                g.remove_edge(u, n, k)
+            g.nodes[n].update(op=Op.SLICE, start=start, stop=stop)
+            g.add_edge(mname, n, port=0, delay=0)
+            start = stop
+    return g
+
+
+def _fresh(g, name: str) -> str:
+    k, out = 1, name
+    while out in g:
+        k += 1
+        out = f"{name}{k}"
+    return out

@@ -1,0 +1,49 @@
+"""unroll: a cell's graph → the same computation written out for N steps (a DAG).
+
+In:  a cell's IR graph and a number of steps N.
+Out: a graph with one copy `name@t` of every per-step node for t = 0..N-1 (attribute
+     `step=t`), one shared copy of parameters, constants and memory (`step=None`), and
+     for each state `s` read with delay k, initial nodes `s@-1` .. `s@-k` (op `input`,
+     `initial_of=s`). A delayed edge u → v with delay k becomes u@(t-k) → v@t; no edge is
+     delayed any more, so the result is a DAG. Unrolling is inlining the step T times.
+"""
+
+from __future__ import annotations
+
+from ..ir import in_edges
+from ..ops import Op
+
+SHARED = {Op.PARAM, Op.CONST, Op.MEMORY}
+
+
+def unroll(g, steps: int):
+    if g.graph["kind"] != "cell":
+        raise ValueError("only cells have steps to unroll")
+    import networkx as nx
+
+    out = nx.MultiDiGraph(**{**g.graph, "unrolled": steps})
+    shared = {n for n, d in g.nodes(data=True) if d["op"] in SHARED}
+    for n in shared:
+        out.add_node(n, **{**g.nodes[n], "step": None})
+    max_delay: dict = {}
+    for u, _, d in g.edges(data=True):
+        if d["delay"]:
+            max_delay[u] = max(max_delay.get(u, 0), d["delay"])
+    for s, k in max_delay.items():
+        d = g.nodes[s]
+        for j in range(1, k + 1):
+            name = f"{s}@-{j}"
+            out.add_node(name, op=Op.INPUT, name=name, type=d["type"], span=d["span"], step=-j, initial_of=s)
+    for t in range(steps):
+        for n, d in g.nodes(data=True):
+            if n in shared:
+                continue
+            attrs = {k: v for k, v in d.items() if k != "name"}
+            out.add_node(f"{n}@{t}", name=f"{n}@{t}", step=t, **attrs)
+        for n in g.nodes:
+            if n in shared:
+                continue
+            for u, port, delay in in_edges(g, n):
+                src = u if u in shared else f"{u}@{t - delay}"
+                out.add_edge(src, f"{n}@{t}", port=port, delay=0)
+    return out
