@@ -6,13 +6,13 @@ Out: files written; messages on stdout/stderr; exit codes as in seqdsl.cli.
 
 from __future__ import annotations
 
-COMMANDS: dict = {}
+from . import compile_cli
+
+COMMANDS: dict = {"compile": compile_cli.cmd_compile}
+REGISTRARS: list = [compile_cli.register]
 
 
 def add_commands(sub) -> None:
-    """Register subcommands (filled in by the backend and render modules)."""
+    """Register the subcommands that live in their own modules."""
     for register in REGISTRARS:
         register(sub)
-
-
-REGISTRARS: list = []
