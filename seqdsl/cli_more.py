@@ -6,10 +6,10 @@ Out: files written; messages on stdout/stderr; exit codes as in seqdsl.cli.
 
 from __future__ import annotations
 
-from . import compile_cli
+from . import compile_cli, render_cli
 
-COMMANDS: dict = {"compile": compile_cli.cmd_compile}
-REGISTRARS: list = [compile_cli.register]
+COMMANDS: dict = {"compile": compile_cli.cmd_compile, "render": render_cli.cmd_render}
+REGISTRARS: list = [compile_cli.register, render_cli.register]
 
 
 def add_commands(sub) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from . import ast as A
 from .check import check_graph, summary
 from .errors import SpecError, Span, did_you_mean
-from .lower import Interface, interface_of, lower, size_env
+from .lower import interface_of, lower, size_env
 from .ops import Op
 from .parse import parse
 from .sizes import Size

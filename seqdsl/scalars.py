@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-from .sizes import Size
 
 
 def scalar_str(s) -> str:

@@ -230,8 +230,8 @@ class Codegen:
         iface = _interface(g)
         (xname,) = iface["inputs"] or [None]
         lines = [f"def {u.fname}(P, pre, x_in, init, memory, reverse=False):",
-                 f"    B, T = x_in.shape[0], x_in.shape[1]",
-                 f"    if T == 0:",
+                 "    B, T = x_in.shape[0], x_in.shape[1]",
+                 "    if T == 0:",
                  f"        raise ValueError('{u.defn}: sequences must have at least one step')"]
         body = []
         order = topo_order(g)

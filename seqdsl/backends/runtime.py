@@ -8,7 +8,6 @@ Out: `NumpyExecutable`: `.params` (spec name → array), `init_params(seed)`,
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 

@@ -1,0 +1,93 @@
+"""The rolled view of a model: its runs as boxes, each with its state loops.
+
+In:  a `Program`, a model's IR graph, steps, shapes flag.
+Out: DOT text: inputs (red), position-wise ops, one box per run of a cell or block
+     with a loop per state (h blue, c purple, labelled with its delay), outputs (green).
+     GET nodes and the bias half of linear() are folded into edge labels.
+"""
+
+from __future__ import annotations
+
+from .dot import Dot
+from .ir import in_edges, topo_order
+from .ops import Op
+from .render import COLORS, STYLE, _legend, _style, state_roles
+
+HIDDEN = {Op.PARAM, Op.CONST, Op.POSITIONS}
+
+
+def _callee(program, d):
+    sizes = {k: (v.value if hasattr(v, "value") else v) for k, v in d["sizes"].items()}
+    return program.specialize(d["callee"], sizes)
+
+
+def _is_linear_add(g, n) -> bool:
+    """add(matmul(param, x), param): the second half of linear()."""
+    if g.nodes[n]["op"] != Op.ADD:
+        return False
+    (a, _, _), (b, _, _) = in_edges(g, n)
+    return g.nodes[b]["op"] == Op.PARAM and g.nodes[a]["op"] == Op.MATMUL and any(
+        g.nodes[u]["op"] == Op.PARAM for u, _, _ in in_edges(g, a))
+
+
+def _short(g, n) -> str:
+    d = g.nodes[n]
+    if d["op"] == Op.MATMUL and any(g.nodes[u]["op"] == Op.PARAM for u, _, _ in in_edges(g, n)):
+        return "linear"
+    if d["op"] == Op.GET:
+        return d["field"]
+    if d["op"] == Op.IDENTITY:
+        return ""
+    return STYLE[d["op"]]
+
+
+def model_rolled(program, g, shapes: bool) -> str:
+    dot = Dot(f"{g.graph['name']} (rolled)", rankdir="BT", nodesep="0.35", ranksep="0.4",
+              label=f"model {g.graph['name']}: rolled", labelloc="t")
+    ids = {}
+    for n in topo_order(g):
+        d = g.nodes[n]
+        op = d["op"]
+        if op in HIDDEN or op == Op.GET or _is_linear_add(g, n):
+            continue
+        if op == Op.INPUT:
+            ids[n] = dot.node(f"{n}: {d['type']}", shape="box", **_style("input"))
+        elif op == Op.OUTPUT:
+            ids[n] = dot.node(d["output"], shape="box", **_style("output"))
+        elif op == Op.CALL:
+            ids[n] = dot.node(f"{d['instance']}: {d['callee']}" + (" (reversed)" if d["reverse"] else ""),
+                              shape="box", width="1.4", height="0.6", **_style("cell", penwidth="2"))
+            if d["kind"] == "cell":
+                callee = _callee(program, d)
+                roles = state_roles(callee)
+                for s, role in roles.items():
+                    line = COLORS[role][1]
+                    port = ("ne", "nw") if role == "long" else ("se", "sw")
+                    dot.edge(ids[n], ids[n], label=f"{s} (t-1)", color=line, fontcolor=line, penwidth="2",
+                             tailport=port[0], headport=port[1])
+        else:
+            ids[n] = dot.node(_short(g, n), shape="ellipse", **_style("op", fontsize="10", height="0.3"))
+    for n in topo_order(g):
+        if n not in ids:
+            continue
+        for u, port, _ in in_edges(g, n):
+            label = []
+            while u not in ids and g.nodes[u]["op"] not in HIDDEN:
+                if g.nodes[u]["op"] == Op.GET:
+                    label.append(g.nodes[u]["field"])
+                ins = [x for x, _, _ in in_edges(g, u) if g.nodes[x]["op"] not in HIDDEN]
+                if not ins:
+                    break
+                u = ins[0]
+            if u in ids:
+                attrs = {}
+                text = " ".join(label + ([f"→ {port}"] if isinstance(port, str) and port not in ("x",) else []))
+                if shapes:
+                    text = (text + " " if text else "") + str(g.nodes[u]["type"])
+                if text:
+                    attrs["label"] = text
+                dot.edge(ids[u], ids[n], **attrs)
+    _legend(dot)
+    return dot.text()
+
+

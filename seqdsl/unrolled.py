@@ -1,0 +1,375 @@
+"""Unrolled views: a cell, block or model drawn over time on a grid.
+
+In:  a `Program`, an IR graph, the number of steps, detail, shapes.
+Out: DOT text whose nodes carry pinned positions (`pos="x,y!"`, laid out by neato with
+     spline-routed edges): columns are time steps, left to right; rows are layers,
+     inputs at the bottom and outputs at the top. Every state flows along a straight
+     horizontal line (h through the middle of the boxes in blue, c along their tops in
+     purple); initial states sit left of step 1 and final states right of the last step.
+     Each time axis (e.g. source and target of a translation) gets its own block of
+     columns; the context C sits between them. `attend` gives each decoder step a
+     context node C_t with an edge from every encoder step; a block with attention
+     connects every position to every position it attends (only earlier ones when causal).
+     Above 8 steps the middle ones are elided with a "…" column.
+"""
+
+from __future__ import annotations
+
+from .dot import Dot
+from .ir import in_edges, topo_order
+from .ops import Op
+from .render import BACKWARDS, COLORS, FOLDED, STYLE, _cell_iface, _legend, _style, shown_steps, state_roles
+
+DX, DY = 1.7, 1.4  # inches between columns / rows
+LONG_DY = 0.5  # the long-term line runs this many rows above the short-term one
+
+
+class Grid:
+    """Nodes at grid positions, plus the bookkeeping of which columns each time axis uses."""
+
+    def __init__(self, title: str, label: str, widest: int = 12):
+        # NOTE: columns are as wide as the longest box label needs
+        self.dx = max(DX, 0.085 * widest + 0.55)
+        self.dot = Dot(title, layout="neato", splines="true", overlap="true", label=label, labelloc="t",
+                       outputorder="edgesfirst")
+        self.next_col = 0.0
+        self.top = 0.0
+
+    def node(self, label, col, row, **attrs) -> str:
+        self.top = max(self.top, row)
+        return self.dot.node(label, pos=f"{col * self.dx:.2f},{row * DY:.2f}!", **attrs)
+
+    def axis(self, n_cols: int) -> float:
+        """Reserve a block of columns (an init column, the steps, a final column)."""
+        start = self.next_col + (1 if self.next_col == 0 else 2)  # column of step 0
+        self.next_col = start + n_cols
+        return start
+
+    def legend(self) -> None:
+        y = -1.2
+        for i, (role, text) in enumerate((("input", "input x"), ("short", "short-term memory h"),
+                                          ("long", "long-term memory c"), ("output", "output y"))):
+            self.node(text, i * 1.5 * DX / self.dx, y, shape="box", fontsize="9", **_style(role))
+
+    def text(self) -> str:
+        self.legend()
+        return self.dot.text()
+
+
+def _step_nodes(grid, shown, col0, row, label_of, role, shape="box", **extra):
+    ids = []
+    for i, t in enumerate(shown):
+        if t is None:
+            ids.append(grid.node("…", col0 + i, row, shape="plaintext", fontsize="16"))
+        else:
+            ids.append(grid.node(label_of(t), col0 + i, row, shape=shape, **_style(role, **extra)))
+    return ids
+
+
+class Run:
+    """One run of a cell drawn as a row of step boxes, with its state lines."""
+
+    def __init__(self, grid, label, iface, roles, shown, steps, col0, row, reverse=False):
+        self.grid, self.iface, self.roles, self.shown = grid, iface, roles, shown
+        self.col0, self.row, self.reverse, self.steps = col0, row, reverse, steps
+        self.boxes = _step_nodes(grid, shown, col0, row, lambda t: f"{label}\nt={t + 1}", "cell",
+                                 width="1.15", height="0.75", penwidth="1.6")
+        self.final_nodes: dict = {}
+
+    def states(self, inits: dict, draw_finals: bool = True) -> None:
+        grid, dot = self.grid, self.grid.dot
+        n = len(self.boxes)
+        first, last = (n - 1, 0) if self.reverse else (0, n - 1)
+        init_col = self.col0 + (n if self.reverse else -1)
+        final_col = self.col0 + (-1 if self.reverse else n)
+        back = BACKWARDS if self.reverse else {}
+        for s in self.iface["states"]:
+            role = self.roles[s]
+            line = COLORS[role][1]
+            long = role == "long"
+            dy = LONG_DY if long else 0.0
+            ports = {"tailport": "ne", "headport": "nw"} if long else {}
+            if s in inits:
+                dot.edge(inits[s], self.boxes[first], color=line, penwidth="2", label=s, fontcolor=line)
+            else:
+                init = grid.node(f"{s}_0", init_col, self.row + dy, shape="box", **_style(role))
+                a, b = (self.boxes[first], init) if self.reverse else (init, self.boxes[first])
+                dot.edge(a, b, color=line, penwidth="2", **back)
+            for i in range(n - 1):
+                dot.edge(self.boxes[i], self.boxes[i + 1], color=line, penwidth="2",
+                         **({"label": s, "fontcolor": line} if long else {}), **ports, **back)
+            for k in self.iface["delays"][s]:
+                if k < 2:
+                    continue
+                for i, t in enumerate(self.shown):
+                    if t is not None and (t - k) in self.shown:
+                        dot.edge(self.boxes[self.shown.index(t - k)], self.boxes[i], color=line, style="dashed",
+                                 label=f"{s} t-{k}", fontcolor=line)
+            if draw_finals:
+                fin = grid.node(f"{s}_{self.steps}" if not self.reverse else f"{s}_final", final_col,
+                                self.row + dy, shape="box", **_style(role))
+                a, b = (fin, self.boxes[last]) if self.reverse else (self.boxes[last], fin)
+                dot.edge(a, b, color=line, penwidth="2", **back)
+                self.final_nodes[s] = fin
+
+
+# ---- cells and blocks -----------------------------------------------------------------
+
+def cell_unrolled(g, steps: int, shapes: bool) -> str:
+    name = g.graph["name"]
+    grid = Grid(f"{name} (unrolled)", f"cell {name}: unrolled over {steps} steps")
+    iface, roles, shown = _cell_iface(g), state_roles(g), shown_steps(steps)
+    col0 = grid.axis(len(shown))
+    xs = _step_nodes(grid, shown, col0, 0, lambda t: f"{iface['input']}_{t + 1}", "input")
+    run = Run(grid, name, iface, roles, shown, steps, col0, 1)
+    for x, b, t in zip(xs, run.boxes, shown):
+        if t is not None:
+            grid.dot.edge(x, b, **({"label": str(g.nodes[iface["input"]]["type"])} if shapes else {}))
+    run.states({})
+    for j, o in enumerate(iface["outputs"]):
+        ys = _step_nodes(grid, shown, col0, 2 + j * 0.7, lambda t: f"{o}_{t + 1}", "output")
+        for b, y, t in zip(run.boxes, ys, shown):
+            if t is not None:
+                grid.dot.edge(b, y)
+    for m in iface["memories"]:
+        mem = grid.node(f"{m} (memory)", col0 - 1, 0, shape="box", **_style("memory"))
+        for b, t in zip(run.boxes, shown):
+            if t is not None:
+                grid.dot.edge(mem, b, color="#999999", style="dotted")
+    return grid.text()
+
+
+def block_unrolled(g, steps: int, shapes: bool) -> str:
+    name = g.graph["name"]
+    grid = Grid(f"{name} (unrolled)", f"block {name}: {steps} positions, computed in parallel")
+    att = [n for n, d in g.nodes(data=True) if d["op"] == Op.ATTENTION]
+    causal = bool(att) and all(g.nodes[a]["causal"] for a in att)
+    ins = [n for n, d in g.nodes(data=True) if d["op"] == Op.INPUT]
+    outs = [d["output"] for _, d in g.nodes(data=True) if d["op"] == Op.OUTPUT]
+    shown = shown_steps(steps)
+    col0 = grid.axis(len(shown))
+    xs = _step_nodes(grid, shown, col0, 0, lambda t: f"{ins[0] if ins else 'x'}_{t + 1}", "input")
+    ys = _step_nodes(grid, shown, col0, 2, lambda t: f"{outs[0] if outs else 'y'}_{t + 1}", "output")
+    attention_edges(grid.dot, xs, ys, shown, shown, causal, bool(att))
+    return grid.text()
+
+
+def attention_edges(dot, srcs, dsts, src_steps, dst_steps, causal: bool, attends: bool = True) -> None:
+    for d, td in zip(dsts, dst_steps):
+        if td is None:
+            continue
+        for s, ts in zip(srcs, src_steps):
+            if ts is None or (not attends and ts != td) or (causal and ts > td):
+                continue
+            dot.edge(s, d, color="#e69138", arrowsize="0.5")
+
+
+def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
+    """Each step's gates in a column of its own (dot layout, one cluster per step)."""
+    from .passes.unroll import unroll
+    from .render import _draw_ops, op_label
+
+    name = g.graph["name"]
+    dot = Dot(f"{name} (unrolled)", rankdir="BT", newrank="true", nodesep="0.25", ranksep="0.3",
+              label=f"cell {name}: unrolled over {steps} steps, gates", labelloc="t")
+    roles, shown = state_roles(g), shown_steps(steps)
+    u = unroll(g, steps)
+    ids: dict = {}
+    firsts = []
+    for n, d in u.nodes(data=True):
+        if "initial_of" in d:
+            ids[n] = dot.node(op_label(u, n), shape="box", **_style(roles[d["initial_of"]]))
+            firsts.append(ids[n])
+    ellipsis = None
+    for t in shown:
+        if t is None:
+            ellipsis = dot.node("…", shape="plaintext", fontsize="18")
+            continue
+        dot.begin_cluster(f"t = {t + 1}", style="rounded", color="#bbbbbb")
+        nodes = [n for n in topo_order(u) if u.nodes[n].get("step") == t and u.nodes[n]["op"] not in FOLDED]
+        ids.update(_draw_ops(dot, u, nodes, roles, shapes))
+        dot.end_cluster()
+    for a, b, d in sorted(u.edges(data=True), key=lambda e: (e[0], e[1], str(e[2]["port"]))):
+        if b not in ids or u.nodes[a]["op"] in FOLDED:
+            continue
+        if a not in ids:
+            if ellipsis is not None:
+                dot.edge(ellipsis, ids[b], style="dashed", color="#999999")
+            continue
+        ta, tb = u.nodes[a].get("step"), u.nodes[b].get("step")
+        attrs = {"label": str(u.nodes[a]["type"])} if shapes else {}
+        if ta is not None and tb is not None and ta != tb:
+            base = a.split("@")[0] if ta >= 0 else u.nodes[a]["initial_of"]
+            attrs.update(color=COLORS[roles.get(base, "short")][1], penwidth="1.8", constraint="false")
+        dot.edge(ids[a], ids[b], **attrs)
+    _legend(dot)
+    return dot.text()
+
+
+# ---- models ----------------------------------------------------------------------------
+
+def _callee(program, d):
+    sizes = {k: (v.value if hasattr(v, "value") else v) for k, v in d["sizes"].items()}
+    return program.specialize(d["callee"], sizes)
+
+
+def _op_word(g, n) -> str:
+    d = g.nodes[n]
+    if d["op"] == Op.MATMUL and any(g.nodes[u]["op"] == Op.PARAM for u, _, _ in in_edges(g, n)):
+        return "linear"
+    if d["op"] in (Op.IDENTITY, Op.GET):
+        return ""
+    if d["op"] == Op.ADD and any(g.nodes[u]["op"] == Op.PARAM for u, _, _ in in_edges(g, n)):
+        return ""  # the bias half of linear()
+    return STYLE[d["op"]]
+
+
+class Row:
+    def __init__(self, ids, axis, row, chain=(), run=None):
+        self.ids, self.axis, self.row, self.chain, self.run = ids, axis, row, list(chain), run
+
+
+def model_unrolled(program, g, steps: int, shapes: bool) -> str:
+    name = g.graph["name"]
+    widest = max([len(f"{d['instance']}: {d['callee']}") for _, d in g.nodes(data=True) if d["op"] == Op.CALL]
+                 or [12])
+    grid = Grid(f"{name} (unrolled)", f"model {name}: unrolled over {steps} steps", widest)
+    dot = grid.dot
+    shown = shown_steps(steps)
+    rows: dict = {}
+    singles: dict = {}
+    axes: dict = {}  # axis id -> column of step 0
+    used: dict = {}  # axis id -> set of occupied row levels
+    consumed = {}
+    for n, d in g.nodes(data=True):
+        if d["op"] == Op.GET and d["field"].startswith("final."):
+            src = in_edges(g, n)[0][0]
+            consumed.setdefault(src, set()).add(d["field"][6:])
+
+    def level(axis, at_least):
+        taken = used.setdefault(axis, set())
+        lv = at_least
+        while lv in taken:
+            lv += 1
+        taken.add(lv)
+        return lv
+
+    def label(chain):
+        words = [w for w in chain if w]
+        lines = [" ".join(words[i:i + 3]) for i in range(0, len(words), 3)]
+        return {"label": "\n".join(lines)} if words else {}
+
+    for n in topo_order(g):
+        d = g.nodes[n]
+        op = d["op"]
+        ins = [(u, p) for u, p, _ in in_edges(g, n) if g.nodes[u]["op"] not in (Op.PARAM, Op.CONST, Op.POSITIONS)]
+        if op in (Op.PARAM, Op.CONST, Op.POSITIONS):
+            continue
+        if op == Op.INPUT:
+            if d["type"].seq:
+                axes[n] = grid.axis(len(shown))
+                rows[n] = Row(_step_nodes(grid, shown, axes[n], 0, lambda t: f"{n}_{t + 1}", "input"), n,
+                              level(n, 0))
+            else:
+                singles[n] = [None, [], n]  # drawn where it is first used
+        elif op == Op.CALL and d["kind"] == "cell":
+            ports = {p: u for u, p, _ in in_edges(g, n)}
+            callee = _callee(program, d)
+            iface, roles = _cell_iface(callee), state_roles(callee)
+            x = rows[ports[iface["input"]]]
+            col0, lv = axes[x.axis], level(x.axis, x.row + 1)
+            run = Run(grid, f"{d['instance']}: {d['callee']}", iface, roles, shown, steps, col0, lv, d["reverse"])
+            for a, b, t in zip(x.ids, run.boxes, shown):
+                if t is not None:
+                    dot.edge(a, b, **label(x.chain))
+            inits = {}
+            for s in iface["states"]:
+                if s in ports:
+                    inits[s] = _place_single(grid, singles, ports[s], col0 - 1, lv + (LONG_DY if roles[s] == "long"
+                                                                                      else 0))
+            run.states(inits, draw_finals=n not in consumed)
+            if n in consumed:
+                ctx = grid.node(f"C\n({d['instance']}.final)", col0 + len(shown), lv, shape="box",
+                                **_style("context", penwidth="2"))
+                for s in iface["states"]:
+                    line = COLORS[roles[s]][1]
+                    dot.edge(run.boxes[-1], ctx, color=line, penwidth="2")
+                    run.final_nodes[s] = ctx
+            mem = [m for m in iface["memories"] if m in ports]
+            if mem:
+                src = rows[ports[mem[0]]]
+                for i, (b, t) in enumerate(zip(run.boxes, shown)):
+                    if t is None:
+                        continue
+                    c = grid.node(f"C_{t + 1}", col0 + i + 0.38, lv - 0.55, shape="circle", width="0.32",
+                                  fontsize="9", **_style("context"))
+                    attention_edges(dot, src.ids, [c], shown, [t], causal=False)
+                    dot.edge(c, b, color=COLORS["context"][1])
+            rows[n] = Row(run.boxes, x.axis, lv, run=run)
+        elif op == Op.CALL:
+            src = rows[next(u for u, p, _ in in_edges(g, n))]
+            callee = _callee(program, d)
+            att = [a for a, ad in callee.nodes(data=True) if ad["op"] == Op.ATTENTION]
+            causal = bool(att) and all(callee.nodes[a]["causal"] for a in att)
+            lv = level(src.axis, src.row + 1)
+            ids = _step_nodes(grid, shown, axes[src.axis], lv, lambda t: f"{d['instance']}: {d['callee']}\nt={t + 1}",
+                              "cell", width="1.15")
+            attention_edges(dot, src.ids, ids, shown, shown, causal, bool(att))
+            rows[n] = Row(ids, src.axis, lv)
+        elif op == Op.GET:
+            src = rows[ins[0][0]]
+            if d["field"].startswith("final."):
+                singles[n] = [src.run.final_nodes[d["field"][6:]], [], n]
+            else:
+                rows[n] = Row(src.ids, src.axis, src.row, [], src.run)
+        elif op == Op.LAST:
+            src = rows[ins[0][0]]
+            last = next(i for i in reversed(src.ids) if i is not None)
+            node = grid.node(f"{_name_of(g, ins[0][0])}[last]", axes[src.axis] + len(shown), src.row - 0.55,
+                             shape="box", **_style("short"))
+            dot.edge(last, node, **label(src.chain))
+            singles[n] = [node, [], n]
+        elif op == Op.OUTPUT:
+            src = ins[0][0]
+            if src in rows:
+                r = rows[src]
+                lv = level(r.axis, r.row + 1)
+                ys = _step_nodes(grid, shown, axes[r.axis], lv, lambda t: f"{d['output']}_{t + 1}", "output")
+                for a, b, t in zip(r.ids, ys, shown):
+                    if t is not None:
+                        dot.edge(a, b, **label(r.chain))
+            else:
+                node, chain, _ = singles[src]
+                base = grid.node(d["output"], grid.next_col, 1, shape="box", **_style("output"))
+                dot.edge(_place_single(grid, singles, src, grid.next_col - 1, 1), base, **label(chain))
+        else:
+            row_ins = [u for u, _ in ins if u in rows]
+            word = _op_word(g, n)
+            if row_ins:
+                base = rows[row_ins[-1]]
+                rows[n] = Row(base.ids, base.axis, base.row, base.chain + [word], base.run)
+            elif ins:
+                src = singles[ins[0][0]]
+                singles[n] = [src[0], src[1] + [word], src[2]]
+    return grid.text()
+
+
+def _place_single(grid, singles, n, col, row) -> str:
+    """A per-sample value (image, enc.h[last], C): draw it on first use, next to its consumer."""
+    node, chain, origin = singles[n]
+    if node is None:
+        node = grid.node(origin, col - 1, row, shape="box", **_style("input"))
+        singles[n][0] = node
+    words = [w for w in chain if w]
+    if words:
+        via = grid.node(" ".join(words), col, row, shape="ellipse", fontsize="9", **_style("op"))
+        grid.dot.edge(node, via)
+        return via
+    return node
+
+
+def _name_of(g, n) -> str:
+    d = g.nodes[n]
+    if d["op"] == Op.GET:
+        return f"{g.nodes[in_edges(g, n)[0][0]]['instance']}.{d['field']}"
+    return n
