@@ -56,14 +56,18 @@ def parser() -> Lark:
                 maybe_placeholders=True)
 
 
-def check_identifier(name: str, span: Span, what: str = "name") -> None:
-    """Identifiers reach generated code: ASCII, not a keyword/builtin/generated name."""
+def check_identifier(name: str, span: Span, what: str = "name", reserved: bool = True) -> None:
+    """Identifiers reach generated code: ASCII, not a keyword/builtin/generated name.
+
+    Definition names only appear behind a prefix (`cell_LSTM_...`), so they are checked
+    with reserved=False: any ASCII identifier that is not a Python keyword.
+    """
     import builtins
 
     if not name.isascii() or not (name[0].isalpha()) or not all(c.isalnum() or c == "_" for c in name):
         raise SpecError(f"'{name}' is not a valid {what}", span,
                         "names are ASCII letters, digits and '_', starting with a letter")
-    if keyword.iskeyword(name) or hasattr(builtins, name) or name in GENERATED_NAMES:
+    if keyword.iskeyword(name) or (reserved and (hasattr(builtins, name) or name in GENERATED_NAMES)):
         raise SpecError(f"'{name}' is reserved and cannot be used as a {what}", span,
                         f"it is a Python keyword or builtin, or a name seqdsl's generated code "
                         f"uses; try '{name}_' or another name")
@@ -198,8 +202,8 @@ class _ToAst(Transformer_NonRecursive):
         end = meta.end_column if meta.end_line == meta.line else len(self.text.split("\n")[meta.line - 1]) + 1
         return Span(self.file, meta.line, meta.column, end, self.text)
 
-    def _ident(self, tok: Token, what: str = "name") -> str:
-        check_identifier(str(tok), self._span(tok), what)
+    def _ident(self, tok: Token, what: str = "name", reserved: bool = True) -> str:
+        check_identifier(str(tok), self._span(tok), what, reserved)
         return str(tok)
 
     def _mk(self, cls, meta, *args, **kw):
@@ -360,7 +364,7 @@ class _ToAst(Transformer_NonRecursive):
 
     def _definition(kind):
         def f(self, meta, name, params, body):
-            return A.Definition(self._span(name), kind, self._ident(name, f"{kind} name"), params or (), body)
+            return A.Definition(self._span(name), kind, self._ident(name, f"{kind} name", reserved=False), params or (), body)
         return f
 
     cell, block, model = _definition("cell"), _definition("block"), _definition("model")

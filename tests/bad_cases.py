@@ -28,7 +28,7 @@ CASES = [
     ("syntax-eof", "cell C() {\n    in x: [3]\n", 2, 14, "unexpected end of file"),
     ("syntax-keyword-as-name", "cell C() {\n    in for: [3]\n}\n", 2, 8, "'for' is reserved"),
     # ---- encoding and limits ----------------------------------------------------------
-    ("reserved-definition", "block B(D = 2) {\n    in x: seq[D]\n    out y = x\n}\n", 1, 7, "'B' is reserved"),
+    ("reserved-size", "block Blk(len = 2) {\n    in x: seq[len]\n    out y = x\n}\n", 1, 11, "'len' is reserved"),
     ("symbolic-shape-mismatch", "cell C(I, H) {\n    in x: [I]\n    param W: [H, H]\n    out y = W @ x\n}\n", 4, 13,
      "shape mismatch in matmul: shared[H, H] @ [I]"),
     ("bidi", "cell C() {\n    # evil \u202e comment\n}\n", 2, 12, "bidirectional control character U+202E"),
