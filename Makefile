@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench golden lint clean
+.PHONY: setup demo test bench golden gallery lint clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,10 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_load.py
+	$(BIN)/python benchmarks/bench_render.py
+
+gallery: setup
+	$(BIN)/python -m seqdsl.gallery docs/gallery
 
 golden: setup
 	SEQDSL_ACCEPT=1 $(BIN)/python -m pytest -n 2 tests

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .dot import Dot
 from .ir import in_edges, topo_order
 from .ops import Op
-from .render import COLORS, STYLE, _legend, _style, state_roles
+from .render import STYLE, _legend, _style, state_loop, state_roles
 
 HIDDEN = {Op.PARAM, Op.CONST, Op.POSITIONS}
 
@@ -61,10 +61,7 @@ def model_rolled(program, g, shapes: bool) -> str:
                 callee = _callee(program, d)
                 roles = state_roles(callee)
                 for s, role in roles.items():
-                    line = COLORS[role][1]
-                    port = ("ne", "nw") if role == "long" else ("se", "sw")
-                    dot.edge(ids[n], ids[n], label=f"{s} (t-1)", color=line, fontcolor=line, penwidth="2",
-                             tailport=port[0], headport=port[1])
+                    state_loop(dot, ids[n], s, role)
         else:
             ids[n] = dot.node(_short(g, n), shape="ellipse", **_style("op", fontsize="10", height="0.3"))
     for n in topo_order(g):

@@ -69,11 +69,28 @@ def _style(role: str, **extra) -> dict:
             "color": line, **extra}
 
 
+LEGEND = (("input", "input x"), ("short", "short-term memory h"), ("long", "long-term memory c"),
+          ("output", "output y"))
+
+
+def legend_entries(dot: Dot) -> list:
+    """The legend's entries whose colour the picture uses."""
+    text = "\n".join(dot.lines + dot.edges)
+    return [(role, label) for role, label in LEGEND
+            if f'fillcolor="{COLORS[role][0]}"' in text or f'color="{COLORS[role][1]}"' in text]
+
+
+def state_loop(dot: Dot, box: str, state: str, role: str, delay: int = 1) -> None:
+    """A state's loop on a box: h on the right side, c over the top (rankdir=BT: "s" is up)."""
+    line = COLORS[role][1]
+    ports = {"tailport": "s", "headport": "s"} if role == "long" else {}
+    dot.edge(box, box, label=f"{state} (t-{delay})", color=line, fontcolor=line, penwidth="2", **ports)
+
+
 def _legend(dot: Dot) -> None:
     dot.begin_cluster("legend", style="rounded", color="#bbbbbb", fontsize="10")
     prev = None
-    for role, text in (("input", "input x"), ("short", "short-term memory h"), ("long", "long-term memory c"),
-                       ("output", "output y")):
+    for role, text in legend_entries(dot):
         n = dot.node(text, shape="box", fontsize="9", **_style(role))
         if prev:
             dot.edge(prev, n, style="invis")
@@ -188,10 +205,7 @@ def _cell_box_rolled(dot: Dot, g, roles) -> None:
             delays.setdefault(u, set()).add(d["delay"])
     for s in states(g):
         for k in sorted(delays.get(s, {1})):
-            line = COLORS[roles[s]][1]
-            port = ("se", "sw") if roles[s] == "long" else ("ne", "nw")  # rankdir=BT flips n/s
-            dot.edge(box, box, label=f"{s} (t-{k})", color=line, fontcolor=line, penwidth="2",
-                     tailport=port[0], headport=port[1])
+            state_loop(dot, box, s, roles[s], k)
 
 
 def _cell_iface(g) -> dict:

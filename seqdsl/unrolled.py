@@ -18,7 +18,8 @@ from __future__ import annotations
 from .dot import Dot
 from .ir import in_edges, topo_order
 from .ops import Op
-from .render import BACKWARDS, COLORS, FOLDED, STYLE, _cell_iface, _legend, _style, shown_steps, state_roles
+from .render import (BACKWARDS, COLORS, FOLDED, STYLE, _cell_iface, _legend, _style, legend_entries, shown_steps,
+                     state_roles)
 
 DX, DY = 1.7, 1.4  # inches between columns / rows
 LONG_DY = 0.5  # the long-term line runs this many rows above the short-term one
@@ -47,8 +48,7 @@ class Grid:
 
     def legend(self) -> None:
         y = -1.2
-        for i, (role, text) in enumerate((("input", "input x"), ("short", "short-term memory h"),
-                                          ("long", "long-term memory c"), ("output", "output y"))):
+        for i, (role, text) in enumerate(legend_entries(self.dot)):
             self.node(text, i * 1.5 * DX / self.dx, y, shape="box", fontsize="9", **_style(role))
 
     def text(self) -> str:
@@ -301,8 +301,8 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
                 for i, (b, t) in enumerate(zip(run.boxes, shown)):
                     if t is None:
                         continue
-                    c = grid.node(f"C_{t + 1}", col0 + i + 0.38, lv - 0.55, shape="circle", width="0.32",
-                                  fontsize="9", **_style("context"))
+                    c = grid.node(f"C_{t + 1}", col0 + i + 0.38, lv - 0.55, shape="circle", width="0.42",
+                                  fixedsize="true", fontsize="8", **_style("context"))
                     attention_edges(dot, src.ids, [c], shown, [t], causal=False)
                     dot.edge(c, b, color=COLORS["context"][1])
             rows[n] = Row(run.boxes, x.axis, lv, run=run)
