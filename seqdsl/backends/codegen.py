@@ -55,6 +55,7 @@ class Emitter:
     steps: str  # format with {v}: make a time-major array indexable per step
     to_time_major: str  # format with {v}
     to_batch_first: str  # format with {v}
+    grad_helpers: str | None = None  # set when the backend generates its own backward pass
 
     def emit(self, node: dict, args: list, types: list) -> str:
         fn = self.table.get(node["op"])
@@ -168,10 +169,11 @@ class Codegen:
         args, types = self.args_of(g, n, ctx)
         return f"{var(n)} = {self.em.emit(d, args, types)}"
 
-    def gen_straight(self, u: Unit) -> list:
-        """A block or model: straight-line code on batch-first values."""
+    def gen_straight(self, u: Unit, grad: bool = False) -> list:
+        """A block or model: straight-line code on batch-first values (+ a backward closure)."""
         g = u.graph
-        lines = [f"def {u.fname}(P, pre, inputs):"]
+        sfx = "__grad" if grad else ""
+        lines = [f"def {u.fname}{sfx}(P, pre, inputs):"]
         body = []
         first_seq = None
         for n in topo_order(g):
@@ -195,11 +197,11 @@ class Codegen:
                                      if k in _interface(callee.graph)["states"])
                     mem = ", ".join(f"{k!r}: {v}" for k, v in ins.items()
                                     if k in _interface(callee.graph)["memories"])
-                    body.append(f"{var(n)} = {callee.fname}(P, pre + {d['instance'] + '.'!r}, {ins[xname]}, "
+                    body.append(f"{var(n)} = {callee.fname}{sfx}(P, pre + {d['instance'] + '.'!r}, {ins[xname]}, "
                                 f"{{{init}}}, {{{mem}}}, {d['reverse']!r})")
                 else:
                     items = ", ".join(f"{k!r}: {v}" for k, v in ins.items())
-                    body.append(f"{var(n)} = {callee.fname}(P, pre + {d['instance'] + '.'!r}, {{{items}}})")
+                    body.append(f"{var(n)} = {callee.fname}{sfx}(P, pre + {d['instance'] + '.'!r}, {{{items}}})")
             elif op == Op.GET:
                 (src,) = [u_ for u_, _, _ in in_edges(g, n)]
                 callee_kind = g.nodes[src]["kind"]
@@ -221,15 +223,30 @@ class Codegen:
                 callee = self.unit(d["callee"], d["sizes"])
                 for s in _interface(callee.graph)["states"]:
                     finals.append(f"{d['instance'] + '.' + s!r}: {var(n)}[2][{s!r}]")
-        body.append(f"return {{{outs}}}, {{}}, {{{', '.join(finals)}}}")
+        if grad:
+            from .numpy_grad import straight_backward
+
+            body.append("")
+            body.append("def backward(d_outs, d_seqs, d_final, G):")
+            body += ["    " + x for x in straight_backward(self, u, g)]
+            body.append(f"return {{{outs}}}, {{}}, {{{', '.join(finals)}}}, backward")
+        else:
+            body.append(f"return {{{outs}}}, {{}}, {{{', '.join(finals)}}}")
         return lines + ["    " + b for b in body]
 
-    def gen_cell(self, u: Unit) -> list:
+    def gen_cell(self, u: Unit, grad: bool = False) -> list:
+        """A cell: the step loop (+ with grad=True, a tape and a backward closure)."""
         g = u.graph
         em = self.em
         iface = _interface(g)
         (xname,) = iface["inputs"] or [None]
-        lines = [f"def {u.fname}(P, pre, x_in, init, memory, reverse=False):",
+        tape: set = set()
+        if grad:
+            from .numpy_grad import needs
+
+            outs_needed, ins_needed = needs(g)
+            tape = {n for n in outs_needed | ins_needed if g.nodes[n]["hoist"] == "step"}
+        lines = [f"def {u.fname}{'__grad' if grad else ''}(P, pre, x_in, init, memory, reverse=False):",
                  "    B, T = x_in.shape[0], x_in.shape[1]",
                  "    if T == 0:",
                  f"        raise ValueError('{u.defn}: sequences must have at least one step')"]
@@ -269,11 +286,15 @@ class Codegen:
                         f"_full((B,) + {shape!r}, {float(init)!r}, x_in)")
             for k in range(2, max_delay[s] + 1):
                 body.append(f"{var(s)}__d{k} = {var(s)}__d1")
+            if grad:
+                body.append(f"{var(s)}__init = {var(s)}__d1")
         step_outs = [o for o in _outputs(g) if where[_src(g, o)] == "step"]
         for o in step_outs:
             body.append(f"{var(o)}__list = []")
         for s in iface["states"]:
             body.append(f"{var(s)}__list = []")
+        for n in sorted(tape, key=order.index):
+            body.append(f"{var(n)}__tape = []")
         body.append("for t in (range(T - 1, -1, -1) if reverse else range(T)):")
         loop = []
         for n in used_in_loop:
@@ -287,6 +308,8 @@ class Codegen:
         for n in order:
             if where[n] == "step" and g.nodes[n]["op"] != Op.OUTPUT:
                 loop.append(self.assign(g, n, ctx))
+                if n in tape:
+                    loop.append(f"{var(n)}__tape.append({var(n)})")
         for o in step_outs:
             loop.append(f"{var(o)}__list.append({var(_src(g, o))})")
         for s in iface["states"]:
@@ -311,7 +334,15 @@ class Codegen:
                 raise Unsupported(f"output '{g.nodes[o]['output']}' does not depend on the input", g.nodes[o]["span"])
         seqs = ", ".join(f"{s!r}: {em.stack.format(items=var(s) + '__list')}" for s in iface["states"])
         finals = ", ".join(f"{s!r}: {var(s)}__d1" for s in iface["states"])
-        body.append(f"return {{{', '.join(outs)}}}, {{{seqs}}}, {{{finals}}}")
+        if grad:
+            from .numpy_grad import cell_backward
+
+            body.append("")
+            body.append("def backward(d_outs, d_seqs, d_final, G):")
+            body += ["    " + x for x in cell_backward(g, iface, where, order, max_delay, tape, xname)]
+            body.append(f"return {{{', '.join(outs)}}}, {{{seqs}}}, {{{finals}}}, backward")
+        else:
+            body.append(f"return {{{', '.join(outs)}}}, {{{seqs}}}, {{{finals}}}")
         return lines + ["    " + b for b in body]
 
     def module(self, name: str, sizes: dict, source_file: str) -> str:
@@ -328,6 +359,11 @@ class Codegen:
         for u in self.order:
             body = self.gen_cell(u) if u.kind == "cell" else self.gen_straight(u)
             out += ["", *body, ""]
+        if self.em.grad_helpers is not None:
+            out += [self.em.grad_helpers.strip(), ""]
+            for u in self.order:
+                body = self.gen_cell(u, grad=True) if u.kind == "cell" else self.gen_straight(u, grad=True)
+                out += ["", *body, ""]
         # a cell's executable takes the whole sequence of its per-step input
         inputs = {n: (str(t), t.concrete_dims(), t.dtype, t.seq or main.kind == "cell")
                   for n, t in iface["inputs"].items()}
@@ -344,10 +380,20 @@ class Codegen:
         if main.kind == "cell":
             (xname,) = list(iface["inputs"])
             mems = ", ".join(f"{m!r}: inputs[{m!r}]" for m in iface["memories"])
-            out += [f"    outs, seqs, final = {main.fname}(P, '', inputs[{xname!r}], dict(state or {{}}), "
-                    f"{{{mems}}})", "    return outs, final"]
+            call = (f"(P, '', inputs[{xname!r}], dict(state or {{}}), {{{mems}}})")
         else:
-            out += [f"    outs, seqs, final = {main.fname}(P, '', inputs)", "    return outs, final"]
+            call = "(P, '', inputs)"
+        out += [f"    outs, seqs, final = {main.fname}{call}", "    return outs, final"]
+        if self.em.grad_helpers is not None:
+            out += ["", "", "def forward_grad(P, inputs, state=None):",
+                    '    """Run forward keeping what backward needs: (outputs, final, backward)."""',
+                    f"    outs, seqs, final, bwd = {main.fname}__grad{call}", "",
+                    "    def backward(d_outs, d_final=None):",
+                    '        """Gradients {"params", "inputs", "state"} for output cotangents `d_outs`."""',
+                    "        G = {}",
+                    "        g_in, g_init, g_mem = bwd(d_outs, {}, dict(d_final or {}), G)",
+                    "        return {'params': G, 'inputs': {**g_in, **g_mem}, 'state': g_init}",
+                    "", "    return outs, final, backward"]
         return "\n".join(out) + "\n"
 
 

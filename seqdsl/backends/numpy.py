@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..ops import Op
 from .codegen import COMMON, Emitter
+from .numpy_grad import GRAD_HELPERS
 
 HELPERS = '''
 def _full(shape, value, like):
@@ -75,4 +76,5 @@ EMITTER = Emitter(
     steps="{v}",
     to_time_major="{v}.swapaxes(0, 1)",
     to_batch_first="{v}.swapaxes(0, 1)",
+    grad_helpers=GRAD_HELPERS,
 )

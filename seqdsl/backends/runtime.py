@@ -90,15 +90,39 @@ class NumpyExecutable:
     def example_inputs(self, batch: int = 2, steps: int = 5, seed: int = 0) -> dict:
         return example_inputs(self._ns, batch, steps, seed)
 
-    def __call__(self, state=None, **inputs):
+    def _cast(self, inputs: dict, state):
         want = set(self._ns["INPUTS"])
         if set(inputs) != want:
             raise TypeError(f"{self.name} takes inputs {sorted(want)}, got {sorted(inputs)}")
         cast = {k: (np.asarray(v) if self._ns["INPUTS"][k][2] == "int" else np.asarray(v, dtype=self.dtype))
                 for k, v in inputs.items()}
         if state:
+            unknown = set(state) - set(self._ns["STATE_SHAPES"])
+            if unknown:
+                raise TypeError(f"{self.name} has no state {sorted(unknown)}; its states: "
+                                f"{sorted(self._ns['STATE_SHAPES'])}")
             state = {k: np.asarray(v, dtype=self.dtype) for k, v in state.items()}
+        return cast, state
+
+    def __call__(self, state=None, **inputs):
+        """Inference: `outputs, final = exe(**inputs, state=None)`; keeps no per-step history."""
+        cast, state = self._cast(inputs, state)
         return self._ns["forward"](self.params, cast, state)
+
+    def value_and_grad(self, inputs: dict, d_outputs: dict, d_final: dict | None = None, state=None):
+        """Forward, then backpropagation through time for the output cotangents `d_outputs`
+        (and `d_final` for final states): `(outputs, final, grads)` with grads
+        {"params": every parameter, "inputs": float inputs, "state": initial states}."""
+        cast, state = self._cast(inputs, state)
+        outputs, final, backward = self._ns["forward_grad"](self.params, cast, state)
+        unknown = set(d_outputs) - set(outputs)
+        if unknown:
+            raise TypeError(f"{self.name} has no output {sorted(unknown)}; its outputs: {sorted(outputs)}")
+        d_outputs = {k: np.asarray(v, dtype=self.dtype) for k, v in d_outputs.items()}
+        grads = backward(d_outputs, {k: np.asarray(v, dtype=self.dtype) for k, v in (d_final or {}).items()})
+        grads["params"] = {k: np.asarray(grads["params"].get(k, np.zeros_like(v)), dtype=self.dtype)
+                           for k, v in self.params.items()}
+        return outputs, final, grads
 
 
 def exec_module(source: str, filename: str) -> dict:

@@ -129,6 +129,266 @@ def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False):
         c__list.reverse()
     return {'y': np.stack(out_y__list, 1)}, {'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)}, {'h': h__d1, 'c': c__d1}
 
+def _add_opt(a, b):
+    return b if a is None else a if b is None else a + b
+
+
+def _sum_to(g, shape):
+    g = np.asarray(g)
+    while g.ndim > len(shape):
+        g = g.sum(0)
+    return g
+
+
+def _put_last(g, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    out[:, -1] = g
+    return out
+
+
+def _embed_bwd(g, tokens, rows):
+    out = np.zeros((rows, g.shape[-1]), dtype=g.dtype)
+    np.add.at(out, tokens.reshape(-1), g.reshape(-1, g.shape[-1]))
+    return out
+
+
+def _layernorm_bwd(g, x, gamma, eps=1e-5):
+    mu = x.mean(-1, keepdims=True)
+    rstd = 1.0 / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps)
+    xhat = (x - mu) * rstd
+    gx = g * gamma
+    dx = rstd * (gx - gx.mean(-1, keepdims=True) - xhat * (gx * xhat).mean(-1, keepdims=True))
+    D = x.shape[-1]
+    return dx, (g * xhat).reshape(-1, D).sum(0), g.reshape(-1, D).sum(0)
+
+
+def _attention_bwd(g, q, k, v, heads, causal):
+    B, T, D = q.shape
+    S = k.shape[1]
+    d, dv = D // heads, v.shape[-1] // heads
+    qh = q.reshape(B, T, heads, d).transpose(0, 2, 1, 3)
+    kh = k.reshape(B, S, heads, d).transpose(0, 2, 1, 3)
+    vh = v.reshape(B, S, heads, dv).transpose(0, 2, 1, 3)
+    scale = 1.0 / np.sqrt(d)
+    scores = (qh @ kh.transpose(0, 1, 3, 2)) * scale
+    if causal:
+        scores = np.where(np.tril(np.ones((T, S), dtype=bool)), scores, -np.inf)
+    w = _softmax(scores)
+    gh = g.reshape(B, T, heads, dv).transpose(0, 2, 1, 3)
+    gv = w.transpose(0, 1, 3, 2) @ gh
+    gw = gh @ vh.transpose(0, 1, 3, 2)
+    gs = w * (gw - (gw * w).sum(-1, keepdims=True)) * scale
+    gq = gs @ kh
+    gk = gs.transpose(0, 1, 3, 2) @ qh
+    merge = lambda a, n: a.transpose(0, 2, 1, 3).reshape(B, n, -1)
+    return merge(gq, T), merge(gk, S), merge(gv, S)
+
+
+def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False):
+    B, T = x_in.shape[0], x_in.shape[1]
+    if T == 0:
+        raise ValueError('LSTM: sequences must have at least one step')
+    W_ii = P[pre + 'W_ii']
+    W_if = P[pre + 'W_if']
+    W_ig = P[pre + 'W_ig']
+    W_io = P[pre + 'W_io']
+    W_hi = P[pre + 'W_hi']
+    W_hf = P[pre + 'W_hf']
+    W_hg = P[pre + 'W_hg']
+    W_ho = P[pre + 'W_ho']
+    b_ii = P[pre + 'b_ii']
+    b_if = P[pre + 'b_if']
+    b_ig = P[pre + 'b_ig']
+    b_io = P[pre + 'b_io']
+    b_hi = P[pre + 'b_hi']
+    b_hf = P[pre + 'b_hf']
+    b_hg = P[pre + 'b_hg']
+    b_ho = P[pre + 'b_ho']
+    _W_i1_fused = np.concatenate([W_ii, W_if, W_ig, W_io], axis=0)
+    _W_i3_fused = np.concatenate([W_hi, W_hf, W_hg, W_ho], axis=0)
+    x = x_in.swapaxes(0, 1)
+    _i1_fused = x @ _W_i1_fused.T
+    _i1 = _i1_fused[..., 0:16]
+    _i2 = _i1 + b_ii
+    _f1 = _i1_fused[..., 16:32]
+    _f2 = _f1 + b_if
+    _g1 = _i1_fused[..., 32:48]
+    _g2 = _g1 + b_ig
+    _o1 = _i1_fused[..., 48:64]
+    _o2 = _o1 + b_io
+    _i2__steps = _i2
+    _f2__steps = _f2
+    _g2__steps = _g2
+    _o2__steps = _o2
+    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
+    h__init = h__d1
+    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
+    c__init = c__d1
+    out_y__list = []
+    h__list = []
+    c__list = []
+    i__tape = []
+    f__tape = []
+    g__tape = []
+    o__tape = []
+    c__tape = []
+    _h1__tape = []
+    h__tape = []
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        _i2__t = _i2__steps[t]
+        _f2__t = _f2__steps[t]
+        _g2__t = _g2__steps[t]
+        _o2__t = _o2__steps[t]
+        _i3_fused = h__d1 @ _W_i3_fused.T
+        _i3 = _i3_fused[..., 0:16]
+        _i4 = _i2__t + _i3
+        _i5 = _i4 + b_hi
+        i = _sigmoid(_i5)
+        i__tape.append(i)
+        _f3 = _i3_fused[..., 16:32]
+        _f4 = _f2__t + _f3
+        _f5 = _f4 + b_hf
+        f = _sigmoid(_f5)
+        f__tape.append(f)
+        _g3 = _i3_fused[..., 32:48]
+        _g4 = _g2__t + _g3
+        _g5 = _g4 + b_hg
+        g = np.tanh(_g5)
+        g__tape.append(g)
+        _o3 = _i3_fused[..., 48:64]
+        _o4 = _o2__t + _o3
+        _o5 = _o4 + b_ho
+        o = _sigmoid(_o5)
+        o__tape.append(o)
+        _c1 = f * c__d1
+        _c2 = i * g
+        c = _c1 + _c2
+        c__tape.append(c)
+        _h1 = np.tanh(c)
+        _h1__tape.append(_h1)
+        h = o * _h1
+        h__tape.append(h)
+        out_y__list.append(h)
+        h__list.append(h)
+        h__d1 = h
+        c__list.append(c)
+        c__d1 = c
+    if reverse:
+        out_y__list.reverse()
+        h__list.reverse()
+        c__list.reverse()
+    
+    def backward(d_outs, d_seqs, d_final, G):
+        ts = list(range(T - 1, -1, -1)) if reverse else list(range(T))
+        h__P = h__list[::-1] if reverse else h__list
+        h__H = [h__init] * 1 + h__P
+        h__G = np.zeros((1 + T,) + h__init.shape, dtype=h__init.dtype)
+        if d_seqs.get('h') is not None:
+            h__G[1:] += np.moveaxis(d_seqs['h'][:, ts], 1, 0)
+        if d_final.get('h') is not None:
+            h__G[1 + T - 1] += d_final['h']
+        c__P = c__list[::-1] if reverse else c__list
+        c__H = [c__init] * 1 + c__P
+        c__G = np.zeros((1 + T,) + c__init.shape, dtype=c__init.dtype)
+        if d_seqs.get('c') is not None:
+            c__G[1:] += np.moveaxis(d_seqs['c'][:, ts], 1, 0)
+        if d_final.get('c') is not None:
+            c__G[1 + T - 1] += d_final['c']
+        d__y = d_outs.get('y')
+        d__y = np.zeros((B, T) + (16,), dtype=x_in.dtype) if d__y is None else d__y
+        gT__i2 = np.zeros_like(_i2)
+        gT__f2 = np.zeros_like(_f2)
+        gT__g2 = np.zeros_like(_g2)
+        gT__o2 = np.zeros_like(_o2)
+        gO_b_hi = 0
+        gO_b_hf = 0
+        gO_b_hg = 0
+        gO_b_ho = 0
+        gB__i3_fused = np.empty((T, B) + (64,), dtype=x_in.dtype)
+        for i_ in range(T - 1, -1, -1):
+            t = ts[i_]
+            g_h = d__y[:, t] + h__G[i_ + 1]
+            g__h1 = g_h * o__tape[i_]
+            g_c = g__h1 * (1 - _h1__tape[i_] * _h1__tape[i_]) + c__G[i_ + 1]
+            g__c2 = g_c
+            g__c1 = g_c
+            c__G[i_ + 0] += g__c1 * f__tape[i_]
+            g_o = g_h * _h1__tape[i_]
+            g__o5 = g_o * o__tape[i_] * (1 - o__tape[i_])
+            gO_b_ho = gO_b_ho + _sum_to(g__o5, (16,))
+            g__o4 = g__o5
+            gT__o2[t] += g__o4
+            g__o3 = g__o4
+            g_g = g__c2 * i__tape[i_]
+            g__g5 = g_g * (1 - g__tape[i_] * g__tape[i_])
+            gO_b_hg = gO_b_hg + _sum_to(g__g5, (16,))
+            g__g4 = g__g5
+            gT__g2[t] += g__g4
+            g__g3 = g__g4
+            g_f = g__c1 * c__H[i_ + 0]
+            g__f5 = g_f * f__tape[i_] * (1 - f__tape[i_])
+            gO_b_hf = gO_b_hf + _sum_to(g__f5, (16,))
+            g__f4 = g__f5
+            gT__f2[t] += g__f4
+            g__f3 = g__f4
+            g_i = g__c2 * g__tape[i_]
+            g__i5 = g_i * i__tape[i_] * (1 - i__tape[i_])
+            gO_b_hi = gO_b_hi + _sum_to(g__i5, (16,))
+            g__i4 = g__i5
+            gT__i2[t] += g__i4
+            g__i3 = g__i4
+            g__i3_fused = np.concatenate([g__i3, g__f3, g__g3, g__o3], axis=-1)
+            h__G[i_ + 0] += g__i3_fused @ _W_i3_fused
+            gB__i3_fused[i_] = g__i3_fused
+        g_init__h = h__G[:1].sum(0)
+        g_init__c = c__G[:1].sum(0)
+        g__W_i3_fused = gB__i3_fused.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)
+        g__o2 = gT__o2
+        g__o1 = g__o2
+        g__g2 = gT__g2
+        g__g1 = g__g2
+        g__f2 = gT__f2
+        g__f1 = g__f2
+        g__i2 = gT__i2
+        g__i1 = g__i2
+        g__i1_fused = np.concatenate([g__i1, g__f1, g__g1, g__o1], axis=-1)
+        g__W_i1_fused = g__i1_fused.reshape(-1, 64).T @ x.reshape(-1, 8)
+        g_b_ho = gO_b_ho
+        G[pre + 'b_ho'] = G.get(pre + 'b_ho', 0) + g_b_ho
+        g_b_hg = gO_b_hg
+        G[pre + 'b_hg'] = G.get(pre + 'b_hg', 0) + g_b_hg
+        g_b_hf = gO_b_hf
+        G[pre + 'b_hf'] = G.get(pre + 'b_hf', 0) + g_b_hf
+        g_b_hi = gO_b_hi
+        G[pre + 'b_hi'] = G.get(pre + 'b_hi', 0) + g_b_hi
+        g_b_io = _sum_to(g__o2, (16,))
+        G[pre + 'b_io'] = G.get(pre + 'b_io', 0) + g_b_io
+        g_b_ig = _sum_to(g__g2, (16,))
+        G[pre + 'b_ig'] = G.get(pre + 'b_ig', 0) + g_b_ig
+        g_b_if = _sum_to(g__f2, (16,))
+        G[pre + 'b_if'] = G.get(pre + 'b_if', 0) + g_b_if
+        g_b_ii = _sum_to(g__i2, (16,))
+        G[pre + 'b_ii'] = G.get(pre + 'b_ii', 0) + g_b_ii
+        g_W_ho = g__W_i3_fused[48:64]
+        G[pre + 'W_ho'] = G.get(pre + 'W_ho', 0) + g_W_ho
+        g_W_hg = g__W_i3_fused[32:48]
+        G[pre + 'W_hg'] = G.get(pre + 'W_hg', 0) + g_W_hg
+        g_W_hf = g__W_i3_fused[16:32]
+        G[pre + 'W_hf'] = G.get(pre + 'W_hf', 0) + g_W_hf
+        g_W_hi = g__W_i3_fused[0:16]
+        G[pre + 'W_hi'] = G.get(pre + 'W_hi', 0) + g_W_hi
+        g_W_io = g__W_i1_fused[48:64]
+        G[pre + 'W_io'] = G.get(pre + 'W_io', 0) + g_W_io
+        g_W_ig = g__W_i1_fused[32:48]
+        G[pre + 'W_ig'] = G.get(pre + 'W_ig', 0) + g_W_ig
+        g_W_if = g__W_i1_fused[16:32]
+        G[pre + 'W_if'] = G.get(pre + 'W_if', 0) + g_W_if
+        g_W_ii = g__W_i1_fused[0:16]
+        G[pre + 'W_ii'] = G.get(pre + 'W_ii', 0) + g_W_ii
+        g_x = g__i1_fused @ _W_i1_fused
+        return {'x': g_x.swapaxes(0, 1)}, {'h': g_init__h, 'c': g_init__c}, {}
+    return {'y': np.stack(out_y__list, 1)}, {'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)}, {'h': h__d1, 'c': c__d1}, backward
+
 
 KIND = 'cell'
 NAME = 'LSTM'
@@ -161,3 +421,16 @@ def forward(P, inputs, state=None):
     """Run the definition: (outputs, final states) as dicts by spec name."""
     outs, seqs, final = cell_LSTM_I8_H16(P, '', inputs['x'], dict(state or {}), {})
     return outs, final
+
+
+def forward_grad(P, inputs, state=None):
+    """Run forward keeping what backward needs: (outputs, final, backward)."""
+    outs, seqs, final, bwd = cell_LSTM_I8_H16__grad(P, '', inputs['x'], dict(state or {}), {})
+
+    def backward(d_outs, d_final=None):
+        """Gradients {"params", "inputs", "state"} for output cotangents `d_outs`."""
+        G = {}
+        g_in, g_init, g_mem = bwd(d_outs, {}, dict(d_final or {}), G)
+        return {'params': G, 'inputs': {**g_in, **g_mem}, 'state': g_init}
+
+    return outs, final, backward

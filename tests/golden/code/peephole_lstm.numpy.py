@@ -130,6 +130,275 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False):
         c__list.reverse()
     return {'y': np.stack(out_y__list, 1)}, {'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)}, {'h': h__d1, 'c': c__d1}
 
+def _add_opt(a, b):
+    return b if a is None else a if b is None else a + b
+
+
+def _sum_to(g, shape):
+    g = np.asarray(g)
+    while g.ndim > len(shape):
+        g = g.sum(0)
+    return g
+
+
+def _put_last(g, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    out[:, -1] = g
+    return out
+
+
+def _embed_bwd(g, tokens, rows):
+    out = np.zeros((rows, g.shape[-1]), dtype=g.dtype)
+    np.add.at(out, tokens.reshape(-1), g.reshape(-1, g.shape[-1]))
+    return out
+
+
+def _layernorm_bwd(g, x, gamma, eps=1e-5):
+    mu = x.mean(-1, keepdims=True)
+    rstd = 1.0 / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps)
+    xhat = (x - mu) * rstd
+    gx = g * gamma
+    dx = rstd * (gx - gx.mean(-1, keepdims=True) - xhat * (gx * xhat).mean(-1, keepdims=True))
+    D = x.shape[-1]
+    return dx, (g * xhat).reshape(-1, D).sum(0), g.reshape(-1, D).sum(0)
+
+
+def _attention_bwd(g, q, k, v, heads, causal):
+    B, T, D = q.shape
+    S = k.shape[1]
+    d, dv = D // heads, v.shape[-1] // heads
+    qh = q.reshape(B, T, heads, d).transpose(0, 2, 1, 3)
+    kh = k.reshape(B, S, heads, d).transpose(0, 2, 1, 3)
+    vh = v.reshape(B, S, heads, dv).transpose(0, 2, 1, 3)
+    scale = 1.0 / np.sqrt(d)
+    scores = (qh @ kh.transpose(0, 1, 3, 2)) * scale
+    if causal:
+        scores = np.where(np.tril(np.ones((T, S), dtype=bool)), scores, -np.inf)
+    w = _softmax(scores)
+    gh = g.reshape(B, T, heads, dv).transpose(0, 2, 1, 3)
+    gv = w.transpose(0, 1, 3, 2) @ gh
+    gw = gh @ vh.transpose(0, 1, 3, 2)
+    gs = w * (gw - (gw * w).sum(-1, keepdims=True)) * scale
+    gq = gs @ kh
+    gk = gs.transpose(0, 1, 3, 2) @ qh
+    merge = lambda a, n: a.transpose(0, 2, 1, 3).reshape(B, n, -1)
+    return merge(gq, T), merge(gk, S), merge(gv, S)
+
+
+def cell_PeepholeLSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False):
+    B, T = x_in.shape[0], x_in.shape[1]
+    if T == 0:
+        raise ValueError('PeepholeLSTM: sequences must have at least one step')
+    W_i = P[pre + 'W_i']
+    W_f = P[pre + 'W_f']
+    W_g = P[pre + 'W_g']
+    W_o = P[pre + 'W_o']
+    U_i = P[pre + 'U_i']
+    U_f = P[pre + 'U_f']
+    U_g = P[pre + 'U_g']
+    U_o = P[pre + 'U_o']
+    p_i = P[pre + 'p_i']
+    p_f = P[pre + 'p_f']
+    p_o = P[pre + 'p_o']
+    b_i = P[pre + 'b_i']
+    b_f = P[pre + 'b_f']
+    b_g = P[pre + 'b_g']
+    b_o = P[pre + 'b_o']
+    _W_i1_fused = np.concatenate([W_i, W_f, W_g, W_o], axis=0)
+    _W_i2_fused = np.concatenate([U_i, U_f, U_g, U_o], axis=0)
+    x = x_in.swapaxes(0, 1)
+    _i1_fused = x @ _W_i1_fused.T
+    _i1 = _i1_fused[..., 0:16]
+    _f1 = _i1_fused[..., 16:32]
+    _g1 = _i1_fused[..., 32:48]
+    _o1 = _i1_fused[..., 48:64]
+    _i1__steps = _i1
+    _f1__steps = _f1
+    _g1__steps = _g1
+    _o1__steps = _o1
+    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
+    h__init = h__d1
+    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
+    c__init = c__d1
+    out_y__list = []
+    h__list = []
+    c__list = []
+    i__tape = []
+    f__tape = []
+    g__tape = []
+    c__tape = []
+    o__tape = []
+    _h1__tape = []
+    h__tape = []
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        _i1__t = _i1__steps[t]
+        _f1__t = _f1__steps[t]
+        _g1__t = _g1__steps[t]
+        _o1__t = _o1__steps[t]
+        _i4 = p_i * c__d1
+        _f4 = p_f * c__d1
+        _i2_fused = h__d1 @ _W_i2_fused.T
+        _i2 = _i2_fused[..., 0:16]
+        _i3 = _i1__t + _i2
+        _i5 = _i3 + _i4
+        _i6 = _i5 + b_i
+        i = _sigmoid(_i6)
+        i__tape.append(i)
+        _f2 = _i2_fused[..., 16:32]
+        _f3 = _f1__t + _f2
+        _f5 = _f3 + _f4
+        _f6 = _f5 + b_f
+        f = _sigmoid(_f6)
+        f__tape.append(f)
+        _g2 = _i2_fused[..., 32:48]
+        _g3 = _g1__t + _g2
+        _g4 = _g3 + b_g
+        g = np.tanh(_g4)
+        g__tape.append(g)
+        _c1 = f * c__d1
+        _c2 = i * g
+        c = _c1 + _c2
+        c__tape.append(c)
+        _o2 = _i2_fused[..., 48:64]
+        _o3 = _o1__t + _o2
+        _o4 = p_o * c
+        _o5 = _o3 + _o4
+        _o6 = _o5 + b_o
+        o = _sigmoid(_o6)
+        o__tape.append(o)
+        _h1 = np.tanh(c)
+        _h1__tape.append(_h1)
+        h = o * _h1
+        h__tape.append(h)
+        out_y__list.append(h)
+        h__list.append(h)
+        h__d1 = h
+        c__list.append(c)
+        c__d1 = c
+    if reverse:
+        out_y__list.reverse()
+        h__list.reverse()
+        c__list.reverse()
+    
+    def backward(d_outs, d_seqs, d_final, G):
+        ts = list(range(T - 1, -1, -1)) if reverse else list(range(T))
+        h__P = h__list[::-1] if reverse else h__list
+        h__H = [h__init] * 1 + h__P
+        h__G = np.zeros((1 + T,) + h__init.shape, dtype=h__init.dtype)
+        if d_seqs.get('h') is not None:
+            h__G[1:] += np.moveaxis(d_seqs['h'][:, ts], 1, 0)
+        if d_final.get('h') is not None:
+            h__G[1 + T - 1] += d_final['h']
+        c__P = c__list[::-1] if reverse else c__list
+        c__H = [c__init] * 1 + c__P
+        c__G = np.zeros((1 + T,) + c__init.shape, dtype=c__init.dtype)
+        if d_seqs.get('c') is not None:
+            c__G[1:] += np.moveaxis(d_seqs['c'][:, ts], 1, 0)
+        if d_final.get('c') is not None:
+            c__G[1 + T - 1] += d_final['c']
+        d__y = d_outs.get('y')
+        d__y = np.zeros((B, T) + (16,), dtype=x_in.dtype) if d__y is None else d__y
+        gT__i1 = np.zeros_like(_i1)
+        gT__f1 = np.zeros_like(_f1)
+        gT__g1 = np.zeros_like(_g1)
+        gT__o1 = np.zeros_like(_o1)
+        gO_p_i = 0
+        gO_p_f = 0
+        gO_p_o = 0
+        gO_b_i = 0
+        gO_b_f = 0
+        gO_b_g = 0
+        gO_b_o = 0
+        gB__i2_fused = np.empty((T, B) + (64,), dtype=x_in.dtype)
+        for i_ in range(T - 1, -1, -1):
+            t = ts[i_]
+            g_h = d__y[:, t] + h__G[i_ + 1]
+            g__h1 = g_h * o__tape[i_]
+            g_o = g_h * _h1__tape[i_]
+            g__o6 = g_o * o__tape[i_] * (1 - o__tape[i_])
+            gO_b_o = gO_b_o + _sum_to(g__o6, (16,))
+            g__o5 = g__o6
+            g__o4 = g__o5
+            gO_p_o = gO_p_o + _sum_to(g__o4 * c__tape[i_], (16,))
+            g__o3 = g__o5
+            gT__o1[t] += g__o3
+            g__o2 = g__o3
+            g_c = g__h1 * (1 - _h1__tape[i_] * _h1__tape[i_]) + g__o4 * p_o + c__G[i_ + 1]
+            g__c2 = g_c
+            g__c1 = g_c
+            c__G[i_ + 0] += g__c1 * f__tape[i_]
+            g_g = g__c2 * i__tape[i_]
+            g__g4 = g_g * (1 - g__tape[i_] * g__tape[i_])
+            gO_b_g = gO_b_g + _sum_to(g__g4, (16,))
+            g__g3 = g__g4
+            gT__g1[t] += g__g3
+            g__g2 = g__g3
+            g_f = g__c1 * c__H[i_ + 0]
+            g__f6 = g_f * f__tape[i_] * (1 - f__tape[i_])
+            gO_b_f = gO_b_f + _sum_to(g__f6, (16,))
+            g__f5 = g__f6
+            g__f3 = g__f5
+            gT__f1[t] += g__f3
+            g__f2 = g__f3
+            g_i = g__c2 * g__tape[i_]
+            g__i6 = g_i * i__tape[i_] * (1 - i__tape[i_])
+            gO_b_i = gO_b_i + _sum_to(g__i6, (16,))
+            g__i5 = g__i6
+            g__i3 = g__i5
+            gT__i1[t] += g__i3
+            g__i2 = g__i3
+            g__i2_fused = np.concatenate([g__i2, g__f2, g__g2, g__o2], axis=-1)
+            h__G[i_ + 0] += g__i2_fused @ _W_i2_fused
+            gB__i2_fused[i_] = g__i2_fused
+            g__f4 = g__f5
+            gO_p_f = gO_p_f + _sum_to(g__f4 * c__H[i_ + 0], (16,))
+            c__G[i_ + 0] += g__f4 * p_f
+            g__i4 = g__i5
+            gO_p_i = gO_p_i + _sum_to(g__i4 * c__H[i_ + 0], (16,))
+            c__G[i_ + 0] += g__i4 * p_i
+        g_init__h = h__G[:1].sum(0)
+        g_init__c = c__G[:1].sum(0)
+        g__W_i2_fused = gB__i2_fused.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)
+        g__o1 = gT__o1
+        g__g1 = gT__g1
+        g__f1 = gT__f1
+        g__i1 = gT__i1
+        g__i1_fused = np.concatenate([g__i1, g__f1, g__g1, g__o1], axis=-1)
+        g__W_i1_fused = g__i1_fused.reshape(-1, 64).T @ x.reshape(-1, 8)
+        g_b_o = gO_b_o
+        G[pre + 'b_o'] = G.get(pre + 'b_o', 0) + g_b_o
+        g_b_g = gO_b_g
+        G[pre + 'b_g'] = G.get(pre + 'b_g', 0) + g_b_g
+        g_b_f = gO_b_f
+        G[pre + 'b_f'] = G.get(pre + 'b_f', 0) + g_b_f
+        g_b_i = gO_b_i
+        G[pre + 'b_i'] = G.get(pre + 'b_i', 0) + g_b_i
+        g_p_o = gO_p_o
+        G[pre + 'p_o'] = G.get(pre + 'p_o', 0) + g_p_o
+        g_p_f = gO_p_f
+        G[pre + 'p_f'] = G.get(pre + 'p_f', 0) + g_p_f
+        g_p_i = gO_p_i
+        G[pre + 'p_i'] = G.get(pre + 'p_i', 0) + g_p_i
+        g_U_o = g__W_i2_fused[48:64]
+        G[pre + 'U_o'] = G.get(pre + 'U_o', 0) + g_U_o
+        g_U_g = g__W_i2_fused[32:48]
+        G[pre + 'U_g'] = G.get(pre + 'U_g', 0) + g_U_g
+        g_U_f = g__W_i2_fused[16:32]
+        G[pre + 'U_f'] = G.get(pre + 'U_f', 0) + g_U_f
+        g_U_i = g__W_i2_fused[0:16]
+        G[pre + 'U_i'] = G.get(pre + 'U_i', 0) + g_U_i
+        g_W_o = g__W_i1_fused[48:64]
+        G[pre + 'W_o'] = G.get(pre + 'W_o', 0) + g_W_o
+        g_W_g = g__W_i1_fused[32:48]
+        G[pre + 'W_g'] = G.get(pre + 'W_g', 0) + g_W_g
+        g_W_f = g__W_i1_fused[16:32]
+        G[pre + 'W_f'] = G.get(pre + 'W_f', 0) + g_W_f
+        g_W_i = g__W_i1_fused[0:16]
+        G[pre + 'W_i'] = G.get(pre + 'W_i', 0) + g_W_i
+        g_x = g__i1_fused @ _W_i1_fused
+        return {'x': g_x.swapaxes(0, 1)}, {'h': g_init__h, 'c': g_init__c}, {}
+    return {'y': np.stack(out_y__list, 1)}, {'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)}, {'h': h__d1, 'c': c__d1}, backward
+
 
 KIND = 'cell'
 NAME = 'PeepholeLSTM'
@@ -161,3 +430,16 @@ def forward(P, inputs, state=None):
     """Run the definition: (outputs, final states) as dicts by spec name."""
     outs, seqs, final = cell_PeepholeLSTM_I8_H16(P, '', inputs['x'], dict(state or {}), {})
     return outs, final
+
+
+def forward_grad(P, inputs, state=None):
+    """Run forward keeping what backward needs: (outputs, final, backward)."""
+    outs, seqs, final, bwd = cell_PeepholeLSTM_I8_H16__grad(P, '', inputs['x'], dict(state or {}), {})
+
+    def backward(d_outs, d_final=None):
+        """Gradients {"params", "inputs", "state"} for output cotangents `d_outs`."""
+        G = {}
+        g_in, g_init, g_mem = bwd(d_outs, {}, dict(d_final or {}), G)
+        return {'params': G, 'inputs': {**g_in, **g_mem}, 'state': g_init}
+
+    return outs, final, backward

@@ -1,0 +1,474 @@
+"""NumPy gradients: backpropagation through time, generated from the same IR.
+
+In:  optimised IR graphs (as for the forward code) and the forward `Codegen`.
+Out: for every unit, a `<fname>__grad` function that runs the forward pass keeping what
+     the backward pass needs (a "tape" of per-step values) and returns, with the
+     outputs, a `backward(d_outs, d_seqs, d_final, G)` closure. The closure adds every
+     parameter's gradient into `G` (by full name) and returns the gradients of the
+     input sequence, the initial states and the memory.
+
+`VJP` is the op → emitter table: f(node, g, vals, types) → [(port, expr)], where `g` is
+the name of the node's gradient and `vals` the forward values of its inputs (and
+`vals[-1]` its own output). In the step loop, a gradient into `h[t-k]` goes to row
+i+K-k of a (K+T, B, H) buffer whose first K rows become the initial state's gradient;
+a gradient into a hoisted (time-parallel) value goes to row t of a (T, B, ...) buffer
+and is carried back after the loop over all steps at once; the gradient of a weight
+used inside the loop is one matmul over all T·B rows after the loop.
+"""
+
+from __future__ import annotations
+
+from ..ir import in_edges, topo_order
+from ..ops import Op
+from .codegen import Unsupported, _interface, _outputs, _src, var
+
+
+def _unalign(e: str, t, out) -> str:
+    """Undo `codegen.align`: sum a gradient of shape `out` back to the operand's type `t`."""
+    if not t.batched:
+        return f"_sum_to({e}, {t.concrete_dims()!r})"
+    extra = len(out.dims) - len(t.dims)
+    if extra > 0:
+        e = f"({e}).sum(axis={tuple(range(-extra, 0))!r})"
+    if not t.seq and out.seq:
+        e = f"({e}).sum(1)"
+    return e
+
+
+def _al(v: str, t, out) -> str:
+    from .codegen import align
+
+    return align(v, t, out)
+
+
+def _vjp_add(n, g, v, ts):
+    return [(0, _unalign(g, ts[0], n["type"])), (1, _unalign(g, ts[1], n["type"]))]
+
+
+def _vjp_sub(n, g, v, ts):
+    return [(0, _unalign(g, ts[0], n["type"])), (1, _unalign(f"-{g}", ts[1], n["type"]))]
+
+
+def _vjp_mul(n, g, v, ts):
+    o = n["type"]
+    return [(0, _unalign(f"{g} * {_al(v[1], ts[1], o)}", ts[0], o)),
+            (1, _unalign(f"{g} * {_al(v[0], ts[0], o)}", ts[1], o))]
+
+
+def _vjp_div(n, g, v, ts):
+    o = n["type"]
+    a, b = _al(v[0], ts[0], o), _al(v[1], ts[1], o)
+    return [(0, _unalign(f"{g} / {b}", ts[0], o)), (1, _unalign(f"-{g} * {a} / ({b} * {b})", ts[1], o))]
+
+
+def _vjp_matmul(n, g, v, ts):
+    (a, x), (ta, tx) = v[:2], ts
+    if not ta.batched and tx.batched:
+        if ta.rank == 2:
+            M, N = ta.concrete_dims()
+            return [(1, f"{g} @ {a}"), (0, f"{g}.reshape(-1, {M}).T @ {x}.reshape(-1, {N})")]
+        (N,) = ta.concrete_dims()
+        return [(1, f"{g}[..., None] * {a}"), (0, f"({g}[..., None] * {x}).reshape(-1, {N}).sum(0)")]
+    if ta.batched and not tx.batched:
+        N = ta.concrete_dims()[-1]
+        M = tx.concrete_dims()[-1] if tx.rank == 2 else 1
+        if tx.rank == 2:
+            return [(0, f"{g} @ {x}.T"), (1, f"{a}.reshape(-1, {N}).T @ {g}.reshape(-1, {M})")]
+        return [(0, f"{g}[..., None] * {x}"), (1, f"({a} * {g}[..., None]).reshape(-1, {N}).sum(0)")]
+    if ta.batched and tx.batched:
+        if not ta.seq and not tx.seq:
+            return [(0, f"{g}[..., None] * {x}"), (1, f"{g}[..., None] * {a}")]
+        if ta.seq:
+            return [(0, f"{g}[..., None] * {x}[:, None]"), (1, f"({g}[..., None] * {a}).sum(1)")]
+        return [(1, f"{g}[..., None] * {a}[:, None]"), (0, f"({g}[..., None] * {x}).sum(1)")]
+    return [(0, f"np.outer({g}, {x})" if tx.rank == 1 else f"{g} @ {x}.T"),
+            (1, f"{a}.T @ {g}")]
+
+
+def _vjp_concat(n, g, v, ts):
+    out, start = [], 0
+    axis = n.get("axis", -1)
+    for i, t in enumerate(ts):
+        size = t.concrete_dims()[0 if axis == 0 else -1]
+        sl = f"[{start}:{start + size}]" if axis == 0 else f"[..., {start}:{start + size}]"
+        out.append((i, f"{g}{sl}"))
+        start += size
+    return out
+
+
+VJP = {
+    Op.ADD: (_vjp_add, ()),
+    Op.SUB: (_vjp_sub, ()),
+    Op.MUL: (_vjp_mul, ("in",)),
+    Op.DIV: (_vjp_div, ("in",)),
+    Op.NEG: (lambda n, g, v, ts: [(0, f"-{g}")], ()),
+    Op.IDENTITY: (lambda n, g, v, ts: [(0, g)], ()),
+    Op.TANH: (lambda n, g, v, ts: [(0, f"{g} * (1 - {v[-1]} * {v[-1]})")], ("out",)),
+    Op.SIGMOID: (lambda n, g, v, ts: [(0, f"{g} * {v[-1]} * (1 - {v[-1]})")], ("out",)),
+    Op.RELU: (lambda n, g, v, ts: [(0, f"{g} * ({v[0]} > 0)")], ("in",)),
+    Op.EXP: (lambda n, g, v, ts: [(0, f"{g} * {v[-1]}")], ("out",)),
+    Op.LOG: (lambda n, g, v, ts: [(0, f"{g} / {v[0]}")], ("in",)),
+    Op.MATMUL: (_vjp_matmul, ("in",)),
+    Op.CONCAT: (_vjp_concat, ()),
+    Op.SLICE: (lambda n, g, v, ts: [(0, ("slice", n["start"].value, n["stop"].value, g))], ()),
+    Op.SOFTMAX: (lambda n, g, v, ts: [(0, f"{v[-1]} * ({g} - ({g} * {v[-1]}).sum(-1, keepdims=True))")], ("out",)),
+    Op.SUM: (lambda n, g, v, ts: [(0, f"np.broadcast_to({g}[:, None], {v[0]}.shape)")], ("in",)),
+    Op.LAST: (lambda n, g, v, ts: [(0, f"_put_last({g}, {v[0]}.shape)")], ("in",)),
+    Op.LAYERNORM: (lambda n, g, v, ts: [(i, f"_layernorm_bwd({g}, {v[0]}, {v[1]})[{i}]") for i in range(3)], ("in",)),
+    Op.EMBED: (lambda n, g, v, ts: [(1, f"_embed_bwd({g}, {v[0]}, {ts[1].concrete_dims()[0]})")], ("in",)),
+    Op.ONEHOT: (lambda n, g, v, ts: [], ()),
+    Op.ATTENTION: (lambda n, g, v, ts: [(i, f"_attention_bwd({g}, {v[0]}, {v[1]}, {v[2]}, {n['heads'].value}, "
+                                           f"{n['causal']!r})[{i}]") for i in range(3)], ("in",)),
+}
+NO_GRAD = {Op.CONST, Op.POSITIONS, Op.INPUT, Op.MEMORY, Op.PARAM, Op.OUTPUT}
+
+GRAD_HELPERS = '''
+
+def _add_opt(a, b):
+    return b if a is None else a if b is None else a + b
+
+
+def _sum_to(g, shape):
+    g = np.asarray(g)
+    while g.ndim > len(shape):
+        g = g.sum(0)
+    return g
+
+
+def _put_last(g, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    out[:, -1] = g
+    return out
+
+
+def _embed_bwd(g, tokens, rows):
+    out = np.zeros((rows, g.shape[-1]), dtype=g.dtype)
+    np.add.at(out, tokens.reshape(-1), g.reshape(-1, g.shape[-1]))
+    return out
+
+
+def _layernorm_bwd(g, x, gamma, eps=1e-5):
+    mu = x.mean(-1, keepdims=True)
+    rstd = 1.0 / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + eps)
+    xhat = (x - mu) * rstd
+    gx = g * gamma
+    dx = rstd * (gx - gx.mean(-1, keepdims=True) - xhat * (gx * xhat).mean(-1, keepdims=True))
+    D = x.shape[-1]
+    return dx, (g * xhat).reshape(-1, D).sum(0), g.reshape(-1, D).sum(0)
+
+
+def _attention_bwd(g, q, k, v, heads, causal):
+    B, T, D = q.shape
+    S = k.shape[1]
+    d, dv = D // heads, v.shape[-1] // heads
+    qh = q.reshape(B, T, heads, d).transpose(0, 2, 1, 3)
+    kh = k.reshape(B, S, heads, d).transpose(0, 2, 1, 3)
+    vh = v.reshape(B, S, heads, dv).transpose(0, 2, 1, 3)
+    scale = 1.0 / np.sqrt(d)
+    scores = (qh @ kh.transpose(0, 1, 3, 2)) * scale
+    if causal:
+        scores = np.where(np.tril(np.ones((T, S), dtype=bool)), scores, -np.inf)
+    w = _softmax(scores)
+    gh = g.reshape(B, T, heads, dv).transpose(0, 2, 1, 3)
+    gv = w.transpose(0, 1, 3, 2) @ gh
+    gw = gh @ vh.transpose(0, 1, 3, 2)
+    gs = w * (gw - (gw * w).sum(-1, keepdims=True)) * scale
+    gq = gs @ kh
+    gk = gs.transpose(0, 1, 3, 2) @ qh
+    merge = lambda a, n: a.transpose(0, 2, 1, 3).reshape(B, n, -1)
+    return merge(gq, T), merge(gk, S), merge(gv, S)
+'''
+
+
+def needs(g) -> tuple:
+    """(nodes whose output backward reads, nodes whose value as an input it reads)."""
+    outs, ins = set(), set()
+    for n in g.nodes:
+        op = g.nodes[n]["op"]
+        if op in NO_GRAD or op in (Op.CALL, Op.GET):
+            continue
+        if op not in VJP:
+            raise Unsupported(f"the numpy backend has no gradient for op '{op.value}'", g.nodes[n]["span"])
+        kinds = VJP[op][1]
+        if "out" in kinds:
+            outs.add(n)
+        if "in" in kinds:
+            ins.update(u for u, _, _ in in_edges(g, n))
+    return outs, ins
+
+
+class Contribs:
+    """Gradient contributions per node: full expressions and slices of a last axis."""
+
+    def __init__(self):
+        self.items: dict = {}
+
+    def add(self, node, expr) -> None:
+        self.items.setdefault(node, []).append(expr)
+
+    def emit(self, name: str, node: str, dims_last: int | None, shape_of: str) -> list:
+        parts = self.items.pop(node, [])
+        if not parts:
+            return []
+        full = [p for p in parts if not isinstance(p, tuple)]
+        slices = sorted((p for p in parts if isinstance(p, tuple)), key=lambda p: p[1])
+        if slices and not full and dims_last is not None and _tiles(slices, dims_last):
+            return [f"{name} = np.concatenate([{', '.join(p[3] for p in slices)}], axis=-1)"]
+        lines = []
+        if slices:
+            lines.append(f"{name} = np.zeros_like({shape_of})")
+            for _, a, b, e in slices:
+                lines.append(f"{name}[..., {a}:{b}] += {e}")
+            if full:
+                lines.append(f"{name} += {' + '.join(full)}")
+        else:
+            lines.append(f"{name} = {' + '.join(full)}")
+        return lines
+
+
+def _tiles(slices, size) -> bool:
+    pos = 0
+    for _, a, b, _ in slices:
+        if a != pos:
+            return False
+        pos = b
+    return pos == size
+
+
+# ---- code generation ---------------------------------------------------------------------
+
+def _vals(g, n, ctx_val) -> tuple:
+    names, types = [], []
+    for u, _, delay in in_edges(g, n):
+        names.append(ctx_val(u, delay))
+        types.append(g.nodes[u]["type"])
+    return names, types
+
+
+def _vjp(g, n, gname, vals, types) -> list:
+    d = g.nodes[n]
+    return VJP[d["op"]][0](d, gname, vals, types)
+
+
+def _last_dim(g, n):
+    dims = g.nodes[n]["type"].concrete_dims()
+    return dims[-1] if dims else None
+
+
+def cell_backward(g, iface, where, order, max_delay, tape, xname) -> list:
+    """The body of a cell's `backward` closure (see the module docstring)."""
+    L = []
+    states = iface["states"]
+    K = {s: max_delay[s] for s in states}
+    contribs = Contribs()
+    step_nodes = [n for n in order if where[n] == "step" and g.nodes[n]["op"] != Op.OUTPUT]
+    time_nodes = [n for n in order if where[n] == "time" and g.nodes[n]["op"] != Op.OUTPUT]
+    once_nodes = [n for n in order if where[n] == "once"]
+    outs = _outputs(g)
+    L.append("ts = list(range(T - 1, -1, -1)) if reverse else list(range(T))")
+    for s in states:
+        L.append(f"{var(s)}__P = {var(s)}__list[::-1] if reverse else {var(s)}__list")
+        L.append(f"{var(s)}__H = [{var(s)}__init] * {K[s]} + {var(s)}__P")
+        L.append(f"{var(s)}__G = np.zeros(({K[s]} + T,) + {var(s)}__init.shape, dtype={var(s)}__init.dtype)")
+        L.append(f"if d_seqs.get({s!r}) is not None:")
+        L.append(f"    {var(s)}__G[{K[s]}:] += np.moveaxis(d_seqs[{s!r}][:, ts], 1, 0)")
+        L.append(f"if d_final.get({s!r}) is not None:")
+        L.append(f"    {var(s)}__G[{K[s]} + T - 1] += d_final[{s!r}]")
+    for o in outs:
+        name = g.nodes[o]["output"]
+        src = _src(g, o)
+        if where[src] == "step":
+            dims = g.nodes[o]["type"].concrete_dims()
+            L.append(f"d__{var(name)} = d_outs.get({name!r})")
+            L.append(f"d__{var(name)} = np.zeros((B, T) + {dims!r}, dtype=x_in.dtype) if d__{var(name)} is None "
+                     f"else d__{var(name)}")
+    # buffers for gradients flowing from the loop into hoisted values
+    t_bufs, o_accs, mm_bufs = set(), set(), {}
+    for n in step_nodes:
+        d = g.nodes[n]
+        for port, (u, _, delay) in enumerate(in_edges(g, n)):
+            if delay:
+                continue
+            if where[u] == "time":
+                t_bufs.add(u)
+            elif where[u] == "once" and g.nodes[u]["op"] not in (Op.CONST,):
+                if d["op"] == Op.MATMUL and port == 0 and not g.nodes[u]["type"].batched \
+                        and g.nodes[u]["type"].rank == 2:
+                    mm_bufs[n] = u
+                else:
+                    o_accs.add(u)
+    for u in sorted(t_bufs, key=order.index):
+        L.append(f"gT_{var(u)} = np.zeros_like({var(u)})")
+    for u in sorted(o_accs, key=order.index):
+        L.append(f"gO_{var(u)} = 0")
+    for n in mm_bufs:
+        L.append(f"gB_{var(n)} = np.empty((T, B) + {g.nodes[n]['type'].concrete_dims()!r}, dtype=x_in.dtype)")
+
+    def step_val(u, delay):
+        if delay:
+            return f"{var(u)}__H[i_ + {K[u] - delay}]"
+        if where[u] == "time":
+            return f"{var(u)}[t]"
+        if where[u] == "once":
+            return var(u)
+        return f"{var(u)}__tape[i_]"
+
+    loop = ["t = ts[i_]"]
+    for o in outs:
+        src = _src(g, o)
+        if where[src] == "step":
+            contribs.add(src, f"d__{var(g.nodes[o]['output'])}[:, t]")
+    for n in reversed(step_nodes):
+        if g.nodes[n].get("state"):
+            contribs.add(n, f"{var(n)}__G[i_ + {K[n]}]")
+        lines = contribs.emit(f"g_{var(n)}", n, _last_dim(g, n), step_val(n, 0))
+        if not lines:
+            continue
+        loop += lines
+        vals, types = _vals(g, n, step_val)
+        vals = vals + [step_val(n, 0)]
+        for port, expr in _vjp(g, n, f"g_{var(n)}", vals, types):
+            u, _, delay = in_edges(g, n)[port]
+            kind = g.nodes[u]["op"]
+            if kind in (Op.CONST, Op.POSITIONS):
+                continue
+            if delay:
+                loop.append(_add_into(f"{var(u)}__G[i_ + {K[u] - delay}]", expr))
+            elif where[u] == "step":
+                contribs.add(u, expr)
+            elif where[u] == "time":
+                loop.append(_add_into(f"gT_{var(u)}[t]", expr))
+            elif n in mm_bufs and port == 0:
+                loop.append(f"gB_{var(n)}[i_] = g_{var(n)}")
+            else:
+                loop.append(_add_into(f"gO_{var(u)}", expr, accumulate=True))
+    L.append("for i_ in range(T - 1, -1, -1):")
+    L += ["    " + x for x in loop]
+    for s in states:
+        L.append(f"g_init__{var(s)} = {var(s)}__G[:{K[s]}].sum(0)")
+    # the weight gradients of matmuls inside the loop: one matmul over all T*B rows
+    for n, w in mm_bufs.items():
+        u, _, delay = in_edges(g, n)[1]
+        if delay:
+            xs = f"np.stack({var(u)}__H[{K[u] - delay}:{K[u] - delay} + T])"
+        elif where[u] == "time":
+            xs = f"{var(u)}[ts]"
+        else:
+            xs = f"np.stack({var(u)}__tape)"
+        M, N = g.nodes[w]["type"].concrete_dims()
+        contribs.add(w, f"gB_{var(n)}.reshape(-1, {M}).T @ {xs}.reshape(-1, {N})")
+    # hoisted values, all steps at once
+    full = lambda u, delay: var(u)
+    for n in reversed([n for n in order if n in set(time_nodes) | set(once_nodes)]):
+        d = g.nodes[n]
+        if n in t_bufs:
+            contribs.add(n, f"gT_{var(n)}")
+        if n in o_accs:
+            contribs.add(n, f"gO_{var(n)}")
+        lines = contribs.emit(f"g_{var(n)}", n, _last_dim(g, n), var(n))
+        if not lines:
+            if d["op"] == Op.INPUT:
+                L.append(f"g_{var(n)} = np.zeros_like({var(n)})")
+            continue
+        L += lines
+        if d["op"] == Op.PARAM:
+            L.append(f"G[pre + {n!r}] = G.get(pre + {n!r}, 0) + g_{var(n)}")
+            continue
+        if d["op"] in NO_GRAD:
+            continue
+        vals, types = _vals(g, n, full)
+        for port, expr in _vjp(g, n, f"g_{var(n)}", vals + [var(n)], types):
+            u = in_edges(g, n)[port][0]
+            if g.nodes[u]["op"] not in (Op.CONST, Op.POSITIONS):
+                contribs.add(u, expr)
+    mems = ", ".join(f"{m!r}: g_{var(m)}" for m in iface["memories"]
+                     if any(True for _ in [m]))
+    for m in iface["memories"]:
+        if not any(f"g_{var(m)} =" in line for line in L):
+            L.append(f"g_{var(m)} = np.zeros_like({var(m)})")
+    inits = ", ".join(f"{s!r}: g_init__{var(s)}" for s in states)
+    L.append(f"return {{{xname!r}: g_{var(xname)}.swapaxes(0, 1)}}, {{{inits}}}, {{{mems}}}")
+    return L
+
+
+def _add_into(target: str, expr, accumulate: bool = False) -> str:
+    if isinstance(expr, tuple):
+        _, a, b, e = expr
+        if accumulate:
+            raise Unsupported("slice gradient into a shared value")
+        return f"{target}[..., {a}:{b}] += {e}"
+    return f"{target} = {target} + {expr}" if accumulate else f"{target} += {expr}"
+
+
+def straight_backward(cg, u, g) -> list:
+    """The body of a block's or model's `backward` closure: reverse order over whole arrays."""
+    L = []
+    contribs = Contribs()
+    have: set = set()  # nodes whose gradient has been emitted
+    order = topo_order(g)
+    for o in _outputs(g):
+        name = g.nodes[o]["output"]
+        L.append(f"d__{var(name)} = d_outs.get({name!r})")
+        L.append(f"d__{var(name)} = np.zeros_like({var(_src(g, o))}) if d__{var(name)} is None else d__{var(name)}")
+        contribs.add(_src(g, o), f"d__{var(name)}")
+    gets: dict = {}
+    for n in order:
+        if g.nodes[n]["op"] == Op.GET:
+            gets.setdefault(in_edges(g, n)[0][0], []).append(n)
+    ins = []
+    for n in reversed(order):
+        d = g.nodes[n]
+        op = d["op"]
+        if op == Op.OUTPUT:
+            continue
+        if op == Op.CALL:
+            L += _call_backward(cg, g, n, d, gets.get(n, []), have, contribs)
+            continue
+        lines = contribs.emit(f"g_{var(n)}", n, _last_dim(g, n), var(n))
+        if op == Op.INPUT:
+            if d["type"].dtype != "int":
+                ins.append(n)
+                L += lines or [f"g_{var(n)} = np.zeros_like({var(n)})"]
+            continue
+        if not lines:
+            continue
+        L += lines
+        have.add(n)
+        if op == Op.PARAM:
+            L.append(f"G[pre + {n!r}] = G.get(pre + {n!r}, 0) + g_{var(n)}")
+            continue
+        if op in NO_GRAD or op == Op.GET:
+            continue
+        vals, types = _vals(g, n, lambda s_, k: var(s_))
+        for port, expr in _vjp(g, n, f"g_{var(n)}", vals + [var(n)], types):
+            src = in_edges(g, n)[port][0]
+            if g.nodes[src]["op"] not in (Op.CONST, Op.POSITIONS) and g.nodes[src]["type"].dtype != "int":
+                contribs.add(src, expr)
+    L.append(f"return {{{', '.join(f'{n!r}: g_{var(n)}' for n in ins)}}}, {{}}, {{}}")
+    return L
+
+
+def _call_backward(cg, g, n, d, gets, have, contribs) -> list:
+    """Call a run's (or block's) backward with the gradients its fields received."""
+    callee = cg.unit(d["callee"], d["sizes"])
+    iface = _interface(callee.graph)
+    douts, dseqs, fin = [], [], {}
+    for gn in gets:
+        if gn not in have:
+            continue
+        field = g.nodes[gn]["field"]
+        if field.startswith("final."):
+            fin[field[6:]] = f"g_{var(gn)}"
+        elif field in iface["outputs"]:
+            douts.append(f"{field!r}: g_{var(gn)}")
+        else:
+            dseqs.append(f"{field!r}: g_{var(gn)}")
+    # a model's own final-state cotangents are keyed by instance path: 'enc.h'
+    dfin = [f"{s!r}: _add_opt(d_final.get({d['instance'] + '.' + s!r}), {fin.get(s, 'None')})"
+            for s in iface["states"]]
+    lines = [f"{var(n)}__g = {var(n)}[3]({{{', '.join(douts)}}}, {{{', '.join(dseqs)}}}, {{{', '.join(dfin)}}}, G)"]
+    for src, port, _ in in_edges(g, n):
+        slot = 0 if port in iface["inputs"] else 1 if port in iface["states"] else 2
+        if g.nodes[src]["type"].dtype != "int":
+            contribs.add(src, f"{var(n)}__g[{slot}][{port!r}]")
+    return lines
