@@ -43,6 +43,7 @@ class Op(str, enum.Enum):
     EXP = "exp"
     LOG = "log"
     IDENTITY = "identity"    # a copy: a state or output equal to another value
+    SIGTANH = "sigtanh"      # sigmoid on the first `split` columns, tanh on the rest (made by lift_slices)
     # structure
     MATMUL = "matmul"
     CONCAT = "concat"        # along the last axis (attrs: axis=0 stacks shared matrices by rows)
@@ -229,6 +230,7 @@ OPS: dict = {
     Op.CONST: OpInfo(0, _leaf), Op.POSITIONS: OpInfo(0, _leaf),
     **{op: OpInfo(2, _elementwise(op)) for op in ELEMENTWISE_BINARY},
     **{op: OpInfo(1, _elementwise(op)) for op in ELEMENTWISE_UNARY},
+    Op.SIGTANH: OpInfo(1, _elementwise(Op.SIGTANH)),
     Op.MATMUL: OpInfo(2, _matmul), Op.CONCAT: OpInfo(None, _concat), Op.SLICE: OpInfo(1, _slice),
     Op.SOFTMAX: OpInfo(1, _softmax), Op.SUM: OpInfo(1, _sum), Op.LAST: OpInfo(1, _last),
     Op.LAYERNORM: OpInfo(3, _layernorm), Op.EMBED: OpInfo(2, _embed), Op.ONEHOT: OpInfo(1, _onehot),

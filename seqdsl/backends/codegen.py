@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ..errors import SpecError
 from ..ir import in_edges, states, topo_order
+from .inplace import plan
 from ..ops import ELEMENTWISE_BINARY, Op
 from ..passes import optimize
 from ..scalars import scalar_eval, scalar_subs
@@ -56,6 +57,8 @@ class Emitter:
     to_time_major: str  # format with {v}
     to_batch_first: str  # format with {v}
     grad_helpers: str | None = None  # set when the backend generates its own backward pass
+    inplace: dict | None = None  # op -> f(node, args, types, port) writing into operand `port`
+    pre_transpose: str | None = None  # format with {v}: a weight transposed once before the loop
 
     def emit(self, node: dict, args: list, types: list) -> str:
         fn = self.table.get(node["op"])
@@ -192,13 +195,15 @@ class Codegen:
                 callee = self.unit(d["callee"], d["sizes"])
                 ins = {p: var(src) for src, p, _ in in_edges(g, n)}
                 if callee.kind == "cell":
-                    (xname,) = [k for k, t in _interface(callee.graph)["inputs"].items()]
-                    init = ", ".join(f"{k!r}: {v}" for k, v in ins.items()
-                                     if k in _interface(callee.graph)["states"])
-                    mem = ", ".join(f"{k!r}: {v}" for k, v in ins.items()
-                                    if k in _interface(callee.graph)["memories"])
+                    ci = _interface(callee.graph)
+                    (xname,) = list(ci["inputs"])
+                    init = ", ".join(f"{k!r}: {v}" for k, v in ins.items() if k in ci["states"])
+                    mem = ", ".join(f"{k!r}: {v}" for k, v in ins.items() if k in ci["memories"])
+                    # per-step states are only collected when the model reads them (enc.h)
+                    reads_states = any(g.nodes[c]["op"] == Op.GET and g.nodes[c]["field"] in ci["states"]
+                                       for c in g.successors(n))
                     body.append(f"{var(n)} = {callee.fname}{sfx}(P, pre + {d['instance'] + '.'!r}, {ins[xname]}, "
-                                f"{{{init}}}, {{{mem}}}, {d['reverse']!r})")
+                                f"{{{init}}}, {{{mem}}}, {d['reverse']!r}" + (", True" if reads_states else "") + ")")
                 else:
                     items = ", ".join(f"{k!r}: {v}" for k, v in ins.items())
                     body.append(f"{var(n)} = {callee.fname}{sfx}(P, pre + {d['instance'] + '.'!r}, {{{items}}})")
@@ -246,7 +251,8 @@ class Codegen:
 
             outs_needed, ins_needed = needs(g)
             tape = {n for n in outs_needed | ins_needed if g.nodes[n]["hoist"] == "step"}
-        lines = [f"def {u.fname}{'__grad' if grad else ''}(P, pre, x_in, init, memory, reverse=False):",
+        lines = [f"def {u.fname}{'__grad' if grad else ''}(P, pre, x_in, init, memory, reverse=False, "
+                 f"seqs={grad!r}):",
                  "    B, T = x_in.shape[0], x_in.shape[1]",
                  "    if T == 0:",
                  f"        raise ValueError('{u.defn}: sequences must have at least one step')"]
@@ -279,10 +285,26 @@ class Codegen:
         for uu, _, dd in g.edges(data=True):
             if dd["delay"]:
                 max_delay[uu] = max(max_delay[uu], dd["delay"])
+        # in-place updates (inference only): what escapes the step may not be overwritten
+        step_nodes = [n for n in order if where[n] == "step" and g.nodes[n]["op"] != Op.OUTPUT]
+        escapes = {_src(g, o) for o in _outputs(g)} | set(iface["states"] if grad else ())
+        inplace = {} if grad or not em.inplace else plan(g, step_nodes, escapes, max_delay)
+        owned_states = {u for n, p in inplace.items() for u, _, k in [in_edges(g, n)[p]] if k}
+        # weights read by matmuls inside the loop, transposed once
+        transposed = {}
+        if em.pre_transpose:
+            for n in step_nodes:
+                if g.nodes[n]["op"] == Op.MATMUL:
+                    w = in_edges(g, n)[0][0]
+                    if where[w] == "once" and g.nodes[w]["type"].rank == 2 and not g.nodes[w]["type"].batched:
+                        transposed[n] = w
+            for w in sorted(set(transposed.values()), key=order.index):
+                body.append(f"{var(w)}__T = {em.pre_transpose.format(v=var(w))}")
         for s in iface["states"]:
             init = g.nodes[s]["init"]
             shape = g.nodes[s]["type"].concrete_dims()
-            body.append(f"{var(s)}__d1 = init[{s!r}] if init.get({s!r}) is not None else "
+            given = f"init[{s!r}].copy()" if s in owned_states else f"init[{s!r}]"
+            body.append(f"{var(s)}__d1 = {given} if init.get({s!r}) is not None else "
                         f"_full((B,) + {shape!r}, {float(init)!r}, x_in)")
             for k in range(2, max_delay[s] + 1):
                 body.append(f"{var(s)}__d{k} = {var(s)}__d1")
@@ -292,7 +314,7 @@ class Codegen:
         for o in step_outs:
             body.append(f"{var(o)}__list = []")
         for s in iface["states"]:
-            body.append(f"{var(s)}__list = []")
+            body.append(f"{var(s)}__list = [] if seqs else None")
         for n in sorted(tape, key=order.index):
             body.append(f"{var(n)}__tape = []")
         body.append("for t in (range(T - 1, -1, -1) if reverse else range(T)):")
@@ -305,15 +327,21 @@ class Codegen:
                 return f"{var(s)}__d{k}"
             return f"{var(s)}__t" if where[s] == "time" else var(s)
 
-        for n in order:
-            if where[n] == "step" and g.nodes[n]["op"] != Op.OUTPUT:
+        for n in step_nodes:
+            if n in inplace:
+                args, types = self.args_of(g, n, ctx)
+                loop.append(f"{var(n)} = {em.inplace[g.nodes[n]['op']](g.nodes[n], args, types, inplace[n])}")
+            elif n in transposed:
+                names, _types = self.args_of(g, n, ctx)
+                loop.append(f"{var(n)} = {names[1]} @ {var(transposed[n])}__T")
+            else:
                 loop.append(self.assign(g, n, ctx))
-                if n in tape:
-                    loop.append(f"{var(n)}__tape.append({var(n)})")
+            if n in tape:
+                loop.append(f"{var(n)}__tape.append({var(n)})")
         for o in step_outs:
             loop.append(f"{var(o)}__list.append({var(_src(g, o))})")
         for s in iface["states"]:
-            loop.append(f"{var(s)}__list.append({var(s)})")
+            loop.append(f"if seqs: {var(s)}__list.append({var(s)})" if not grad else f"{var(s)}__list.append({var(s)})")
             for k in range(max_delay[s], 1, -1):
                 loop.append(f"{var(s)}__d{k} = {var(s)}__d{k - 1}")
             loop.append(f"{var(s)}__d1 = {var(s)}")
@@ -322,7 +350,7 @@ class Codegen:
         for o in step_outs:
             body.append(f"    {var(o)}__list.reverse()")
         for s in iface["states"]:
-            body.append(f"    {var(s)}__list.reverse()")
+            body.append(f"    {var(s)}__list.reverse()" if grad else f"    seqs and {var(s)}__list.reverse()")
         outs = []
         for o in _outputs(g):
             src = _src(g, o)
@@ -333,6 +361,8 @@ class Codegen:
             else:
                 raise Unsupported(f"output '{g.nodes[o]['output']}' does not depend on the input", g.nodes[o]["span"])
         seqs = ", ".join(f"{s!r}: {em.stack.format(items=var(s) + '__list')}" for s in iface["states"])
+        if not grad and seqs:
+            seqs = f"{seqs}}} if seqs else {{"
         finals = ", ".join(f"{s!r}: {var(s)}__d1" for s in iface["states"])
         if grad:
             from .numpy_grad import cell_backward

@@ -15,8 +15,31 @@ def _full(shape, value, like):
     return np.full(shape, value, dtype=DTYPE)
 
 
-def _sigmoid(x):
-    return 0.5 * np.tanh(0.5 * x) + 0.5
+def _sigmoid(x, out=None):
+    out = np.multiply(x, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
+
+
+def _sigtanh(x, k, out=None):
+    """sigmoid on columns [0, k), tanh on [k, n): one tanh call (σ(a) = ½·tanh(a/2) + ½)."""
+    if out is None:
+        out = x.copy()
+    elif out is not x:
+        out[...] = x
+    s = out[..., :k]
+    s *= 0.5
+    np.tanh(out, out=out)
+    s *= 0.5
+    s += 0.5
+    return out
+
+
+def _mm(x, W):
+    """x @ W.T over every leading axis as one GEMM (numpy would run one per leading index)."""
+    return (x.reshape(-1, x.shape[-1]) @ W.T).reshape(x.shape[:-1] + (W.shape[0],))
 
 
 def _softmax(x):
@@ -57,15 +80,47 @@ def _attention(q, k, v, heads, causal):
     return (w @ vh).transpose(0, 2, 1, 3).reshape(B, T, v.shape[-1])
 '''
 
+def _matmul(node, args, types):
+    from .codegen import matmul
+
+    (a, b), (ta, tb) = args, types
+    if not ta.batched and tb.batched and ta.rank == 2:
+        return f"_mm({b}, {a})"
+    return matmul(node, args, types)
+
+
 TABLE = {
     **COMMON,
+    Op.MATMUL: _matmul,
     Op.TANH: lambda n, a, t: f"np.tanh({a[0]})",
     Op.SIGMOID: lambda n, a, t: f"_sigmoid({a[0]})",
+    Op.SIGTANH: lambda n, a, t: f"_sigtanh({a[0]}, {n['split'].value})",
     Op.RELU: lambda n, a, t: f"np.maximum({a[0]}, 0)",
     Op.EXP: lambda n, a, t: f"np.exp({a[0]})",
     Op.LOG: lambda n, a, t: f"np.log({a[0]})",
     Op.CONCAT: lambda n, a, t: f"np.concatenate([{', '.join(a)}], axis={n.get('axis', -1)})",
 }
+
+UFUNCS = {Op.ADD: "np.add", Op.SUB: "np.subtract", Op.MUL: "np.multiply", Op.DIV: "np.divide",
+          Op.NEG: "np.negative", Op.TANH: "np.tanh", Op.EXP: "np.exp"}
+
+
+def _inplace(node, args, types, port):
+    """The node's result written into operand `port` (see seqdsl.backends.inplace)."""
+    from .codegen import align
+
+    op, out = node["op"], args[port]
+    a = [align(x, t, node["type"]) if i != port else x for i, (x, t) in enumerate(zip(args, types))]
+    if op in UFUNCS:
+        return f"{UFUNCS[op]}({', '.join(a)}, out={out})"
+    if op == Op.RELU:
+        return f"np.maximum({a[0]}, 0, out={out})"
+    if op == Op.SIGMOID:
+        return f"_sigmoid({a[0]}, out={out})"
+    return f"_sigtanh({a[0]}, {node['split'].value}, out={out})"
+
+
+INPLACE = {op: _inplace for op in (*UFUNCS, Op.RELU, Op.SIGMOID, Op.SIGTANH)}
 
 EMITTER = Emitter(
     name="numpy",
@@ -77,4 +132,6 @@ EMITTER = Emitter(
     to_time_major="{v}.swapaxes(0, 1)",
     to_batch_first="{v}.swapaxes(0, 1)",
     grad_helpers=GRAD_HELPERS,
+    inplace=INPLACE,
+    pre_transpose="np.ascontiguousarray({v}.T)",
 )

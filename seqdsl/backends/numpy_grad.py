@@ -105,6 +105,7 @@ VJP = {
     Op.IDENTITY: (lambda n, g, v, ts: [(0, g)], ()),
     Op.TANH: (lambda n, g, v, ts: [(0, f"{g} * (1 - {v[-1]} * {v[-1]})")], ("out",)),
     Op.SIGMOID: (lambda n, g, v, ts: [(0, f"{g} * {v[-1]} * (1 - {v[-1]})")], ("out",)),
+    Op.SIGTANH: (lambda n, g, v, ts: [(0, f"_sigtanh_bwd({g}, {v[-1]}, {n['split'].value})")], ("out",)),
     Op.RELU: (lambda n, g, v, ts: [(0, f"{g} * ({v[0]} > 0)")], ("in",)),
     Op.EXP: (lambda n, g, v, ts: [(0, f"{g} * {v[-1]}")], ("out",)),
     Op.LOG: (lambda n, g, v, ts: [(0, f"{g} / {v[0]}")], ("in",)),
@@ -123,6 +124,12 @@ VJP = {
 NO_GRAD = {Op.CONST, Op.POSITIONS, Op.INPUT, Op.MEMORY, Op.PARAM, Op.OUTPUT}
 
 GRAD_HELPERS = '''
+
+def _sigtanh_bwd(g, y, k):
+    d = 1 - y * y
+    d[..., :k] = y[..., :k] * (1 - y[..., :k])
+    return g * d
+
 
 def _add_opt(a, b):
     return b if a is None else a if b is None else a + b

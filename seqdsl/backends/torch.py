@@ -19,6 +19,10 @@ def _full(shape, value, like):
     return torch.full(shape, value, dtype=_CTX["dtype"], device=_CTX["device"])
 
 
+def _sigtanh(x, k):
+    return torch.cat([torch.sigmoid(x[..., :k]), torch.tanh(x[..., k:])], -1)
+
+
 def _softmax(x):
     return torch.softmax(x, -1)
 
@@ -55,6 +59,7 @@ TABLE = {
     **COMMON,
     Op.TANH: lambda n, a, t: f"torch.tanh({a[0]})",
     Op.SIGMOID: lambda n, a, t: f"torch.sigmoid({a[0]})",
+    Op.SIGTANH: lambda n, a, t: f"_sigtanh({a[0]}, {n['split'].value})",
     Op.RELU: lambda n, a, t: f"torch.relu({a[0]})",
     Op.EXP: lambda n, a, t: f"torch.exp({a[0]})",
     Op.LOG: lambda n, a, t: f"torch.log({a[0]})",

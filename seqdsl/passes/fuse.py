@@ -30,9 +30,23 @@ def _groups(g) -> dict:
     return {k: v for k, v in groups.items() if len(v) > 1}
 
 
+def _signature(g, n) -> str:
+    """The ops a matmul's result flows through (single consumers), up to its activation."""
+    ops = []
+    while g.out_degree(n) == 1:
+        n = next(iter(g.successors(n)))
+        ops.append(g.nodes[n]["op"].value)
+        if g.nodes[n]["op"] in (Op.SIGMOID, Op.TANH, Op.RELU):
+            break
+    return ops[-1] if ops else ""
+
+
 def fuse_matmuls(g):
     g = g.copy()
     for (v, delay, _cols), members in _groups(g).items():
+        # NOTE: rows are ordered by activation (sigmoid gates, then tanh ones), stable within,
+        # so the lift pass finds the gates that share an activation side by side
+        members = sorted(members, key=lambda n: {"sigmoid": 0, "tanh": 1}.get(_signature(g, n), 2))
         weights = [in_edges(g, n)[0][0] for n in members]
         first = g.nodes[members[0]]
         span = first["span"]

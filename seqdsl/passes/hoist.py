@@ -21,6 +21,14 @@ POSITIONWISE = {Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.NEG, Op.TANH, Op.SIGMOID, Op.
 
 def hoist(g):
     g = g.copy()
+    for n, where in classify(g).items():
+        g.nodes[n]["hoist"] = where
+    return g
+
+
+def classify(g) -> dict:
+    """node → "once" | "time" | "step" (see the module docstring)."""
+    out: dict = {}
     for n in topo_order(g):
         d = g.nodes[n]
         ins = in_edges(g, n)
@@ -29,17 +37,17 @@ def hoist(g):
         elif d["op"] == Op.INPUT:
             where = "time"
         elif d["op"] == Op.OUTPUT:
-            where = g.nodes[ins[0][0]]["hoist"]
+            where = out[ins[0][0]]
         elif d.get("state") or any(delay for _, _, delay in ins):
             where = "step"
         else:
-            kinds = {g.nodes[u]["hoist"] for u, _, _ in ins}
+            kinds = {out[u] for u, _, _ in ins}
             if kinds <= {"once"}:
                 where = "once"
             elif (d["op"] in POSITIONWISE and not d["type"].seq and "step" not in kinds
-                  and all(g.nodes[u]["hoist"] == "time" or not g.nodes[u]["type"].batched for u, _, _ in ins)):
+                  and all(out[u] == "time" or not g.nodes[u]["type"].batched for u, _, _ in ins)):
                 where = "time"
             else:
                 where = "step"
-        d["hoist"] = where
-    return g
+        out[n] = where
+    return out

@@ -8,8 +8,31 @@ def _full(shape, value, like):
     return np.full(shape, value, dtype=DTYPE)
 
 
-def _sigmoid(x):
-    return 0.5 * np.tanh(0.5 * x) + 0.5
+def _sigmoid(x, out=None):
+    out = np.multiply(x, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
+
+
+def _sigtanh(x, k, out=None):
+    """sigmoid on columns [0, k), tanh on [k, n): one tanh call (σ(a) = ½·tanh(a/2) + ½)."""
+    if out is None:
+        out = x.copy()
+    elif out is not x:
+        out[...] = x
+    s = out[..., :k]
+    s *= 0.5
+    np.tanh(out, out=out)
+    s *= 0.5
+    s += 0.5
+    return out
+
+
+def _mm(x, W):
+    """x @ W.T over every leading axis as one GEMM (numpy would run one per leading index)."""
+    return (x.reshape(-1, x.shape[-1]) @ W.T).reshape(x.shape[:-1] + (W.shape[0],))
 
 
 def _softmax(x):
@@ -50,7 +73,7 @@ def _attention(q, k, v, heads, causal):
     return (w @ vh).transpose(0, 2, 1, 3).reshape(B, T, v.shape[-1])
 
 
-def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False):
+def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
     B, T = x_in.shape[0], x_in.shape[1]
     if T == 0:
         raise ValueError('LSTM: sequences must have at least one step')
@@ -70,64 +93,51 @@ def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False):
     b_hf = P[pre + 'b_hf']
     b_hg = P[pre + 'b_hg']
     b_ho = P[pre + 'b_ho']
-    _W_i1_fused = np.concatenate([W_ii, W_if, W_ig, W_io], axis=0)
-    _W_i3_fused = np.concatenate([W_hi, W_hf, W_hg, W_ho], axis=0)
+    _W_i1_fused = np.concatenate([W_ii, W_if, W_io, W_ig], axis=0)
+    _W_i3_fused = np.concatenate([W_hi, W_hf, W_ho, W_hg], axis=0)
+    _b_ii_b_if_cat = np.concatenate([b_ii, b_if, b_io, b_ig], axis=-1)
+    _b_hi_b_hf_cat = np.concatenate([b_hi, b_hf, b_ho, b_hg], axis=-1)
     x = x_in.swapaxes(0, 1)
-    _i1_fused = x @ _W_i1_fused.T
-    _i1 = _i1_fused[..., 0:16]
-    _i2 = _i1 + b_ii
-    _f1 = _i1_fused[..., 16:32]
-    _f2 = _f1 + b_if
-    _g1 = _i1_fused[..., 32:48]
-    _g2 = _g1 + b_ig
-    _o1 = _i1_fused[..., 48:64]
-    _o2 = _o1 + b_io
-    _i2__steps = _i2
-    _f2__steps = _f2
-    _g2__steps = _g2
-    _o2__steps = _o2
+    _i1_fused = _mm(x, _W_i1_fused)
+    _i5s1_0_64 = _i1_fused + _b_ii_b_if_cat
+    _i5s2_0_64 = _i5s1_0_64 + _b_hi_b_hf_cat
+    _i5s2_0_64__steps = _i5s2_0_64
+    _W_i3_fused__T = np.ascontiguousarray(_W_i3_fused.T)
     h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
     c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
     out_y__list = []
-    h__list = []
-    c__list = []
+    h__list = [] if seqs else None
+    c__list = [] if seqs else None
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        _i2__t = _i2__steps[t]
-        _f2__t = _f2__steps[t]
-        _g2__t = _g2__steps[t]
-        _o2__t = _o2__steps[t]
-        _i3_fused = h__d1 @ _W_i3_fused.T
-        _i3 = _i3_fused[..., 0:16]
-        _i4 = _i2__t + _i3
-        _i5 = _i4 + b_hi
-        i = _sigmoid(_i5)
-        _f3 = _i3_fused[..., 16:32]
-        _f4 = _f2__t + _f3
-        _f5 = _f4 + b_hf
-        f = _sigmoid(_f5)
-        _g3 = _i3_fused[..., 32:48]
-        _g4 = _g2__t + _g3
-        _g5 = _g4 + b_hg
-        g = np.tanh(_g5)
-        _o3 = _i3_fused[..., 48:64]
-        _o4 = _o2__t + _o3
-        _o5 = _o4 + b_ho
-        o = _sigmoid(_o5)
-        _c1 = f * c__d1
-        _c2 = i * g
-        c = _c1 + _c2
+        _i5s2_0_64__t = _i5s2_0_64__steps[t]
+        _i3_fused = h__d1 @ _W_i3_fused__T
+        _i5_0_64 = np.add(_i5s2_0_64__t, _i3_fused, out=_i3_fused)
+        _i5_0_64_act = _sigtanh(_i5_0_64, 48, out=_i5_0_64)
+        i = _i5_0_64_act[..., 0:16]
+        f = _i5_0_64_act[..., 16:32]
+        g = _i5_0_64_act[..., 48:64]
+        o = _i5_0_64_act[..., 32:48]
+        _c1 = np.multiply(f, c__d1, out=f)
+        _c2 = np.multiply(i, g, out=i)
+        c = np.add(_c1, _c2, out=_c1)
         _h1 = np.tanh(c)
-        h = o * _h1
+        h = np.multiply(o, _h1, out=o)
         out_y__list.append(h)
-        h__list.append(h)
+        if seqs: h__list.append(h)
         h__d1 = h
-        c__list.append(c)
+        if seqs: c__list.append(c)
         c__d1 = c
     if reverse:
         out_y__list.reverse()
-        h__list.reverse()
-        c__list.reverse()
-    return {'y': np.stack(out_y__list, 1)}, {'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)}, {'h': h__d1, 'c': c__d1}
+        seqs and h__list.reverse()
+        seqs and c__list.reverse()
+    return {'y': np.stack(out_y__list, 1)}, {'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)} if seqs else {}, {'h': h__d1, 'c': c__d1}
+
+def _sigtanh_bwd(g, y, k):
+    d = 1 - y * y
+    d[..., :k] = y[..., :k] * (1 - y[..., :k])
+    return g * d
+
 
 def _add_opt(a, b):
     return b if a is None else a if b is None else a + b
@@ -184,7 +194,7 @@ def _attention_bwd(g, q, k, v, heads, causal):
     return merge(gq, T), merge(gk, S), merge(gv, S)
 
 
-def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False):
+def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False, seqs=True):
     B, T = x_in.shape[0], x_in.shape[1]
     if T == 0:
         raise ValueError('LSTM: sequences must have at least one step')
@@ -204,29 +214,24 @@ def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False):
     b_hf = P[pre + 'b_hf']
     b_hg = P[pre + 'b_hg']
     b_ho = P[pre + 'b_ho']
-    _W_i1_fused = np.concatenate([W_ii, W_if, W_ig, W_io], axis=0)
-    _W_i3_fused = np.concatenate([W_hi, W_hf, W_hg, W_ho], axis=0)
+    _W_i1_fused = np.concatenate([W_ii, W_if, W_io, W_ig], axis=0)
+    _W_i3_fused = np.concatenate([W_hi, W_hf, W_ho, W_hg], axis=0)
+    _b_ii_b_if_cat = np.concatenate([b_ii, b_if, b_io, b_ig], axis=-1)
+    _b_hi_b_hf_cat = np.concatenate([b_hi, b_hf, b_ho, b_hg], axis=-1)
     x = x_in.swapaxes(0, 1)
-    _i1_fused = x @ _W_i1_fused.T
-    _i1 = _i1_fused[..., 0:16]
-    _i2 = _i1 + b_ii
-    _f1 = _i1_fused[..., 16:32]
-    _f2 = _f1 + b_if
-    _g1 = _i1_fused[..., 32:48]
-    _g2 = _g1 + b_ig
-    _o1 = _i1_fused[..., 48:64]
-    _o2 = _o1 + b_io
-    _i2__steps = _i2
-    _f2__steps = _f2
-    _g2__steps = _g2
-    _o2__steps = _o2
+    _i1_fused = _mm(x, _W_i1_fused)
+    _i5s1_0_64 = _i1_fused + _b_ii_b_if_cat
+    _i5s2_0_64 = _i5s1_0_64 + _b_hi_b_hf_cat
+    _i5s2_0_64__steps = _i5s2_0_64
+    _W_i3_fused__T = np.ascontiguousarray(_W_i3_fused.T)
     h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
     h__init = h__d1
     c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
     c__init = c__d1
     out_y__list = []
-    h__list = []
-    c__list = []
+    h__list = [] if seqs else None
+    c__list = [] if seqs else None
+    _i5_0_64_act__tape = []
     i__tape = []
     f__tape = []
     g__tape = []
@@ -235,30 +240,18 @@ def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False):
     _h1__tape = []
     h__tape = []
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        _i2__t = _i2__steps[t]
-        _f2__t = _f2__steps[t]
-        _g2__t = _g2__steps[t]
-        _o2__t = _o2__steps[t]
-        _i3_fused = h__d1 @ _W_i3_fused.T
-        _i3 = _i3_fused[..., 0:16]
-        _i4 = _i2__t + _i3
-        _i5 = _i4 + b_hi
-        i = _sigmoid(_i5)
+        _i5s2_0_64__t = _i5s2_0_64__steps[t]
+        _i3_fused = h__d1 @ _W_i3_fused__T
+        _i5_0_64 = _i5s2_0_64__t + _i3_fused
+        _i5_0_64_act = _sigtanh(_i5_0_64, 48)
+        _i5_0_64_act__tape.append(_i5_0_64_act)
+        i = _i5_0_64_act[..., 0:16]
         i__tape.append(i)
-        _f3 = _i3_fused[..., 16:32]
-        _f4 = _f2__t + _f3
-        _f5 = _f4 + b_hf
-        f = _sigmoid(_f5)
+        f = _i5_0_64_act[..., 16:32]
         f__tape.append(f)
-        _g3 = _i3_fused[..., 32:48]
-        _g4 = _g2__t + _g3
-        _g5 = _g4 + b_hg
-        g = np.tanh(_g5)
+        g = _i5_0_64_act[..., 48:64]
         g__tape.append(g)
-        _o3 = _i3_fused[..., 48:64]
-        _o4 = _o2__t + _o3
-        _o5 = _o4 + b_ho
-        o = _sigmoid(_o5)
+        o = _i5_0_64_act[..., 32:48]
         o__tape.append(o)
         _c1 = f * c__d1
         _c2 = i * g
@@ -296,14 +289,7 @@ def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False):
             c__G[1 + T - 1] += d_final['c']
         d__y = d_outs.get('y')
         d__y = np.zeros((B, T) + (16,), dtype=x_in.dtype) if d__y is None else d__y
-        gT__i2 = np.zeros_like(_i2)
-        gT__f2 = np.zeros_like(_f2)
-        gT__g2 = np.zeros_like(_g2)
-        gT__o2 = np.zeros_like(_o2)
-        gO_b_hi = 0
-        gO_b_hf = 0
-        gO_b_hg = 0
-        gO_b_ho = 0
+        gT__i5s2_0_64 = np.zeros_like(_i5s2_0_64)
         gB__i3_fused = np.empty((T, B) + (64,), dtype=x_in.dtype)
         for i_ in range(T - 1, -1, -1):
             t = ts[i_]
@@ -314,72 +300,51 @@ def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False):
             g__c1 = g_c
             c__G[i_ + 0] += g__c1 * f__tape[i_]
             g_o = g_h * _h1__tape[i_]
-            g__o5 = g_o * o__tape[i_] * (1 - o__tape[i_])
-            gO_b_ho = gO_b_ho + _sum_to(g__o5, (16,))
-            g__o4 = g__o5
-            gT__o2[t] += g__o4
-            g__o3 = g__o4
             g_g = g__c2 * i__tape[i_]
-            g__g5 = g_g * (1 - g__tape[i_] * g__tape[i_])
-            gO_b_hg = gO_b_hg + _sum_to(g__g5, (16,))
-            g__g4 = g__g5
-            gT__g2[t] += g__g4
-            g__g3 = g__g4
             g_f = g__c1 * c__H[i_ + 0]
-            g__f5 = g_f * f__tape[i_] * (1 - f__tape[i_])
-            gO_b_hf = gO_b_hf + _sum_to(g__f5, (16,))
-            g__f4 = g__f5
-            gT__f2[t] += g__f4
-            g__f3 = g__f4
             g_i = g__c2 * g__tape[i_]
-            g__i5 = g_i * i__tape[i_] * (1 - i__tape[i_])
-            gO_b_hi = gO_b_hi + _sum_to(g__i5, (16,))
-            g__i4 = g__i5
-            gT__i2[t] += g__i4
-            g__i3 = g__i4
-            g__i3_fused = np.concatenate([g__i3, g__f3, g__g3, g__o3], axis=-1)
+            g__i5_0_64_act = np.concatenate([g_i, g_f, g_o, g_g], axis=-1)
+            g__i5_0_64 = _sigtanh_bwd(g__i5_0_64_act, _i5_0_64_act__tape[i_], 48)
+            gT__i5s2_0_64[t] += g__i5_0_64
+            g__i3_fused = g__i5_0_64
             h__G[i_ + 0] += g__i3_fused @ _W_i3_fused
             gB__i3_fused[i_] = g__i3_fused
         g_init__h = h__G[:1].sum(0)
         g_init__c = c__G[:1].sum(0)
+        g__i5s2_0_64 = gT__i5s2_0_64
+        g__b_hi_b_hf_cat = _sum_to(g__i5s2_0_64, (64,))
+        g__i5s1_0_64 = g__i5s2_0_64
+        g__b_ii_b_if_cat = _sum_to(g__i5s1_0_64, (64,))
         g__W_i3_fused = gB__i3_fused.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)
-        g__o2 = gT__o2
-        g__o1 = g__o2
-        g__g2 = gT__g2
-        g__g1 = g__g2
-        g__f2 = gT__f2
-        g__f1 = g__f2
-        g__i2 = gT__i2
-        g__i1 = g__i2
-        g__i1_fused = np.concatenate([g__i1, g__f1, g__g1, g__o1], axis=-1)
+        g__i1_fused = g__i5s1_0_64
         g__W_i1_fused = g__i1_fused.reshape(-1, 64).T @ x.reshape(-1, 8)
-        g_b_ho = gO_b_ho
+        g_b_ho = g__b_hi_b_hf_cat[..., 32:48]
         G[pre + 'b_ho'] = G.get(pre + 'b_ho', 0) + g_b_ho
-        g_b_hg = gO_b_hg
+        g_b_hg = g__b_hi_b_hf_cat[..., 48:64]
         G[pre + 'b_hg'] = G.get(pre + 'b_hg', 0) + g_b_hg
-        g_b_hf = gO_b_hf
+        g_b_hf = g__b_hi_b_hf_cat[..., 16:32]
         G[pre + 'b_hf'] = G.get(pre + 'b_hf', 0) + g_b_hf
-        g_b_hi = gO_b_hi
+        g_b_hi = g__b_hi_b_hf_cat[..., 0:16]
         G[pre + 'b_hi'] = G.get(pre + 'b_hi', 0) + g_b_hi
-        g_b_io = _sum_to(g__o2, (16,))
+        g_b_io = g__b_ii_b_if_cat[..., 32:48]
         G[pre + 'b_io'] = G.get(pre + 'b_io', 0) + g_b_io
-        g_b_ig = _sum_to(g__g2, (16,))
+        g_b_ig = g__b_ii_b_if_cat[..., 48:64]
         G[pre + 'b_ig'] = G.get(pre + 'b_ig', 0) + g_b_ig
-        g_b_if = _sum_to(g__f2, (16,))
+        g_b_if = g__b_ii_b_if_cat[..., 16:32]
         G[pre + 'b_if'] = G.get(pre + 'b_if', 0) + g_b_if
-        g_b_ii = _sum_to(g__i2, (16,))
+        g_b_ii = g__b_ii_b_if_cat[..., 0:16]
         G[pre + 'b_ii'] = G.get(pre + 'b_ii', 0) + g_b_ii
-        g_W_ho = g__W_i3_fused[48:64]
+        g_W_ho = g__W_i3_fused[32:48]
         G[pre + 'W_ho'] = G.get(pre + 'W_ho', 0) + g_W_ho
-        g_W_hg = g__W_i3_fused[32:48]
+        g_W_hg = g__W_i3_fused[48:64]
         G[pre + 'W_hg'] = G.get(pre + 'W_hg', 0) + g_W_hg
         g_W_hf = g__W_i3_fused[16:32]
         G[pre + 'W_hf'] = G.get(pre + 'W_hf', 0) + g_W_hf
         g_W_hi = g__W_i3_fused[0:16]
         G[pre + 'W_hi'] = G.get(pre + 'W_hi', 0) + g_W_hi
-        g_W_io = g__W_i1_fused[48:64]
+        g_W_io = g__W_i1_fused[32:48]
         G[pre + 'W_io'] = G.get(pre + 'W_io', 0) + g_W_io
-        g_W_ig = g__W_i1_fused[32:48]
+        g_W_ig = g__W_i1_fused[48:64]
         G[pre + 'W_ig'] = G.get(pre + 'W_ig', 0) + g_W_ig
         g_W_if = g__W_i1_fused[16:32]
         G[pre + 'W_if'] = G.get(pre + 'W_if', 0) + g_W_if

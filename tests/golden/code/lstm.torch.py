@@ -12,6 +12,10 @@ def _full(shape, value, like):
     return torch.full(shape, value, dtype=_CTX["dtype"], device=_CTX["device"])
 
 
+def _sigtanh(x, k):
+    return torch.cat([torch.sigmoid(x[..., :k]), torch.tanh(x[..., k:])], -1)
+
+
 def _softmax(x):
     return torch.softmax(x, -1)
 
@@ -44,7 +48,7 @@ def _attention(q, k, v, heads, causal):
     return out.transpose(1, 2).reshape(B, T, v.shape[-1])
 
 
-def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False):
+def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
     B, T = x_in.shape[0], x_in.shape[1]
     if T == 0:
         raise ValueError('LSTM: sequences must have at least one step')
@@ -64,64 +68,44 @@ def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False):
     b_hf = P[pre + 'b_hf']
     b_hg = P[pre + 'b_hg']
     b_ho = P[pre + 'b_ho']
-    _W_i1_fused = torch.cat([W_ii, W_if, W_ig, W_io], dim=0)
-    _W_i3_fused = torch.cat([W_hi, W_hf, W_hg, W_ho], dim=0)
+    _W_i1_fused = torch.cat([W_ii, W_if, W_io, W_ig], dim=0)
+    _W_i3_fused = torch.cat([W_hi, W_hf, W_ho, W_hg], dim=0)
+    _b_ii_b_if_cat = torch.cat([b_ii, b_if, b_io, b_ig], dim=-1)
+    _b_hi_b_hf_cat = torch.cat([b_hi, b_hf, b_ho, b_hg], dim=-1)
     x = x_in.transpose(0, 1)
     _i1_fused = x @ _W_i1_fused.T
-    _i1 = _i1_fused[..., 0:16]
-    _i2 = _i1 + b_ii
-    _f1 = _i1_fused[..., 16:32]
-    _f2 = _f1 + b_if
-    _g1 = _i1_fused[..., 32:48]
-    _g2 = _g1 + b_ig
-    _o1 = _i1_fused[..., 48:64]
-    _o2 = _o1 + b_io
-    _i2__steps = _i2.unbind(0)
-    _f2__steps = _f2.unbind(0)
-    _g2__steps = _g2.unbind(0)
-    _o2__steps = _o2.unbind(0)
+    _i5s1_0_64 = _i1_fused + _b_ii_b_if_cat
+    _i5s2_0_64 = _i5s1_0_64 + _b_hi_b_hf_cat
+    _i5s2_0_64__steps = _i5s2_0_64.unbind(0)
     h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
     c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
     out_y__list = []
-    h__list = []
-    c__list = []
+    h__list = [] if seqs else None
+    c__list = [] if seqs else None
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        _i2__t = _i2__steps[t]
-        _f2__t = _f2__steps[t]
-        _g2__t = _g2__steps[t]
-        _o2__t = _o2__steps[t]
+        _i5s2_0_64__t = _i5s2_0_64__steps[t]
         _i3_fused = h__d1 @ _W_i3_fused.T
-        _i3 = _i3_fused[..., 0:16]
-        _i4 = _i2__t + _i3
-        _i5 = _i4 + b_hi
-        i = torch.sigmoid(_i5)
-        _f3 = _i3_fused[..., 16:32]
-        _f4 = _f2__t + _f3
-        _f5 = _f4 + b_hf
-        f = torch.sigmoid(_f5)
-        _g3 = _i3_fused[..., 32:48]
-        _g4 = _g2__t + _g3
-        _g5 = _g4 + b_hg
-        g = torch.tanh(_g5)
-        _o3 = _i3_fused[..., 48:64]
-        _o4 = _o2__t + _o3
-        _o5 = _o4 + b_ho
-        o = torch.sigmoid(_o5)
+        _i5_0_64 = _i5s2_0_64__t + _i3_fused
+        _i5_0_64_act = _sigtanh(_i5_0_64, 48)
+        i = _i5_0_64_act[..., 0:16]
+        f = _i5_0_64_act[..., 16:32]
+        g = _i5_0_64_act[..., 48:64]
+        o = _i5_0_64_act[..., 32:48]
         _c1 = f * c__d1
         _c2 = i * g
         c = _c1 + _c2
         _h1 = torch.tanh(c)
         h = o * _h1
         out_y__list.append(h)
-        h__list.append(h)
+        if seqs: h__list.append(h)
         h__d1 = h
-        c__list.append(c)
+        if seqs: c__list.append(c)
         c__d1 = c
     if reverse:
         out_y__list.reverse()
-        h__list.reverse()
-        c__list.reverse()
-    return {'y': torch.stack(out_y__list, 1)}, {'h': torch.stack(h__list, 1), 'c': torch.stack(c__list, 1)}, {'h': h__d1, 'c': c__d1}
+        seqs and h__list.reverse()
+        seqs and c__list.reverse()
+    return {'y': torch.stack(out_y__list, 1)}, {'h': torch.stack(h__list, 1), 'c': torch.stack(c__list, 1)} if seqs else {}, {'h': h__d1, 'c': c__d1}
 
 
 KIND = 'cell'

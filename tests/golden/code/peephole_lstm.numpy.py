@@ -8,8 +8,31 @@ def _full(shape, value, like):
     return np.full(shape, value, dtype=DTYPE)
 
 
-def _sigmoid(x):
-    return 0.5 * np.tanh(0.5 * x) + 0.5
+def _sigmoid(x, out=None):
+    out = np.multiply(x, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
+
+
+def _sigtanh(x, k, out=None):
+    """sigmoid on columns [0, k), tanh on [k, n): one tanh call (σ(a) = ½·tanh(a/2) + ½)."""
+    if out is None:
+        out = x.copy()
+    elif out is not x:
+        out[...] = x
+    s = out[..., :k]
+    s *= 0.5
+    np.tanh(out, out=out)
+    s *= 0.5
+    s += 0.5
+    return out
+
+
+def _mm(x, W):
+    """x @ W.T over every leading axis as one GEMM (numpy would run one per leading index)."""
+    return (x.reshape(-1, x.shape[-1]) @ W.T).reshape(x.shape[:-1] + (W.shape[0],))
 
 
 def _softmax(x):
@@ -50,7 +73,7 @@ def _attention(q, k, v, heads, causal):
     return (w @ vh).transpose(0, 2, 1, 3).reshape(B, T, v.shape[-1])
 
 
-def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False):
+def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
     B, T = x_in.shape[0], x_in.shape[1]
     if T == 0:
         raise ValueError('PeepholeLSTM: sequences must have at least one step')
@@ -69,66 +92,58 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False):
     b_f = P[pre + 'b_f']
     b_g = P[pre + 'b_g']
     b_o = P[pre + 'b_o']
-    _W_i1_fused = np.concatenate([W_i, W_f, W_g, W_o], axis=0)
-    _W_i2_fused = np.concatenate([U_i, U_f, U_g, U_o], axis=0)
+    _W_i1_fused = np.concatenate([W_i, W_f, W_o, W_g], axis=0)
+    _W_i2_fused = np.concatenate([U_i, U_f, U_o, U_g], axis=0)
+    _b_i_b_f_cat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
     x = x_in.swapaxes(0, 1)
-    _i1_fused = x @ _W_i1_fused.T
-    _i1 = _i1_fused[..., 0:16]
-    _f1 = _i1_fused[..., 16:32]
-    _g1 = _i1_fused[..., 32:48]
-    _o1 = _i1_fused[..., 48:64]
-    _i1__steps = _i1
-    _f1__steps = _f1
-    _g1__steps = _g1
-    _o1__steps = _o1
+    _i1_fused = _mm(x, _W_i1_fused)
+    _i6s1_0_64 = _i1_fused + _b_i_b_f_cat
+    _i6s1_0_64__steps = _i6s1_0_64
+    _W_i2_fused__T = np.ascontiguousarray(_W_i2_fused.T)
     h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
     c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
     out_y__list = []
-    h__list = []
-    c__list = []
+    h__list = [] if seqs else None
+    c__list = [] if seqs else None
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        _i1__t = _i1__steps[t]
-        _f1__t = _f1__steps[t]
-        _g1__t = _g1__steps[t]
-        _o1__t = _o1__steps[t]
+        _i6s1_0_64__t = _i6s1_0_64__steps[t]
         _i4 = p_i * c__d1
         _f4 = p_f * c__d1
-        _i2_fused = h__d1 @ _W_i2_fused.T
-        _i2 = _i2_fused[..., 0:16]
-        _i3 = _i1__t + _i2
-        _i5 = _i3 + _i4
-        _i6 = _i5 + b_i
-        i = _sigmoid(_i6)
-        _f2 = _i2_fused[..., 16:32]
-        _f3 = _f1__t + _f2
-        _f5 = _f3 + _f4
-        _f6 = _f5 + b_f
-        f = _sigmoid(_f6)
-        _g2 = _i2_fused[..., 32:48]
-        _g3 = _g1__t + _g2
-        _g4 = _g3 + b_g
-        g = np.tanh(_g4)
-        _c1 = f * c__d1
-        _c2 = i * g
-        c = _c1 + _c2
-        _o2 = _i2_fused[..., 48:64]
-        _o3 = _o1__t + _o2
+        _i2_fused = h__d1 @ _W_i2_fused__T
+        _i6s2_0_64 = np.add(_i6s1_0_64__t, _i2_fused, out=_i2_fused)
+        _g4 = _i6s2_0_64[..., 48:64]
+        g = np.tanh(_g4, out=_g4)
+        _o6s2 = _i6s2_0_64[..., 32:48]
+        _f6s2 = _i6s2_0_64[..., 16:32]
+        _f6 = np.add(_f6s2, _f4, out=_f6s2)
+        f = _sigmoid(_f6, out=_f6)
+        _c1 = np.multiply(f, c__d1, out=f)
+        _i6s2 = _i6s2_0_64[..., 0:16]
+        _i6 = np.add(_i6s2, _i4, out=_i6s2)
+        i = _sigmoid(_i6, out=_i6)
+        _c2 = np.multiply(i, g, out=i)
+        c = np.add(_c1, _c2, out=_c1)
         _o4 = p_o * c
-        _o5 = _o3 + _o4
-        _o6 = _o5 + b_o
-        o = _sigmoid(_o6)
+        _o6 = np.add(_o6s2, _o4, out=_o6s2)
+        o = _sigmoid(_o6, out=_o6)
         _h1 = np.tanh(c)
-        h = o * _h1
+        h = np.multiply(o, _h1, out=o)
         out_y__list.append(h)
-        h__list.append(h)
+        if seqs: h__list.append(h)
         h__d1 = h
-        c__list.append(c)
+        if seqs: c__list.append(c)
         c__d1 = c
     if reverse:
         out_y__list.reverse()
-        h__list.reverse()
-        c__list.reverse()
-    return {'y': np.stack(out_y__list, 1)}, {'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)}, {'h': h__d1, 'c': c__d1}
+        seqs and h__list.reverse()
+        seqs and c__list.reverse()
+    return {'y': np.stack(out_y__list, 1)}, {'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)} if seqs else {}, {'h': h__d1, 'c': c__d1}
+
+def _sigtanh_bwd(g, y, k):
+    d = 1 - y * y
+    d[..., :k] = y[..., :k] * (1 - y[..., :k])
+    return g * d
+
 
 def _add_opt(a, b):
     return b if a is None else a if b is None else a + b
@@ -185,7 +200,7 @@ def _attention_bwd(g, q, k, v, heads, causal):
     return merge(gq, T), merge(gk, S), merge(gv, S)
 
 
-def cell_PeepholeLSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False):
+def cell_PeepholeLSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False, seqs=True):
     B, T = x_in.shape[0], x_in.shape[1]
     if T == 0:
         raise ValueError('PeepholeLSTM: sequences must have at least one step')
@@ -204,66 +219,52 @@ def cell_PeepholeLSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False):
     b_f = P[pre + 'b_f']
     b_g = P[pre + 'b_g']
     b_o = P[pre + 'b_o']
-    _W_i1_fused = np.concatenate([W_i, W_f, W_g, W_o], axis=0)
-    _W_i2_fused = np.concatenate([U_i, U_f, U_g, U_o], axis=0)
+    _W_i1_fused = np.concatenate([W_i, W_f, W_o, W_g], axis=0)
+    _W_i2_fused = np.concatenate([U_i, U_f, U_o, U_g], axis=0)
+    _b_i_b_f_cat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
     x = x_in.swapaxes(0, 1)
-    _i1_fused = x @ _W_i1_fused.T
-    _i1 = _i1_fused[..., 0:16]
-    _f1 = _i1_fused[..., 16:32]
-    _g1 = _i1_fused[..., 32:48]
-    _o1 = _i1_fused[..., 48:64]
-    _i1__steps = _i1
-    _f1__steps = _f1
-    _g1__steps = _g1
-    _o1__steps = _o1
+    _i1_fused = _mm(x, _W_i1_fused)
+    _i6s1_0_64 = _i1_fused + _b_i_b_f_cat
+    _i6s1_0_64__steps = _i6s1_0_64
+    _W_i2_fused__T = np.ascontiguousarray(_W_i2_fused.T)
     h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
     h__init = h__d1
     c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
     c__init = c__d1
     out_y__list = []
-    h__list = []
-    c__list = []
-    i__tape = []
-    f__tape = []
+    h__list = [] if seqs else None
+    c__list = [] if seqs else None
     g__tape = []
+    f__tape = []
+    i__tape = []
     c__tape = []
     o__tape = []
     _h1__tape = []
     h__tape = []
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        _i1__t = _i1__steps[t]
-        _f1__t = _f1__steps[t]
-        _g1__t = _g1__steps[t]
-        _o1__t = _o1__steps[t]
+        _i6s1_0_64__t = _i6s1_0_64__steps[t]
         _i4 = p_i * c__d1
         _f4 = p_f * c__d1
-        _i2_fused = h__d1 @ _W_i2_fused.T
-        _i2 = _i2_fused[..., 0:16]
-        _i3 = _i1__t + _i2
-        _i5 = _i3 + _i4
-        _i6 = _i5 + b_i
-        i = _sigmoid(_i6)
-        i__tape.append(i)
-        _f2 = _i2_fused[..., 16:32]
-        _f3 = _f1__t + _f2
-        _f5 = _f3 + _f4
-        _f6 = _f5 + b_f
-        f = _sigmoid(_f6)
-        f__tape.append(f)
-        _g2 = _i2_fused[..., 32:48]
-        _g3 = _g1__t + _g2
-        _g4 = _g3 + b_g
+        _i2_fused = h__d1 @ _W_i2_fused__T
+        _i6s2_0_64 = _i6s1_0_64__t + _i2_fused
+        _g4 = _i6s2_0_64[..., 48:64]
         g = np.tanh(_g4)
         g__tape.append(g)
+        _o6s2 = _i6s2_0_64[..., 32:48]
+        _f6s2 = _i6s2_0_64[..., 16:32]
+        _f6 = _f6s2 + _f4
+        f = _sigmoid(_f6)
+        f__tape.append(f)
         _c1 = f * c__d1
+        _i6s2 = _i6s2_0_64[..., 0:16]
+        _i6 = _i6s2 + _i4
+        i = _sigmoid(_i6)
+        i__tape.append(i)
         _c2 = i * g
         c = _c1 + _c2
         c__tape.append(c)
-        _o2 = _i2_fused[..., 48:64]
-        _o3 = _o1__t + _o2
         _o4 = p_o * c
-        _o5 = _o3 + _o4
-        _o6 = _o5 + b_o
+        _o6 = _o6s2 + _o4
         o = _sigmoid(_o6)
         o__tape.append(o)
         _h1 = np.tanh(c)
@@ -298,17 +299,10 @@ def cell_PeepholeLSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False):
             c__G[1 + T - 1] += d_final['c']
         d__y = d_outs.get('y')
         d__y = np.zeros((B, T) + (16,), dtype=x_in.dtype) if d__y is None else d__y
-        gT__i1 = np.zeros_like(_i1)
-        gT__f1 = np.zeros_like(_f1)
-        gT__g1 = np.zeros_like(_g1)
-        gT__o1 = np.zeros_like(_o1)
+        gT__i6s1_0_64 = np.zeros_like(_i6s1_0_64)
         gO_p_i = 0
         gO_p_f = 0
         gO_p_o = 0
-        gO_b_i = 0
-        gO_b_f = 0
-        gO_b_g = 0
-        gO_b_o = 0
         gB__i2_fused = np.empty((T, B) + (64,), dtype=x_in.dtype)
         for i_ in range(T - 1, -1, -1):
             t = ts[i_]
@@ -316,62 +310,46 @@ def cell_PeepholeLSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False):
             g__h1 = g_h * o__tape[i_]
             g_o = g_h * _h1__tape[i_]
             g__o6 = g_o * o__tape[i_] * (1 - o__tape[i_])
-            gO_b_o = gO_b_o + _sum_to(g__o6, (16,))
-            g__o5 = g__o6
-            g__o4 = g__o5
+            g__o4 = g__o6
             gO_p_o = gO_p_o + _sum_to(g__o4 * c__tape[i_], (16,))
-            g__o3 = g__o5
-            gT__o1[t] += g__o3
-            g__o2 = g__o3
             g_c = g__h1 * (1 - _h1__tape[i_] * _h1__tape[i_]) + g__o4 * p_o + c__G[i_ + 1]
             g__c2 = g_c
-            g__c1 = g_c
-            c__G[i_ + 0] += g__c1 * f__tape[i_]
-            g_g = g__c2 * i__tape[i_]
-            g__g4 = g_g * (1 - g__tape[i_] * g__tape[i_])
-            gO_b_g = gO_b_g + _sum_to(g__g4, (16,))
-            g__g3 = g__g4
-            gT__g1[t] += g__g3
-            g__g2 = g__g3
-            g_f = g__c1 * c__H[i_ + 0]
-            g__f6 = g_f * f__tape[i_] * (1 - f__tape[i_])
-            gO_b_f = gO_b_f + _sum_to(g__f6, (16,))
-            g__f5 = g__f6
-            g__f3 = g__f5
-            gT__f1[t] += g__f3
-            g__f2 = g__f3
             g_i = g__c2 * g__tape[i_]
             g__i6 = g_i * i__tape[i_] * (1 - i__tape[i_])
-            gO_b_i = gO_b_i + _sum_to(g__i6, (16,))
-            g__i5 = g__i6
-            g__i3 = g__i5
-            gT__i1[t] += g__i3
-            g__i2 = g__i3
-            g__i2_fused = np.concatenate([g__i2, g__f2, g__g2, g__o2], axis=-1)
+            g__i6s2 = g__i6
+            g__c1 = g_c
+            c__G[i_ + 0] += g__c1 * f__tape[i_]
+            g_f = g__c1 * c__H[i_ + 0]
+            g__f6 = g_f * f__tape[i_] * (1 - f__tape[i_])
+            g__f6s2 = g__f6
+            g__o6s2 = g__o6
+            g_g = g__c2 * i__tape[i_]
+            g__g4 = g_g * (1 - g__tape[i_] * g__tape[i_])
+            g__i6s2_0_64 = np.concatenate([g__i6s2, g__f6s2, g__o6s2, g__g4], axis=-1)
+            gT__i6s1_0_64[t] += g__i6s2_0_64
+            g__i2_fused = g__i6s2_0_64
             h__G[i_ + 0] += g__i2_fused @ _W_i2_fused
             gB__i2_fused[i_] = g__i2_fused
-            g__f4 = g__f5
+            g__f4 = g__f6
             gO_p_f = gO_p_f + _sum_to(g__f4 * c__H[i_ + 0], (16,))
             c__G[i_ + 0] += g__f4 * p_f
-            g__i4 = g__i5
+            g__i4 = g__i6
             gO_p_i = gO_p_i + _sum_to(g__i4 * c__H[i_ + 0], (16,))
             c__G[i_ + 0] += g__i4 * p_i
         g_init__h = h__G[:1].sum(0)
         g_init__c = c__G[:1].sum(0)
+        g__i6s1_0_64 = gT__i6s1_0_64
+        g__b_i_b_f_cat = _sum_to(g__i6s1_0_64, (64,))
         g__W_i2_fused = gB__i2_fused.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)
-        g__o1 = gT__o1
-        g__g1 = gT__g1
-        g__f1 = gT__f1
-        g__i1 = gT__i1
-        g__i1_fused = np.concatenate([g__i1, g__f1, g__g1, g__o1], axis=-1)
+        g__i1_fused = g__i6s1_0_64
         g__W_i1_fused = g__i1_fused.reshape(-1, 64).T @ x.reshape(-1, 8)
-        g_b_o = gO_b_o
+        g_b_o = g__b_i_b_f_cat[..., 32:48]
         G[pre + 'b_o'] = G.get(pre + 'b_o', 0) + g_b_o
-        g_b_g = gO_b_g
+        g_b_g = g__b_i_b_f_cat[..., 48:64]
         G[pre + 'b_g'] = G.get(pre + 'b_g', 0) + g_b_g
-        g_b_f = gO_b_f
+        g_b_f = g__b_i_b_f_cat[..., 16:32]
         G[pre + 'b_f'] = G.get(pre + 'b_f', 0) + g_b_f
-        g_b_i = gO_b_i
+        g_b_i = g__b_i_b_f_cat[..., 0:16]
         G[pre + 'b_i'] = G.get(pre + 'b_i', 0) + g_b_i
         g_p_o = gO_p_o
         G[pre + 'p_o'] = G.get(pre + 'p_o', 0) + g_p_o
@@ -379,17 +357,17 @@ def cell_PeepholeLSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False):
         G[pre + 'p_f'] = G.get(pre + 'p_f', 0) + g_p_f
         g_p_i = gO_p_i
         G[pre + 'p_i'] = G.get(pre + 'p_i', 0) + g_p_i
-        g_U_o = g__W_i2_fused[48:64]
+        g_U_o = g__W_i2_fused[32:48]
         G[pre + 'U_o'] = G.get(pre + 'U_o', 0) + g_U_o
-        g_U_g = g__W_i2_fused[32:48]
+        g_U_g = g__W_i2_fused[48:64]
         G[pre + 'U_g'] = G.get(pre + 'U_g', 0) + g_U_g
         g_U_f = g__W_i2_fused[16:32]
         G[pre + 'U_f'] = G.get(pre + 'U_f', 0) + g_U_f
         g_U_i = g__W_i2_fused[0:16]
         G[pre + 'U_i'] = G.get(pre + 'U_i', 0) + g_U_i
-        g_W_o = g__W_i1_fused[48:64]
+        g_W_o = g__W_i1_fused[32:48]
         G[pre + 'W_o'] = G.get(pre + 'W_o', 0) + g_W_o
-        g_W_g = g__W_i1_fused[32:48]
+        g_W_g = g__W_i1_fused[48:64]
         G[pre + 'W_g'] = G.get(pre + 'W_g', 0) + g_W_g
         g_W_f = g__W_i1_fused[16:32]
         G[pre + 'W_f'] = G.get(pre + 'W_f', 0) + g_W_f

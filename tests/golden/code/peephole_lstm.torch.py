@@ -12,6 +12,10 @@ def _full(shape, value, like):
     return torch.full(shape, value, dtype=_CTX["dtype"], device=_CTX["device"])
 
 
+def _sigtanh(x, k):
+    return torch.cat([torch.sigmoid(x[..., :k]), torch.tanh(x[..., k:])], -1)
+
+
 def _softmax(x):
     return torch.softmax(x, -1)
 
@@ -44,7 +48,7 @@ def _attention(q, k, v, heads, causal):
     return out.transpose(1, 2).reshape(B, T, v.shape[-1])
 
 
-def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False):
+def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
     B, T = x_in.shape[0], x_in.shape[1]
     if T == 0:
         raise ValueError('PeepholeLSTM: sequences must have at least one step')
@@ -63,66 +67,51 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False):
     b_f = P[pre + 'b_f']
     b_g = P[pre + 'b_g']
     b_o = P[pre + 'b_o']
-    _W_i1_fused = torch.cat([W_i, W_f, W_g, W_o], dim=0)
-    _W_i2_fused = torch.cat([U_i, U_f, U_g, U_o], dim=0)
+    _W_i1_fused = torch.cat([W_i, W_f, W_o, W_g], dim=0)
+    _W_i2_fused = torch.cat([U_i, U_f, U_o, U_g], dim=0)
+    _b_i_b_f_cat = torch.cat([b_i, b_f, b_o, b_g], dim=-1)
     x = x_in.transpose(0, 1)
     _i1_fused = x @ _W_i1_fused.T
-    _i1 = _i1_fused[..., 0:16]
-    _f1 = _i1_fused[..., 16:32]
-    _g1 = _i1_fused[..., 32:48]
-    _o1 = _i1_fused[..., 48:64]
-    _i1__steps = _i1.unbind(0)
-    _f1__steps = _f1.unbind(0)
-    _g1__steps = _g1.unbind(0)
-    _o1__steps = _o1.unbind(0)
+    _i6s1_0_64 = _i1_fused + _b_i_b_f_cat
+    _i6s1_0_64__steps = _i6s1_0_64.unbind(0)
     h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
     c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
     out_y__list = []
-    h__list = []
-    c__list = []
+    h__list = [] if seqs else None
+    c__list = [] if seqs else None
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        _i1__t = _i1__steps[t]
-        _f1__t = _f1__steps[t]
-        _g1__t = _g1__steps[t]
-        _o1__t = _o1__steps[t]
+        _i6s1_0_64__t = _i6s1_0_64__steps[t]
         _i4 = p_i * c__d1
         _f4 = p_f * c__d1
         _i2_fused = h__d1 @ _W_i2_fused.T
-        _i2 = _i2_fused[..., 0:16]
-        _i3 = _i1__t + _i2
-        _i5 = _i3 + _i4
-        _i6 = _i5 + b_i
-        i = torch.sigmoid(_i6)
-        _f2 = _i2_fused[..., 16:32]
-        _f3 = _f1__t + _f2
-        _f5 = _f3 + _f4
-        _f6 = _f5 + b_f
-        f = torch.sigmoid(_f6)
-        _g2 = _i2_fused[..., 32:48]
-        _g3 = _g1__t + _g2
-        _g4 = _g3 + b_g
+        _i6s2_0_64 = _i6s1_0_64__t + _i2_fused
+        _g4 = _i6s2_0_64[..., 48:64]
         g = torch.tanh(_g4)
+        _o6s2 = _i6s2_0_64[..., 32:48]
+        _f6s2 = _i6s2_0_64[..., 16:32]
+        _f6 = _f6s2 + _f4
+        f = torch.sigmoid(_f6)
         _c1 = f * c__d1
+        _i6s2 = _i6s2_0_64[..., 0:16]
+        _i6 = _i6s2 + _i4
+        i = torch.sigmoid(_i6)
         _c2 = i * g
         c = _c1 + _c2
-        _o2 = _i2_fused[..., 48:64]
-        _o3 = _o1__t + _o2
         _o4 = p_o * c
-        _o5 = _o3 + _o4
-        _o6 = _o5 + b_o
+        _o6 = _o6s2 + _o4
         o = torch.sigmoid(_o6)
         _h1 = torch.tanh(c)
         h = o * _h1
         out_y__list.append(h)
-        h__list.append(h)
+        if seqs: h__list.append(h)
         h__d1 = h
-        c__list.append(c)
+        if seqs: c__list.append(c)
         c__d1 = c
     if reverse:
         out_y__list.reverse()
-        h__list.reverse()
-        c__list.reverse()
-    return {'y': torch.stack(out_y__list, 1)}, {'h': torch.stack(h__list, 1), 'c': torch.stack(c__list, 1)}, {'h': h__d1, 'c': c__d1}
+        seqs and h__list.reverse()
+        seqs and c__list.reverse()
+    return {'y': torch.stack(out_y__list, 1)}, {'h': torch.stack(h__list, 1), 'c': torch.stack(c__list, 1)} if seqs else {}, {'h': h__d1, 'c': c__d1}
 
 
 KIND = 'cell'
