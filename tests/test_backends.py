@@ -181,7 +181,7 @@ def test_traceback_shows_generated_lines():
     import traceback
 
     text = "".join(traceback.format_exception(info.value))
-    assert "<seqdsl:rnn.seq:RNN:numpy>" in text and "W_ih.T" in text
+    assert "<seqdsl:rnn.seq:RNN:numpy>" in text and "_mm(x, W_ih)" in text
 
 
 def test_compiled_file_is_standalone(tmp_path):
