@@ -45,8 +45,11 @@ __all__ = ["load", "compile", "SpecError", "Program"]
 __version__ = "0.1.0"
 
 
-def compile(source, backend: str = "numpy", sizes=None, name=None, dtype: str = "float32", **options):
-    """Compile a spec (path, text or `Program`) to an executable; see docs/api.md."""
+def compile(source, backend: str = "numpy", sizes=None, name=None, dtype: str = "float32", fused: bool = True,
+            **options):
+    """Compile a spec (path, text or `Program`) to an executable; see docs/api.md.
+
+    `fused=False` keeps standard RNN/LSTM/GRU cells on the generated loop (torch backend)."""
     from .backends import compile_program
 
-    return compile_program(source, backend=backend, sizes=sizes, name=name, dtype=dtype, **options)
+    return compile_program(source, backend=backend, sizes=sizes, name=name, dtype=dtype, fused=fused, **options)

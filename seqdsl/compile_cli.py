@@ -18,6 +18,8 @@ def register(sub) -> None:
     c.add_argument("--def", dest="defn")
     c.add_argument("--set", action="append", metavar="NAME=VALUE")
     c.add_argument("--dtype", default="float32")
+    c.add_argument("--no-fused", action="store_true",
+                   help="torch: keep standard cells on the generated loop instead of torch's fused kernels")
     c.add_argument("-o", "--output")
 
 
@@ -27,7 +29,8 @@ def cmd_compile(args) -> int:
     from .program import load
 
     program = load(Path(args.file), _sizes(args.set))
-    _, defn, code = generate_source(program, args.backend, _sizes(args.set), args.defn, args.dtype)
+    _, defn, code = generate_source(program, args.backend, _sizes(args.set), args.defn, args.dtype,
+                                    fused=not args.no_fused)
     if args.output:
         out = Path(args.output)
         try:

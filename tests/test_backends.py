@@ -50,11 +50,15 @@ def test_backends_agree_float64(path, name):
 
 
 @pytest.mark.parametrize("spec,cls", [("rnn", "RNN"), ("lstm", "LSTM"), ("gru", "GRU")])
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", ["numpy", "torch", "torch-loop"])
 def test_standard_cells_match_torch_nn(spec, cls, backend):
     torch.manual_seed(0)
     ref = getattr(torch.nn, cls)(8, 16, batch_first=True)
-    exe = seqdsl.compile(ROOT / "specs" / f"{spec}.seq", backend=backend)
+    fused = backend != "torch-loop"
+    backend = backend.split("-")[0]
+    exe = seqdsl.compile(ROOT / "specs" / f"{spec}.seq", backend=backend, fused=fused)
+    if backend == "torch":
+        assert ("torch._VF." in exe.source) == fused
     from_torch(exe, ref)
     x = torch.randn(4, 9, 8)
     h0, c0 = torch.randn(1, 4, 16), torch.randn(1, 4, 16)
@@ -205,3 +209,44 @@ def test_reversed_run_matches_flipping():
     fwd = ns[fname](exe.params, "", x[:, ::-1], {}, {}, False)
     rev = ns[fname](exe.params, "", x, {}, {}, True)
     _close(rev[0]["y"], fwd[0]["y"][:, ::-1], 1e-12)
+
+
+def test_fused_kernel_choice():
+    for spec, kernel in (("rnn", "rnn_tanh"), ("lstm", "lstm"), ("gru", "gru")):
+        assert f"torch._VF.{kernel}(" in seqdsl.compile(ROOT / f"specs/{spec}.seq", backend="torch").source
+    for spec in ("peephole_lstm", "delay2"):
+        assert "torch._VF" not in seqdsl.compile(ROOT / f"specs/{spec}.seq", backend="torch").source
+    relu = (ROOT / "specs/rnn.seq").read_text().replace("tanh(", "relu(")
+    assert "torch._VF.rnn_relu(" in seqdsl.compile(relu, backend="torch").source
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_fused_and_loop_agree_in_models(reverse):
+    src = (ROOT / "specs/lstm.seq").read_text() + (
+        "model M(V = 20) {\n    in w: seq<int>\n"
+        f"    r = LSTM(8, 16) over embed(w, V, 8){' reversed' if reverse else ''}\n"
+        "    out y = linear(r.y, 3)\n    out hs = r.h\n    out final_h = r.h[last]\n}\n")
+    a = seqdsl.compile(src, backend="torch", name="M", dtype="float64")
+    b = seqdsl.compile(src, backend="torch", name="M", dtype="float64", fused=False)
+    n = seqdsl.compile(src, backend="numpy", name="M", dtype="float64")
+    w = torch.randint(0, 20, (3, 6))
+    oa, fa = a(w=w)
+    ob, fb = b(w=w)
+    on, _ = n(w=w.numpy())
+    for k in oa:
+        _close(oa[k].detach().numpy(), ob[k].detach().numpy(), 1e-10)
+        _close(oa[k].detach().numpy(), on[k], 1e-10)
+    for k in fa:
+        _close(fa[k].detach().numpy(), fb[k].detach().numpy(), 1e-10)
+
+
+def test_unknown_compile_option():
+    with pytest.raises(SpecError, match="unknown compile option"):
+        seqdsl.compile(ROOT / "specs/rnn.seq", backend="torch", jit=True)
+
+
+def test_cli_no_fused(tmp_path):
+    out = tmp_path / "l.py"
+    r = subprocess.run([sys.executable, "-m", "seqdsl", "compile", "specs/lstm.seq", "--backend", "torch", "--no-fused",
+                        "-o", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and "torch._VF" not in out.read_text()

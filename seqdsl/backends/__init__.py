@@ -33,8 +33,10 @@ def _program(source, sizes):
     return program, program.top_file
 
 
-def generate_source(source, backend: str = "numpy", sizes=None, name=None, dtype: str = "float32"):
-    """(program, definition name, generated module text)."""
+def generate_source(source, backend: str = "numpy", sizes=None, name=None, dtype: str = "float32",
+                    fused: bool = True):
+    """(program, definition, generated module text). `fused=False` keeps standard cells on the
+    generated loop instead of a vendor kernel (torch backend)."""
     from .codegen import Codegen
 
     if dtype not in DTYPES:
@@ -48,18 +50,21 @@ def generate_source(source, backend: str = "numpy", sizes=None, name=None, dtype
     else:
         raise SpecError(f"no definition named '{name}'", None, did_you_mean(name, program.definitions))
     given = {k: v for k, v in (sizes or {}).items() if k in defn.sizes}
-    code = Codegen(program, emitter, dtype).module(defn.name, given, Path(file).name if file else "<string>")
+    code = Codegen(program, emitter, dtype, fused).module(defn.name, given, Path(file).name if file else "<string>")
     return program, defn, code
 
 
-def compile_program(source, backend="numpy", sizes=None, name=None, dtype="float32", **options):
+def compile_program(source, backend="numpy", sizes=None, name=None, dtype="float32", fused=True, **options):
     from .runtime import NumpyExecutable, exec_module
 
-    program, defn, code = generate_source(source, backend, sizes, name, dtype)
+    if options:
+        raise SpecError(f"unknown compile option(s): {', '.join(sorted(options))}", None,
+                        "options are backend, sizes, name, dtype and fused")
+    program, defn, code = generate_source(source, backend, sizes, name, dtype, fused)
     filename = f"<seqdsl:{Path(program.top_file).name}:{defn.name}:{backend}>"
     ns = exec_module(code, filename)
     if backend == "numpy":
         return NumpyExecutable(code, ns, filename)
     from .torch_module import make_module
 
-    return make_module(code, ns, filename, **options)
+    return make_module(code, ns, filename)

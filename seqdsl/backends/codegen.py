@@ -15,7 +15,7 @@ Spec names are kept: `W_ii`, `f`, `c`; temps are `_f1`; a dotted parameter name
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import SpecError
 from ..ir import in_edges, states, topo_order
@@ -59,6 +59,7 @@ class Emitter:
     grad_helpers: str | None = None  # set when the backend generates its own backward pass
     inplace: dict | None = None  # op -> f(node, args, types, port) writing into operand `port`
     pre_transpose: str | None = None  # format with {v}: a weight transposed once before the loop
+    fused_cell: object = None  # f(fname, loop_fname, Standard, sizes) -> lines, for recognised cells
 
     def emit(self, node: dict, args: list, types: list) -> str:
         fn = self.table.get(node["op"])
@@ -119,14 +120,15 @@ class Unit:
     kind: str
     graph: object
     sizes: dict
-    params: dict = field(default_factory=dict)  # local name -> node attrs
+    standard: object = None  # a `passes.recognize.Standard` when the backend maps it to a kernel
 
 
 class Codegen:
-    def __init__(self, program, emitter: Emitter, dtype: str):
+    def __init__(self, program, emitter: Emitter, dtype: str, fused: bool = True):
         self.program = program
         self.em = emitter
         self.dtype = dtype
+        self.fused = fused
         self.units: dict = {}
         self.order: list = []
 
@@ -139,6 +141,10 @@ class Codegen:
         bound = "_".join(f"{k}{_concrete(v)}" for k, v in g.graph["sizes"].items())
         fname = f"{g.graph['kind']}_{name}" + (f"_{bound}" if bound else "")
         u = Unit(var(fname).replace("-", "_"), name, g.graph["kind"], optimize(g), g.graph["sizes"])
+        if self.fused and self.em.fused_cell is not None:
+            from ..passes.recognize import recognize
+
+            u.standard = recognize(g)
         self.units[key] = u
         for n, d in u.graph.nodes(data=True):
             if d["op"] == Op.CALL:
@@ -387,6 +393,11 @@ class Codegen:
                f"# backend: {self.em.name}, dtype: {self.dtype}. Regenerate with `seqdsl compile`; do not edit.",
                self.em.imports, "", f"DTYPE = {self.dtype!r}", "", self.em.helpers.strip(), ""]
         for u in self.order:
+            if u.standard is not None:
+                out += ["", *self.em.fused_cell(u.fname, u.fname + "__loop", u.standard, u.sizes), ""]
+                loop = Unit(u.fname + "__loop", u.defn, u.kind, u.graph, u.sizes)
+                out += ["", *self.gen_cell(loop), ""]
+                continue
             body = self.gen_cell(u) if u.kind == "cell" else self.gen_straight(u)
             out += ["", *body, ""]
         if self.em.grad_helpers is not None:

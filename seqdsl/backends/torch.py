@@ -19,8 +19,27 @@ def _full(shape, value, like):
     return torch.full(shape, value, dtype=_CTX["dtype"], device=_CTX["device"])
 
 
+_SIGTANH = {}
+
+
 def _sigtanh(x, k):
-    return torch.cat([torch.sigmoid(x[..., :k]), torch.tanh(x[..., k:])], -1)
+    """sigmoid on columns [0, k), tanh on the rest, as one tanh: σ(a) = ½·tanh(a/2) + ½."""
+    key = (k, x.shape[-1], x.dtype, x.device)
+    if key not in _SIGTANH:
+        n = x.shape[-1]
+        half = torch.ones(n, dtype=x.dtype, device=x.device)
+        half[:k] = 0.5
+        shift = torch.zeros(n, dtype=x.dtype, device=x.device)
+        shift[:k] = 0.5
+        _SIGTANH[key] = (half, shift)
+    half, shift = _SIGTANH[key]
+    return torch.addcmul(shift, torch.tanh(x * half), half)
+
+
+def _bias(P, pre, names, like):
+    """A packed bias: the spec's bias per gate, zeros where the spec has none."""
+    rows = like.shape[0] // len(names)
+    return torch.cat([P[pre + n] if n else like.new_zeros(rows) for n in names])
 
 
 def _softmax(x):
@@ -66,6 +85,35 @@ TABLE = {
     Op.CONCAT: lambda n, a, t: f"torch.cat([{', '.join(a)}], dim={n.get('axis', -1)})",
 }
 
+def fused_cell(fname: str, loop_fname: str, std, sizes: dict) -> list:
+    """A recognised standard cell: one call of torch's fused kernel (see passes/recognize.py)."""
+    pack = lambda names: "torch.cat([" + ", ".join(f"P[pre + {n!r}]" for n in names) + "])"
+    h, c = std.states["h"], std.states.get("c")
+    lines = [
+        f"def {fname}(P, pre, x_in, init, memory, reverse=False, seqs=False):",
+        f'    """A standard {std.kind} step: torch._VF.{std.kind} (oneDNN on CPU, cuDNN on GPU)."""',
+        "    if seqs:  # per-step states are not kept by the fused kernel",
+        f"        return {loop_fname}(P, pre, x_in, init, memory, reverse, seqs)",
+        f"    w_ih = {pack(std.w_ih)}",
+        f"    w_hh = {pack(std.w_hh)}",
+        f"    b_ih = _bias(P, pre, {std.b_ih!r}, w_ih)",
+        f"    b_hh = _bias(P, pre, {std.b_hh!r}, w_hh)",
+        f"    zeros = x_in.new_zeros((1, x_in.shape[0], w_hh.shape[1]))",
+        f"    h0 = zeros if init.get({h!r}) is None else init[{h!r}][None]",
+    ]
+    if c:
+        lines.append(f"    c0 = zeros if init.get({c!r}) is None else init[{c!r}][None]")
+    lines.append("    x = x_in.flip(1) if reverse else x_in")
+    hx = "(h0, c0)" if c else "h0"
+    outs = "y, h_n, c_n" if c else "y, h_n"
+    lines.append(f"    {outs} = torch._VF.{std.kind}(x, {hx}, (w_ih, w_hh, b_ih, b_hh), True, 1, 0.0, "
+                 f"torch.is_grad_enabled(), False, True)")
+    lines.append("    y = y.flip(1) if reverse else y")
+    finals = f"{h!r}: h_n[0]" + (f", {c!r}: c_n[0]" if c else "")
+    lines.append(f"    return {{{', '.join(f'{o!r}: y' for o in std.outputs)}}}, {{}}, {{{finals}}}")
+    return lines
+
+
 EMITTER = Emitter(
     name="torch",
     imports="import torch\nimport torch.nn.functional as F",
@@ -75,4 +123,5 @@ EMITTER = Emitter(
     steps="{v}.unbind(0)",
     to_time_major="{v}.transpose(0, 1)",
     to_batch_first="{v}.transpose(0, 1)",
+    fused_cell=fused_cell,
 )

@@ -81,7 +81,5 @@ class SeqModule(nn.Module):
         self.load_state_dict(tensors)
 
 
-def make_module(source: str, ns: dict, filename: str, **options) -> SeqModule:
-    if options:
-        raise SpecError(f"unknown compile option(s): {', '.join(sorted(options))}")
+def make_module(source: str, ns: dict, filename: str) -> SeqModule:
     return SeqModule(source, ns, filename)

@@ -12,8 +12,27 @@ def _full(shape, value, like):
     return torch.full(shape, value, dtype=_CTX["dtype"], device=_CTX["device"])
 
 
+_SIGTANH = {}
+
+
 def _sigtanh(x, k):
-    return torch.cat([torch.sigmoid(x[..., :k]), torch.tanh(x[..., k:])], -1)
+    """sigmoid on columns [0, k), tanh on the rest, as one tanh: σ(a) = ½·tanh(a/2) + ½."""
+    key = (k, x.shape[-1], x.dtype, x.device)
+    if key not in _SIGTANH:
+        n = x.shape[-1]
+        half = torch.ones(n, dtype=x.dtype, device=x.device)
+        half[:k] = 0.5
+        shift = torch.zeros(n, dtype=x.dtype, device=x.device)
+        shift[:k] = 0.5
+        _SIGTANH[key] = (half, shift)
+    half, shift = _SIGTANH[key]
+    return torch.addcmul(shift, torch.tanh(x * half), half)
+
+
+def _bias(P, pre, names, like):
+    """A packed bias: the spec's bias per gate, zeros where the spec has none."""
+    rows = like.shape[0] // len(names)
+    return torch.cat([P[pre + n] if n else like.new_zeros(rows) for n in names])
 
 
 def _softmax(x):
@@ -49,6 +68,23 @@ def _attention(q, k, v, heads, causal):
 
 
 def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
+    """A standard lstm step: torch._VF.lstm (oneDNN on CPU, cuDNN on GPU)."""
+    if seqs:  # per-step states are not kept by the fused kernel
+        return cell_LSTM_I8_H16__loop(P, pre, x_in, init, memory, reverse, seqs)
+    w_ih = torch.cat([P[pre + 'W_ii'], P[pre + 'W_if'], P[pre + 'W_ig'], P[pre + 'W_io']])
+    w_hh = torch.cat([P[pre + 'W_hi'], P[pre + 'W_hf'], P[pre + 'W_hg'], P[pre + 'W_ho']])
+    b_ih = _bias(P, pre, ['b_ii', 'b_if', 'b_ig', 'b_io'], w_ih)
+    b_hh = _bias(P, pre, ['b_hi', 'b_hf', 'b_hg', 'b_ho'], w_hh)
+    zeros = x_in.new_zeros((1, x_in.shape[0], w_hh.shape[1]))
+    h0 = zeros if init.get('h') is None else init['h'][None]
+    c0 = zeros if init.get('c') is None else init['c'][None]
+    x = x_in.flip(1) if reverse else x_in
+    y, h_n, c_n = torch._VF.lstm(x, (h0, c0), (w_ih, w_hh, b_ih, b_hh), True, 1, 0.0, torch.is_grad_enabled(), False, True)
+    y = y.flip(1) if reverse else y
+    return {'y': y}, {}, {'h': h_n[0], 'c': c_n[0]}
+
+
+def cell_LSTM_I8_H16__loop(P, pre, x_in, init, memory, reverse=False, seqs=False):
     B, T = x_in.shape[0], x_in.shape[1]
     if T == 0:
         raise ValueError('LSTM: sequences must have at least one step')

@@ -12,8 +12,27 @@ def _full(shape, value, like):
     return torch.full(shape, value, dtype=_CTX["dtype"], device=_CTX["device"])
 
 
+_SIGTANH = {}
+
+
 def _sigtanh(x, k):
-    return torch.cat([torch.sigmoid(x[..., :k]), torch.tanh(x[..., k:])], -1)
+    """sigmoid on columns [0, k), tanh on the rest, as one tanh: σ(a) = ½·tanh(a/2) + ½."""
+    key = (k, x.shape[-1], x.dtype, x.device)
+    if key not in _SIGTANH:
+        n = x.shape[-1]
+        half = torch.ones(n, dtype=x.dtype, device=x.device)
+        half[:k] = 0.5
+        shift = torch.zeros(n, dtype=x.dtype, device=x.device)
+        shift[:k] = 0.5
+        _SIGTANH[key] = (half, shift)
+    half, shift = _SIGTANH[key]
+    return torch.addcmul(shift, torch.tanh(x * half), half)
+
+
+def _bias(P, pre, names, like):
+    """A packed bias: the spec's bias per gate, zeros where the spec has none."""
+    rows = like.shape[0] // len(names)
+    return torch.cat([P[pre + n] if n else like.new_zeros(rows) for n in names])
 
 
 def _softmax(x):
