@@ -46,6 +46,8 @@ class Op(str, enum.Enum):
     SIGTANH = "sigtanh"      # sigmoid on the first `split` columns, tanh on the rest (made by lift_slices)
     # structure
     MATMUL = "matmul"
+    ADDCMUL = "addcmul"      # x + a * b (made by the torch pipeline's fuse_multiply_add)
+    ADDMM = "addmm"          # x + W @ h, W shared (made by the torch pipeline's fuse_multiply_add)
     CONCAT = "concat"        # along the last axis (attrs: axis=0 stacks shared matrices by rows)
     SLICE = "slice"          # attrs: start, stop (last axis)
     SOFTMAX = "softmax"
@@ -231,6 +233,9 @@ OPS: dict = {
     **{op: OpInfo(2, _elementwise(op)) for op in ELEMENTWISE_BINARY},
     **{op: OpInfo(1, _elementwise(op)) for op in ELEMENTWISE_UNARY},
     Op.SIGTANH: OpInfo(1, _elementwise(Op.SIGTANH)),
+    Op.ADDCMUL: OpInfo(3, lambda a, ts, s: broadcast(ts[0], broadcast(ts[1], ts[2], s, "multiplication"), s,
+                                                      "addition")),
+    Op.ADDMM: OpInfo(3, lambda a, ts, s: broadcast(ts[0], _matmul(a, ts[1:], s), s, "addition")),
     Op.MATMUL: OpInfo(2, _matmul), Op.CONCAT: OpInfo(None, _concat), Op.SLICE: OpInfo(1, _slice),
     Op.SOFTMAX: OpInfo(1, _softmax), Op.SUM: OpInfo(1, _sum), Op.LAST: OpInfo(1, _last),
     Op.LAYERNORM: OpInfo(3, _layernorm), Op.EMBED: OpInfo(2, _embed), Op.ONEHOT: OpInfo(1, _onehot),

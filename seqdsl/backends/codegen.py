@@ -22,6 +22,7 @@ from ..ir import in_edges, states, topo_order
 from .inplace import plan
 from ..ops import ELEMENTWISE_BINARY, Op
 from ..passes import optimize
+from ..passes.tiles import tiling
 from ..scalars import scalar_eval, scalar_subs
 from ..sizes import Size
 from ..types import VType
@@ -60,6 +61,8 @@ class Emitter:
     inplace: dict | None = None  # op -> f(node, args, types, port) writing into operand `port`
     pre_transpose: str | None = None  # format with {v}: a weight transposed once before the loop
     fused_cell: object = None  # f(fname, loop_fname, Standard, sizes) -> lines, for recognised cells
+    passes: tuple = ()  # backend-specific passes run after the shared PIPELINE
+    split: str | None = None  # format with {v}, {sizes}: slices that tile a value taken in one call
 
     def emit(self, node: dict, args: list, types: list) -> str:
         fn = self.table.get(node["op"])
@@ -75,10 +78,15 @@ def binary(symbol: str):
     return f
 
 
+def transposed(v: str) -> str:
+    """`v.T`, unless `v` is a weight the loop already holds transposed (named `*__T`)."""
+    return v if v.endswith("__T") else f"{v}.T"
+
+
 def matmul(node, args, types):
     (a, b), (ta, tb) = args, types
     if not ta.batched and tb.batched:
-        return f"{b} @ {a}.T" if ta.rank == 2 else f"{b} @ {a}"
+        return f"{b} @ {transposed(a)}" if ta.rank == 2 else f"{b} @ {a}"
     if ta.batched and not tb.batched:
         return f"{a} @ {b}"
     if ta.batched and tb.batched:
@@ -94,6 +102,9 @@ COMMON = {
     Op.NEG: lambda n, a, t: f"-{a[0]}",
     Op.IDENTITY: lambda n, a, t: a[0],
     Op.MATMUL: matmul,
+    Op.ADDCMUL: lambda n, a, t: f"{align(a[0], t[0], n['type'])} + {align(a[1], t[1], n['type'])} * "
+                                f"{align(a[2], t[2], n['type'])}",
+    Op.ADDMM: lambda n, a, t: f"{a[0]} + {a[2]} @ {transposed(a[1])}",
     Op.SLICE: lambda n, a, t: f"{a[0]}[..., {n['start'].value}:{n['stop'].value}]",
     Op.CONST: lambda n, a, t: repr(float(n["value"])),
     Op.SUM: lambda n, a, t: f"{a[0]}.sum(1)",
@@ -140,7 +151,10 @@ class Codegen:
             return self.units[key]
         bound = "_".join(f"{k}{_concrete(v)}" for k, v in g.graph["sizes"].items())
         fname = f"{g.graph['kind']}_{name}" + (f"_{bound}" if bound else "")
-        u = Unit(var(fname).replace("-", "_"), name, g.graph["kind"], optimize(g), g.graph["sizes"])
+        from ..passes import PIPELINE
+
+        u = Unit(var(fname).replace("-", "_"), name, g.graph["kind"], optimize(g, PIPELINE + self.em.passes),
+                 g.graph["sizes"])
         if self.fused and self.em.fused_cell is not None:
             from ..passes.recognize import recognize
 
@@ -171,17 +185,30 @@ class Codegen:
         for u, _, delay in in_edges(g, n):
             names.append(ctx(u, delay))
             types.append(g.nodes[u]["type"])
+        if n in getattr(self, "pre_t", {}) and self.pre_t[n][1] in g:
+            port, w = self.pre_t[n]
+            names[port] = f"{var(w)}__T"
         return names, types
 
     def assign(self, g, n, ctx) -> str:
         d = g.nodes[n]
         args, types = self.args_of(g, n, ctx)
-        return f"{var(n)} = {self.em.emit(d, args, types)}"
+        if self.em.split and d["op"] == Op.SLICE:
+            src = in_edges(g, n)[0]
+            parts = tiling(g, src[0]) if not src[2] else None
+            if parts:
+                return f"{var(n)} = {args[0]}__parts[{parts.index(n)}]"
+        line = f"{var(n)} = {self.em.emit(d, args, types)}"
+        if self.em.split and tiling(g, n):
+            sizes = [g.nodes[s]["type"].dims[-1].value for s in tiling(g, n)]
+            line += f"\n{var(n)}__parts = {self.em.split.format(v=var(n), sizes=sizes)}"
+        return line
 
     def gen_straight(self, u: Unit, grad: bool = False) -> list:
         """A block or model: straight-line code on batch-first values (+ a backward closure)."""
         g = u.graph
         sfx = "__grad" if grad else ""
+        self.pre_t = {}
         lines = [f"def {u.fname}{sfx}(P, pre, inputs):"]
         body = []
         first_seq = None
@@ -226,7 +253,7 @@ class Codegen:
                     which = 0 if field_ in out_names else 1
                     body.append(f"{var(n)} = {var(src)}[{which}][{field_!r}]")
             else:
-                body.append(self.assign(g, n, lambda s, k: var(s)))
+                body.extend(self.assign(g, n, lambda s, k: var(s)).split("\n"))
         outs = ", ".join(f"{g.nodes[o]['output']!r}: {var(_src(g, o))}" for o in _outputs(g))
         finals = []
         for n, d in g.nodes(data=True):
@@ -251,6 +278,7 @@ class Codegen:
         em = self.em
         iface = _interface(g)
         (xname,) = iface["inputs"] or [None]
+        self.pre_t = {}
         tape: set = set()
         if grad:
             from .numpy_grad import needs
@@ -275,13 +303,13 @@ class Codegen:
             elif d["op"] == Op.MEMORY:
                 body.append(f"{var(n)} = memory[{n!r}]")
             else:
-                body.append(self.assign(g, n, lambda s, k: var(s)))
+                body.extend(self.assign(g, n, lambda s, k: var(s)).split("\n"))
         # time-parallel work, time-major
         body.append(f"{var(xname)} = {em.to_time_major.format(v='x_in')}")
         for n in order:
             d = g.nodes[n]
             if where[n] == "time" and d["op"] not in (Op.INPUT, Op.OUTPUT):
-                body.append(self.assign(g, n, lambda s, k: var(s)))
+                body.extend(self.assign(g, n, lambda s, k: var(s)).split("\n"))
         used_in_loop = sorted({u_ for n in order if where[n] == "step"
                                for u_, _, _ in in_edges(g, n) if where[u_] == "time"}, key=order.index)
         for n in used_in_loop:
@@ -297,14 +325,17 @@ class Codegen:
         inplace = {} if grad or not em.inplace else plan(g, step_nodes, escapes, max_delay)
         owned_states = {u for n, p in inplace.items() for u, _, k in [in_edges(g, n)[p]] if k}
         # weights read by matmuls inside the loop, transposed once
-        transposed = {}
+        pre_t = {}  # node -> (port, weight): matmuls in the loop read the weight transposed once
         if em.pre_transpose:
             for n in step_nodes:
-                if g.nodes[n]["op"] == Op.MATMUL:
-                    w = in_edges(g, n)[0][0]
-                    if where[w] == "once" and g.nodes[w]["type"].rank == 2 and not g.nodes[w]["type"].batched:
-                        transposed[n] = w
-            for w in sorted(set(transposed.values()), key=order.index):
+                port = {Op.MATMUL: 0, Op.ADDMM: 1}.get(g.nodes[n]["op"])
+                if port is None:
+                    continue
+                w = in_edges(g, n)[port][0]
+                wt = g.nodes[w]["type"]
+                if where[w] == "once" and wt.rank == 2 and not wt.batched and g.nodes[in_edges(g, n)[port + 1][0]]["type"].batched:
+                    pre_t[n] = (port, w)
+            for w in sorted({w for _, w in pre_t.values()}, key=order.index):
                 body.append(f"{var(w)}__T = {em.pre_transpose.format(v=var(w))}")
         for s in iface["states"]:
             init = g.nodes[s]["init"]
@@ -333,15 +364,14 @@ class Codegen:
                 return f"{var(s)}__d{k}"
             return f"{var(s)}__t" if where[s] == "time" else var(s)
 
+        self.pre_t = pre_t
+
         for n in step_nodes:
             if n in inplace:
                 args, types = self.args_of(g, n, ctx)
                 loop.append(f"{var(n)} = {em.inplace[g.nodes[n]['op']](g.nodes[n], args, types, inplace[n])}")
-            elif n in transposed:
-                names, _types = self.args_of(g, n, ctx)
-                loop.append(f"{var(n)} = {names[1]} @ {var(transposed[n])}__T")
             else:
-                loop.append(self.assign(g, n, ctx))
+                loop.extend(self.assign(g, n, ctx).split("\n"))
             if n in tape:
                 loop.append(f"{var(n)}__tape.append({var(n)})")
         for o in step_outs:

@@ -84,7 +84,7 @@ def _matmul(node, args, types):
     from .codegen import matmul
 
     (a, b), (ta, tb) = args, types
-    if not ta.batched and tb.batched and ta.rank == 2:
+    if not ta.batched and tb.batched and ta.rank == 2 and not a.endswith("__T"):
         return f"_mm({b}, {a})"
     return matmul(node, args, types)
 

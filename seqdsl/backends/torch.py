@@ -9,7 +9,8 @@ Out: `EMITTER`, an `Emitter` whose generated modules import only torch. Per-step
 from __future__ import annotations
 
 from ..ops import Op
-from .codegen import COMMON, Emitter
+from ..passes.fma import fuse_multiply_add
+from .codegen import COMMON, Emitter, transposed
 
 HELPERS = '''
 _CTX = {"dtype": torch.float32, "device": "cpu"}
@@ -76,6 +77,8 @@ def _attention(q, k, v, heads, causal):
 
 TABLE = {
     **COMMON,
+    Op.ADDCMUL: lambda n, a, t: f"torch.addcmul({a[0]}, {a[1]}, {a[2]})",
+    Op.ADDMM: lambda n, a, t: f"torch.addmm({a[0]}, {a[2]}, {transposed(a[1])})",
     Op.TANH: lambda n, a, t: f"torch.tanh({a[0]})",
     Op.SIGMOID: lambda n, a, t: f"torch.sigmoid({a[0]})",
     Op.SIGTANH: lambda n, a, t: f"_sigtanh({a[0]}, {n['split'].value})",
@@ -124,4 +127,7 @@ EMITTER = Emitter(
     to_time_major="{v}.transpose(0, 1)",
     to_batch_first="{v}.transpose(0, 1)",
     fused_cell=fused_cell,
+    passes=(fuse_multiply_add,),
+    split="{v}.split({sizes}, -1)",
+    pre_transpose="{v}.T",
 )

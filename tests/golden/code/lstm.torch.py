@@ -113,6 +113,7 @@ def cell_LSTM_I8_H16__loop(P, pre, x_in, init, memory, reverse=False, seqs=False
     _i5s1_0_64 = _i1_fused + _b_ii_b_if_cat
     _i5s2_0_64 = _i5s1_0_64 + _b_hi_b_hf_cat
     _i5s2_0_64__steps = _i5s2_0_64.unbind(0)
+    _W_i3_fused__T = _W_i3_fused.T
     h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
     c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
     out_y__list = []
@@ -120,16 +121,15 @@ def cell_LSTM_I8_H16__loop(P, pre, x_in, init, memory, reverse=False, seqs=False
     c__list = [] if seqs else None
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
         _i5s2_0_64__t = _i5s2_0_64__steps[t]
-        _i3_fused = h__d1 @ _W_i3_fused.T
-        _i5_0_64 = _i5s2_0_64__t + _i3_fused
+        _i5_0_64 = torch.addmm(_i5s2_0_64__t, h__d1, _W_i3_fused__T)
         _i5_0_64_act = _sigtanh(_i5_0_64, 48)
-        i = _i5_0_64_act[..., 0:16]
-        f = _i5_0_64_act[..., 16:32]
-        g = _i5_0_64_act[..., 48:64]
-        o = _i5_0_64_act[..., 32:48]
-        _c1 = f * c__d1
+        _i5_0_64_act__parts = _i5_0_64_act.split([16, 16, 16, 16], -1)
+        i = _i5_0_64_act__parts[0]
+        f = _i5_0_64_act__parts[1]
+        g = _i5_0_64_act__parts[3]
+        o = _i5_0_64_act__parts[2]
         _c2 = i * g
-        c = _c1 + _c2
+        c = torch.addcmul(_c2, f, c__d1)
         _h1 = torch.tanh(c)
         h = o * _h1
         out_y__list.append(h)

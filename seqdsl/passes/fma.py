@@ -1,0 +1,51 @@
+"""fuse_multiply_add: `x + a * b` → addcmul(x, a, b); `x + W @ h` → addmm(x, W, h) in the step.
+
+In:  an IR graph (after the shared passes).
+Out: a copy where an addition whose other operand is a product (or a per-step matmul by a
+     shared matrix) read by nothing else becomes one node. Backends with a fused
+     multiply-add (torch.addcmul, torch.addmm) run it as one call; this pass is in the
+     torch backend's pipeline only, since NumPy has no such calls.
+"""
+
+from __future__ import annotations
+
+from ..ir import in_edges, topo_order
+from ..ops import Op
+from .hoist import classify
+
+
+def fuse_multiply_add(g):
+    g = g.copy()
+    where = classify(g)
+    for n in topo_order(g):
+        d = g.nodes[n]
+        if d["op"] != Op.ADD or not d["type"].batched or d["type"].seq:
+            continue
+        for port, (u, _, delay) in enumerate(in_edges(g, n)):
+            ud = g.nodes[u]
+            if delay or g.out_degree(u) != 1 or ud.get("state") or not u.startswith("_"):
+                continue
+            other, odelay = in_edges(g, n)[1 - port][0], in_edges(g, n)[1 - port][2]
+            if g.nodes[other]["type"] != d["type"]:
+                continue
+            if ud["op"] == Op.MUL and ud["type"] == d["type"]:
+                (a, _, ad), (b, _, bd) = in_edges(g, u)
+                _rewire(g, n, u, Op.ADDCMUL, [(other, odelay), (a, ad), (b, bd)])
+                break
+            if ud["op"] == Op.MATMUL and where.get(u) == "step":
+                (w, _, wd), (h, _, hd) = in_edges(g, u)
+                wt = g.nodes[w]["type"]
+                if wd or wt.batched or wt.rank != 2 or g.nodes[h]["type"].seq:
+                    continue
+                _rewire(g, n, u, Op.ADDMM, [(other, odelay), (w, 0), (h, hd)])
+                break
+    return g
+
+
+def _rewire(g, n, inner, op, inputs):
+    for u, _, k in list(g.in_edges(n, keys=True)):
+        g.remove_edge(u, n, k)
+    g.remove_node(inner)
+    g.nodes[n]["op"] = op
+    for i, (u, delay) in enumerate(inputs):
+        g.add_edge(u, n, port=i, delay=delay)
