@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ..errors import SpecError
 from ..ir import in_edges, states, topo_order
-from .inplace import plan
+from .buffers import plan as memory_plan
 from ..ops import ELEMENTWISE_BINARY, Op
 from ..passes import optimize
 from ..passes.tiles import tiling
@@ -58,7 +58,8 @@ class Emitter:
     to_time_major: str  # format with {v}
     to_batch_first: str  # format with {v}
     grad_helpers: str | None = None  # set when the backend generates its own backward pass
-    inplace: dict | None = None  # op -> f(node, args, types, port) writing into operand `port`
+    into: dict | None = None  # op -> f(node, args, types, out): the result written into array `out`
+    empty: str | None = None  # format with {shape}: an uninitialised array (enables the memory plan)
     pre_transpose: str | None = None  # format with {v}: a weight transposed once before the loop
     fused_cell: object = None  # f(fname, loop_fname, Standard, sizes) -> lines, for recognised cells
     passes: tuple = ()  # backend-specific passes run after the shared PIPELINE
@@ -319,11 +320,14 @@ class Codegen:
         for uu, _, dd in g.edges(data=True):
             if dd["delay"]:
                 max_delay[uu] = max(max_delay[uu], dd["delay"])
-        # in-place updates (inference only): what escapes the step may not be overwritten
+        # memory plan (inference, backends that can write into arrays): in-place and static buffers
         step_nodes = [n for n in order if where[n] == "step" and g.nodes[n]["op"] != Op.OUTPUT]
-        escapes = {_src(g, o) for o in _outputs(g)} | set(iface["states"] if grad else ())
-        inplace = {} if grad or not em.inplace else plan(g, step_nodes, escapes, max_delay)
-        owned_states = {u for n, p in inplace.items() for u, _, k in [in_edges(g, n)[p]] if k}
+        mp = None
+        if not grad and em.into and em.empty:
+            mp = memory_plan(g, step_nodes, iface["states"], max_delay, lambda n: self._can_into(g, n))
+        owned_states = set(mp.own) if mp else set()
+        if mp:
+            owned_states |= {u for n, p in mp.inplace.items() for u, _, k in [in_edges(g, n)[p]] if k}
         # weights read by matmuls inside the loop, transposed once
         pre_t = {}  # node -> (port, weight): matmuls in the loop read the weight transposed once
         if em.pre_transpose:
@@ -344,14 +348,32 @@ class Codegen:
             body.append(f"{var(s)}__d1 = {given} if init.get({s!r}) is not None else "
                         f"_full((B,) + {shape!r}, {float(init)!r}, x_in)")
             for k in range(2, max_delay[s] + 1):
-                body.append(f"{var(s)}__d{k} = {var(s)}__d1")
+                body.append(f"{var(s)}__d{k} = {var(s)}__d1" + (".copy()" if s in owned_states else ""))
             if grad:
                 body.append(f"{var(s)}__init = {var(s)}__d1")
         step_outs = [o for o in _outputs(g) if where[_src(g, o)] == "step"]
-        for o in step_outs:
+        # outputs (and per-step states) are copied into preallocated time-major arrays, except
+        # those with a memory axis, whose length is only known at run time: they go to a list
+        buffered = {o for o in step_outs if mp and not g.nodes[o]["type"].seq}
+        listed = [o for o in step_outs if o not in buffered]
+        for o in listed:
             body.append(f"{var(o)}__list = []")
-        for s in iface["states"]:
-            body.append(f"{var(s)}__list = [] if seqs else None")
+        if mp:
+            for o in sorted(buffered, key=step_outs.index):
+                shape = f"(T, B) + {g.nodes[o]['type'].concrete_dims()!r}"
+                body.append(f"{var(o)}__buf = {em.empty.format(shape=shape)}")
+            for s in iface["states"]:
+                shape = f"(T, B) + {g.nodes[s]['type'].concrete_dims()!r}"
+                body.append(f"{var(s)}__seq = {em.empty.format(shape=shape)} if seqs else None")
+            for n in mp.static:
+                shape = f"(B,) + {g.nodes[n]['type'].concrete_dims()!r}"
+                body.append(f"{var(n)}__buf = {em.empty.format(shape=shape)}")
+            for n in step_nodes:  # values living in static buffers, and their slices, bound once
+                if n in mp.root and n not in mp.static:
+                    body.append(f"{var(n)} = {var(mp.root[n])}__buf{self._offset(g, n, mp)}")
+        else:
+            for s in iface["states"]:
+                body.append(f"{var(s)}__list = [] if seqs else None")
         for n in sorted(tape, key=order.index):
             body.append(f"{var(n)}__tape = []")
         body.append("for t in (range(T - 1, -1, -1) if reverse else range(T)):")
@@ -367,36 +389,59 @@ class Codegen:
         self.pre_t = pre_t
 
         for n in step_nodes:
-            if n in inplace:
+            into = None
+            if mp and n in mp.views:
+                continue  # a slice of a static buffer, taken before the loop
+            if mp and n in mp.inplace:
+                into = self.args_of(g, n, ctx)[0][mp.inplace[n]]
+            elif mp and n in mp.static:
+                into = f"{var(n)}__buf"
+            elif mp and n in mp.own:
+                into = f"{var(n)}__d{mp.own[n]}"
+            if into is not None:
                 args, types = self.args_of(g, n, ctx)
-                loop.append(f"{var(n)} = {em.inplace[g.nodes[n]['op']](g.nodes[n], args, types, inplace[n])}")
+                loop.append(f"{var(n)} = {em.into[g.nodes[n]['op']](g.nodes[n], args, types, into)}")
             else:
                 loop.extend(self.assign(g, n, ctx).split("\n"))
             if n in tape:
                 loop.append(f"{var(n)}__tape.append({var(n)})")
         for o in step_outs:
-            loop.append(f"{var(o)}__list.append({var(_src(g, o))})")
+            if o in buffered:
+                loop.append(f"{var(o)}__buf[t] = {var(_src(g, o))}")
+            else:
+                loop.append(f"{var(o)}__list.append({var(_src(g, o))})")
         for s in iface["states"]:
-            loop.append(f"if seqs: {var(s)}__list.append({var(s)})" if not grad else f"{var(s)}__list.append({var(s)})")
+            if mp:
+                loop.append(f"if seqs: {var(s)}__seq[t] = {var(s)}")
+            elif grad:
+                loop.append(f"{var(s)}__list.append({var(s)})")
+            else:
+                loop.append(f"if seqs: {var(s)}__list.append({var(s)})")
             for k in range(max_delay[s], 1, -1):
                 loop.append(f"{var(s)}__d{k} = {var(s)}__d{k - 1}")
             loop.append(f"{var(s)}__d1 = {var(s)}")
         body += ["    " + x for x in loop]
-        body.append("if reverse:")
-        for o in step_outs:
-            body.append(f"    {var(o)}__list.reverse()")
-        for s in iface["states"]:
-            body.append(f"    {var(s)}__list.reverse()" if grad else f"    seqs and {var(s)}__list.reverse()")
+        if listed or not mp:
+            body.append("if reverse:")
+            for o in listed:
+                body.append(f"    {var(o)}__list.reverse()")
+            for s in iface["states"] if not mp else ():
+                body.append(f"    {var(s)}__list.reverse()" if grad else f"    seqs and {var(s)}__list.reverse()")
         outs = []
         for o in _outputs(g):
             src = _src(g, o)
-            if where[src] == "step":
+            if o in buffered:
+                outs.append(f"{g.nodes[o]['output']!r}: {em.to_batch_first.format(v=var(o) + '__buf')}")
+            elif where[src] == "step":
                 outs.append(f"{g.nodes[o]['output']!r}: {em.stack.format(items=var(o) + '__list')}")
             elif where[src] == "time":
                 outs.append(f"{g.nodes[o]['output']!r}: {em.to_batch_first.format(v=var(src))}")
             else:
                 raise Unsupported(f"output '{g.nodes[o]['output']}' does not depend on the input", g.nodes[o]["span"])
-        seqs = ", ".join(f"{s!r}: {em.stack.format(items=var(s) + '__list')}" for s in iface["states"])
+        if mp:
+            seqs = ", ".join(f"{s!r}: {em.to_batch_first.format(v=var(s) + '__seq')}" for s in iface["states"])
+        else:
+            seqs = ", ".join(f"{s!r}: {em.stack.format(items=var(s) + '__list')}" for s in iface["states"])
         if not grad and seqs:
             seqs = f"{seqs}}} if seqs else {{"
         finals = ", ".join(f"{s!r}: {var(s)}__d1" for s in iface["states"])
@@ -410,6 +455,31 @@ class Codegen:
         else:
             body.append(f"return {{{', '.join(outs)}}}, {{{seqs}}}, {{{finals}}}")
         return lines + ["    " + b for b in body]
+
+    def _can_into(self, g, n) -> bool:
+        """Can the backend write node n's result into a given array?"""
+        d = g.nodes[n]
+        if d["op"] not in self.em.into:
+            return False
+        if d["op"] == Op.MATMUL:
+            (w, _, _), (x, _, _) = in_edges(g, n)
+            wt, xt = g.nodes[w]["type"], g.nodes[x]["type"]
+            return not wt.batched and wt.rank == 2 and xt.batched and not xt.seq
+        return True
+
+    @staticmethod
+    def _offset(g, n, mp) -> str:
+        """The slice of n's root buffer that holds n ("" for the whole buffer)."""
+        width = g.nodes[n]["type"].dims[-1].value
+        start, sliced = 0, False
+        while n != mp.root[n]:
+            d = g.nodes[n]
+            if d["op"] == Op.SLICE:
+                start, sliced = start + d["start"].value, True
+                n = in_edges(g, n)[0][0]
+            else:  # written in place into an operand, or an identity
+                n = in_edges(g, n)[mp.inplace.get(n, 0)][0]
+        return f"[..., {start}:{start + width}]" if sliced else ""
 
     def module(self, name: str, sizes: dict, source_file: str) -> str:
         main = self.unit(name, sizes)

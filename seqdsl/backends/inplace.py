@@ -30,7 +30,8 @@ def plan(g, step_nodes: list, escapes: set, max_delay: dict) -> dict:
         d = g.nodes[n]
         if d["op"] not in INPLACE_OPS or not d["type"].batched:
             continue
-        for port, (u, _, delay) in enumerate(in_edges(g, n)):
+        edges = list(enumerate(in_edges(g, n)))
+        for port, (u, _, delay) in sorted(edges, key=lambda e: -e[1][2]):  # delayed states first
             key = (u, delay)
             ud = g.nodes[u]
             if ud["type"] != d["type"] or last_read.get(key) != index[n] or key in written:

@@ -105,12 +105,14 @@ UFUNCS = {Op.ADD: "np.add", Op.SUB: "np.subtract", Op.MUL: "np.multiply", Op.DIV
           Op.NEG: "np.negative", Op.TANH: "np.tanh", Op.EXP: "np.exp"}
 
 
-def _inplace(node, args, types, port):
-    """The node's result written into operand `port` (see seqdsl.backends.inplace)."""
-    from .codegen import align
+def _into(node, args, types, out):
+    """The node's result written into the array `out` (an operand, a static buffer, a state)."""
+    from .codegen import align, transposed
 
-    op, out = node["op"], args[port]
-    a = [align(x, t, node["type"]) if i != port else x for i, (x, t) in enumerate(zip(args, types))]
+    op = node["op"]
+    if op == Op.MATMUL:
+        return f"np.matmul({args[1]}, {transposed(args[0])}, out={out})"
+    a = [align(x, t, node["type"]) if x != out else x for x, t in zip(args, types)]
     if op in UFUNCS:
         return f"{UFUNCS[op]}({', '.join(a)}, out={out})"
     if op == Op.RELU:
@@ -120,7 +122,7 @@ def _inplace(node, args, types, port):
     return f"_sigtanh({a[0]}, {node['split'].value}, out={out})"
 
 
-INPLACE = {op: _inplace for op in (*UFUNCS, Op.RELU, Op.SIGMOID, Op.SIGTANH)}
+INTO = {op: _into for op in (*UFUNCS, Op.RELU, Op.SIGMOID, Op.SIGTANH, Op.MATMUL)}
 
 EMITTER = Emitter(
     name="numpy",
@@ -132,6 +134,7 @@ EMITTER = Emitter(
     to_time_major="{v}.swapaxes(0, 1)",
     to_batch_first="{v}.swapaxes(0, 1)",
     grad_helpers=GRAD_HELPERS,
-    inplace=INPLACE,
+    into=INTO,
+    empty="np.empty({shape}, dtype=DTYPE)",
     pre_transpose="np.ascontiguousarray({v}.T)",
 )

@@ -103,35 +103,36 @@ def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
     _i5s2_0_64 = _i5s1_0_64 + _b_hi_b_hf_cat
     _i5s2_0_64__steps = _i5s2_0_64
     _W_i3_fused__T = np.ascontiguousarray(_W_i3_fused.T)
-    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
-    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
-    out_y__list = []
-    h__list = [] if seqs else None
-    c__list = [] if seqs else None
+    h__d1 = init['h'].copy() if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
+    c__d1 = init['c'].copy() if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
+    out_y__buf = np.empty((T, B) + (16,), dtype=DTYPE)
+    h__seq = np.empty((T, B) + (16,), dtype=DTYPE) if seqs else None
+    c__seq = np.empty((T, B) + (16,), dtype=DTYPE) if seqs else None
+    _i3_fused__buf = np.empty((B,) + (64,), dtype=DTYPE)
+    _h1__buf = np.empty((B,) + (16,), dtype=DTYPE)
+    _i5_0_64 = _i3_fused__buf
+    _i5_0_64_act = _i3_fused__buf
+    i = _i3_fused__buf[..., 0:16]
+    f = _i3_fused__buf[..., 16:32]
+    g = _i3_fused__buf[..., 48:64]
+    o = _i3_fused__buf[..., 32:48]
+    _c2 = _i3_fused__buf[..., 0:16]
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
         _i5s2_0_64__t = _i5s2_0_64__steps[t]
-        _i3_fused = h__d1 @ _W_i3_fused__T
+        _i3_fused = np.matmul(h__d1, _W_i3_fused__T, out=_i3_fused__buf)
         _i5_0_64 = np.add(_i5s2_0_64__t, _i3_fused, out=_i3_fused)
         _i5_0_64_act = _sigtanh(_i5_0_64, 48, out=_i5_0_64)
-        i = _i5_0_64_act[..., 0:16]
-        f = _i5_0_64_act[..., 16:32]
-        g = _i5_0_64_act[..., 48:64]
-        o = _i5_0_64_act[..., 32:48]
-        _c1 = np.multiply(f, c__d1, out=f)
+        _c1 = np.multiply(f, c__d1, out=c__d1)
         _c2 = np.multiply(i, g, out=i)
         c = np.add(_c1, _c2, out=_c1)
-        _h1 = np.tanh(c)
-        h = np.multiply(o, _h1, out=o)
-        out_y__list.append(h)
-        if seqs: h__list.append(h)
+        _h1 = np.tanh(c, out=_h1__buf)
+        h = np.multiply(o, _h1, out=h__d1)
+        out_y__buf[t] = h
+        if seqs: h__seq[t] = h
         h__d1 = h
-        if seqs: c__list.append(c)
+        if seqs: c__seq[t] = c
         c__d1 = c
-    if reverse:
-        out_y__list.reverse()
-        seqs and h__list.reverse()
-        seqs and c__list.reverse()
-    return {'y': np.stack(out_y__list, 1)}, {'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)} if seqs else {}, {'h': h__d1, 'c': c__d1}
+    return {'y': out_y__buf.swapaxes(0, 1)}, {'h': h__seq.swapaxes(0, 1), 'c': c__seq.swapaxes(0, 1)} if seqs else {}, {'h': h__d1, 'c': c__d1}
 
 def _sigtanh_bwd(g, y, k):
     d = 1 - y * y

@@ -100,44 +100,54 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=Fal
     _i6s1_0_64 = _i1_fused + _b_i_b_f_cat
     _i6s1_0_64__steps = _i6s1_0_64
     _W_i2_fused__T = np.ascontiguousarray(_W_i2_fused.T)
-    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
-    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
-    out_y__list = []
-    h__list = [] if seqs else None
-    c__list = [] if seqs else None
+    h__d1 = init['h'].copy() if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
+    c__d1 = init['c'].copy() if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
+    out_y__buf = np.empty((T, B) + (16,), dtype=DTYPE)
+    h__seq = np.empty((T, B) + (16,), dtype=DTYPE) if seqs else None
+    c__seq = np.empty((T, B) + (16,), dtype=DTYPE) if seqs else None
+    _i4__buf = np.empty((B,) + (16,), dtype=DTYPE)
+    _f4__buf = np.empty((B,) + (16,), dtype=DTYPE)
+    _i2_fused__buf = np.empty((B,) + (64,), dtype=DTYPE)
+    _o4__buf = np.empty((B,) + (16,), dtype=DTYPE)
+    _h1__buf = np.empty((B,) + (16,), dtype=DTYPE)
+    _i6s2_0_64 = _i2_fused__buf
+    _g4 = _i2_fused__buf[..., 48:64]
+    g = _i2_fused__buf[..., 48:64]
+    _o6s2 = _i2_fused__buf[..., 32:48]
+    _f6s2 = _i2_fused__buf[..., 16:32]
+    _f6 = _i2_fused__buf[..., 16:32]
+    f = _i2_fused__buf[..., 16:32]
+    _i6s2 = _i2_fused__buf[..., 0:16]
+    _i6 = _i2_fused__buf[..., 0:16]
+    i = _i2_fused__buf[..., 0:16]
+    _c2 = _i2_fused__buf[..., 0:16]
+    _o6 = _i2_fused__buf[..., 32:48]
+    o = _i2_fused__buf[..., 32:48]
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
         _i6s1_0_64__t = _i6s1_0_64__steps[t]
-        _i4 = p_i * c__d1
-        _f4 = p_f * c__d1
-        _i2_fused = h__d1 @ _W_i2_fused__T
+        _i4 = np.multiply(p_i, c__d1, out=_i4__buf)
+        _f4 = np.multiply(p_f, c__d1, out=_f4__buf)
+        _i2_fused = np.matmul(h__d1, _W_i2_fused__T, out=_i2_fused__buf)
         _i6s2_0_64 = np.add(_i6s1_0_64__t, _i2_fused, out=_i2_fused)
-        _g4 = _i6s2_0_64[..., 48:64]
         g = np.tanh(_g4, out=_g4)
-        _o6s2 = _i6s2_0_64[..., 32:48]
-        _f6s2 = _i6s2_0_64[..., 16:32]
         _f6 = np.add(_f6s2, _f4, out=_f6s2)
         f = _sigmoid(_f6, out=_f6)
-        _c1 = np.multiply(f, c__d1, out=f)
-        _i6s2 = _i6s2_0_64[..., 0:16]
+        _c1 = np.multiply(f, c__d1, out=c__d1)
         _i6 = np.add(_i6s2, _i4, out=_i6s2)
         i = _sigmoid(_i6, out=_i6)
         _c2 = np.multiply(i, g, out=i)
         c = np.add(_c1, _c2, out=_c1)
-        _o4 = p_o * c
+        _o4 = np.multiply(p_o, c, out=_o4__buf)
         _o6 = np.add(_o6s2, _o4, out=_o6s2)
         o = _sigmoid(_o6, out=_o6)
-        _h1 = np.tanh(c)
-        h = np.multiply(o, _h1, out=o)
-        out_y__list.append(h)
-        if seqs: h__list.append(h)
+        _h1 = np.tanh(c, out=_h1__buf)
+        h = np.multiply(o, _h1, out=h__d1)
+        out_y__buf[t] = h
+        if seqs: h__seq[t] = h
         h__d1 = h
-        if seqs: c__list.append(c)
+        if seqs: c__seq[t] = c
         c__d1 = c
-    if reverse:
-        out_y__list.reverse()
-        seqs and h__list.reverse()
-        seqs and c__list.reverse()
-    return {'y': np.stack(out_y__list, 1)}, {'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)} if seqs else {}, {'h': h__d1, 'c': c__d1}
+    return {'y': out_y__buf.swapaxes(0, 1)}, {'h': h__seq.swapaxes(0, 1), 'c': c__seq.swapaxes(0, 1)} if seqs else {}, {'h': h__d1, 'c': c__d1}
 
 def _sigtanh_bwd(g, y, k):
     d = 1 - y * y
