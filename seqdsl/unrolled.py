@@ -165,7 +165,10 @@ def attention_edges(dot, srcs, dsts, src_steps, dst_steps, causal: bool, attends
 
 
 def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
-    """Each step's gates in a column of its own (dot layout, one cluster per step)."""
+    """Each step's gates in a box of its own (dot layout, one cluster per step, left to right).
+
+    A value carried from an earlier step enters a step once, as an `h[t-1]` node beside the
+    inputs, fed by one edge from the step that computed it."""
     from .passes.unroll import unroll
     from .render import _draw_ops, op_label
 
@@ -175,33 +178,45 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
     roles, shown = state_roles(g), shown_steps(steps)
     u = unroll(g, steps)
     ids: dict = {}
-    firsts = []
-    for n, d in u.nodes(data=True):
-        if "initial_of" in d:
-            ids[n] = dot.node(op_label(u, n), shape="box", **_style(roles[d["initial_of"]]))
-            firsts.append(ids[n])
-    ellipsis = None
+    carry: dict = {}  # (source node, step) -> the entry node of that value in that step
+    bottom: list = []
     for t in shown:
         if t is None:
-            ellipsis = dot.node("…", shape="plaintext", fontsize="18")
+            bottom.append(dot.node("…", shape="plaintext", fontsize="18"))
             continue
         dot.begin_cluster(f"t = {t + 1}", style="rounded", color="#bbbbbb")
         nodes = [n for n in topo_order(u) if u.nodes[n].get("step") == t and u.nodes[n]["op"] not in FOLDED]
         ids.update(_draw_ops(dot, u, nodes, roles, shapes))
+        row = [ids[n] for n in nodes if u.nodes[n]["op"] == Op.INPUT]
+        for a, b, d in sorted(u.edges(data=True), key=lambda e: (e[0], e[1], str(e[2]["port"]))):
+            ta = u.nodes[a].get("step")
+            if u.nodes[b].get("step") == t and ta is not None and ta != t and (a, t) not in carry:
+                base = a.split("@")[0] if ta >= 0 else u.nodes[a]["initial_of"]
+                label = f"{base}[t-{t - ta}]" if ta >= 0 else op_label(u, a)
+                carry[(a, t)] = dot.node(label, shape="box", **_style(roles.get(base, "short"), style="filled,dashed"))
+                row.append(carry[(a, t)])
         dot.end_cluster()
+        bottom += row[:1]
+        dot.same_rank(row)
+    for a, b in zip(bottom, bottom[1:]):
+        dot.edge(a, b, style="invis")  # steps left to right
+    dot.same_rank(bottom)
     for a, b, d in sorted(u.edges(data=True), key=lambda e: (e[0], e[1], str(e[2]["port"]))):
         if b not in ids or u.nodes[a]["op"] in FOLDED:
             continue
-        if a not in ids:
-            if ellipsis is not None:
-                dot.edge(ellipsis, ids[b], style="dashed", color="#999999")
-            continue
-        ta, tb = u.nodes[a].get("step"), u.nodes[b].get("step")
+        tb = u.nodes[b]["step"]
         attrs = {"label": str(u.nodes[a]["type"])} if shapes else {}
-        if ta is not None and tb is not None and ta != tb:
-            base = a.split("@")[0] if ta >= 0 else u.nodes[a]["initial_of"]
-            attrs.update(color=COLORS[roles.get(base, "short")][1], penwidth="1.8", constraint="false")
-        dot.edge(ids[a], ids[b], **attrs)
+        if (a, tb) in carry:
+            base = a.split("@")[0] if u.nodes[a]["step"] >= 0 else u.nodes[a]["initial_of"]
+            line = COLORS[roles.get(base, "short")][1]
+            dot.edge(carry[(a, tb)], ids[b], color=line, **attrs)
+        elif a in ids:
+            dot.edge(ids[a], ids[b], **attrs)
+    for (a, t), entry in carry.items():
+        if a in ids:  # from the step that computed it; earlier steps behind '…' have no node
+            base = a.split("@")[0]
+            line = COLORS[roles.get(base, "short")][1]
+            dot.edge(ids[a], entry, color=line, penwidth="1.8", style="dashed", constraint="false")
     _legend(dot)
     return dot.text()
 
