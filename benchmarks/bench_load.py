@@ -32,7 +32,7 @@ def stacked(n: int) -> str:
     lines = ["cell R(I = 16) {", "    in x: [I]", "    state h: [I] = zeros", "    param W, U: [I, I]",
              "    h = tanh(W @ x + U @ h[t-1])", "    out y = h", "}", "model Deep(V = 50) {",
              "    in w: seq<int>", "    x = embed(w, V, 16)"]
-    lines += [f"    x = R(16) over x" for _ in range(n)]
+    lines += ["    x = R(16) over x" for _ in range(n)]
     lines += ["    out logits = linear(x, V)", "}"]
     return "\n".join(lines) + "\n"
 

@@ -101,7 +101,8 @@ def main() -> None:
             fns["torch"] = run_torch
         repeat = 5 if T >= 1000 else 15
         m = bench(fns, repeat)
-        line = f"{str((B, T, I, H)):>20} {m['hand'] * 1e3:10.2f} {m['seqdsl'] * 1e3:12.2f} {m['seqdsl'] / m['hand']:7.2f}"
+        ratio = m["seqdsl"] / m["hand"]
+        line = f"{str((B, T, I, H)):>20} {m['hand'] * 1e3:10.2f} {m['seqdsl'] * 1e3:12.2f} {ratio:7.2f}"
         if torch is not None:
             line += f" {m['torch'] * 1e3:13.2f} {m['seqdsl'] / m['torch']:10.2f}"
         print(line)

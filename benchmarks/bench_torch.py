@@ -101,7 +101,8 @@ def main() -> None:
     device = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
     torch.manual_seed(0)
     print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    header = f"{'cell':9} {'(B, T, I, H)':>20} {'mode':>8} {'ref (ms)':>9} {'seqdsl':>9} {'ratio':>6} {'loop':>9} {'ratio':>6}"
+    header = (f"{'cell':9} {'(B, T, I, H)':>20} {'mode':>8} {'ref (ms)':>9} {'seqdsl':>9} {'ratio':>6} "
+              f"{'loop':>9} {'ratio':>6}")
     print(header)
     for B, T, I, H in SHAPES:
         if quick:

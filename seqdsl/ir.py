@@ -18,7 +18,7 @@ import json
 
 import networkx as nx
 
-from .errors import SpecError, Span
+from .errors import Span, SpecError
 from .ops import OPS, Op, infer
 from .sizes import Size
 from .types import VType
@@ -102,7 +102,7 @@ def verify(g: nx.MultiDiGraph) -> None:
         if d["op"] == Op.OUTPUT and g.out_degree(n):
             raise IRError(f"output '{n}' feeds other nodes", span)
         edges = in_edges(g, n)
-        for u, port, delay in edges:
+        for u, _port, delay in edges:
             if not isinstance(delay, int) or delay < 0:
                 raise IRError(f"edge {u} -> {n} has bad delay {delay!r}", span)
             if delay and not g.nodes[u].get("state"):

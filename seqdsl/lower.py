@@ -18,7 +18,7 @@ import networkx as nx
 
 from . import ast as A
 from .check import algebraic_loop_error
-from .errors import SpecError, Span, did_you_mean
+from .errors import Span, SpecError, did_you_mean
 from .ir import add_node, new_graph, verify
 from .ops import FUNCTIONS, Op, infer
 from .parse import check_identifier
@@ -844,7 +844,6 @@ def size_env(defn: A.Definition, given: dict | None, symbolic: bool = False, fil
     """Bind a definition's size parameters: given values, then defaults, else symbols."""
     given = dict(given or {})
     env: dict = {}
-    names = [p.name for p in defn.params]
     seen = set()
     for p in defn.params:
         if p.name in seen:

@@ -19,7 +19,7 @@ import enum
 from dataclasses import dataclass
 from typing import Callable
 
-from .errors import SpecError, Span
+from .errors import Span, SpecError
 from .sizes import Size
 from .types import VType
 

@@ -364,7 +364,8 @@ class _ToAst(Transformer_NonRecursive):
 
     def _definition(kind):
         def f(self, meta, name, params, body):
-            return A.Definition(self._span(name), kind, self._ident(name, f"{kind} name", reserved=False), params or (), body)
+            ident = self._ident(name, f"{kind} name", reserved=False)
+            return A.Definition(self._span(name), kind, ident, params or (), body)
         return f
 
     cell, block, model = _definition("cell"), _definition("block"), _definition("model")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import ast as A
 from .check import check_graph, summary
-from .errors import SpecError, Span, did_you_mean
+from .errors import Span, SpecError, did_you_mean
 from .lower import interface_of, lower, size_env
 from .ops import Op
 from .parse import parse
@@ -87,7 +87,7 @@ class Program:
 
     def param_count(self, g) -> int | None:
         total = 0
-        for n, d in g.nodes(data=True):
+        for _, d in g.nodes(data=True):
             if d["op"] == Op.PARAM:
                 dims = d["type"].concrete_dims()
                 if dims is None:

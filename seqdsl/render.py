@@ -107,7 +107,7 @@ def op_label(g, n) -> str:
     if op == Op.OUTPUT:
         return d["output"]
     folded = []
-    for u, _, delay in in_edges(g, n):
+    for u, _, _delay in in_edges(g, n):
         ud = g.nodes[u]
         if ud["op"] == Op.PARAM:
             folded.append(u.split("@")[0])

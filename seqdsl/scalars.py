@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 
-
 def scalar_str(s) -> str:
     kind = s[0]
     if kind == "num":

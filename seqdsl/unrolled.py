@@ -18,8 +18,18 @@ from __future__ import annotations
 from .dot import Dot
 from .ir import in_edges, topo_order
 from .ops import Op
-from .render import (BACKWARDS, COLORS, FOLDED, STYLE, _cell_iface, _legend, _style, legend_entries, shown_steps,
-                     state_roles)
+from .render import (
+    BACKWARDS,
+    COLORS,
+    FOLDED,
+    STYLE,
+    _cell_iface,
+    _legend,
+    _style,
+    legend_entries,
+    shown_steps,
+    state_roles,
+)
 
 DX, DY = 1.7, 1.4  # inches between columns / rows
 LONG_DY = 0.5  # the long-term line runs this many rows above the short-term one
@@ -56,13 +66,15 @@ class Grid:
         return self.dot.text()
 
 
-def _step_nodes(grid, shown, col0, row, label_of, role, shape="box", **extra):
+def _step_nodes(grid, shown, col0, row, label: str, role, shape="box", **extra):
+    """One node per shown step, labelled `label` with {t} the step number (1-based)."""
     ids = []
     for i, t in enumerate(shown):
         if t is None:
             ids.append(grid.node("…", col0 + i, row, shape="plaintext", fontsize="16"))
         else:
-            ids.append(grid.node(label_of(t), col0 + i, row, shape=shape, **_style(role, **extra)))
+            ids.append(grid.node(label.replace("{t}", str(t + 1)), col0 + i, row, shape=shape,
+                                 **_style(role, **extra)))
     return ids
 
 
@@ -72,7 +84,7 @@ class Run:
     def __init__(self, grid, label, iface, roles, shown, steps, col0, row, reverse=False):
         self.grid, self.iface, self.roles, self.shown = grid, iface, roles, shown
         self.col0, self.row, self.reverse, self.steps = col0, row, reverse, steps
-        self.boxes = _step_nodes(grid, shown, col0, row, lambda t: f"{label}\nt={t + 1}", "cell",
+        self.boxes = _step_nodes(grid, shown, col0, row, f"{label}\nt={{t}}", "cell",
                                  width="1.15", height="0.75", penwidth="1.6")
         self.final_nodes: dict = {}
 
@@ -120,14 +132,14 @@ def cell_unrolled(g, steps: int, shapes: bool) -> str:
     grid = Grid(f"{name} (unrolled)", f"cell {name}: unrolled over {steps} steps")
     iface, roles, shown = _cell_iface(g), state_roles(g), shown_steps(steps)
     col0 = grid.axis(len(shown))
-    xs = _step_nodes(grid, shown, col0, 0, lambda t: f"{iface['input']}_{t + 1}", "input")
+    xs = _step_nodes(grid, shown, col0, 0, f"{iface['input']}_{{t}}", "input")
     run = Run(grid, name, iface, roles, shown, steps, col0, 1)
     for x, b, t in zip(xs, run.boxes, shown):
         if t is not None:
             grid.dot.edge(x, b, **({"label": str(g.nodes[iface["input"]]["type"])} if shapes else {}))
     run.states({})
     for j, o in enumerate(iface["outputs"]):
-        ys = _step_nodes(grid, shown, col0, 2 + j * 0.7, lambda t: f"{o}_{t + 1}", "output")
+        ys = _step_nodes(grid, shown, col0, 2 + j * 0.7, f"{o}_{{t}}", "output")
         for b, y, t in zip(run.boxes, ys, shown):
             if t is not None:
                 grid.dot.edge(b, y)
@@ -148,8 +160,8 @@ def block_unrolled(g, steps: int, shapes: bool) -> str:
     outs = [d["output"] for _, d in g.nodes(data=True) if d["op"] == Op.OUTPUT]
     shown = shown_steps(steps)
     col0 = grid.axis(len(shown))
-    xs = _step_nodes(grid, shown, col0, 0, lambda t: f"{ins[0] if ins else 'x'}_{t + 1}", "input")
-    ys = _step_nodes(grid, shown, col0, 2, lambda t: f"{outs[0] if outs else 'y'}_{t + 1}", "output")
+    xs = _step_nodes(grid, shown, col0, 0, f"{ins[0] if ins else 'x'}_{{t}}", "input")
+    ys = _step_nodes(grid, shown, col0, 2, f"{outs[0] if outs else 'y'}_{{t}}", "output")
     attention_edges(grid.dot, xs, ys, shown, shown, causal, bool(att))
     return grid.text()
 
@@ -188,7 +200,7 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
         nodes = [n for n in topo_order(u) if u.nodes[n].get("step") == t and u.nodes[n]["op"] not in FOLDED]
         ids.update(_draw_ops(dot, u, nodes, roles, shapes))
         row = [ids[n] for n in nodes if u.nodes[n]["op"] == Op.INPUT]
-        for a, b, d in sorted(u.edges(data=True), key=lambda e: (e[0], e[1], str(e[2]["port"]))):
+        for a, b, _ in sorted(u.edges(data=True), key=lambda e: (e[0], e[1], str(e[2]["port"]))):
             ta = u.nodes[a].get("step")
             if u.nodes[b].get("step") == t and ta is not None and ta != t and (a, t) not in carry:
                 base = a.split("@")[0] if ta >= 0 else u.nodes[a]["initial_of"]
@@ -201,7 +213,7 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
     for a, b in zip(bottom, bottom[1:]):
         dot.edge(a, b, style="invis")  # steps left to right
     dot.same_rank(bottom)
-    for a, b, d in sorted(u.edges(data=True), key=lambda e: (e[0], e[1], str(e[2]["port"]))):
+    for a, b, _ in sorted(u.edges(data=True), key=lambda e: (e[0], e[1], str(e[2]["port"]))):
         if b not in ids or u.nodes[a]["op"] in FOLDED:
             continue
         tb = u.nodes[b]["step"]
@@ -212,7 +224,7 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
             dot.edge(carry[(a, tb)], ids[b], color=line, **attrs)
         elif a in ids:
             dot.edge(ids[a], ids[b], **attrs)
-    for (a, t), entry in carry.items():
+    for (a, _t), entry in carry.items():
         if a in ids:  # from the step that computed it; earlier steps behind '…' have no node
             base = a.split("@")[0]
             line = COLORS[roles.get(base, "short")][1]
@@ -283,7 +295,7 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
         if op == Op.INPUT:
             if d["type"].seq:
                 axes[n] = grid.axis(len(shown))
-                rows[n] = Row(_step_nodes(grid, shown, axes[n], 0, lambda t: f"{n}_{t + 1}", "input"), n,
+                rows[n] = Row(_step_nodes(grid, shown, axes[n], 0, f"{n}_{{t}}", "input"), n,
                               level(n, 0))
             else:
                 singles[n] = [None, [], n]  # drawn where it is first used
@@ -327,7 +339,7 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
             att = [a for a, ad in callee.nodes(data=True) if ad["op"] == Op.ATTENTION]
             causal = bool(att) and all(callee.nodes[a]["causal"] for a in att)
             lv = level(src.axis, src.row + 1)
-            ids = _step_nodes(grid, shown, axes[src.axis], lv, lambda t: f"{d['instance']}: {d['callee']}\nt={t + 1}",
+            ids = _step_nodes(grid, shown, axes[src.axis], lv, f"{d['instance']}: {d['callee']}\nt={{t}}",
                               "cell", width="1.15")
             attention_edges(dot, src.ids, ids, shown, shown, causal, bool(att))
             rows[n] = Row(ids, src.axis, lv)
@@ -349,7 +361,7 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
             if src in rows:
                 r = rows[src]
                 lv = level(r.axis, r.row + 1)
-                ys = _step_nodes(grid, shown, axes[r.axis], lv, lambda t: f"{d['output']}_{t + 1}", "output")
+                ys = _step_nodes(grid, shown, axes[r.axis], lv, f"{d['output']}_{{t}}", "output")
                 for a, b, t in zip(r.ids, ys, shown):
                     if t is not None:
                         dot.edge(a, b, **label(r.chain))

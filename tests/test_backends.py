@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT, all_definitions, golden
 
 import seqdsl
-from conftest import ROOT, all_definitions, golden
 from seqdsl.backends.codegen import COMMON, Unsupported
 from seqdsl.errors import SpecError
 from seqdsl.ops import Op

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from bad_cases import CASES
 
 import seqdsl
-from bad_cases import CASES
 from seqdsl.errors import SpecError
 
 

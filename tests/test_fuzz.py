@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import random
 
+from conftest import SPEC_FILES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import seqdsl
-from conftest import SPEC_FILES
 from seqdsl.errors import SpecError
 
 SPEC_TEXTS = [p.read_text(encoding="utf-8") for p in SPEC_FILES]

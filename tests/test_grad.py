@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import ROOT, all_definitions
 
 import seqdsl
-from conftest import ROOT, all_definitions
 
 DEFS = all_definitions()
 IDS = [f"{p.stem}-{n}" for p, n in DEFS]

@@ -6,9 +6,9 @@ import json
 
 import networkx as nx
 import pytest
+from conftest import SPEC_FILES, golden
 
 import seqdsl
-from conftest import SPEC_FILES, golden
 from seqdsl.ir import IRError, to_json, to_text, verify
 from seqdsl.ops import OPS, Op
 
@@ -64,7 +64,7 @@ def test_verify_catches_broken_invariants():
     with pytest.raises(IRError, match="does not start at a state"):
         verify(g)
     g = lstm().copy()
-    for u, v, k, d in list(g.edges(keys=True, data=True)):
+    for u, _v, _k, d in list(g.edges(keys=True, data=True)):
         if d["delay"] and u == "c":
             d["delay"] = 0
     with pytest.raises(IRError, match="cycle without delay"):

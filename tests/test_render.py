@@ -10,9 +10,9 @@ import xml.etree.ElementTree as ET
 
 import networkx as nx
 import pytest
+from conftest import ROOT, SPEC_FILES, all_definitions, golden
 
 import seqdsl
-from conftest import ROOT, SPEC_FILES, all_definitions, golden
 from seqdsl.dot import Dot, esc
 from seqdsl.ir import verify
 from seqdsl.passes import unroll
@@ -91,8 +91,8 @@ def test_two_step_delay_edges():
 
 @pytest.mark.parametrize("n,causal", [(4, True), (6, True), (5, False)])
 def test_self_attention_edges(n, causal):
-    src = ("block B(D = 8, heads = 2, causal = %s) {\n    in x: seq[D]\n    out y = attention(x, x, x, heads, causal)\n}\n"
-           % ("true" if causal else "false"))
+    src = ("block B(D = 8, heads = 2, causal = %s) {\n    in x: seq[D]\n"
+           "    out y = attention(x, x, x, heads, causal)\n}\n" % ("true" if causal else "false"))
     text = to_dot(seqdsl.load(src), "B", "unrolled", n)
     assert text.count(ATTN) == (n * (n + 1) // 2 if causal else n * n)
 
@@ -210,7 +210,8 @@ def test_render_default_writes_both_views_to_out(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "rnn.seq").write_text((ROOT / "specs/rnn.seq").read_text())
     assert main(["render", "rnn.seq"]) == 0
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {"rnn.RNN.rolled.svg", "rnn.RNN.unrolled.svg"} or not HAS_DOT
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert names == {"rnn.RNN.rolled.svg", "rnn.RNN.unrolled.svg"} or not HAS_DOT
 
 
 @pytest.mark.parametrize("args,msg", [

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 from ..errors import SpecError
 from ..ir import in_edges, states, topo_order
-from .buffers import plan as memory_plan
 from ..ops import ELEMENTWISE_BINARY, Op
 from ..passes import optimize
 from ..passes.tiles import tiling
 from ..scalars import scalar_eval, scalar_subs
 from ..sizes import Size
 from ..types import VType
+from .buffers import plan as memory_plan
 
 
 class Unsupported(SpecError):
@@ -161,7 +161,7 @@ class Codegen:
 
             u.standard = recognize(g)
         self.units[key] = u
-        for n, d in u.graph.nodes(data=True):
+        for _, d in u.graph.nodes(data=True):
             if d["op"] == Op.CALL:
                 self.unit(d["callee"], d["sizes"])
         self.order.append(u)
@@ -337,7 +337,8 @@ class Codegen:
                     continue
                 w = in_edges(g, n)[port][0]
                 wt = g.nodes[w]["type"]
-                if where[w] == "once" and wt.rank == 2 and not wt.batched and g.nodes[in_edges(g, n)[port + 1][0]]["type"].batched:
+                x = in_edges(g, n)[port + 1][0]
+                if where[w] == "once" and wt.rank == 2 and not wt.batched and g.nodes[x]["type"].batched:
                     pre_t[n] = (port, w)
             for w in sorted({w for _, w in pre_t.values()}, key=order.index):
                 body.append(f"{var(w)}__T = {em.pre_transpose.format(v=var(w))}")

@@ -8,7 +8,6 @@ Out: `NumpyExecutable`: `.params` (spec name → array), `init_params(seed)`,
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..errors import SpecError
@@ -39,7 +38,7 @@ def example_inputs(ns: dict, batch: int, steps: int, seed: int, xp=np) -> dict:
     rng = np.random.default_rng(seed)
     out = {}
     sizes = ns["SIZES"]
-    for name, (text, dims, dtype, seq) in ns["INPUTS"].items():
+    for name, (_text, dims, dtype, seq) in ns["INPUTS"].items():
         if dtype == "int":
             vocab = _vocab_for(ns, name, sizes)
             out[name] = rng.integers(0, vocab, size=(batch, steps))

@@ -101,7 +101,7 @@ def fused_cell(fname: str, loop_fname: str, std, sizes: dict) -> list:
         f"    w_hh = {pack(std.w_hh)}",
         f"    b_ih = _bias(P, pre, {std.b_ih!r}, w_ih)",
         f"    b_hh = _bias(P, pre, {std.b_hh!r}, w_hh)",
-        f"    zeros = x_in.new_zeros((1, x_in.shape[0], w_hh.shape[1]))",
+        "    zeros = x_in.new_zeros((1, x_in.shape[0], w_hh.shape[1]))",
         f"    h0 = zeros if init.get({h!r}) is None else init[{h!r}][None]",
     ]
     if c:

@@ -169,7 +169,7 @@ def _gru(m, g, x, h):
             nn = m.node(n_node)
             ((pre, _),) = m.op(nn, Op.TANH)
             W_in = b_in = r_node = hn = None
-            for t, d in m.terms(m.node(pre)):
+            for t, _ in m.terms(m.node(pre)):
                 td = m.g.nodes[t]
                 if td["op"] == Op.MATMUL:
                     (w, _), (v2, vd) = m.op(t, Op.MATMUL)
@@ -193,7 +193,7 @@ def _gru(m, g, x, h):
                 parts = [(hn, 0)]
             else:
                 parts = m.terms(hn)
-            for t, d in parts:
+            for t, _ in parts:
                 if m.g.nodes[t]["op"] == Op.MATMUL:
                     (w, _), (v2, vd) = m.op(t, Op.MATMUL)
                     if v2 != h or vd != 1:
