@@ -44,6 +44,15 @@ def add_node(g: nx.MultiDiGraph, name: str, op: Op, type: VType, span: Span, inp
     return name
 
 
+def fresh_name(g, name: str) -> str:
+    """`name`, or `name2`, `name3`, ... whichever is not yet a node of g (for passes)."""
+    k, out = 1, name
+    while out in g:
+        k += 1
+        out = f"{name}{k}"
+    return out
+
+
 def in_edges(g, n):
     """Incoming edges of `n` as (source, port, delay), sorted by port."""
     edges = [(u, d["port"], d["delay"]) for u, _, d in g.in_edges(n, data=True)]

@@ -10,7 +10,7 @@ Out: a new graph where every group of ≥2 `matmul(W_k, v)` with shared matrix p
 
 from __future__ import annotations
 
-from ..ir import in_edges
+from ..ir import fresh_name, in_edges
 from ..ops import Op
 from ..sizes import Size
 from ..types import VType
@@ -51,7 +51,7 @@ def fuse_matmuls(g):
         first = g.nodes[members[0]]
         span = first["span"]
         stem = members[0].lstrip("_")
-        wname = _fresh(g, f"_W_{stem}_fused")
+        wname = fresh_name(g, f"_W_{stem}_fused")
         rows = Size(())
         for w in weights:
             rows = rows + g.nodes[w]["type"].dims[0]
@@ -60,7 +60,7 @@ def fuse_matmuls(g):
                    axis=0)
         for i, w in enumerate(weights):
             g.add_edge(w, wname, port=i, delay=0)
-        mname = _fresh(g, f"_{stem}_fused")
+        mname = fresh_name(g, f"_{stem}_fused")
         g.add_node(mname, op=Op.MATMUL, name=mname, type=first["type"].with_(dims=(rows,)), span=span)
         g.add_edge(wname, mname, port=0, delay=0)
         g.add_edge(v, mname, port=1, delay=delay)
@@ -74,10 +74,3 @@ def fuse_matmuls(g):
             start = stop
     return g
 
-
-def _fresh(g, name: str) -> str:
-    k, out = 1, name
-    while out in g:
-        k += 1
-        out = f"{name}{k}"
-    return out

@@ -12,7 +12,7 @@ Out: a copy where a group of nodes with the same elementwise op, each reading sl
 
 from __future__ import annotations
 
-from ..ir import in_edges, topo_order
+from ..ir import fresh_name, in_edges, topo_order
 from ..ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, Op
 from ..sizes import Size
 
@@ -25,13 +25,6 @@ def _slice_of(g, n, delay):
         return None
     return in_edges(g, n)[0][0], d["start"].value, d["stop"].value
 
-
-def _fresh(g, name):
-    k, out = 1, name
-    while out in g:
-        k += 1
-        out = f"{name}{k}"
-    return out
 
 
 def _groups(g):
@@ -96,7 +89,7 @@ def _lift(g, op, run):
             if (a, b) == (0, full):
                 new_inputs.append((x, 0))
             else:
-                name = _fresh(g, f"{x.lstrip('_')}_{a}_{b}" if not x.startswith("_") else f"{x}_{a}_{b}")
+                name = fresh_name(g, f"{x.lstrip('_')}_{a}_{b}" if not x.startswith("_") else f"{x}_{a}_{b}")
                 g.add_node(name, op=Op.SLICE, name=name, type=g.nodes[x]["type"].with_(dims=(width,)), span=span,
                            start=Size.const(a), stop=Size.const(b))
                 g.add_edge(x, name, port=0, delay=0)
@@ -105,13 +98,13 @@ def _lift(g, op, run):
             new_inputs.append((u, 0))
         else:
             parts = [in_edges(g, n)[port][0] for _, n in run]
-            name = _fresh(g, "_" + "_".join(p.lstrip("_") for p in parts[:2]) + "_cat")
+            name = fresh_name(g, "_" + "_".join(p.lstrip("_") for p in parts[:2]) + "_cat")
             g.add_node(name, op=Op.CONCAT, name=name, type=g.nodes[u]["type"].with_(dims=(width,)), span=span)
             for i, p in enumerate(parts):
                 g.add_edge(p, name, port=i, delay=0)
             new_inputs.append((name, 0))
     base = run[0][1].lstrip("_")
-    lifted = _fresh(g, f"_{base}_{a}_{b}" if run[0][1].startswith("_") else f"_{base}_lift")
+    lifted = fresh_name(g, f"_{base}_{a}_{b}" if run[0][1].startswith("_") else f"_{base}_lift")
     g.add_node(lifted, op=op, name=lifted, type=first["type"].with_(dims=(width,)), span=span)
     for i, (u, delay) in enumerate(new_inputs):
         g.add_edge(u, lifted, port=i, delay=delay)
@@ -157,7 +150,7 @@ def _merge_activations(g) -> bool:
         if g.nodes[sig]["op"] != Op.SIGMOID or g.nodes[th]["op"] != Op.TANH:
             continue
         d = g.nodes[x]
-        name = _fresh(g, f"{x}_act" if x.startswith("_") else f"_{x}_act")
+        name = fresh_name(g, f"{x}_act" if x.startswith("_") else f"_{x}_act")
         g.add_node(name, op=Op.SIGTANH, name=name, type=d["type"], span=d["span"], split=Size.const(k))
         g.add_edge(x, name, port=0, delay=0)
         for act, s in ((sig, lo), (th, hi)):

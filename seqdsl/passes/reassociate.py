@@ -10,7 +10,7 @@ Out: a copy where every sum tree (`add` nodes with one consumer each) inside a c
 
 from __future__ import annotations
 
-from ..ir import in_edges, topo_order
+from ..ir import fresh_name, in_edges, topo_order
 from ..ops import Op
 from .hoist import classify
 
@@ -68,7 +68,7 @@ def _rebuild(g, root, terms, where):
         g.remove_edge(u, root, k)
     acc = terms[0]
     for i, term in enumerate(terms[1:-1], 1):
-        name = _fresh(g, f"{root.lstrip('_')}_sum{i}" if not root.startswith("_") else f"{root}s{i}")
+        name = fresh_name(g, f"{root.lstrip('_')}_sum{i}" if not root.startswith("_") else f"{root}s{i}")
         both = [g.nodes[x]["type"] for x, _ in (acc, term)]
         nt = t if any(b.batched for b in both) else both[0]
         g.add_node(name, op=Op.ADD, name=name, type=nt, span=span)
@@ -78,10 +78,3 @@ def _rebuild(g, root, terms, where):
     g.add_edge(acc[0], root, port=0, delay=acc[1])
     g.add_edge(terms[-1][0], root, port=1, delay=terms[-1][1])
 
-
-def _fresh(g, name):
-    k, out = 1, name
-    while out in g:
-        k += 1
-        out = f"{name}{k}"
-    return out
