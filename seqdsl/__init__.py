@@ -1,6 +1,6 @@
 """seqdsl: a compiler for sequence models written as `.seq` files.
 
-The pipeline, one module per stage:
+The pipeline, one module per stage (docs/layout.md):
 
     parse (text → AST) → lower (AST → IR) → check → passes → backends (numpy, torch) / render
 
@@ -17,23 +17,27 @@ A six-line spec::
 its IR (`seqdsl ir rnn.seq`)::
 
     cell RNN(I=3, H=2)
-      W: shared[2, 3] = param(init=uniform(1/sqrt(3)))  # line 4
       x: [3] = input()  # line 2
-      _h1: [2] = matmul(W, x)  # line 5
+      W: shared[2, 3] = param(init=uniform(1/sqrt(3)))  # line 4
       U: shared[2, 2] = param(init=uniform(1/sqrt(2)))  # line 4
+      b: shared[2] = param(init=const(0))  # line 4
+      _h1: [2] = matmul(W, x)  # line 5
       _h2: [2] = matmul(U, h[t-1])  # line 5
-      ...
+      _h3: [2] = add(_h1, _h2)  # line 5
+      _h4: [2] = add(_h3, b)  # line 5
       h: [2] state(init=0.0) = tanh(_h4)  # line 5
       out_y: [2] = output(h, output=y)  # line 6
 
-and the NumPy it compiles to (`seqdsl compile rnn.seq --backend numpy`) hoists the
-input projection out of the time loop::
+and the loop of the NumPy it compiles to (`seqdsl compile rnn.seq --backend numpy`): the input
+projection and the bias are computed for all steps before the loop, and each step writes into
+buffers allocated once::
 
-    _h1_all = x_all @ W.T                   # all steps at once
-    for t in range(T):
-        _h2 = h @ U.T
-        ...
-        h = np.tanh(_h4)
+    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+        _h4s1__t = _h4s1__steps[t]
+        _h2 = np.matmul(h__d1, U__T, out=_h2__buf)
+        _h4 = np.add(_h4s1__t, _h2, out=_h2)
+        h = np.tanh(_h4, out=h__d1)
+        out_y__buf[t] = h
 
 Public API: `load`, `compile`, `SpecError`.
 """

@@ -62,3 +62,30 @@ def test_load_does_not_import_torch():
 def test_python_dash_m_works():
     r = subprocess.run([sys.executable, "-m", "seqdsl", "check", "specs/gru.seq"], capture_output=True, text=True)
     assert r.returncode == 0 and "parameters: 1248" in r.stdout
+
+
+def test_package_docstring_is_true():
+    """The spec, IR and generated loop shown in seqdsl's docstring are what seqdsl produces."""
+    import textwrap
+
+    from seqdsl.backends import generate_source
+    from seqdsl.ir import to_text
+
+    doc = seqdsl.__doc__
+    blocks = [textwrap.dedent(b.split("\n\n")[0]).strip() for b in doc.split("::\n\n")[1:]]
+    spec, ir_text, loop = blocks[0], blocks[1], blocks[2]
+    program = seqdsl.load(spec + "\n")
+    assert to_text(program.main.graph).strip() == ir_text
+    code = generate_source(program, "numpy")[2]
+    assert textwrap.indent(loop, "    ") in code
+
+
+def test_readme_python_example_runs(monkeypatch):
+    import re
+
+    from conftest import ROOT
+
+    pytest.importorskip("torch")
+    monkeypatch.chdir(ROOT)
+    code = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S).group(1)
+    exec(compile(code, "README.md", "exec"), {})
