@@ -36,9 +36,11 @@ def prepare(params: dict, H: int):
     return (Wx * scale[:, None]), np.ascontiguousarray((Wh * scale[:, None]).T), b * scale
 
 
-def lstm_by_hand(x, WxT_scaled, WhT, b, H):
+def lstm_by_hand(x, Wx_scaled, WhT, b, H):
     B, T, I = x.shape
-    xp = (x.reshape(-1, I) @ WxT_scaled.T + b).reshape(B, T, 4 * H).transpose(1, 0, 2).copy()
+    xp = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(-1, I) @ Wx_scaled.T  # time-major, one GEMM
+    xp += b
+    xp = xp.reshape(T, B, 4 * H)
     h = np.zeros((B, H), x.dtype)
     c = np.zeros((B, H), x.dtype)
     z = np.empty((B, 4 * H), x.dtype)

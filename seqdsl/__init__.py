@@ -30,13 +30,13 @@ its IR (`seqdsl ir rnn.seq`)::
 
 and the loop of the NumPy it compiles to (`seqdsl compile rnn.seq --backend numpy`): the input
 projection and the bias are computed for all steps before the loop, and each step writes into
-buffers allocated once::
+buffers allocated once (the last argument of each call is where the result goes)::
 
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
         _h4s1__t = _h4s1__steps[t]
-        _h2 = np.matmul(h__d1, U__T, out=_h2__buf)
-        _h4 = np.add(_h4s1__t, _h2, out=_h2)
-        h = np.tanh(_h4, out=h__d1)
+        _h2 = np.matmul(h__d1, U__T, _h2__buf)
+        _h4 = np.add(_h4s1__t, _h2, _h2)
+        h = np.tanh(_h4, h__d1)
         out_y__buf[t] = h
 
 Public API: `load`, `compile`, `SpecError`.

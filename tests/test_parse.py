@@ -78,3 +78,15 @@ def test_vertical_tab_is_rejected_with_position():
     with pytest.raises(SpecError, match="control character U\\+000B") as info:
         parse("cell C() {\n  \x0b\n}\n")
     assert (info.value.line, info.value.col) == (2, 3)
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: "x" + " + x" * n,                     # a left-deep sum
+    lambda n: "-" * n + "x",                        # unary minus
+    lambda n: "tanh(" * 60 + "x" + ")" * 60,        # calls, within the bracket limit
+])
+def test_deepest_allowed_expressions_load(make):
+    import seqdsl
+
+    src = "cell C(H = 2) {\n    in x: [H]\n    out y = " + make(MAX_EXPR_DEPTH - 2) + "\n}\n"
+    assert seqdsl.load(src).main.graph.number_of_nodes() > 60

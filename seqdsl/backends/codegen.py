@@ -152,9 +152,7 @@ class Codegen:
             return self.units[key]
         bound = "_".join(f"{k}{_concrete(v)}" for k, v in g.graph["sizes"].items())
         fname = f"{g.graph['kind']}_{name}" + (f"_{bound}" if bound else "")
-        from ..passes import PIPELINE
-
-        u = Unit(var(fname).replace("-", "_"), name, g.graph["kind"], optimize(g, PIPELINE + self.em.passes),
+        u = Unit(var(fname).replace("-", "_"), name, g.graph["kind"], optimize(g, extra=self.em.passes),
                  g.graph["sizes"])
         if self.fused and self.em.fused_cell is not None:
             from ..passes.recognize import recognize

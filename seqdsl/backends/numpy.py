@@ -7,6 +7,7 @@ Out: `EMITTER`, an `Emitter` whose generated modules import only numpy.
 from __future__ import annotations
 
 from ..ops import Op
+from ..passes.halve import sigmoid_via_tanh
 from .codegen import COMMON, Emitter
 from .numpy_grad import GRAD_HELPERS
 
@@ -110,13 +111,14 @@ def _into(node, args, types, out):
     from .codegen import align, transposed
 
     op = node["op"]
+    # NOTE: `out` is passed positionally: numpy parses keyword arguments measurably slower
     if op == Op.MATMUL:
-        return f"np.matmul({args[1]}, {transposed(args[0])}, out={out})"
+        return f"np.matmul({args[1]}, {transposed(args[0])}, {out})"
     a = [align(x, t, node["type"]) if x != out else x for x, t in zip(args, types)]
     if op in UFUNCS:
-        return f"{UFUNCS[op]}({', '.join(a)}, out={out})"
+        return f"{UFUNCS[op]}({', '.join(a)}, {out})"
     if op == Op.RELU:
-        return f"np.maximum({a[0]}, 0, out={out})"
+        return f"np.maximum({a[0]}, 0, {out})"
     if op == Op.SIGMOID:
         return f"_sigmoid({a[0]}, out={out})"
     return f"_sigtanh({a[0]}, {node['split'].value}, out={out})"
@@ -135,6 +137,7 @@ EMITTER = Emitter(
     to_batch_first="{v}.swapaxes(0, 1)",
     grad_helpers=GRAD_HELPERS,
     into=INTO,
+    passes=(sigmoid_via_tanh,),
     empty="np.empty({shape}, dtype=DTYPE)",
     pre_transpose="np.ascontiguousarray({v}.T)",
 )

@@ -1,9 +1,10 @@
 """Passes: graph → graph rewrites shared by the backends, each verified after it runs.
 
 In:  a specialised IR graph (all sizes concrete).
-Out: `optimize(g)` → a new graph after `PIPELINE`: gather hoistable terms of sums, fuse
-     shared-operand matmuls, lift elementwise gate math over the fused columns, then mark
-     what can be hoisted out of the step loop; `unroll(g, steps)` for the renderer.
+Out: `optimize(g, extra=())` → a new graph after `PIPELINE` (gather hoistable terms of sums,
+     fuse shared-operand matmuls, lift elementwise gate math over the fused columns), then a
+     backend's own passes, then `hoist` (mark what leaves the step loop);
+     `unroll(g, steps)` for the renderer.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from .lift import lift_slices
 from .reassociate import reassociate
 from .unroll import unroll
 
-PIPELINE = (reassociate, fuse_matmuls, lift_slices, hoist)
+PIPELINE = (reassociate, fuse_matmuls, lift_slices)
 
 
-def optimize(g, passes=PIPELINE):
-    for p in passes:
+def optimize(g, passes=PIPELINE, extra=()):
+    """The shared passes, then a backend's own (`extra`), then `hoist`, verifying after each."""
+    for p in (*passes, *extra, hoist):
         g = p(g)
         verify(g)
     return g

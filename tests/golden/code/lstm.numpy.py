@@ -93,10 +93,23 @@ def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
     b_hf = P[pre + 'b_hf']
     b_hg = P[pre + 'b_hg']
     b_ho = P[pre + 'b_ho']
-    _W_i1_fused = np.concatenate([W_ii, W_if, W_io, W_ig], axis=0)
-    _W_i3_fused = np.concatenate([W_hi, W_hf, W_ho, W_hg], axis=0)
-    _b_ii_b_if_cat = np.concatenate([b_ii, b_if, b_io, b_ig], axis=-1)
-    _b_hi_b_hf_cat = np.concatenate([b_hi, b_hf, b_ho, b_hg], axis=-1)
+    _half = 0.5
+    _W_ii_half = W_ii * _half
+    _W_if_half = W_if * _half
+    _W_io_half = W_io * _half
+    _W_i1_fused = np.concatenate([_W_ii_half, _W_if_half, _W_io_half, W_ig], axis=0)
+    _b_ii_half = b_ii * _half
+    _b_if_half = b_if * _half
+    _b_io_half = b_io * _half
+    _b_ii_b_if_cat = np.concatenate([_b_ii_half, _b_if_half, _b_io_half, b_ig], axis=-1)
+    _b_hi_half = b_hi * _half
+    _b_hf_half = b_hf * _half
+    _b_ho_half = b_ho * _half
+    _b_hi_b_hf_cat = np.concatenate([_b_hi_half, _b_hf_half, _b_ho_half, b_hg], axis=-1)
+    _W_hi_half = W_hi * _half
+    _W_hf_half = W_hf * _half
+    _W_ho_half = W_ho * _half
+    _W_i3_fused = np.concatenate([_W_hi_half, _W_hf_half, _W_ho_half, W_hg], axis=0)
     x = x_in.swapaxes(0, 1)
     _i1_fused = _mm(x, _W_i1_fused)
     _i5s1_0_64 = _i1_fused + _b_ii_b_if_cat
@@ -112,21 +125,26 @@ def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
     _h1__buf = np.empty((B,) + (16,), dtype=DTYPE)
     _i5_0_64 = _i3_fused__buf
     _i5_0_64_act = _i3_fused__buf
+    g = _i3_fused__buf[..., 48:64]
+    _i5_0_64_act_t = _i3_fused__buf[..., 0:48]
+    _i5_0_64_act_h = _i3_fused__buf[..., 0:48]
+    _i5_0_64_act_sig = _i3_fused__buf[..., 0:48]
     i = _i3_fused__buf[..., 0:16]
     f = _i3_fused__buf[..., 16:32]
-    g = _i3_fused__buf[..., 48:64]
     o = _i3_fused__buf[..., 32:48]
     _c2 = _i3_fused__buf[..., 0:16]
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
         _i5s2_0_64__t = _i5s2_0_64__steps[t]
-        _i3_fused = np.matmul(h__d1, _W_i3_fused__T, out=_i3_fused__buf)
-        _i5_0_64 = np.add(_i5s2_0_64__t, _i3_fused, out=_i3_fused)
-        _i5_0_64_act = _sigtanh(_i5_0_64, 48, out=_i5_0_64)
-        _c1 = np.multiply(f, c__d1, out=c__d1)
-        _c2 = np.multiply(i, g, out=i)
-        c = np.add(_c1, _c2, out=_c1)
-        _h1 = np.tanh(c, out=_h1__buf)
-        h = np.multiply(o, _h1, out=h__d1)
+        _i3_fused = np.matmul(h__d1, _W_i3_fused__T, _i3_fused__buf)
+        _i5_0_64 = np.add(_i5s2_0_64__t, _i3_fused, _i3_fused)
+        _i5_0_64_act = np.tanh(_i5_0_64, _i5_0_64)
+        _i5_0_64_act_h = np.multiply(_i5_0_64_act_t, _half, _i5_0_64_act_t)
+        _i5_0_64_act_sig = np.add(_i5_0_64_act_h, _half, _i5_0_64_act_h)
+        _c1 = np.multiply(f, c__d1, c__d1)
+        _c2 = np.multiply(i, g, i)
+        c = np.add(_c1, _c2, _c1)
+        _h1 = np.tanh(c, _h1__buf)
+        h = np.multiply(o, _h1, h__d1)
         out_y__buf[t] = h
         if seqs: h__seq[t] = h
         h__d1 = h
@@ -215,10 +233,23 @@ def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False, seqs=True)
     b_hf = P[pre + 'b_hf']
     b_hg = P[pre + 'b_hg']
     b_ho = P[pre + 'b_ho']
-    _W_i1_fused = np.concatenate([W_ii, W_if, W_io, W_ig], axis=0)
-    _W_i3_fused = np.concatenate([W_hi, W_hf, W_ho, W_hg], axis=0)
-    _b_ii_b_if_cat = np.concatenate([b_ii, b_if, b_io, b_ig], axis=-1)
-    _b_hi_b_hf_cat = np.concatenate([b_hi, b_hf, b_ho, b_hg], axis=-1)
+    _half = 0.5
+    _W_ii_half = W_ii * _half
+    _W_if_half = W_if * _half
+    _W_io_half = W_io * _half
+    _W_i1_fused = np.concatenate([_W_ii_half, _W_if_half, _W_io_half, W_ig], axis=0)
+    _b_ii_half = b_ii * _half
+    _b_if_half = b_if * _half
+    _b_io_half = b_io * _half
+    _b_ii_b_if_cat = np.concatenate([_b_ii_half, _b_if_half, _b_io_half, b_ig], axis=-1)
+    _b_hi_half = b_hi * _half
+    _b_hf_half = b_hf * _half
+    _b_ho_half = b_ho * _half
+    _b_hi_b_hf_cat = np.concatenate([_b_hi_half, _b_hf_half, _b_ho_half, b_hg], axis=-1)
+    _W_hi_half = W_hi * _half
+    _W_hf_half = W_hf * _half
+    _W_ho_half = W_ho * _half
+    _W_i3_fused = np.concatenate([_W_hi_half, _W_hf_half, _W_ho_half, W_hg], axis=0)
     x = x_in.swapaxes(0, 1)
     _i1_fused = _mm(x, _W_i1_fused)
     _i5s1_0_64 = _i1_fused + _b_ii_b_if_cat
@@ -233,9 +264,10 @@ def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False, seqs=True)
     h__list = [] if seqs else None
     c__list = [] if seqs else None
     _i5_0_64_act__tape = []
+    g__tape = []
+    _i5_0_64_act_t__tape = []
     i__tape = []
     f__tape = []
-    g__tape = []
     o__tape = []
     c__tape = []
     _h1__tape = []
@@ -244,15 +276,19 @@ def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False, seqs=True)
         _i5s2_0_64__t = _i5s2_0_64__steps[t]
         _i3_fused = h__d1 @ _W_i3_fused__T
         _i5_0_64 = _i5s2_0_64__t + _i3_fused
-        _i5_0_64_act = _sigtanh(_i5_0_64, 48)
+        _i5_0_64_act = np.tanh(_i5_0_64)
         _i5_0_64_act__tape.append(_i5_0_64_act)
-        i = _i5_0_64_act[..., 0:16]
-        i__tape.append(i)
-        f = _i5_0_64_act[..., 16:32]
-        f__tape.append(f)
         g = _i5_0_64_act[..., 48:64]
         g__tape.append(g)
-        o = _i5_0_64_act[..., 32:48]
+        _i5_0_64_act_t = _i5_0_64_act[..., 0:48]
+        _i5_0_64_act_t__tape.append(_i5_0_64_act_t)
+        _i5_0_64_act_h = _i5_0_64_act_t * _half
+        _i5_0_64_act_sig = _i5_0_64_act_h + _half
+        i = _i5_0_64_act_sig[..., 0:16]
+        i__tape.append(i)
+        f = _i5_0_64_act_sig[..., 16:32]
+        f__tape.append(f)
+        o = _i5_0_64_act_sig[..., 32:48]
         o__tape.append(o)
         _c1 = f * c__d1
         _c2 = i * g
@@ -301,55 +337,70 @@ def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False, seqs=True)
             g__c1 = g_c
             c__G[i_ + 0] += g__c1 * f__tape[i_]
             g_o = g_h * _h1__tape[i_]
-            g_g = g__c2 * i__tape[i_]
             g_f = g__c1 * c__H[i_ + 0]
             g_i = g__c2 * g__tape[i_]
-            g__i5_0_64_act = np.concatenate([g_i, g_f, g_o, g_g], axis=-1)
-            g__i5_0_64 = _sigtanh_bwd(g__i5_0_64_act, _i5_0_64_act__tape[i_], 48)
+            g__i5_0_64_act_sig = np.concatenate([g_i, g_f, g_o], axis=-1)
+            g__i5_0_64_act_h = g__i5_0_64_act_sig
+            g__i5_0_64_act_t = g__i5_0_64_act_h * _half
+            g_g = g__c2 * i__tape[i_]
+            g__i5_0_64_act = np.concatenate([g__i5_0_64_act_t, g_g], axis=-1)
+            g__i5_0_64 = g__i5_0_64_act * (1 - _i5_0_64_act__tape[i_] * _i5_0_64_act__tape[i_])
             gT__i5s2_0_64[t] += g__i5_0_64
             g__i3_fused = g__i5_0_64
             h__G[i_ + 0] += g__i3_fused @ _W_i3_fused
             gB__i3_fused[i_] = g__i3_fused
         g_init__h = h__G[:1].sum(0)
         g_init__c = c__G[:1].sum(0)
+        g__W_i3_fused = gB__i3_fused.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)
+        g__W_ho_half = g__W_i3_fused[32:48]
+        g__W_hf_half = g__W_i3_fused[16:32]
+        g__W_hi_half = g__W_i3_fused[0:16]
         g__i5s2_0_64 = gT__i5s2_0_64
         g__b_hi_b_hf_cat = _sum_to(g__i5s2_0_64, (64,))
+        g__b_ho_half = g__b_hi_b_hf_cat[..., 32:48]
+        g__b_hf_half = g__b_hi_b_hf_cat[..., 16:32]
+        g__b_hi_half = g__b_hi_b_hf_cat[..., 0:16]
         g__i5s1_0_64 = g__i5s2_0_64
         g__b_ii_b_if_cat = _sum_to(g__i5s1_0_64, (64,))
-        g__W_i3_fused = gB__i3_fused.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)
+        g__b_io_half = g__b_ii_b_if_cat[..., 32:48]
+        g__b_if_half = g__b_ii_b_if_cat[..., 16:32]
+        g__b_ii_half = g__b_ii_b_if_cat[..., 0:16]
         g__i1_fused = g__i5s1_0_64
         g__W_i1_fused = g__i1_fused.reshape(-1, 64).T @ x.reshape(-1, 8)
-        g_b_ho = g__b_hi_b_hf_cat[..., 32:48]
+        g__W_io_half = g__W_i1_fused[32:48]
+        g__W_if_half = g__W_i1_fused[16:32]
+        g__W_ii_half = g__W_i1_fused[0:16]
+        g_b_ho = _sum_to(g__b_ho_half * _half, (16,))
         G[pre + 'b_ho'] = G.get(pre + 'b_ho', 0) + g_b_ho
         g_b_hg = g__b_hi_b_hf_cat[..., 48:64]
         G[pre + 'b_hg'] = G.get(pre + 'b_hg', 0) + g_b_hg
-        g_b_hf = g__b_hi_b_hf_cat[..., 16:32]
+        g_b_hf = _sum_to(g__b_hf_half * _half, (16,))
         G[pre + 'b_hf'] = G.get(pre + 'b_hf', 0) + g_b_hf
-        g_b_hi = g__b_hi_b_hf_cat[..., 0:16]
+        g_b_hi = _sum_to(g__b_hi_half * _half, (16,))
         G[pre + 'b_hi'] = G.get(pre + 'b_hi', 0) + g_b_hi
-        g_b_io = g__b_ii_b_if_cat[..., 32:48]
+        g_b_io = _sum_to(g__b_io_half * _half, (16,))
         G[pre + 'b_io'] = G.get(pre + 'b_io', 0) + g_b_io
         g_b_ig = g__b_ii_b_if_cat[..., 48:64]
         G[pre + 'b_ig'] = G.get(pre + 'b_ig', 0) + g_b_ig
-        g_b_if = g__b_ii_b_if_cat[..., 16:32]
+        g_b_if = _sum_to(g__b_if_half * _half, (16,))
         G[pre + 'b_if'] = G.get(pre + 'b_if', 0) + g_b_if
-        g_b_ii = g__b_ii_b_if_cat[..., 0:16]
+        g_b_ii = _sum_to(g__b_ii_half * _half, (16,))
         G[pre + 'b_ii'] = G.get(pre + 'b_ii', 0) + g_b_ii
-        g_W_ho = g__W_i3_fused[32:48]
+        g_W_ho = _sum_to(g__W_ho_half * _half, (16, 16))
         G[pre + 'W_ho'] = G.get(pre + 'W_ho', 0) + g_W_ho
         g_W_hg = g__W_i3_fused[48:64]
         G[pre + 'W_hg'] = G.get(pre + 'W_hg', 0) + g_W_hg
-        g_W_hf = g__W_i3_fused[16:32]
+        g_W_hf = _sum_to(g__W_hf_half * _half, (16, 16))
         G[pre + 'W_hf'] = G.get(pre + 'W_hf', 0) + g_W_hf
-        g_W_hi = g__W_i3_fused[0:16]
+        g_W_hi = _sum_to(g__W_hi_half * _half, (16, 16))
         G[pre + 'W_hi'] = G.get(pre + 'W_hi', 0) + g_W_hi
-        g_W_io = g__W_i1_fused[32:48]
+        g_W_io = _sum_to(g__W_io_half * _half, (16, 8))
         G[pre + 'W_io'] = G.get(pre + 'W_io', 0) + g_W_io
         g_W_ig = g__W_i1_fused[48:64]
         G[pre + 'W_ig'] = G.get(pre + 'W_ig', 0) + g_W_ig
-        g_W_if = g__W_i1_fused[16:32]
+        g_W_if = _sum_to(g__W_if_half * _half, (16, 8))
         G[pre + 'W_if'] = G.get(pre + 'W_if', 0) + g_W_if
-        g_W_ii = g__W_i1_fused[0:16]
+        g_W_ii = _sum_to(g__W_ii_half * _half, (16, 8))
         G[pre + 'W_ii'] = G.get(pre + 'W_ii', 0) + g_W_ii
         g_x = g__i1_fused @ _W_i1_fused
         return {'x': g_x.swapaxes(0, 1)}, {'h': g_init__h, 'c': g_init__c}, {}

@@ -125,23 +125,23 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=Fal
     o = _i2_fused__buf[..., 32:48]
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
         _i6s1_0_64__t = _i6s1_0_64__steps[t]
-        _i4 = np.multiply(p_i, c__d1, out=_i4__buf)
-        _f4 = np.multiply(p_f, c__d1, out=_f4__buf)
-        _i2_fused = np.matmul(h__d1, _W_i2_fused__T, out=_i2_fused__buf)
-        _i6s2_0_64 = np.add(_i6s1_0_64__t, _i2_fused, out=_i2_fused)
-        g = np.tanh(_g4, out=_g4)
-        _f6 = np.add(_f6s2, _f4, out=_f6s2)
+        _i4 = np.multiply(p_i, c__d1, _i4__buf)
+        _f4 = np.multiply(p_f, c__d1, _f4__buf)
+        _i2_fused = np.matmul(h__d1, _W_i2_fused__T, _i2_fused__buf)
+        _i6s2_0_64 = np.add(_i6s1_0_64__t, _i2_fused, _i2_fused)
+        g = np.tanh(_g4, _g4)
+        _f6 = np.add(_f6s2, _f4, _f6s2)
         f = _sigmoid(_f6, out=_f6)
-        _c1 = np.multiply(f, c__d1, out=c__d1)
-        _i6 = np.add(_i6s2, _i4, out=_i6s2)
+        _c1 = np.multiply(f, c__d1, c__d1)
+        _i6 = np.add(_i6s2, _i4, _i6s2)
         i = _sigmoid(_i6, out=_i6)
-        _c2 = np.multiply(i, g, out=i)
-        c = np.add(_c1, _c2, out=_c1)
-        _o4 = np.multiply(p_o, c, out=_o4__buf)
-        _o6 = np.add(_o6s2, _o4, out=_o6s2)
+        _c2 = np.multiply(i, g, i)
+        c = np.add(_c1, _c2, _c1)
+        _o4 = np.multiply(p_o, c, _o4__buf)
+        _o6 = np.add(_o6s2, _o4, _o6s2)
         o = _sigmoid(_o6, out=_o6)
-        _h1 = np.tanh(c, out=_h1__buf)
-        h = np.multiply(o, _h1, out=h__d1)
+        _h1 = np.tanh(c, _h1__buf)
+        h = np.multiply(o, _h1, h__d1)
         out_y__buf[t] = h
         if seqs: h__seq[t] = h
         h__d1 = h
