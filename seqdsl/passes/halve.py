@@ -36,7 +36,6 @@ def _plan(g, n, lo, hi, todo) -> bool:
     d = g.nodes[n]
     if g.out_degree(n) != 1:
         return False
-    width = d["type"].dims[-1].value if d["type"].dims else None
     if d["op"] == Op.ADD:
         return all(g.nodes[u]["type"].dims == d["type"].dims and not delay and _plan(g, u, lo, hi, todo)
                    for u, _, delay in in_edges(g, n))
@@ -48,7 +47,7 @@ def _plan(g, n, lo, hi, todo) -> bool:
         return _rows(g, w, lo, hi, todo)
     if d["op"] in (Op.CONCAT, Op.PARAM) and not d["type"].batched and d["type"].rank == 1:
         return _rows(g, n, lo, hi, todo)
-    return width is not None and False
+    return False
 
 
 def _rows(g, n, lo, hi, todo) -> bool:
@@ -99,7 +98,7 @@ def sigmoid_via_tanh(g):
         g.add_node(half, op=Op.CONST, name=half, type=VType((), False, "float", False), span=span, value=0.5)
         for consumer, m in todo:
             _halve(g, consumer, m, half, span)
-        consumers = [(v, dd) for _, v, dd in g.out_edges(n, data=True)]
+        consumers = list(g.successors(n))
         g.nodes[n]["op"] = Op.TANH
         g.nodes[n].pop("split", None)
         # columns [0, k) of the tanh become ½·t + ½
@@ -115,7 +114,7 @@ def sigmoid_via_tanh(g):
         g.add_node(sig, op=Op.ADD, name=sig, type=g.nodes[part]["type"], span=span)
         g.add_edge(scaled, sig, port=0, delay=0)
         g.add_edge(half, sig, port=1, delay=0)
-        for v, dd in consumers:
+        for v in consumers:
             vd = g.nodes[v]
             if vd["op"] == Op.SLICE and vd["stop"].value <= k:
                 for u, _, kk in list(g.in_edges(v, keys=True)):
@@ -130,8 +129,5 @@ def sigmoid_via_tanh(g):
                         g.remove_edge(u, v, kk)
                         g.add_edge(sig, v, port=ed["port"], delay=ed["delay"])
             else:
-                raise AssertionError("sigtanh read other than through slices")
-        if k == width:
-            # sig is the whole sigmoid; the slice of all columns is the tanh itself
-            pass
+                raise AssertionError("lift_slices leaves a sigtanh read only through slices")
     return g
