@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import all_definitions
 
 import seqdsl
-from conftest import all_definitions
 from seqdsl.interpret import run
 
 DEFS = all_definitions()

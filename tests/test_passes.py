@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import seqdsl
 from conftest import ROOT
+
+import seqdsl
 from seqdsl.ir import in_edges, to_text, verify
 from seqdsl.ops import Op
 from seqdsl.passes import fuse_matmuls, hoist, lift_slices, optimize, reassociate
