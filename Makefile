@@ -30,6 +30,8 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_render.py
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/bench_numpy.py
+	$(BIN)/python benchmarks/bench_torch.py
 
 gallery: setup
 	$(BIN)/python -m seqdsl.gallery docs/gallery

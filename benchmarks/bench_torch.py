@@ -7,7 +7,7 @@
   recurrent matmul per step, unbind instead of indexing, chunked gates);
 - the time from `seqdsl.compile` to the first output.
 Shapes (B, T, I, H): (32, 100, 64, 256), (1, 50, 32, 64), (8, 1000, 64, 128). Target ≤ 1.1×.
-Runs on CUDA too when a device is present (`--device cuda`).
+Runs on CPU, and on CUDA too when a device is present (or only on `--device NAME`).
 
 Run: `.venv/bin/python benchmarks/bench_torch.py [--quick] [--device cpu|cuda]`
 """
@@ -97,8 +97,15 @@ class PeepholeByHand(torch.nn.Module):
 
 
 def main() -> None:
-    quick = "--quick" in sys.argv
-    device = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
+    if "--device" in sys.argv:
+        devices = [sys.argv[sys.argv.index("--device") + 1]]
+    else:
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        run(device, "--quick" in sys.argv)
+
+
+def run(device: str, quick: bool) -> None:
     torch.manual_seed(0)
     print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     header = (f"{'cell':9} {'(B, T, I, H)':>20} {'mode':>8} {'ref (ms)':>9} {'seqdsl':>9} {'ratio':>6} "

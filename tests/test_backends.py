@@ -250,3 +250,16 @@ def test_cli_no_fused(tmp_path):
     r = subprocess.run([sys.executable, "-m", "seqdsl", "compile", "specs/lstm.seq", "--backend", "torch", "--no-fused",
                         "-o", str(out)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0 and "torch._VF" not in out.read_text()
+
+
+def test_module_to_dtype_and_back():
+    m = seqdsl.compile(ROOT / "specs/attention.seq", backend="torch", name="AttnTranslate")
+    inputs = m.example_inputs(batch=2, steps=4)
+    out32 = m(**inputs)[0]["word"]
+    m.to(torch.float64)
+    out64 = m(**inputs)[0]["word"]
+    assert out64.dtype == torch.float64
+    _close(out32.detach().double().numpy(), out64.detach().numpy(), 1e-4)
+    lstm = seqdsl.compile(ROOT / "specs/lstm.seq", backend="torch").to(torch.float64)
+    x = torch.randn(2, 3, 8, dtype=torch.float64)
+    assert lstm(x=x)[0]["y"].dtype == torch.float64
