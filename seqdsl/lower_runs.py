@@ -1,0 +1,236 @@
+"""Lowering of model wiring: runs of cells and blocks, their fields, `from` and `attend`.
+
+In:  `ast.Run` / `ast.Attr` nodes met while lowering a model (see seqdsl.lower).
+Out: `call` and `get` IR nodes; `RunsMixin` (mixed into `Lowerer`), `Interface` (what a model
+     needs to know of a cell or block) and `interface_of(defn, graph)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import ast as A
+from .errors import Span, SpecError, did_you_mean
+from .ir import add_node
+from .ops import Op
+from .sizes import Size
+
+
+@dataclass
+class Interface:
+    """What a model needs to know of a cell or block it runs (types in the callee's sizes)."""
+
+    kind: str
+    name: str
+    size_params: list
+    defaults: dict
+    inputs: dict  # name -> VType
+    states: dict  # name -> VType
+    memories: dict
+    outputs: dict
+    span: Span = None
+
+
+@dataclass
+class RunHandle:
+    """A name bound to a run in a model: its fields are read with `enc.y`, `enc.final`."""
+
+    calls: list  # one call node, or two (forward, backward) for a bidirectional run
+    iface: Interface
+    env: dict
+    span: Span
+    cache: dict = field(default_factory=dict)
+
+
+class RunsMixin:
+    """The methods of `Lowerer` that lower runs and the fields read from them."""
+
+    def run(self, e: A.Run, is_root: bool):
+        if self.defn.kind != "model":
+            raise SpecError(f"'over' runs a cell or block; runs belong in models, not in a {self.defn.kind}",
+                            e.span)
+        callee = e.call.func
+        iface = self.resolve(callee, e.call.span) if self.resolve else None
+        if iface is None:
+            known = list(self.resolve("*", None)) if self.resolve else []
+            raise SpecError(f"unknown cell or block '{callee}'", e.call.span, did_you_mean(callee, known))
+        if iface.kind == "model":
+            raise SpecError(f"{callee} is a model; only cells and blocks can be run", e.call.span)
+        env = self.callee_env(iface, e.call)
+        inst = self.instance(callee.lower(), is_root)
+        if len(iface.inputs) != 1:
+            raise SpecError(f"{callee} has {len(iface.inputs)} inputs; 'over' feeds exactly one", e.call.span)
+        (in_name, in_t), = iface.inputs.items()
+        over = self.value(e.over)
+        over_t = self.g.nodes[over]["type"]
+        want = in_t.subs(env)
+        want_seq = want if iface.kind == "block" else want.with_(seq=True)
+        if over_t != want_seq:
+            raise SpecError(f"{callee} runs over {want_seq}, but this is {over_t}", e.over.span)
+        inputs = [(over, 0, in_name)]
+        if iface.kind == "block" and (e.from_ is not None or e.attend is not None or e.reversed
+                                      or e.bidirectional):
+            raise SpecError("from/attend/reversed/bidirectional apply to cells; a block sees the whole sequence",
+                            e.span)
+        if e.from_ is not None:
+            inputs += self.from_inputs(e, iface, env)
+        if e.attend is not None:
+            if not iface.memories:
+                raise SpecError(f"{callee} declares no memory to attend to", e.attend.span,
+                                "declare 'memory m: seq[H]' in the cell")
+            (m_name, m_t), = iface.memories.items()
+            mv = self.value(e.attend)
+            if self.g.nodes[mv]["type"] != m_t.subs(env):
+                raise SpecError(f"{callee} attends to {m_t.subs(env)}, but this is {self.g.nodes[mv]['type']}",
+                                e.attend.span)
+            inputs.append((mv, 0, m_name))
+        elif iface.memories:
+            raise SpecError(f"{callee} has a memory; give it one: ... attend enc.y", e.span)
+        first_out = next(iter(iface.outputs.values())) if iface.outputs else None
+        t = first_out.subs(env) if first_out else over_t
+        if iface.kind == "cell":
+            t = t.with_(seq=True)
+        attrs = dict(callee=callee, kind=iface.kind, sizes=env)
+        if e.bidirectional:
+            calls = []
+            for direction, rev in (("fwd", False), ("bwd", True)):
+                n = add_node(self.g, self.fresh(f"{inst}.{direction}".replace(".", "_")), Op.CALL, t, e.span,
+                             inputs, instance=f"{inst}.{direction}", reverse=rev, **attrs)
+                calls.append(n)
+        else:
+            n = add_node(self.g, self.fresh(inst.replace(".", "_")), Op.CALL, t, e.span, inputs, instance=inst,
+                         reverse=bool(e.reversed), **attrs)
+            calls = [n]
+        return RunHandle(calls, iface, env, e.span)
+
+    def callee_env(self, iface: Interface, call: A.Call) -> dict:
+        if len(call.args) > len(iface.size_params):
+            raise SpecError(f"{iface.name} takes {len(iface.size_params)} sizes "
+                            f"({', '.join(iface.size_params)}), got {len(call.args)}", call.span)
+        given = {}
+        for p, a in zip(iface.size_params, call.args):
+            given[p] = a
+        for kw in call.kwargs:
+            if kw.name not in iface.size_params:
+                raise SpecError(f"{iface.name} has no size '{kw.name}'", kw.span,
+                                did_you_mean(kw.name, iface.size_params))
+            if kw.name in given:
+                raise SpecError(f"size '{kw.name}' given twice", kw.span)
+            given[kw.name] = kw.value
+        env = {}
+        for p in iface.size_params:
+            if p in given:
+                a = given[p]
+                d = iface.defaults.get(p)
+                env[p] = self.flag(a) if isinstance(d, bool) else self.positive_size(a)
+            elif p in iface.defaults and iface.defaults[p] is not None:
+                d = iface.defaults[p]
+                env[p] = d if isinstance(d, bool) else d.subs(env)
+            else:
+                raise SpecError(f"{iface.name} needs a value for its size '{p}'", call.span,
+                                f"write {iface.name}({', '.join(iface.size_params)})")
+        return env
+
+    def from_inputs(self, e: A.Run, iface: Interface, env: dict) -> list:
+        src = e.from_
+        out = []
+        if isinstance(src, tuple):
+            for kw in src:
+                if kw.name not in iface.states:
+                    raise SpecError(f"{iface.name} has no state '{kw.name}'", kw.span,
+                                    did_you_mean(kw.name, iface.states))
+                if isinstance(kw.value, A.Name) and kw.value.id == "zeros":
+                    continue
+                v = self.value(kw.value)
+                want = iface.states[kw.name].subs(env)
+                if self.g.nodes[v]["type"] != want:
+                    raise SpecError(f"state '{kw.name}' of {iface.name} is {want}, but this is "
+                                    f"{self.g.nodes[v]['type']}", kw.value.span)
+                out.append((v, 0, kw.name))
+            return out
+        if not (isinstance(src, A.Attr) and src.name == "final"):
+            raise SpecError("'from' takes another run's final states (enc.final) or a list (h = ..., c = ...)",
+                            src.span)
+        other = self.expr(src.target)
+        if not isinstance(other, RunHandle):
+            raise SpecError("'.final' is read from a run", src.span)
+        if len(other.calls) != 1:
+            raise SpecError("a bidirectional run has two final states; pass them with from (h = ...)", src.span)
+        for s, t in iface.states.items():
+            if s not in other.iface.states:
+                raise SpecError(f"{other.iface.name} has no state '{s}' to start {iface.name} from", src.span)
+            v = self.field(other, f"final.{s}", src.span)
+            want = t.subs(env)
+            if self.g.nodes[v]["type"] != want:
+                raise SpecError(f"state '{s}': {iface.name} needs {want}, {other.iface.name} ends with "
+                                f"{self.g.nodes[v]['type']}", src.span)
+            out.append((v, 0, s))
+        return out
+
+    def default_output(self, h: RunHandle, span: Span) -> str:
+        if not h.iface.outputs:
+            raise SpecError(f"{h.iface.name} has no output", span)
+        return self.field(h, next(iter(h.iface.outputs)), span)
+
+    def field(self, h: RunHandle, fieldname: str, span: Span) -> str:
+        if fieldname in h.cache:
+            return h.cache[fieldname]
+        iface = h.iface
+        base = fieldname.split(".", 1)[-1]
+        if fieldname.startswith("final."):
+            t = iface.states[base].subs(h.env)
+        elif base in iface.outputs:
+            t = iface.outputs[base].subs(h.env)
+            if iface.kind == "cell":
+                t = t.with_(seq=True)
+        elif base in iface.states:
+            t = iface.states[base].subs(h.env).with_(seq=True)
+        else:
+            fields = list(iface.outputs) + list(iface.states) + (["final"] if iface.states else [])
+            raise SpecError(f"{iface.name} has no output or state '{base}'", span, did_you_mean(base, fields))
+        parts = []
+        for c in h.calls:
+            parts.append(add_node(self.g, self.fresh(f"{c}_{fieldname.replace('.', '_')}"), Op.GET, t, span,
+                                  [(c, 0)], field=fieldname))
+        if len(parts) == 2:
+            r = self.node(Op.CONCAT, [(p, 0) for p in parts], span, self.fresh(f"{h.calls[0]}_{base}"))
+        else:
+            r = parts[0]
+        h.cache[fieldname] = r
+        return r
+
+    def attr(self, e: A.Attr, is_root: bool):
+        target = self.expr(e.target)
+        if not isinstance(target, RunHandle):
+            raise SpecError(f"'.{e.name}' reads a field of a run (enc.y, enc.h, enc.final)", e.span)
+        if e.name == "final":
+            raise SpecError("'.final' is a set of states; start another run from it: ... from enc.final",
+                            e.span, "read one final state as enc.h[last]")
+        return self.field(target, e.name, e.span)
+
+
+def interface_of(defn: A.Definition, g) -> Interface:
+    """What a model needs to know of a lowered cell or block (types in its own size names)."""
+    from .lower import Lowerer
+
+    ins, sts, mems, outs = {}, {}, {}, {}
+    for n, d in g.nodes(data=True):
+        if d["op"] == Op.INPUT:
+            ins[n] = d["type"]
+        elif d["op"] == Op.MEMORY:
+            mems[n] = d["type"]
+        elif d["op"] == Op.OUTPUT:
+            outs[d["output"]] = d["type"]
+        if d.get("state"):
+            sts[n] = d["type"]
+    defaults = {}
+    for p in defn.params:
+        if isinstance(p.default, A.Bool):
+            defaults[p.name] = p.default.value
+        elif p.default is not None:
+            defaults[p.name] = Lowerer(defn, {q.name: Size.name(q.name) for q in defn.params}).size(p.default)
+        else:
+            defaults[p.name] = None
+    return Interface(defn.kind, defn.name, [p.name for p in defn.params], defaults, ins, sts, mems, outs, defn.span)
+
+
