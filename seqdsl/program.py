@@ -17,7 +17,8 @@ from pathlib import Path
 from . import ast as A
 from .check import check_graph, summary
 from .errors import Span, SpecError, did_you_mean
-from .lower import interface_of, lower, size_env
+from .lower import lower, size_env
+from .lower_runs import interface_of
 from .ops import Op
 from .parse import parse
 from .sizes import Size
