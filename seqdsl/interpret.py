@@ -164,8 +164,7 @@ def _run_straight(program, g, params, inputs, prefix):
         elif op == Op.OUTPUT:
             outs[d["output"]] = vals[in_edges(g, n)[0][0]]
         elif op == Op.CALL:
-            sizes = {k: (v.value if hasattr(v, "value") else v) for k, v in d["sizes"].items()}
-            callee = program.specialize(d["callee"], sizes)
+            callee = program.instance(d["callee"], d["sizes"])
             ports = {p: vals[u] for u, p, _ in in_edges(g, n)}
             pre = prefix + d["instance"] + "."
             sub = {k[len(pre):]: v for k, v in params.items() if k.startswith(pre)}

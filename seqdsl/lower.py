@@ -662,9 +662,12 @@ def size_env(defn: A.Definition, given: dict | None, symbolic: bool = False, fil
     for p in defn.params:
         if p.name in given and not symbolic:
             v = given.pop(p.name)
-            env[p.name] = v if isinstance(v, bool) else Size.const(v) if isinstance(v, int) else v
-            if isinstance(v, int) and not isinstance(v, bool) and not (0 < v <= MAX_SIZE):
-                raise SpecError(f"size {p.name}={v} is out of range (1..{MAX_SIZE})", p.span)
+            if isinstance(v, bool) or isinstance(v, Size):
+                env[p.name] = v
+            elif isinstance(v, int) and 0 < v <= MAX_SIZE:
+                env[p.name] = Size.const(v)
+            else:
+                raise SpecError(f"size {p.name}={v!r} must be a whole number between 1 and {MAX_SIZE}", p.span)
             continue
         if p.default is None or (symbolic and not isinstance(p.default, A.Bool)):
             env[p.name] = Size.name(p.name)

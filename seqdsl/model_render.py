@@ -16,11 +16,6 @@ from .render import STYLE, _legend, _style, state_loop, state_roles
 HIDDEN = {Op.PARAM, Op.CONST, Op.POSITIONS}
 
 
-def _callee(program, d):
-    sizes = {k: (v.value if hasattr(v, "value") else v) for k, v in d["sizes"].items()}
-    return program.specialize(d["callee"], sizes)
-
-
 def _is_linear_add(g, n) -> bool:
     """add(matmul(param, x), param): the second half of linear()."""
     if g.nodes[n]["op"] != Op.ADD:
@@ -58,7 +53,7 @@ def model_rolled(program, g, shapes: bool) -> str:
             ids[n] = dot.node(f"{d['instance']}: {d['callee']}" + (" (reversed)" if d["reverse"] else ""),
                               shape="box", width="1.4", height="0.6", **_style("cell", penwidth="2"))
             if d["kind"] == "cell":
-                callee = _callee(program, d)
+                callee = program.instance(d["callee"], d["sizes"])
                 roles = state_roles(callee)
                 for s, role in roles.items():
                     state_loop(dot, ids[n], s, role)

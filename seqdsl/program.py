@@ -3,8 +3,9 @@
 In:  a path or `.seq` text, and optional size overrides {name: int}.
 Out: `Program` with `.definitions` (name → `Definition`, each exposing `.graph`, its IR
      with sizes bound to the overrides/defaults and symbolic otherwise), `.main` (the
-     last definition of the top file), `.warnings`, and `.specialize(name, sizes)` for
-     a graph with every size concrete (what the backends compile). Imports (`use`)
+     last definition of the top file), `.warnings`, `.specialize(name, sizes)` for a graph
+     with every size concrete (what the backends compile) and `.instance(name, env)` for one
+     with sizes bound to possibly symbolic values (what the renderer draws). Imports (`use`)
      resolve relative to the importing file, may not leave the top file's folder, and
      may not form a cycle.
 """
@@ -53,7 +54,7 @@ class Program:
         self.definitions: dict = {}
         self.warnings: list = []
         self._interfaces: dict = {}
-        self._specialized: dict = {}
+        self._instances: dict = {}
 
     # interfaces (types in the callee's own size names) for runs in models
     def resolve(self, name: str, span):
@@ -71,20 +72,24 @@ class Program:
             raise SpecError(f"{name} runs itself", span)
         return iface
 
+    def instance(self, name: str, env: dict):
+        """The IR of `name` with its sizes bound to `env` (Sizes, possibly symbolic, or flags)."""
+        key = (name, tuple(sorted((k, str(v)) for k, v in env.items())))
+        if key not in self._instances:
+            self._instances[key] = lower(self.asts[name][0], dict(env), self.resolve)
+        return self._instances[key]
+
     def specialize(self, name: str, sizes: dict | None = None):
         """The IR of `name` with sizes bound (given, else defaults); all must be concrete."""
         if name not in self.asts:
             raise SpecError(f"no definition named '{name}'", None, did_you_mean(name, self.asts))
         defn = self.asts[name][0]
         env = size_env(defn, sizes)
-        key = (name, tuple(sorted((k, str(v)) for k, v in env.items())))
-        if key not in self._specialized:
-            for p, v in env.items():
-                if isinstance(v, Size) and v.value is None:
-                    raise SpecError(f"size '{p}' of {name} has no value", defn.span,
-                                    f"pass it with --set {p}=... (or sizes={{'{p}': ...}})")
-            self._specialized[key] = lower(defn, env, self.resolve)
-        return self._specialized[key]
+        for p, v in env.items():
+            if isinstance(v, Size) and v.value is None:
+                raise SpecError(f"size '{p}' of {name} has no value", defn.span,
+                                f"pass it with --set {p}=... (or sizes={{'{p}': ...}})")
+        return self.instance(name, env)
 
     def param_count(self, g) -> int | None:
         total = 0
@@ -98,10 +103,7 @@ class Program:
                     c *= x
                 total += c
             elif d["op"] == Op.CALL:
-                sizes = {k: v.value if isinstance(v, Size) else v for k, v in d["sizes"].items()}
-                if any(v is None for v in sizes.values()):
-                    return None
-                sub = self.param_count(self.specialize(d["callee"], sizes))
+                sub = self.param_count(self.instance(d["callee"], d["sizes"]))
                 if sub is None:
                     return None
                 total += sub

@@ -235,11 +235,6 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
 
 # ---- models ----------------------------------------------------------------------------
 
-def _callee(program, d):
-    sizes = {k: (v.value if hasattr(v, "value") else v) for k, v in d["sizes"].items()}
-    return program.specialize(d["callee"], sizes)
-
-
 def _op_word(g, n) -> str:
     d = g.nodes[n]
     if d["op"] == Op.MATMUL and any(g.nodes[u]["op"] == Op.PARAM for u, _, _ in in_edges(g, n)):
@@ -301,7 +296,7 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
                 singles[n] = [None, [], n]  # drawn where it is first used
         elif op == Op.CALL and d["kind"] == "cell":
             ports = {p: u for u, p, _ in in_edges(g, n)}
-            callee = _callee(program, d)
+            callee = program.instance(d["callee"], d["sizes"])
             iface, roles = _cell_iface(callee), state_roles(callee)
             x = rows[ports[iface["input"]]]
             col0, lv = axes[x.axis], level(x.axis, x.row + 1)
@@ -335,7 +330,7 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
             rows[n] = Row(run.boxes, x.axis, lv, run=run)
         elif op == Op.CALL:
             src = rows[next(u for u, p, _ in in_edges(g, n))]
-            callee = _callee(program, d)
+            callee = program.instance(d["callee"], d["sizes"])
             att = [a for a, ad in callee.nodes(data=True) if ad["op"] == Op.ATTENTION]
             causal = bool(att) and all(callee.nodes[a]["causal"] for a in att)
             lv = level(src.axis, src.row + 1)

@@ -246,3 +246,14 @@ def test_render_does_not_import_torch(tmp_path):
             "assert 'torch' not in sys.modules")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("view", ["rolled", "unrolled"])
+def test_models_with_symbolic_sizes_render(view):
+    src = (ROOT / "specs/lstm.seq").read_text() + (
+        "model Sym(V, E, H) {\n    in w: seq<int>\n    enc = LSTM(E, H) over embed(w, V, E)\n"
+        "    out y = linear(enc.y, V)\n}\n")
+    p = seqdsl.load(src)
+    assert p.main.param_count is None
+    text = to_dot(p, "Sym", view, 3, shapes=True)
+    assert "enc" in text and ("seq[V]" in text or view == "unrolled")
