@@ -67,3 +67,43 @@ def _grammar_strategy():
 def test_grammar_generated(data):
     text = data.draw(_grammar_strategy())
     _load_ends_well(text)
+
+
+def _mutate(text, pos, op, token):
+    i = pos % (len(text) + 1)
+    if op == 0:
+        return text[:i] + token + text[i:]
+    if op == 1:
+        return text[:i] + text[i + len(token) + 1:]
+    return text[:i] + token + text[i + 1:]
+
+
+LSTM_TEXT = next(t for t in SPEC_TEXTS if "cell LSTM(" in t)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(SPEC_TEXTS), st.integers(0, 10**6), st.integers(0, 2),
+       st.sampled_from(["", "(", ")", "[t-1]", "@", "+", "*", "-", "x", "h", "1", ",", "[last]", ".y", "tanh(",
+                        "reversed", "2*"]))
+def test_loaded_specs_render_compile_run_and_differentiate(text, pos, op, token):
+    """After a successful load nothing may fail with anything but a SpecError."""
+    import numpy as np
+
+    from seqdsl.render import to_dot
+
+    text = text.replace('use "lstm.seq"', LSTM_TEXT if "cell LSTM(" not in text else "")
+    text = text.replace('use "gru.seq"', next(t for t in SPEC_TEXTS if "cell GRU(" in t))
+    try:
+        program = seqdsl.load(_mutate(text, pos, op, token))
+    except SpecError:
+        return
+    name = list(program.definitions)[-1]
+    try:
+        for view in ("rolled", "unrolled"):
+            to_dot(program, name, view, 3)
+        exe = seqdsl.compile(program, name=name, dtype="float64")
+        inputs = exe.example_inputs(batch=2, steps=3)
+        out, _ = exe(**inputs)
+        exe.value_and_grad(inputs, {k: np.ones_like(v) for k, v in out.items()})
+    except SpecError:
+        pass

@@ -119,3 +119,21 @@ def test_value_and_grad_rejects_unknown_output():
     exe = seqdsl.compile(ROOT / "specs/rnn.seq")
     with pytest.raises(TypeError, match="has no output"):
         exe.value_and_grad(exe.example_inputs(), {"z": np.zeros(1)})
+
+
+def test_dead_gate_partial_slice_gradient():
+    """A gate nothing reads leaves a fused matmul only partly sliced (regression: its gradient
+    buffer was shaped after a forward value that was never kept)."""
+    src = (ROOT / "specs/lstm.seq").read_text().replace("c = f * c[t-1] + i * g", "c = f * c[t-1] * g")
+    exe = seqdsl.compile(src, dtype="float64")
+    mod = seqdsl.compile(src, backend="torch", dtype="float64", fused=False)
+    inputs = exe.example_inputs(batch=2, steps=4)
+    out, _ = exe(**inputs)
+    cot = {"y": np.random.default_rng(0).standard_normal(out["y"].shape)}
+    _, _, grads = exe.value_and_grad(inputs, cot)
+    x = torch.from_numpy(inputs["x"]).requires_grad_(True)
+    (mod(x=x)[0]["y"] * torch.from_numpy(cot["y"])).sum().backward()
+    np.testing.assert_allclose(grads["inputs"]["x"], x.grad.numpy(), atol=1e-10)
+    for k, p in mod.params.items():
+        ref = p.grad.numpy() if p.grad is not None else np.zeros(tuple(p.shape))
+        np.testing.assert_allclose(grads["params"][k], ref, atol=1e-10, err_msg=k)

@@ -223,7 +223,10 @@ class Contribs:
             return [f"{name} = np.concatenate([{', '.join(p[3] for p in slices)}], axis=-1)"]
         lines = []
         if slices:
-            lines.append(f"{name} = np.zeros_like({shape_of})")
+            # shaped after a gradient part (the forward value need not have been kept)
+            like = slices[0][3]
+            width = dims_last if dims_last is not None else f"{shape_of}.shape[-1]"
+            lines.append(f"{name} = np.zeros({like}.shape[:-1] + ({width},), dtype={like}.dtype)")
             for _, a, b, e in slices:
                 lines.append(f"{name}[..., {a}:{b}] += {e}")
             if full:
