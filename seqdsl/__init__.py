@@ -33,9 +33,8 @@ projection and the bias are computed for all steps before the loop, and each ste
 buffers allocated once (the last argument of each call is where the result goes)::
 
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        _h4s1__t = _h4s1__steps[t]
         _h2 = np.matmul(h__d1, U__T, _h2__buf)
-        _h4 = np.add(_h4s1__t, _h2, _h2)
+        _h4 = np.add(_h4s1__steps[t], _h2, _h2)
         h = np.tanh(_h4, h__d1)
         out_y__buf[t] = h
 

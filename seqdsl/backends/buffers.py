@@ -27,6 +27,11 @@ class Plan:
     own: dict = field(default_factory=dict)  # state -> delay of the buffer it overwrites
     views: list = field(default_factory=list)
     root: dict = field(default_factory=dict)  # node -> the node whose buffer holds it (static only)
+    state_root: dict = field(default_factory=dict)  # state -> the state whose delayed buffer holds it
+
+    def holds_own(self, g, s) -> bool:
+        """Does state s end the step in its own delayed buffer (so `s__d1 = s` changes nothing)?"""
+        return self.state_root.get(s) == s
 
 
 def plan(g, step_nodes: list, states: list, max_delay: dict, can_into) -> Plan:
@@ -74,6 +79,10 @@ def plan(g, step_nodes: list, states: list, max_delay: dict, can_into) -> Plan:
                 or not d["type"].batched or ("node", n) in state_roots):
             continue
         p.static.append(n)
+    for s in states:
+        r = root(s)
+        if r and r[0] == "state":
+            p.state_root[s] = r[1]
     static = set(p.static)
     for n in step_nodes:
         r = root(n)

@@ -377,13 +377,18 @@ class Codegen:
             body.append(f"{var(n)}__tape = []")
         body.append("for t in (range(T - 1, -1, -1) if reverse else range(T)):")
         loop = []
+        # a hoisted value's view at step t: named when several nodes read it, inline otherwise
+        readers = {n: sum(1 for v in g.successors(n) if where[v] == "step") for n in used_in_loop}
         for n in used_in_loop:
-            loop.append(f"{var(n)}__t = {var(n)}__steps[t]")
+            if readers[n] > 1 or grad:
+                loop.append(f"{var(n)}__t = {var(n)}__steps[t]")
 
         def ctx(s, k):
             if k:
                 return f"{var(s)}__d{k}"
-            return f"{var(s)}__t" if where[s] == "time" else var(s)
+            if where[s] == "time":
+                return f"{var(s)}__t" if readers[s] > 1 or grad else f"{var(s)}__steps[t]"
+            return var(s)
 
         self.pre_t = pre_t
 
@@ -418,7 +423,8 @@ class Codegen:
                 loop.append(f"if seqs: {var(s)}__list.append({var(s)})")
             for k in range(max_delay[s], 1, -1):
                 loop.append(f"{var(s)}__d{k} = {var(s)}__d{k - 1}")
-            loop.append(f"{var(s)}__d1 = {var(s)}")
+            if not (mp and max_delay[s] == 1 and mp.holds_own(g, s)):  # else s already is s__d1
+                loop.append(f"{var(s)}__d1 = {var(s)}")
         body += ["    " + x for x in loop]
         if listed or not mp:
             body.append("if reverse:")

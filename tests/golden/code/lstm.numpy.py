@@ -134,9 +134,8 @@ def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
     o = _i3_fused__buf[..., 32:48]
     _c2 = _i3_fused__buf[..., 0:16]
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        _i5s2_0_64__t = _i5s2_0_64__steps[t]
         _i3_fused = np.matmul(h__d1, _W_i3_fused__T, _i3_fused__buf)
-        _i5_0_64 = np.add(_i5s2_0_64__t, _i3_fused, _i3_fused)
+        _i5_0_64 = np.add(_i5s2_0_64__steps[t], _i3_fused, _i3_fused)
         _i5_0_64_act = np.tanh(_i5_0_64, _i5_0_64)
         _i5_0_64_act_h = np.multiply(_i5_0_64_act_t, _half, _i5_0_64_act_t)
         _i5_0_64_act_sig = np.add(_i5_0_64_act_h, _half, _i5_0_64_act_h)
@@ -147,9 +146,7 @@ def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
         h = np.multiply(o, _h1, h__d1)
         out_y__buf[t] = h
         if seqs: h__seq[t] = h
-        h__d1 = h
         if seqs: c__seq[t] = c
-        c__d1 = c
     return {'y': out_y__buf.swapaxes(0, 1)}, {'h': h__seq.swapaxes(0, 1), 'c': c__seq.swapaxes(0, 1)} if seqs else {}, {'h': h__d1, 'c': c__d1}
 
 def _sigtanh_bwd(g, y, k):

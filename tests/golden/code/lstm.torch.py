@@ -120,8 +120,7 @@ def cell_LSTM_I8_H16__loop(P, pre, x_in, init, memory, reverse=False, seqs=False
     h__list = [] if seqs else None
     c__list = [] if seqs else None
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        _i5s2_0_64__t = _i5s2_0_64__steps[t]
-        _i5_0_64 = torch.addmm(_i5s2_0_64__t, h__d1, _W_i3_fused__T)
+        _i5_0_64 = torch.addmm(_i5s2_0_64__steps[t], h__d1, _W_i3_fused__T)
         _i5_0_64_act = _sigtanh(_i5_0_64, 48)
         _i5_0_64_act__parts = _i5_0_64_act.split([16, 16, 16, 16], -1)
         i = _i5_0_64_act__parts[0]

@@ -124,11 +124,10 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=Fal
     _o6 = _i2_fused__buf[..., 32:48]
     o = _i2_fused__buf[..., 32:48]
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        _i6s1_0_64__t = _i6s1_0_64__steps[t]
         _i4 = np.multiply(p_i, c__d1, _i4__buf)
         _f4 = np.multiply(p_f, c__d1, _f4__buf)
         _i2_fused = np.matmul(h__d1, _W_i2_fused__T, _i2_fused__buf)
-        _i6s2_0_64 = np.add(_i6s1_0_64__t, _i2_fused, _i2_fused)
+        _i6s2_0_64 = np.add(_i6s1_0_64__steps[t], _i2_fused, _i2_fused)
         g = np.tanh(_g4, _g4)
         _f6 = np.add(_f6s2, _f4, _f6s2)
         f = _sigmoid(_f6, out=_f6)
@@ -144,9 +143,7 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=Fal
         h = np.multiply(o, _h1, h__d1)
         out_y__buf[t] = h
         if seqs: h__seq[t] = h
-        h__d1 = h
         if seqs: c__seq[t] = c
-        c__d1 = c
     return {'y': out_y__buf.swapaxes(0, 1)}, {'h': h__seq.swapaxes(0, 1), 'c': c__seq.swapaxes(0, 1)} if seqs else {}, {'h': h__d1, 'c': c__d1}
 
 def _sigtanh_bwd(g, y, k):

@@ -100,8 +100,7 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=Fal
     h__list = [] if seqs else None
     c__list = [] if seqs else None
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
-        _i6s1_0_64__t = _i6s1_0_64__steps[t]
-        _i6s2_0_64 = torch.addmm(_i6s1_0_64__t, h__d1, _W_i2_fused__T)
+        _i6s2_0_64 = torch.addmm(_i6s1_0_64__steps[t], h__d1, _W_i2_fused__T)
         _i6s2_0_64__parts = _i6s2_0_64.split([16, 16, 16, 16], -1)
         _g4 = _i6s2_0_64__parts[3]
         g = torch.tanh(_g4)
