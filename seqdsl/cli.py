@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import compile_cli, render_cli
 from .errors import SpecError
 
 
@@ -99,25 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--def", dest="defn")
     i.add_argument("--set", action="append", metavar="NAME=VALUE")
     i.add_argument("--json", action="store_true")
-    from . import cli_more
-
-    cli_more.add_commands(sub)
+    compile_cli.register(sub)
+    render_cli.register(sub)
     return p
 
 
-COMMANDS = {"check": cmd_check, "ir": cmd_ir}
+COMMANDS = {"check": cmd_check, "ir": cmd_ir, "compile": compile_cli.cmd_compile, "render": render_cli.cmd_render}
 
 
 def main(argv=None) -> int:
-    from . import cli_more
-
     try:
         args = build_parser().parse_args(argv)
         if not args.command:
             build_parser().print_help()
             return 1
-        fn = COMMANDS.get(args.command) or cli_more.COMMANDS[args.command]
-        return fn(args)
+        return COMMANDS[args.command](args)
     except SpecError as e:
         print(e, file=sys.stderr)
         return 1

@@ -37,7 +37,7 @@ class Plan:
 def plan(g, step_nodes: list, states: list, max_delay: dict, can_into) -> Plan:
     """`can_into(n)`: can the backend write node n's result into a given array?"""
     p = Plan()
-    p.inplace = plan_inplace(g, step_nodes, set(), max_delay)
+    p.inplace = plan_inplace(g, step_nodes, max_delay)
     index = {n: i for i, n in enumerate(step_nodes)}
 
     def root(n, delay=0):

@@ -1,12 +1,12 @@
 """In-place planning for a cell's step: which elementwise node may overwrite an operand.
 
-In:  a cell's optimised IR graph (with `hoist`), its step nodes in order, and what escapes
-     the step (outputs, collected states, the tape).
+In:  a cell's optimised IR graph (with `hoist`) and its step nodes in order.
 Out: `plan(...)` → {node: operand port} for nodes that may write their result into that
      operand's buffer. An operand qualifies when it is computed in this step (or is the
      oldest delayed value of a state that nothing keeps), this node is its last reader,
-     it has the node's type, it does not escape, and — for a slice — its base is fresh,
-     kept by nobody, and read only through slices that do not overlap it.
+     it has the node's type, it is not a state, and — for a slice — its base is fresh, not a
+     state, and read only through slices that do not overlap it. (Outputs are copied out of
+     the step, so nothing else escapes it; see seqdsl.backends.buffers.)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ INPLACE_OPS = {Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.NEG, Op.TANH, Op.SIGMOID, Op.S
 VIEWS = {Op.SLICE, Op.IDENTITY}
 
 
-def plan(g, step_nodes: list, escapes: set, max_delay: dict) -> dict:
+def plan(g, step_nodes: list, max_delay: dict) -> dict:
     index = {n: i for i, n in enumerate(step_nodes)}
     last_read: dict = {}
     for n in step_nodes:
@@ -39,9 +39,9 @@ def plan(g, step_nodes: list, escapes: set, max_delay: dict) -> dict:
             if any((v, k) == key for p, (v, _, k) in enumerate(in_edges(g, n)) if p != port):
                 continue  # the same buffer is also the other operand
             if delay:
-                if delay != max_delay.get(u) or u in escapes:
+                if delay != max_delay.get(u):
                     continue
-            elif u not in index or u in escapes or ud.get("state") or not _owned(g, u, index, escapes, n):
+            elif u not in index or ud.get("state") or not _owned(g, u, index):
                 continue
             out[n] = port
             written.add(key)
@@ -49,14 +49,14 @@ def plan(g, step_nodes: list, escapes: set, max_delay: dict) -> dict:
     return out
 
 
-def _owned(g, u, index, escapes, reader) -> bool:
+def _owned(g, u, index) -> bool:
     d = g.nodes[u]
     if d["op"] == Op.IDENTITY:
         return False
     if d["op"] != Op.SLICE:
         return True
     (base, _, delay), = in_edges(g, u)
-    if delay or base not in index or base in escapes or g.nodes[base].get("state") \
+    if delay or base not in index or g.nodes[base].get("state") \
             or g.nodes[base]["op"] in VIEWS:
         return False
     lo, hi = d["start"].value, d["stop"].value
