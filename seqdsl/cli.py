@@ -90,7 +90,10 @@ def cmd_ir(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = _Parser(prog="seqdsl", description="Check, compile and draw sequence models written as .seq files.")
+    p.add_argument("--version", action="version", version=f"seqdsl {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     c = sub.add_parser("check", help="check specs and print their interfaces")
     c.add_argument("files", nargs="+")

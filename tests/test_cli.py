@@ -38,3 +38,15 @@ def test_warnings_go_to_stderr(tmp_path, capsys):
     assert main(["check", str(p)]) == 0
     err = capsys.readouterr().err
     assert f"{p}:3:11: warning: parameter 'W' is never used" in err
+
+
+def test_version_and_bare_invocation(capsys):
+    import pytest
+
+    from seqdsl import __version__
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == f"seqdsl {__version__}"
+    assert main([]) == 1
+    assert "check,ir,compile,render" in capsys.readouterr().out
