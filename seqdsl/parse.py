@@ -13,6 +13,7 @@ an error, so later stages can recurse over the AST without meeting a RecursionEr
 from __future__ import annotations
 
 import keyword
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -220,7 +221,10 @@ class _ToAst(Transformer_NonRecursive):
         is_int = s.isdigit()
         if len(s) > 40:
             raise SpecError("number literal is too long", self._span(tok))
-        return A.Num(self._span(tok), float(s) if not is_int else int(s), is_int)
+        value = float(s) if not is_int else int(s)
+        if not math.isfinite(float(value)):
+            raise SpecError(f"number {s} is out of range", self._span(tok))
+        return A.Num(self._span(tok), value, is_int)
 
     def name(self, meta, tok):
         return A.Name(self._span(tok), str(tok))
