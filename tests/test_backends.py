@@ -263,3 +263,11 @@ def test_module_to_dtype_and_back():
     lstm = seqdsl.compile(ROOT / "specs/lstm.seq", backend="torch").to(torch.float64)
     x = torch.randn(2, 3, 8, dtype=torch.float64)
     assert lstm(x=x)[0]["y"].dtype == torch.float64
+
+
+def test_file_names_never_reach_generated_code_raw(tmp_path):
+    evil = tmp_path / "x\nraise SystemExit(3)\n#.seq"
+    evil.write_text((ROOT / "specs/rnn.seq").read_text())
+    exe = seqdsl.compile(evil)
+    assert "\nraise SystemExit(3)" not in exe.source
+    assert exe(**exe.example_inputs())[0]["y"].shape == (2, 5, 16)
