@@ -271,3 +271,13 @@ def test_file_names_never_reach_generated_code_raw(tmp_path):
     exe = seqdsl.compile(evil)
     assert "\nraise SystemExit(3)" not in exe.source
     assert exe(**exe.example_inputs())[0]["y"].shape == (2, 5, 16)
+
+
+def test_example_tokens_fit_every_reader():
+    src = ("model M(V = 50, K = 7) {\n    in w: seq<int>\n    a = embed(w, V, 4)\n    b = onehot(w, K)\n"
+           "    out y = concat(a, b)\n}\n")
+    exe = seqdsl.compile(src)
+    for seed in range(5):
+        w = exe.example_inputs(batch=4, steps=20, seed=seed)["w"]
+        assert w.max() < 7
+        exe(w=w)

@@ -511,9 +511,17 @@ class Codegen:
                 body = self.gen_cell(u, grad=True) if u.kind == "cell" else self.gen_straight(u, grad=True)
                 out += ["", *body, ""]
         # a cell's executable takes the whole sequence of its per-step input
-        inputs = {n: (str(t), t.concrete_dims(), t.dtype, t.seq or main.kind == "cell")
+        # token ids range over the smallest vocabulary that reads them (an embedding or a onehot)
+        vocab = {}
+        for n, t in iface["inputs"].items():
+            if t.dtype == "int":
+                sizes_ = [main.graph.nodes[in_edges(main.graph, c)[1][0]]["type"].dims[0].value
+                          if main.graph.nodes[c]["op"] == Op.EMBED else main.graph.nodes[c]["size"].value
+                          for c in main.graph.successors(n) if main.graph.nodes[c]["op"] in (Op.EMBED, Op.ONEHOT)]
+                vocab[n] = min(sizes_) if sizes_ else 1
+        inputs = {n: (str(t), t.concrete_dims(), t.dtype, t.seq or main.kind == "cell", vocab.get(n))
                   for n, t in iface["inputs"].items()}
-        inputs.update({n: (str(t), t.concrete_dims(), t.dtype, t.seq) for n, t in iface["memories"].items()})
+        inputs.update({n: (str(t), t.concrete_dims(), t.dtype, t.seq, None) for n, t in iface["memories"].items()})
         outputs = {n: str(t) for n, t in iface["outputs"].items()}
         out += ["", f"KIND = {main.kind!r}", f"NAME = {name!r}",
                 f"SIZES = {{{', '.join(f'{k!r}: {_concrete(v)!r}' for k, v in main.sizes.items())}}}",

@@ -37,24 +37,13 @@ def check_loaded(expected: dict, arrays: dict, path) -> None:
 def example_inputs(ns: dict, batch: int, steps: int, seed: int, xp=np) -> dict:
     rng = np.random.default_rng(seed)
     out = {}
-    sizes = ns["SIZES"]
-    for name, (_text, dims, dtype, seq) in ns["INPUTS"].items():
+    for name, (_text, dims, dtype, seq, vocab) in ns["INPUTS"].items():
         if dtype == "int":
-            vocab = _vocab_for(ns, name, sizes)
             out[name] = rng.integers(0, vocab, size=(batch, steps))
         else:
             shape = (batch,) + ((steps,) if seq else ()) + tuple(dims)
             out[name] = rng.standard_normal(shape).astype(ns["DTYPE"])
     return out
-
-
-def _vocab_for(ns, name, sizes) -> int:
-    """The smallest table that reads these tokens: an embedding's rows or a onehot's size."""
-    best = None
-    for pname, (shape, _) in ns["PARAMS"].items():
-        if pname.endswith("embed.weight") or pname.endswith(".weight"):
-            best = shape[0] if best is None else min(best, shape[0])
-    return best or 2
 
 
 class NumpyExecutable:

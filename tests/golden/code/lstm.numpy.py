@@ -425,7 +425,7 @@ PARAMS = {
     'b_hg': ((16,), ('uniform', 0.25)),
     'b_ho': ((16,), ('uniform', 0.25)),
 }
-INPUTS = {'x': ('[8]', (8,), 'float', True)}
+INPUTS = {'x': ('[8]', (8,), 'float', True, None)}
 OUTPUTS = {'y': '[16]'}
 STATES = {'h': '[16]', 'c': '[16]'}
 STATE_SHAPES = {'h': (16,), 'c': (16,)}

@@ -149,7 +149,7 @@ PARAMS = {
     'b_g': ((16,), ('const', 0.0)),
     'b_o': ((16,), ('const', 0.0)),
 }
-INPUTS = {'x': ('[8]', (8,), 'float', True)}
+INPUTS = {'x': ('[8]', (8,), 'float', True, None)}
 OUTPUTS = {'y': '[16]'}
 STATES = {'h': '[16]', 'c': '[16]'}
 STATE_SHAPES = {'h': (16,), 'c': (16,)}
