@@ -281,3 +281,29 @@ def test_example_tokens_fit_every_reader():
         w = exe.example_inputs(batch=4, steps=20, seed=seed)["w"]
         assert w.max() < 7
         exe(w=w)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_self_attention_matches_multihead_attention(backend, causal):
+    """specs/transformer.seq's SelfAttention has nn.MultiheadAttention's weights, in its layout."""
+    src = (ROOT / "specs/transformer.seq").read_text()
+    text = src if causal else src.replace("causal = true", "causal = false")
+    exe = seqdsl.compile(text, name="SelfAttention", backend=backend, sizes={"D": 16}, dtype="float64")
+    torch.manual_seed(0)
+    mha = torch.nn.MultiheadAttention(16, 4, batch_first=True).double()
+    sd = mha.state_dict()
+    weights = {"q_k_v_linear.W": sd["in_proj_weight"], "q_k_v_linear.b": sd["in_proj_bias"],
+               "y.W": sd["out_proj.weight"], "y.b": sd["out_proj.bias"]}
+    if backend == "numpy":
+        exe.params = {k: v.numpy().copy() for k, v in weights.items()}
+    else:
+        exe.load_state_dict(weights)
+    x = torch.randn(2, 7, 16, dtype=torch.float64)
+    mask = torch.triu(torch.ones(7, 7, dtype=torch.bool), 1) if causal else None
+    ref = mha(x, x, x, attn_mask=mask, need_weights=False)[0].detach().numpy()
+    if backend == "numpy":
+        got = exe(x=x.numpy())[0]["y"]
+    else:
+        got = exe(x=x)[0]["y"].detach().numpy()
+    _close(got, ref, 1e-10)
