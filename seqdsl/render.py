@@ -15,6 +15,7 @@ long-term (c).
 from __future__ import annotations
 
 from .dot import Dot
+from .errors import SpecError
 from .ir import in_edges, states, topo_order
 from .ops import Op
 
@@ -235,6 +236,9 @@ def to_dot(program, name: str | None = None, view: str = "rolled", steps: int = 
 
             return model_rolled(program, g, shapes)
         return cell_rolled(g, detail if kind == "cell" else "gates", shapes)
+    if detail == "gates" and kind != "cell":
+        raise SpecError(f"--detail gates draws the gates inside a cell's steps; {g.graph['name']} is a {kind}",
+                        None, "render one of its cells with --def, or use --detail cell")
     if kind == "cell":
         if detail == "gates":
             return unrolled.cell_gates_unrolled(g, steps, shapes)

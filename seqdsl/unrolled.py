@@ -301,9 +301,10 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
             x = rows[ports[iface["input"]]]
             col0, lv = axes[x.axis], level(x.axis, x.row + 1)
             run = Run(grid, f"{d['instance']}: {d['callee']}", iface, roles, shown, steps, col0, lv, d["reverse"])
+            per_step = str(g.nodes[ports[iface["input"]]]["type"].with_(seq=False))
             for a, b, t in zip(x.ids, run.boxes, shown):
                 if t is not None:
-                    dot.edge(a, b, **label(x.chain))
+                    dot.edge(a, b, **label(x.chain + ([per_step] if shapes else [])))
             inits = {}
             for s in iface["states"]:
                 if s in ports:

@@ -257,3 +257,16 @@ def test_models_with_symbolic_sizes_render(view):
     assert p.main.param_count is None
     text = to_dot(p, "Sym", view, 3, shapes=True)
     assert "enc" in text and ("seq[V]" in text or view == "unrolled")
+
+
+def test_shapes_in_unrolled_models():
+    text = to_dot(load("tasks.seq"), "Translate", "unrolled", 3, shapes=True)
+    assert 'label="embed [32]"' in text
+
+
+def test_gates_detail_needs_a_cell(capsys):
+    from seqdsl.cli import main
+
+    assert main(["render", "specs/tasks.seq", "--def", "Translate", "--view", "unrolled", "--detail", "gates",
+                 "-o", "x.dot"]) == 1
+    assert "--detail gates draws the gates inside a cell's steps; Translate is a model" in capsys.readouterr().err
