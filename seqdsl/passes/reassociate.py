@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..ir import fresh_name, in_edges, topo_order
 from ..ops import Op
+from ..types import VType
 from .hoist import classify
 
 
@@ -43,7 +44,10 @@ def reassociate(g):
         terms = _terms(g, n, n)
         if len(terms) < 3:
             continue
-        hoistable = [t for t in terms if not t[1] and where.get(t[0]) in ("once", "time")]
+        # NOTE: once-per-call terms first: (b_ih + b_hh) + W_ih @ x adds two vectors, then
+        # makes one pass over the (T*B, H) projection instead of two
+        hoistable = ([t for t in terms if not t[1] and where.get(t[0]) == "once"]
+                     + [t for t in terms if not t[1] and where.get(t[0]) == "time"])
         per_step = [t for t in terms if t not in hoistable]
         if len(hoistable) < 2 or not per_step:
             continue
@@ -70,7 +74,7 @@ def _rebuild(g, root, terms, where):
     for i, term in enumerate(terms[1:-1], 1):
         name = fresh_name(g, f"{root.lstrip('_')}_sum{i}" if not root.startswith("_") else f"{root}s{i}")
         both = [g.nodes[x]["type"] for x, _ in (acc, term)]
-        nt = t if any(b.batched for b in both) else both[0]
+        nt = t if any(b.batched for b in both) else VType(t.dims, False, "float", False)
         g.add_node(name, op=Op.ADD, name=name, type=nt, span=span)
         g.add_edge(acc[0], name, port=0, delay=acc[1])
         g.add_edge(term[0], name, port=1, delay=term[1])

@@ -93,27 +93,26 @@ def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
     b_hf = P[pre + 'b_hf']
     b_hg = P[pre + 'b_hg']
     b_ho = P[pre + 'b_ho']
+    _o5s1 = b_io + b_ho
+    _g5s1 = b_ig + b_hg
+    _f5s1 = b_if + b_hf
+    _i5s1 = b_ii + b_hi
     _half = 0.5
+    _i5s1_half = _i5s1 * _half
+    _f5s1_half = _f5s1 * _half
+    _o5s1_half = _o5s1 * _half
+    _i5s1_f5s1_cat = np.concatenate([_i5s1_half, _f5s1_half, _o5s1_half, _g5s1], axis=-1)
     _W_ii_half = W_ii * _half
     _W_if_half = W_if * _half
     _W_io_half = W_io * _half
     _W_i1_fused = np.concatenate([_W_ii_half, _W_if_half, _W_io_half, W_ig], axis=0)
-    _b_ii_half = b_ii * _half
-    _b_if_half = b_if * _half
-    _b_io_half = b_io * _half
-    _b_ii_b_if_cat = np.concatenate([_b_ii_half, _b_if_half, _b_io_half, b_ig], axis=-1)
-    _b_hi_half = b_hi * _half
-    _b_hf_half = b_hf * _half
-    _b_ho_half = b_ho * _half
-    _b_hi_b_hf_cat = np.concatenate([_b_hi_half, _b_hf_half, _b_ho_half, b_hg], axis=-1)
     _W_hi_half = W_hi * _half
     _W_hf_half = W_hf * _half
     _W_ho_half = W_ho * _half
     _W_i3_fused = np.concatenate([_W_hi_half, _W_hf_half, _W_ho_half, W_hg], axis=0)
     x = x_in.swapaxes(0, 1)
     _i1_fused = _mm(x, _W_i1_fused)
-    _i5s1_0_64 = _i1_fused + _b_ii_b_if_cat
-    _i5s2_0_64 = _i5s1_0_64 + _b_hi_b_hf_cat
+    _i5s2_0_64 = _i5s1_f5s1_cat + _i1_fused
     _i5s2_0_64__steps = _i5s2_0_64
     _W_i3_fused__T = np.ascontiguousarray(_W_i3_fused.T)
     h__d1 = init['h'].copy() if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
@@ -230,27 +229,26 @@ def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False, seqs=True)
     b_hf = P[pre + 'b_hf']
     b_hg = P[pre + 'b_hg']
     b_ho = P[pre + 'b_ho']
+    _o5s1 = b_io + b_ho
+    _g5s1 = b_ig + b_hg
+    _f5s1 = b_if + b_hf
+    _i5s1 = b_ii + b_hi
     _half = 0.5
+    _i5s1_half = _i5s1 * _half
+    _f5s1_half = _f5s1 * _half
+    _o5s1_half = _o5s1 * _half
+    _i5s1_f5s1_cat = np.concatenate([_i5s1_half, _f5s1_half, _o5s1_half, _g5s1], axis=-1)
     _W_ii_half = W_ii * _half
     _W_if_half = W_if * _half
     _W_io_half = W_io * _half
     _W_i1_fused = np.concatenate([_W_ii_half, _W_if_half, _W_io_half, W_ig], axis=0)
-    _b_ii_half = b_ii * _half
-    _b_if_half = b_if * _half
-    _b_io_half = b_io * _half
-    _b_ii_b_if_cat = np.concatenate([_b_ii_half, _b_if_half, _b_io_half, b_ig], axis=-1)
-    _b_hi_half = b_hi * _half
-    _b_hf_half = b_hf * _half
-    _b_ho_half = b_ho * _half
-    _b_hi_b_hf_cat = np.concatenate([_b_hi_half, _b_hf_half, _b_ho_half, b_hg], axis=-1)
     _W_hi_half = W_hi * _half
     _W_hf_half = W_hf * _half
     _W_ho_half = W_ho * _half
     _W_i3_fused = np.concatenate([_W_hi_half, _W_hf_half, _W_ho_half, W_hg], axis=0)
     x = x_in.swapaxes(0, 1)
     _i1_fused = _mm(x, _W_i1_fused)
-    _i5s1_0_64 = _i1_fused + _b_ii_b_if_cat
-    _i5s2_0_64 = _i5s1_0_64 + _b_hi_b_hf_cat
+    _i5s2_0_64 = _i5s1_f5s1_cat + _i1_fused
     _i5s2_0_64__steps = _i5s2_0_64
     _W_i3_fused__T = np.ascontiguousarray(_W_i3_fused.T)
     h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
@@ -353,35 +351,34 @@ def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False, seqs=True)
         g__W_hf_half = g__W_i3_fused[16:32]
         g__W_hi_half = g__W_i3_fused[0:16]
         g__i5s2_0_64 = gT__i5s2_0_64
-        g__b_hi_b_hf_cat = _sum_to(g__i5s2_0_64, (64,))
-        g__b_ho_half = g__b_hi_b_hf_cat[..., 32:48]
-        g__b_hf_half = g__b_hi_b_hf_cat[..., 16:32]
-        g__b_hi_half = g__b_hi_b_hf_cat[..., 0:16]
-        g__i5s1_0_64 = g__i5s2_0_64
-        g__b_ii_b_if_cat = _sum_to(g__i5s1_0_64, (64,))
-        g__b_io_half = g__b_ii_b_if_cat[..., 32:48]
-        g__b_if_half = g__b_ii_b_if_cat[..., 16:32]
-        g__b_ii_half = g__b_ii_b_if_cat[..., 0:16]
-        g__i1_fused = g__i5s1_0_64
+        g__i1_fused = g__i5s2_0_64
         g__W_i1_fused = g__i1_fused.reshape(-1, 64).T @ x.reshape(-1, 8)
         g__W_io_half = g__W_i1_fused[32:48]
         g__W_if_half = g__W_i1_fused[16:32]
         g__W_ii_half = g__W_i1_fused[0:16]
-        g_b_ho = _sum_to(g__b_ho_half * _half, (16,))
+        g__i5s1_f5s1_cat = _sum_to(g__i5s2_0_64, (64,))
+        g__o5s1_half = g__i5s1_f5s1_cat[..., 32:48]
+        g__f5s1_half = g__i5s1_f5s1_cat[..., 16:32]
+        g__i5s1_half = g__i5s1_f5s1_cat[..., 0:16]
+        g__i5s1 = _sum_to(g__i5s1_half * _half, (16,))
+        g__f5s1 = _sum_to(g__f5s1_half * _half, (16,))
+        g__g5s1 = g__i5s1_f5s1_cat[..., 48:64]
+        g__o5s1 = _sum_to(g__o5s1_half * _half, (16,))
+        g_b_ho = _sum_to(g__o5s1, (16,))
         G[pre + 'b_ho'] = G.get(pre + 'b_ho', 0) + g_b_ho
-        g_b_hg = g__b_hi_b_hf_cat[..., 48:64]
+        g_b_hg = _sum_to(g__g5s1, (16,))
         G[pre + 'b_hg'] = G.get(pre + 'b_hg', 0) + g_b_hg
-        g_b_hf = _sum_to(g__b_hf_half * _half, (16,))
+        g_b_hf = _sum_to(g__f5s1, (16,))
         G[pre + 'b_hf'] = G.get(pre + 'b_hf', 0) + g_b_hf
-        g_b_hi = _sum_to(g__b_hi_half * _half, (16,))
+        g_b_hi = _sum_to(g__i5s1, (16,))
         G[pre + 'b_hi'] = G.get(pre + 'b_hi', 0) + g_b_hi
-        g_b_io = _sum_to(g__b_io_half * _half, (16,))
+        g_b_io = _sum_to(g__o5s1, (16,))
         G[pre + 'b_io'] = G.get(pre + 'b_io', 0) + g_b_io
-        g_b_ig = g__b_ii_b_if_cat[..., 48:64]
+        g_b_ig = _sum_to(g__g5s1, (16,))
         G[pre + 'b_ig'] = G.get(pre + 'b_ig', 0) + g_b_ig
-        g_b_if = _sum_to(g__b_if_half * _half, (16,))
+        g_b_if = _sum_to(g__f5s1, (16,))
         G[pre + 'b_if'] = G.get(pre + 'b_if', 0) + g_b_if
-        g_b_ii = _sum_to(g__b_ii_half * _half, (16,))
+        g_b_ii = _sum_to(g__i5s1, (16,))
         G[pre + 'b_ii'] = G.get(pre + 'b_ii', 0) + g_b_ii
         g_W_ho = _sum_to(g__W_ho_half * _half, (16, 16))
         G[pre + 'W_ho'] = G.get(pre + 'W_ho', 0) + g_W_ho

@@ -104,14 +104,16 @@ def cell_LSTM_I8_H16__loop(P, pre, x_in, init, memory, reverse=False, seqs=False
     b_hf = P[pre + 'b_hf']
     b_hg = P[pre + 'b_hg']
     b_ho = P[pre + 'b_ho']
+    _o5s1 = b_io + b_ho
+    _g5s1 = b_ig + b_hg
+    _f5s1 = b_if + b_hf
+    _i5s1 = b_ii + b_hi
     _W_i1_fused = torch.cat([W_ii, W_if, W_io, W_ig], dim=0)
     _W_i3_fused = torch.cat([W_hi, W_hf, W_ho, W_hg], dim=0)
-    _b_ii_b_if_cat = torch.cat([b_ii, b_if, b_io, b_ig], dim=-1)
-    _b_hi_b_hf_cat = torch.cat([b_hi, b_hf, b_ho, b_hg], dim=-1)
+    _i5s1_f5s1_cat = torch.cat([_i5s1, _f5s1, _o5s1, _g5s1], dim=-1)
     x = x_in.transpose(0, 1)
     _i1_fused = x @ _W_i1_fused.T
-    _i5s1_0_64 = _i1_fused + _b_ii_b_if_cat
-    _i5s2_0_64 = _i5s1_0_64 + _b_hi_b_hf_cat
+    _i5s2_0_64 = _i5s1_f5s1_cat + _i1_fused
     _i5s2_0_64__steps = _i5s2_0_64.unbind(0)
     _W_i3_fused__T = _W_i3_fused.T
     h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)

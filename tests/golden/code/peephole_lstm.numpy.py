@@ -97,7 +97,7 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=Fal
     _b_i_b_f_cat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
     x = x_in.swapaxes(0, 1)
     _i1_fused = _mm(x, _W_i1_fused)
-    _i6s1_0_64 = _i1_fused + _b_i_b_f_cat
+    _i6s1_0_64 = _b_i_b_f_cat + _i1_fused
     _i6s1_0_64__steps = _i6s1_0_64
     _W_i2_fused__T = np.ascontiguousarray(_W_i2_fused.T)
     h__d1 = init['h'].copy() if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
@@ -231,7 +231,7 @@ def cell_PeepholeLSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False, se
     _b_i_b_f_cat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
     x = x_in.swapaxes(0, 1)
     _i1_fused = _mm(x, _W_i1_fused)
-    _i6s1_0_64 = _i1_fused + _b_i_b_f_cat
+    _i6s1_0_64 = _b_i_b_f_cat + _i1_fused
     _i6s1_0_64__steps = _i6s1_0_64
     _W_i2_fused__T = np.ascontiguousarray(_W_i2_fused.T)
     h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)

@@ -91,7 +91,7 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=Fal
     _b_i_b_f_cat = torch.cat([b_i, b_f, b_o, b_g], dim=-1)
     x = x_in.transpose(0, 1)
     _i1_fused = x @ _W_i1_fused.T
-    _i6s1_0_64 = _i1_fused + _b_i_b_f_cat
+    _i6s1_0_64 = _b_i_b_f_cat + _i1_fused
     _i6s1_0_64__steps = _i6s1_0_64.unbind(0)
     _W_i2_fused__T = _W_i2_fused.T
     h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
