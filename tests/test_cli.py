@@ -50,3 +50,18 @@ def test_version_and_bare_invocation(capsys):
     assert info.value.code == 0 and capsys.readouterr().out.strip() == f"seqdsl {__version__}"
     assert main([]) == 1
     assert "check,ir,compile,render" in capsys.readouterr().out
+
+
+def test_readme_error_example_is_real(tmp_path, capsys, monkeypatch):
+    import re
+
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r"```\n(lstm\.seq:15:5: error: .*?)\n```", readme, re.S).group(1)
+    spec = (ROOT / "specs/lstm.seq").read_text().replace("c = f * c[t-1] + i * g   ", "c = f * c + i * g        ")
+    (tmp_path / "lstm.seq").write_text(spec)
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "lstm.seq"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert [line.split("#")[0].rstrip() for line in err.splitlines()] == shown.splitlines()
