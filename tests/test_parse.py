@@ -90,3 +90,16 @@ def test_deepest_allowed_expressions_load(make):
 
     src = "cell C(H = 2) {\n    in x: [H]\n    out y = " + make(MAX_EXPR_DEPTH - 2) + "\n}\n"
     assert seqdsl.load(src).main.graph.number_of_nodes() > 60
+
+
+def test_language_doc_examples_load():
+    import re
+
+    import seqdsl
+    from conftest import ROOT
+
+    doc = (ROOT / "docs/language.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```\n(.*?)```", doc, re.S) if re.match(r"(cell|block|model) ", b)]
+    assert len(blocks) >= 2
+    for b in blocks:
+        seqdsl.load(b)
