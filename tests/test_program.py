@@ -89,3 +89,18 @@ def test_readme_python_example_runs(monkeypatch):
     monkeypatch.chdir(ROOT)
     code = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S).group(1)
     exec(compile(code, "README.md", "exec"), {})
+
+
+def test_wheel_ships_the_grammar(tmp_path):
+    """A non-editable install must parse specs: the grammar travels inside the wheel."""
+    import zipfile
+
+    from conftest import ROOT
+
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (wheel,) = tmp_path.glob("seqdsl-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "seqdsl/grammar/seq.lark" in names and "seqdsl/parse.py" in names
+    assert not any(n.startswith(("tests/", "specs/")) for n in names)
