@@ -27,6 +27,7 @@ from .types import VType
 MAX_DELAY = 1000
 MAX_REPEAT = 10000
 MAX_NODES = 200_000
+MAX_ELEMENTS = 1 << 31  # elements in one value (a parameter, or one sample's activation)
 
 BUILTINS = {
     "tanh": 1, "sigmoid": 1, "relu": 1, "exp": 1, "log": 1, "softmax": 1, "sum": 1,
@@ -98,11 +99,17 @@ class Lowerer(RunsMixin):
         return add_node(self.g, name, op, t, span, (), **attrs)
 
     def _check_dims(self, t: VType, span: Span) -> None:
+        count = 1
         for d in t.dims:
             v = d.value
             if v is not None and not (0 < v <= MAX_SIZE):
                 raise SpecError(f"size {v} is out of range" + (" (sizes must be positive)" if v <= 0 else
                                 f" (the limit is {MAX_SIZE})"), span)
+            count *= v or 1
+        if count > MAX_ELEMENTS:
+            per = " per sample" if t.batched else ""
+            raise SpecError(f"a value of shape {t} has {count} elements{per}; the limit is {MAX_ELEMENTS}",
+                            span, "sizes this large could not be allocated")
 
     # ---- sizes ------------------------------------------------------------------
     def size(self, e, what: str = "size") -> Size:

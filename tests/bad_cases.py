@@ -84,6 +84,8 @@ CASES = [
     ("size-huge", "cell C() {\n    in x: [99999999999]\n    out y = x\n}\n", 2, 12, "absurdly large"),
     ("number-infinite", "cell C(H = 2) {\n    in x: [H]\n    out y = x * 1e999\n}\n", 3, 17, "number 1e999 is out of range"),
     ("size-huge-product", "cell C(H = 100000) {\n    in x: [H * H]\n    out y = x\n}\n", 2, 12, "absurdly large"),
+    ("param-too-many-elements", "cell C(H = 1000000) {\n    in x: [H]\n    param W: [H, H]\n    out y = W @ x\n}\n",
+     3, 11, "shared[1000000, 1000000] has 1000000000000 elements; the limit is 2147483648"),
     ("size-inexact-division", "cell C(H = 5) {\n    in x: [H / 2]\n    out y = x\n}\n", 2, 12, "is not a whole number"),
     ("repeat-unbound", "model M(L) {\n    in w: seq<int>\n    x = embed(w, 5, 4)\n    repeat L {\n        x = relu(x)\n    }\n    out y = x\n}\n",
      4, 12, "repeat count L has no value"),
