@@ -95,8 +95,9 @@ def test_deepest_allowed_expressions_load(make):
 def test_language_doc_examples_load():
     import re
 
-    import seqdsl
     from conftest import ROOT
+
+    import seqdsl
 
     doc = (ROOT / "docs/language.md").read_text(encoding="utf-8")
     blocks = [b for b in re.findall(r"```\n(.*?)```", doc, re.S) if re.match(r"(cell|block|model) ", b)]
