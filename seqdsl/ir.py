@@ -87,7 +87,25 @@ def states(g) -> list:
 
 
 def outputs(g) -> list:
-    return nodes_with(g, Op.OUTPUT)
+    """Output nodes in declaration order."""
+    return sorted(nodes_with(g, Op.OUTPUT), key=lambda n: (g.nodes[n]["span"].line, g.nodes[n]["span"].col))
+
+
+def interface(g) -> dict:
+    """A definition's inputs, memories, outputs (by output name) and states (in order), with types."""
+    return {"inputs": {n: d["type"] for n, d in g.nodes(data=True) if d["op"] == Op.INPUT},
+            "memories": {n: d["type"] for n, d in g.nodes(data=True) if d["op"] == Op.MEMORY},
+            "outputs": {g.nodes[o]["output"]: g.nodes[o]["type"] for o in outputs(g)},
+            "states": {s: g.nodes[s]["type"] for s in states(g)}}
+
+
+def delays(g) -> dict:
+    """state → the delays it is read with, sorted (at least [1]: a state carries to the next step)."""
+    found: dict = {s: set() for s in states(g)}
+    for u, _, d in g.edges(data=True):
+        if d["delay"]:
+            found[u].add(d["delay"])
+    return {s: sorted(k or {1}) for s, k in found.items()}
 
 
 def verify(g: nx.MultiDiGraph) -> None:

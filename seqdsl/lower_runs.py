@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from . import ast as A
 from .errors import Span, SpecError, did_you_mean
-from .ir import add_node
+from .ir import add_node, interface
 from .ops import Op
 from .sizes import Size
 
@@ -213,16 +213,7 @@ def interface_of(defn: A.Definition, g) -> Interface:
     """What a model needs to know of a lowered cell or block (types in its own size names)."""
     from .lower import Lowerer
 
-    ins, sts, mems, outs = {}, {}, {}, {}
-    for n, d in g.nodes(data=True):
-        if d["op"] == Op.INPUT:
-            ins[n] = d["type"]
-        elif d["op"] == Op.MEMORY:
-            mems[n] = d["type"]
-        elif d["op"] == Op.OUTPUT:
-            outs[d["output"]] = d["type"]
-        if d.get("state"):
-            sts[n] = d["type"]
+    iface = interface(g)
     defaults = {}
     for p in defn.params:
         if isinstance(p.default, A.Bool):
@@ -231,6 +222,7 @@ def interface_of(defn: A.Definition, g) -> Interface:
             defaults[p.name] = Lowerer(defn, {q.name: Size.name(q.name) for q in defn.params}).size(p.default)
         else:
             defaults[p.name] = None
-    return Interface(defn.kind, defn.name, [p.name for p in defn.params], defaults, ins, sts, mems, outs, defn.span)
+    return Interface(defn.kind, defn.name, [p.name for p in defn.params], defaults, iface["inputs"],
+                     iface["states"], iface["memories"], iface["outputs"], defn.span)
 
 

@@ -11,29 +11,9 @@ from __future__ import annotations
 from .dot import Dot
 from .ir import in_edges, topo_order
 from .ops import Op
-from .render import STYLE, _legend, _style, state_loop, state_roles
+from .render import _legend, _style, op_word, state_loop, state_roles
 
 HIDDEN = {Op.PARAM, Op.CONST, Op.POSITIONS}
-
-
-def _is_linear_add(g, n) -> bool:
-    """add(matmul(param, x), param): the second half of linear()."""
-    if g.nodes[n]["op"] != Op.ADD:
-        return False
-    (a, _, _), (b, _, _) = in_edges(g, n)
-    return g.nodes[b]["op"] == Op.PARAM and g.nodes[a]["op"] == Op.MATMUL and any(
-        g.nodes[u]["op"] == Op.PARAM for u, _, _ in in_edges(g, a))
-
-
-def _short(g, n) -> str:
-    d = g.nodes[n]
-    if d["op"] == Op.MATMUL and any(g.nodes[u]["op"] == Op.PARAM for u, _, _ in in_edges(g, n)):
-        return "linear"
-    if d["op"] == Op.GET:
-        return d["field"]
-    if d["op"] == Op.IDENTITY:
-        return ""
-    return STYLE[d["op"]]
 
 
 def model_rolled(program, g, shapes: bool) -> str:
@@ -43,7 +23,7 @@ def model_rolled(program, g, shapes: bool) -> str:
     for n in topo_order(g):
         d = g.nodes[n]
         op = d["op"]
-        if op in HIDDEN or op == Op.GET or _is_linear_add(g, n):
+        if op in HIDDEN or op == Op.GET or (op == Op.ADD and not op_word(g, n)):
             continue
         if op == Op.INPUT:
             ids[n] = dot.node(f"{n}: {d['type']}", shape="box", **_style("input"))
@@ -58,7 +38,7 @@ def model_rolled(program, g, shapes: bool) -> str:
                 for s, role in roles.items():
                     state_loop(dot, ids[n], s, role)
         else:
-            ids[n] = dot.node(_short(g, n), shape="ellipse", **_style("op", fontsize="10", height="0.3"))
+            ids[n] = dot.node(op_word(g, n), shape="ellipse", **_style("op", fontsize="10", height="0.3"))
     for n in topo_order(g):
         if n not in ids:
             continue

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .dot import Dot
 from .errors import SpecError
-from .ir import in_edges, states, topo_order
+from .ir import delays, in_edges, interface, states, topo_order
 from .ops import Op
 
 COLORS = {
@@ -200,25 +200,27 @@ def _cell_box_rolled(dot: Dot, g, roles) -> None:
             dot.edge(dot.node(n, shape="box", **_style(_role(g, n, roles))), box)
         elif d["op"] == Op.OUTPUT:
             dot.edge(box, dot.node(d["output"], shape="box", **_style("output")))
-    delays = {}
-    for u, _, d in g.edges(data=True):
-        if d["delay"]:
-            delays.setdefault(u, set()).add(d["delay"])
-    for s in states(g):
-        for k in sorted(delays.get(s, {1})):
+    for s, ks in delays(g).items():
+        for k in ks:
             state_loop(dot, box, s, roles[s], k)
 
 
 def _cell_iface(g) -> dict:
-    ins = [n for n, d in g.nodes(data=True) if d["op"] == Op.INPUT]
-    delays: dict = {}
-    for u, _, d in g.edges(data=True):
-        if d["delay"]:
-            delays.setdefault(u, set()).add(d["delay"])
-    return {"input": ins[0] if ins else "x", "states": states(g),
-            "outputs": [d["output"] for _, d in g.nodes(data=True) if d["op"] == Op.OUTPUT],
-            "memories": [n for n, d in g.nodes(data=True) if d["op"] == Op.MEMORY],
-            "delays": {s: sorted(delays.get(s, {1})) for s in states(g)}}
+    """What the unrolled views need of a cell: its input, states, outputs, memories, delays."""
+    iface = interface(g)
+    return {"input": next(iter(iface["inputs"]), "x"), "states": list(iface["states"]),
+            "outputs": list(iface["outputs"]), "memories": list(iface["memories"]), "delays": delays(g)}
+
+
+def op_word(g, n) -> str:
+    """A model-level op as a word on an edge: `linear` for W @ x, nothing for its bias, an alias or a field."""
+    d = g.nodes[n]
+    with_param = any(g.nodes[u]["op"] == Op.PARAM for u, _, _ in in_edges(g, n))
+    if d["op"] == Op.MATMUL and with_param:
+        return "linear"
+    if d["op"] in (Op.IDENTITY, Op.GET) or (d["op"] == Op.ADD and with_param):
+        return ""  # models have no parameters of their own but linear()'s, so this add is its bias
+    return STYLE[d["op"]]
 
 
 def to_dot(program, name: str | None = None, view: str = "rolled", steps: int = 4, detail: str | None = None,

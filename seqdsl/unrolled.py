@@ -22,11 +22,11 @@ from .render import (
     BACKWARDS,
     COLORS,
     FOLDED,
-    STYLE,
     _cell_iface,
     _legend,
     _style,
     legend_entries,
+    op_word,
     shown_steps,
     state_roles,
 )
@@ -235,17 +235,6 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
 
 # ---- models ----------------------------------------------------------------------------
 
-def _op_word(g, n) -> str:
-    d = g.nodes[n]
-    if d["op"] == Op.MATMUL and any(g.nodes[u]["op"] == Op.PARAM for u, _, _ in in_edges(g, n)):
-        return "linear"
-    if d["op"] in (Op.IDENTITY, Op.GET):
-        return ""
-    if d["op"] == Op.ADD and any(g.nodes[u]["op"] == Op.PARAM for u, _, _ in in_edges(g, n)):
-        return ""  # the bias half of linear()
-    return STYLE[d["op"]]
-
-
 class Row:
     def __init__(self, ids, axis, row, chain=(), run=None):
         self.ids, self.axis, self.row, self.chain, self.run = ids, axis, row, list(chain), run
@@ -367,7 +356,7 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
                 dot.edge(_place_single(grid, singles, src, grid.next_col - 1, 1), base, **label(chain))
         else:
             row_ins = [u for u, _ in ins if u in rows]
-            word = _op_word(g, n)
+            word = op_word(g, n)
             if row_ins:
                 base = rows[row_ins[-1]]
                 rows[n] = Row(base.ids, base.axis, base.row, base.chain + [word], base.run)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import SpecError
-from ..ir import in_edges, states, topo_order
+from ..ir import delays, in_edges, interface, outputs, topo_order
 from ..ops import ELEMENTWISE_BINARY, Op
 from ..passes import optimize
 from ..passes.tiles import tiling
@@ -141,6 +141,7 @@ class Codegen:
         self.em = emitter
         self.dtype = dtype
         self.fused = fused
+        self.pre_t: dict = {}  # the function being generated: node -> (port, weight transposed once)
         self.units: dict = {}
         self.order: list = []
 
@@ -184,7 +185,7 @@ class Codegen:
         for u, _, delay in in_edges(g, n):
             names.append(ctx(u, delay))
             types.append(g.nodes[u]["type"])
-        if n in getattr(self, "pre_t", {}) and self.pre_t[n][1] in g:
+        if n in self.pre_t and self.pre_t[n][1] in g:
             port, w = self.pre_t[n]
             names[port] = f"{var(w)}__T"
         return names, types
@@ -227,7 +228,7 @@ class Codegen:
                 callee = self.unit(d["callee"], d["sizes"])
                 ins = {p: var(src) for src, p, _ in in_edges(g, n)}
                 if callee.kind == "cell":
-                    ci = _interface(callee.graph)
+                    ci = interface(callee.graph)
                     (xname,) = list(ci["inputs"])
                     init = ", ".join(f"{k!r}: {v}" for k, v in ins.items() if k in ci["states"])
                     mem = ", ".join(f"{k!r}: {v}" for k, v in ins.items() if k in ci["memories"])
@@ -248,17 +249,17 @@ class Codegen:
                 elif field_.startswith("final."):
                     body.append(f"{var(n)} = {var(src)}[2][{field_[6:]!r}]")
                 else:
-                    out_names = _interface(self.unit(g.nodes[src]["callee"], g.nodes[src]["sizes"]).graph)["outputs"]
+                    out_names = interface(self.unit(g.nodes[src]["callee"], g.nodes[src]["sizes"]).graph)["outputs"]
                     which = 0 if field_ in out_names else 1
                     body.append(f"{var(n)} = {var(src)}[{which}][{field_!r}]")
             else:
                 body.extend(self.assign(g, n, lambda s, k: var(s)).split("\n"))
-        outs = ", ".join(f"{g.nodes[o]['output']!r}: {var(_src(g, o))}" for o in _outputs(g))
+        outs = ", ".join(f"{g.nodes[o]['output']!r}: {var(_src(g, o))}" for o in outputs(g))
         finals = []
         for n, d in g.nodes(data=True):
             if d["op"] == Op.CALL and d["kind"] == "cell":
                 callee = self.unit(d["callee"], d["sizes"])
-                for s in _interface(callee.graph)["states"]:
+                for s in interface(callee.graph)["states"]:
                     finals.append(f"{d['instance'] + '.' + s!r}: {var(n)}[2][{s!r}]")
         if grad:
             from .numpy_grad import straight_backward
@@ -275,7 +276,7 @@ class Codegen:
         """A cell: the step loop (+ with grad=True, a tape and a backward closure)."""
         g = u.graph
         em = self.em
-        iface = _interface(g)
+        iface = interface(g)
         (xname,) = iface["inputs"] or [None]
         self.pre_t = {}
         tape: set = set()
@@ -314,10 +315,7 @@ class Codegen:
         for n in used_in_loop:
             body.append(f"{var(n)}__steps = {em.steps.format(v=var(n))}")
         # state history: s__d1 is s[t-1], s__d2 is s[t-2], ...
-        max_delay = {s: 1 for s in iface["states"]}
-        for uu, _, dd in g.edges(data=True):
-            if dd["delay"]:
-                max_delay[uu] = max(max_delay[uu], dd["delay"])
+        max_delay = {s: ks[-1] for s, ks in delays(g).items()}
         # memory plan (inference, backends that can write into arrays): in-place and static buffers
         step_nodes = [n for n in order if where[n] == "step" and g.nodes[n]["op"] != Op.OUTPUT]
         mp = None
@@ -350,7 +348,7 @@ class Codegen:
                 body.append(f"{var(s)}__d{k} = {var(s)}__d1" + (".copy()" if s in owned_states else ""))
             if grad:
                 body.append(f"{var(s)}__init = {var(s)}__d1")
-        step_outs = [o for o in _outputs(g) if where[_src(g, o)] == "step"]
+        step_outs = [o for o in outputs(g) if where[_src(g, o)] == "step"]
         # outputs (and per-step states) are copied into preallocated time-major arrays, except
         # those with a memory axis, whose length is only known at run time: they go to a list
         buffered = {o for o in step_outs if mp and not g.nodes[o]["type"].seq}
@@ -433,7 +431,7 @@ class Codegen:
             for s in iface["states"] if not mp else ():
                 body.append(f"    {var(s)}__list.reverse()" if grad else f"    seqs and {var(s)}__list.reverse()")
         outs = []
-        for o in _outputs(g):
+        for o in outputs(g):
             src = _src(g, o)
             if o in buffered:
                 outs.append(f"{g.nodes[o]['output']!r}: {em.to_batch_first.format(v=var(o) + '__buf')}")
@@ -489,7 +487,7 @@ class Codegen:
     def module(self, name: str, sizes: dict, source_file: str) -> str:
         main = self.unit(name, sizes)
         params = self.param_table(main)
-        iface = _interface(main.graph)
+        iface = interface(main.graph)
         finals = {}
         if main.kind == "cell":
             finals = {s: str(t) for s, t in iface["states"].items()}
@@ -551,17 +549,5 @@ class Codegen:
         return "\n".join(out) + "\n"
 
 
-def _outputs(g) -> list:
-    return sorted((n for n, d in g.nodes(data=True) if d["op"] == Op.OUTPUT), key=lambda n: g.nodes[n]["span"].line)
-
-
 def _src(g, o) -> str:
     return in_edges(g, o)[0][0]
-
-
-def _interface(g) -> dict:
-    ins = {n: d["type"] for n, d in g.nodes(data=True) if d["op"] == Op.INPUT}
-    mems = {n: d["type"] for n, d in g.nodes(data=True) if d["op"] == Op.MEMORY}
-    outs = {g.nodes[o]["output"]: g.nodes[o]["type"] for o in _outputs(g)}
-    sts = {s: g.nodes[s]["type"] for s in states(g)}
-    return {"inputs": ins, "memories": mems, "outputs": outs, "states": sts}

@@ -18,9 +18,9 @@ used inside the loop is one matmul over all T·B rows after the loop.
 
 from __future__ import annotations
 
-from ..ir import in_edges, topo_order
+from ..ir import in_edges, interface, outputs, topo_order
 from ..ops import Op
-from .codegen import Unsupported, _interface, _outputs, _src, var
+from .codegen import Unsupported, _src, var
 
 
 def _unalign(e: str, t, out) -> str:
@@ -274,7 +274,7 @@ def cell_backward(g, iface, where, order, max_delay, tape, xname) -> list:
     step_nodes = [n for n in order if where[n] == "step" and g.nodes[n]["op"] != Op.OUTPUT]
     time_nodes = [n for n in order if where[n] == "time" and g.nodes[n]["op"] != Op.OUTPUT]
     once_nodes = [n for n in order if where[n] == "once"]
-    outs = _outputs(g)
+    outs = outputs(g)
     L.append("ts = list(range(T - 1, -1, -1)) if reverse else list(range(T))")
     for s in states:
         L.append(f"{var(s)}__P = {var(s)}__list[::-1] if reverse else {var(s)}__list")
@@ -377,7 +377,7 @@ def cell_backward(g, iface, where, order, max_delay, tape, xname) -> list:
             contribs.add(n, f"gO_{var(n)}")
         lines = contribs.emit(f"g_{var(n)}", n, _last_dim(g, n), var(n))
         if not lines:
-            if d["op"] == Op.INPUT:
+            if d["op"] in (Op.INPUT, Op.MEMORY):  # read, but nothing it reaches has a gradient
                 L.append(f"g_{var(n)} = np.zeros_like({var(n)})")
             continue
         L += lines
@@ -391,11 +391,7 @@ def cell_backward(g, iface, where, order, max_delay, tape, xname) -> list:
             u = in_edges(g, n)[port][0]
             if g.nodes[u]["op"] not in (Op.CONST, Op.POSITIONS):
                 contribs.add(u, expr)
-    mems = ", ".join(f"{m!r}: g_{var(m)}" for m in iface["memories"]
-                     if any(True for _ in [m]))
-    for m in iface["memories"]:
-        if not any(f"g_{var(m)} =" in line for line in L):
-            L.append(f"g_{var(m)} = np.zeros_like({var(m)})")
+    mems = ", ".join(f"{m!r}: g_{var(m)}" for m in iface["memories"])
     inits = ", ".join(f"{s!r}: g_init__{var(s)}" for s in states)
     L.append(f"return {{{xname!r}: g_{var(xname)}.swapaxes(0, 1)}}, {{{inits}}}, {{{mems}}}")
     return L
@@ -416,7 +412,7 @@ def straight_backward(cg, u, g) -> list:
     contribs = Contribs()
     have: set = set()  # nodes whose gradient has been emitted
     order = topo_order(g)
-    for o in _outputs(g):
+    for o in outputs(g):
         name = g.nodes[o]["output"]
         L.append(f"d__{var(name)} = d_outs.get({name!r})")
         L.append(f"d__{var(name)} = np.zeros_like({var(_src(g, o))}) if d__{var(name)} is None else d__{var(name)}")
@@ -461,7 +457,7 @@ def straight_backward(cg, u, g) -> list:
 def _call_backward(cg, g, n, d, gets, have, contribs) -> list:
     """Call a run's (or block's) backward with the gradients its fields received."""
     callee = cg.unit(d["callee"], d["sizes"])
-    iface = _interface(callee.graph)
+    iface = interface(callee.graph)
     douts, dseqs, fin = [], [], {}
     for gn in gets:
         if gn not in have:

@@ -34,7 +34,7 @@ def check_loaded(expected: dict, arrays: dict, path) -> None:
             raise SpecError(f"{path}: parameter {k} has shape {tuple(arrays[k].shape)}, the spec says {tuple(shape)}")
 
 
-def example_inputs(ns: dict, batch: int, steps: int, seed: int, xp=np) -> dict:
+def example_inputs(ns: dict, batch: int, steps: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     out = {}
     for name, (_text, dims, dtype, seq, vocab) in ns["INPUTS"].items():
