@@ -3,7 +3,10 @@
 In:  a lowered IR graph (and, for algebraic loops, the equations being lowered).
 Out: `algebraic_loop_error(...)` → the `SpecError` naming the cycle's path with line
      numbers; `check_graph(g)` → a list of warnings (unused parameters and inputs);
-     `summary(g)` → inputs, outputs, states, parameters with shapes and the count.
+     `summary(g, program)` → inputs, outputs, states, the runs, and every parameter with its
+     shape, including those of the cells and blocks it runs (by instance path: `enc.W_ii`;
+     only its own without `program`); `param_size(dims)` → a parameter's count (int, or a
+     `Size` such as `H*I` while sizes are symbolic). The counts add up to `param_count`.
 Errors that lowering meets first (unknown names, shapes, bad delays, unassigned states)
 are raised there, with the same `file:line:col` format.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 from .errors import SpecError, Warning_
 from .ir import states
 from .ops import Op
+from .sizes import Size
 
 
 def algebraic_loop_error(stack: list, name: str, equations: dict) -> SpecError:
@@ -33,8 +37,9 @@ def check_graph(g) -> list:
     return warnings
 
 
-def summary(g) -> dict:
-    """What `seqdsl check` prints for a definition."""
+def summary(g, program=None) -> dict:
+    """What `seqdsl check` prints for a definition. With the `Program`, "params" lists every
+    parameter the definition trains, those of the runs it makes by instance path (`enc.W_ii`)."""
     out = {"inputs": [], "outputs": [], "states": [], "params": [], "runs": []}
     for n, d in g.nodes(data=True):
         op = d["op"]
@@ -46,5 +51,16 @@ def summary(g) -> dict:
             out["params"].append((n, d["type"].dims))
         elif op == Op.CALL:
             out["runs"].append((d["instance"], d["callee"]))
+            if program is not None:
+                inner = summary(program.instance(d["callee"], d["sizes"]), program)["params"]
+                out["params"] += [(f"{d['instance']}.{name}", dims) for name, dims in inner]
     out["states"] = [(n, str(g.nodes[n]["type"])) for n in states(g)]
     return out
+
+
+def param_size(dims):
+    """The number of values of a parameter: an int, or a `Size` (`H*I`) while sizes are symbolic."""
+    total = Size.const(1)
+    for d in dims:
+        total = total * d
+    return total.value if total.value is not None else total

@@ -2,17 +2,21 @@
 
 In:  argv.
 Out: text on stdout, diagnostics on stderr, and an exit code: 0 on success, 1 for a
-     bad spec, a bad flag or a missing file (never a Python traceback), 2 never.
+     bad spec, a bad flag or a missing file, 2 for an internal error (a bug in seqdsl:
+     an `InternalError` such as a broken IR invariant, or any unexpected exception), which
+     is reported as ``internal error: ...`` with the spec file, the pass that broke when it
+     is known, and where to report it. Never a Python traceback, unless SEQDSL_DEBUG=1.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from . import compile_cli, render_cli
-from .errors import SpecError
+from .errors import REPORT_AT, InternalError, SpecError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,16 +46,18 @@ def _fmt_dims(dims) -> str:
 
 
 def cmd_check(args) -> int:
+    from .check import param_size, summary
     from .program import load
 
     for f in args.files:
+        args.file = f  # the spec an internal error names
         program = load(Path(f), _sizes(args.set))
         for w in program.warnings:
             print(w, file=sys.stderr)
         for name, d in program.definitions.items():
             if d.file != program.top_file:
                 continue
-            s = d.summary()
+            s = summary(d.graph, program)
             sizes = ", ".join(f"{k}={v}" for k, v in d.sizes.items())
             print(f"{d.kind} {name}({sizes})  [{f}:{d.ast.span.line}]")
             for key in ("inputs", "outputs", "states"):
@@ -59,8 +65,12 @@ def cmd_check(args) -> int:
                     print(f"  {key + ':':9}" + ", ".join(f"{n}: {t}" for n, t in s[key]))
             for inst, callee in s["runs"]:
                 print(f"  run:     {inst} = {callee}")
-            if s["params"]:
-                print("  params:  " + ", ".join(f"{n} {_fmt_dims(dims)}" for n, dims in s["params"]))
+            if s["params"]:  # every parameter it trains, those of its runs by instance path
+                rows = [(f"{n} {_fmt_dims(dims)}", str(param_size(dims))) for n, dims in s["params"]]
+                left, right = max(len(a) for a, _ in rows), max(len(b) for _, b in rows)
+                print("  params:")
+                for a, b in rows:
+                    print(f"    {a:<{left}}  {b:>{right}}")
             count = d.param_count
             print(f"  parameters: {count if count is not None else 'symbolic (bind sizes with --set)'}")
         print(f"{f}: ok")
@@ -111,7 +121,50 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {"check": cmd_check, "ir": cmd_ir, "compile": compile_cli.cmd_compile, "render": render_cli.cmd_render}
 
 
+def _broken_pass(e: BaseException) -> str | None:
+    """The pass after (or in) which an internal error happened: `e.pass_name`, else found in the
+    traceback (the pass `optimize` was verifying, or a frame inside seqdsl/passes/)."""
+    name = getattr(e, "pass_name", None)
+    if name:
+        return name
+    tb, found = e.__traceback__, None
+    while tb is not None:
+        frame = tb.tb_frame
+        path = Path(frame.f_code.co_filename)
+        if path.parent.name == "passes" and path.parent.parent.name == "seqdsl":
+            if path.stem == "__init__" and callable(frame.f_locals.get("p")):
+                found = getattr(frame.f_locals["p"], "__name__", None) or found
+            elif path.stem != "__init__":
+                found = frame.f_code.co_name if found is None else found
+        tb = tb.tb_next
+    return found
+
+
+def report_internal(e: BaseException, spec: str | None) -> None:
+    """Print an internal error (a bug in seqdsl) for people: what, where, and where to report it."""
+    import traceback
+
+    debug = bool(os.environ.get("SEQDSL_DEBUG"))
+    if debug:
+        traceback.print_exception(e, file=sys.stderr)
+    if isinstance(e, InternalError) and e.span.line > 0:
+        lines = [str(e)]  # file:line:col: internal error: ..., the source line and a caret
+    else:
+        what = e.message if isinstance(e, InternalError) else f"{type(e).__name__}: {e}"
+        lines = [f"{spec or 'seqdsl'}: internal error: {what}"]
+        if isinstance(e, InternalError) and e.hint:
+            lines.append(f"    hint: {e.hint}")
+    broken = _broken_pass(e)
+    if broken:
+        lines.append(f"    the IR was broken by the pass '{broken}'")
+    lines.append(f"    this is a bug in seqdsl, not in your spec: please report this at {REPORT_AT}, with "
+                 + (f"{spec} and " if spec else "") + "the command you ran"
+                 + ("" if debug else " (SEQDSL_DEBUG=1 shows the traceback)"))
+    print("\n".join(lines), file=sys.stderr)
+
+
 def main(argv=None) -> int:
+    args = None
     try:
         args = build_parser().parse_args(argv)
         if not args.command:
@@ -125,3 +178,6 @@ def main(argv=None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # InternalError, or any other bug: never a raw traceback
+        report_internal(e, getattr(args, "file", None))
+        return 2

@@ -2,6 +2,8 @@
 
 In:  parsed CLI arguments.
 Out: a standalone Python module written to OUT (or printed), exit code 0; SpecError → 1.
+     OUT is written whole or not at all (a temporary file in its folder, fsynced, renamed
+     over it; missing folders are created); a target that is not a regular file is refused.
 """
 
 from __future__ import annotations
@@ -32,12 +34,16 @@ def cmd_compile(args) -> int:
     _, defn, code = generate_source(program, args.backend, _sizes(args.set), args.defn, args.dtype,
                                     fused=not args.no_fused)
     if args.output:
+        from .backends.runtime import write_file
+
         out = Path(args.output)
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(code, encoding="utf-8")
+            if not out.parent.is_dir():
+                out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise SpecError(f"cannot write {out}: {e.strerror}") from None
+        data = code.encode("utf-8")
+        write_file(out, lambda f: f.write(data), "the module")
         print(f"wrote {out} ({defn.kind} {defn.name}, {args.backend})")
     else:
         print(code, end="")

@@ -1,10 +1,13 @@
-"""Errors for people: one exception type carrying a source span.
+"""Errors: mistakes in a spec (`SpecError`) and bugs in seqdsl (`InternalError`).
 
 In:  a message, a `Span` (file, line, column, and the source text it points into),
      an optional hint.
 Out: `SpecError`, whose `str()` is ``file:line:col: error: message`` followed by
      the source line and a caret under the column (and ``hint: ...`` when given).
-     Warnings use the same format with ``warning:``.
+     Warnings use the same format with ``warning:``. `InternalError` (a broken
+     invariant inside the compiler, e.g. `ir.IRError`) is deliberately *not* a
+     `SpecError`: nothing that handles user mistakes may swallow it, and the CLI reports
+     it as ``internal error: ...`` with exit status 2 (see `cli.main`).
 """
 
 from __future__ import annotations
@@ -76,6 +79,39 @@ class SpecError(Exception):
 
     def __str__(self) -> str:
         return format_diagnostic("error", self.message, self.span, self.hint)
+
+
+REPORT_AT = "the seqdsl issue tracker"  # where internal errors ask to be reported
+
+
+class InternalError(Exception):
+    """A broken invariant inside seqdsl (lowering, a pass, codegen): a bug, never the spec's fault.
+
+    `span` points at the spec line being compiled when it is known; `pass_name` names the pass
+    after which the invariant broke, when known (the CLI also looks for it in the traceback)."""
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
+                 pass_name: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.span = span or NO_SPAN
+        self.hint = hint
+        self.pass_name = pass_name
+
+    @property
+    def file(self) -> str:
+        return self.span.file
+
+    @property
+    def line(self) -> int:
+        return self.span.line
+
+    @property
+    def col(self) -> int:
+        return self.span.col
+
+    def __str__(self) -> str:
+        return format_diagnostic("internal error", self.message, self.span, self.hint)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@
 In:  parsed CLI arguments / DOT text and a path.
 Out: .dot, .svg, .png or .pdf files (the format follows the suffix). With no -o, both views
      of the file's main definition go to out/<file>.<def>.<view>.svg. A missing `dot`
-     program is one line with the install hint; the .dot file is still written.
+     program is one line with the install hint; the .dot file is still written. Files are
+     written whole or not at all (see `backends.runtime.write_file`).
 """
 
 from __future__ import annotations
@@ -17,15 +18,22 @@ FORMATS = {".dot", ".gv", ".svg", ".png", ".pdf"}
 MAX_STEPS = 1000
 
 
+def _save(path: Path, data: bytes) -> None:
+    from .backends.runtime import write_file
+
+    write_file(path, lambda f: f.write(data), "the drawing")
+
+
 def write(dot_text: str, path: Path) -> Path:
     """Write DOT text, or what `dot` makes of it, to `path` (by suffix)."""
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise SpecError(f"cannot render to '{path.name}': use one of {', '.join(sorted(FORMATS))}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
         if suffix in (".dot", ".gv"):
-            path.write_text(dot_text, encoding="utf-8")
+            _save(path, dot_text.encode("utf-8"))
             return path
         import graphviz
 
@@ -33,13 +41,13 @@ def write(dot_text: str, path: Path) -> Path:
             data = graphviz.Source(dot_text).pipe(format=suffix[1:])
         except graphviz.ExecutableNotFound:
             dot_path = path.with_suffix(".dot")
-            dot_path.write_text(dot_text, encoding="utf-8")
+            _save(dot_path, dot_text.encode("utf-8"))
             raise SpecError(f"graphviz's 'dot' program is not installed; wrote {dot_path} instead", None,
                             "install it with 'apt-get install graphviz' (Debian/Ubuntu) "
                             "or 'brew install graphviz' (macOS)") from None
         except graphviz.CalledProcessError as e:
             raise SpecError(f"dot failed: {e.stderr.decode(errors='replace').strip()}") from None
-        path.write_bytes(data)
+        _save(path, data)
         return path
     except OSError as e:
         raise SpecError(f"cannot write {path}: {e.strerror}") from None

@@ -2,7 +2,8 @@
 
 In:  a spec (path, text or `Program`), a backend name, sizes, a definition name, dtype.
 Out: an executable (NumPy) or an nn.Module (torch) following docs/api.md, or the
-     generated source (`generate_source`).
+     generated source (`generate_source`). A `Program` compiles at the sizes it was loaded
+     with (`load(path, sizes=...)`), overridden by `sizes` given here.
 """
 
 from __future__ import annotations
@@ -33,6 +34,69 @@ def _program(source, sizes):
     return program, program.top_file
 
 
+def loaded_sizes(program, defn) -> dict:
+    """The sizes `load(..., sizes=...)` gave `defn`: `program.sizes` when the Program keeps them,
+    else recovered from the definition's bound sizes (the fewest that reproduce them)."""
+    from ..lower import size_env
+    from ..sizes import Size
+
+    kept = getattr(program, "sizes", None)
+    if isinstance(kept, dict):
+        return {k: v for k, v in kept.items() if k in defn.sizes}
+    given: dict = {}
+    for p in defn.ast.params:
+        bound = defn.sizes.get(p.name)
+        value = bound.value if isinstance(bound, Size) else bound
+        if value is None:
+            continue
+        if size_env(defn.ast, given).get(p.name) != bound:
+            given[p.name] = value
+    return given
+
+
+def token_vocab(program, g, node: str, depth: int = 0) -> int | None:
+    """The ids token input `node` of graph `g` may hold: the smallest vocabulary among its readers
+    (embed, onehot, and through runs of blocks, their readers); None when a reader is anything else
+    or nothing reads it (then ids are not range-checked)."""
+    from ..ir import in_edges
+    from ..ops import Op
+
+    found = []
+    for c in g.successors(node):
+        d = g.nodes[c]
+        if d["op"] == Op.EMBED:
+            found.append(g.nodes[in_edges(g, c)[1][0]]["type"].dims[0].value)
+        elif d["op"] == Op.ONEHOT:
+            found.append(d["size"].value)
+        elif d["op"] == Op.CALL and depth < 64:
+            callee = program.instance(d["callee"], d["sizes"])
+            for src, port, _ in in_edges(g, c):
+                if src == node:
+                    found.append(token_vocab(program, callee, port, depth + 1) if port in callee else None)
+        else:
+            return None
+    return None if not found or None in found else min(found)
+
+
+def dim_names(defn) -> dict:
+    """The spec's names for the dims of each input, memory and state ("I", "4*H"), for messages."""
+    from .. import ast as A
+    from ..lower import Lowerer
+    from ..sizes import Size
+
+    env = {p.name: Size.name(p.name) for p in defn.ast.params}
+    dims, memories = {}, []
+    for s in defn.ast.body:
+        if isinstance(s, (A.InDecl, A.MemDecl, A.StateDecl)):
+            if isinstance(s, A.MemDecl):
+                memories.append(s.name)
+            try:
+                dims[s.name] = tuple(str(Lowerer(defn.ast, env).size(d)) for d in s.type.dims)
+            except SpecError:
+                pass
+    return {"dims": dims, "memories": memories}
+
+
 def generate_source(source, backend: str = "numpy", sizes=None, name=None, dtype: str = "float32",
                     fused: bool = True):
     """(program, definition, generated module text). `fused=False` keeps standard cells on the
@@ -49,9 +113,13 @@ def generate_source(source, backend: str = "numpy", sizes=None, name=None, dtype
         defn = program.definitions[name]
     else:
         raise SpecError(f"no definition named '{name}'", None, did_you_mean(name, program.definitions))
-    given = {k: v for k, v in (sizes or {}).items() if k in defn.sizes}
+    given = _given(program, defn, sizes)
     code = Codegen(program, emitter, dtype, fused).module(defn.name, given, Path(file).name if file else "<string>")
     return program, defn, code
+
+
+def _given(program, defn, sizes) -> dict:
+    return {**loaded_sizes(program, defn), **{k: v for k, v in (sizes or {}).items() if k in defn.sizes}}
 
 
 def compile_program(source, backend="numpy", sizes=None, name=None, dtype="float32", fused=True, **options):
@@ -63,8 +131,12 @@ def compile_program(source, backend="numpy", sizes=None, name=None, dtype="float
     program, defn, code = generate_source(source, backend, sizes, name, dtype, fused)
     filename = f"<seqdsl:{Path(program.top_file).name}:{defn.name}:{backend}>"
     ns = exec_module(code, filename)
+    symbols = dim_names(defn)
+    g = program.specialize(defn.name, _given(program, defn, sizes))
+    symbols["vocab"] = {n: token_vocab(program, g, n) for n, (*_, dtype, _seq, _v) in ns["INPUTS"].items()
+                        if dtype == "int"}
     if backend == "numpy":
-        return NumpyExecutable(code, ns, filename)
+        return NumpyExecutable(code, ns, filename, symbols)
     from .torch_module import make_module
 
-    return make_module(code, ns, filename)
+    return make_module(code, ns, filename, symbols)

@@ -1,16 +1,31 @@
-"""The executable contract shared by both backends (see docs/api.md).
+"""The executable contract shared by both backends (see docs/api.md), and safe weight files.
 
-In:  a generated module's namespace (`PARAMS`, `INPUTS`, `forward`, ...).
+In:  a generated module's namespace (`PARAMS`, `INPUTS`, `STATE_SHAPES`, `DTYPE`, `forward`, ...),
+     its source and filename, and the spec's names for its dims (for messages).
 Out: `NumpyExecutable`: `.params` (spec name → array), `init_params(seed)`,
-     `save(path)` / `load(path)` (.npz, allow_pickle=False, names and shapes checked),
-     `example_inputs(batch, steps, seed)`, and `outputs, final = exe(**inputs, state=None)`.
+     `save(path)` / `load(path)` (.npz, allow_pickle=False, names, shapes and dtypes checked),
+     `example_inputs(batch, steps, seed)`, `outputs, final = exe(**inputs, state=None)` and
+     `value_and_grad(...)`; every argument is checked by `validate.Boundary` before generated code
+     runs. It deep-copies and pickles (the namespace is rebuilt from the source), and its repr
+     names the spec, kind, sizes and parameter shapes.
+     Helpers used by both backends: `draw` (initializers), `check_loaded`, `example_inputs`,
+     `describe` (the repr), `write_file` (write a temporary file in the target's folder, fsync,
+     rename over the target: a failed save never destroys the file it replaces; targets that are
+     not regular files are refused) and `read_weights_file` (clear `SpecError`s for missing, empty,
+     truncated or foreign files).
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import stat
+from pathlib import Path
+
 import numpy as np
 
 from ..errors import SpecError
+from .validate import Boundary, NumpyArrays
 
 
 def draw(shape, init, rng: np.random.Generator) -> np.ndarray:
@@ -23,6 +38,7 @@ def draw(shape, init, rng: np.random.Generator) -> np.ndarray:
 
 
 def check_loaded(expected: dict, arrays: dict, path) -> None:
+    """Names, shapes and dtypes (real numbers) of loaded weights against the spec's `PARAMS`."""
     missing = sorted(set(expected) - set(arrays))
     extra = sorted(set(arrays) - set(expected))
     if missing or extra:
@@ -30,67 +46,209 @@ def check_loaded(expected: dict, arrays: dict, path) -> None:
                         + (f"; missing {', '.join(missing)}" if missing else "")
                         + (f"; unexpected {', '.join(extra)}" if extra else ""))
     for k, (shape, _) in expected.items():
+        kind = _kind(arrays[k])
+        if kind not in ("float", "int"):
+            raise SpecError(f"{path}: parameter {k} holds {kind}; weights are real numbers")
         if tuple(arrays[k].shape) != tuple(shape):
             raise SpecError(f"{path}: parameter {k} has shape {tuple(arrays[k].shape)}, the spec says {tuple(shape)}")
 
 
-def example_inputs(ns: dict, batch: int, steps: int, seed: int) -> dict:
+def _kind(a) -> str:
+    """'float', 'int', or what else an array holds, in words (numpy arrays and torch tensors)."""
+    dt = getattr(a, "dtype", None)
+    if isinstance(dt, np.dtype):
+        return {"f": "float", "i": "int", "u": "int", "c": "complex numbers", "b": "booleans", "U": "strings",
+                "S": "bytes", "O": "Python objects"}.get(dt.kind, f"values of dtype {dt}")
+    if getattr(dt, "is_complex", False):
+        return "complex numbers"
+    if getattr(dt, "is_floating_point", False):
+        return "float"
+    if str(dt) == "torch.bool":
+        return "booleans"
+    return "int" if dt is not None else f"a {type(a).__name__}"
+
+
+def example_inputs(ns: dict, batch: int, steps: int, seed: int, vocab: dict | None = None) -> dict:
+    """Random inputs: floats standard normal in the module's dtype, token ids below each vocabulary
+    (`vocab`: name → size, overriding the namespace's)."""
     rng = np.random.default_rng(seed)
     out = {}
-    for name, (_text, dims, dtype, seq, vocab) in ns["INPUTS"].items():
+    for name, (_text, dims, dtype, seq, v) in ns["INPUTS"].items():
+        vocab_ = (vocab or {}).get(name, v)
         if dtype == "int":
-            out[name] = rng.integers(0, vocab, size=(batch, steps))
+            shape = (batch, steps) if seq else (batch,)
+            out[name] = rng.integers(0, vocab_ or 1, size=shape)
         else:
             shape = (batch,) + ((steps,) if seq else ()) + tuple(dims)
             out[name] = rng.standard_normal(shape).astype(ns["DTYPE"])
     return out
 
 
+def describe(obj, backend: str, dtype, shapes: dict, extra: str = "") -> str:
+    """`LSTM` as text: class, kind, name, sizes, backend, dtype, and every parameter's shape."""
+    sizes = ", ".join(f"{k}={v}" for k, v in obj.sizes.items())
+    total = sum(int(np.prod(s, dtype=np.int64)) for s in shapes.values())
+    head = (f"{type(obj).__name__}({obj.kind} {obj.name}({sizes}), backend={backend}, dtype={dtype}{extra}, "
+            f"{total} parameters")
+    if not shapes:
+        return head + ")"
+    width = max(len(k) for k in shapes)
+    rows = [f"  {k:<{width}}  ({', '.join(str(d) for d in s)}{',' if len(s) == 1 else ''})"
+            for k, s in shapes.items()]
+    return head + ":\n" + "\n".join(rows) + "\n)"
+
+
+# ---- files --------------------------------------------------------------------------------
+def write_file(path, write, what: str = "file") -> Path:
+    """Write a file as a whole or not at all: `write(f)` fills a temporary file in the target's
+    folder, which is fsynced and renamed over the target (a symlink's target is replaced, the link
+    kept). Refuses targets that exist and are not regular files (/dev/null, a folder) and missing
+    folders, with a `SpecError`. The name is kept exactly as given (no suffix is added)."""
+    path = Path(os.fspath(path))
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise SpecError(f"cannot write {what} {path}: {e.strerror}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise SpecError(f"cannot write {what} {path}: it is {kind}, and seqdsl only replaces regular files")
+    folder = target.parent
+    if not folder.is_dir():
+        why = "is not a folder" if folder.exists() else "does not exist"
+        raise SpecError(f"cannot write {what} {path}: the folder {folder} {why}")
+    tmp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            if st is not None:
+                os.chmod(tmp, stat.S_IMODE(st.st_mode))
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+    except OSError as e:
+        raise SpecError(f"cannot write {what} {path}: {e.strerror or e}") from None
+    try:  # make the rename itself durable
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+def read_weights_file(path, expect: str) -> bytes:
+    """The bytes of a weights file, or a `SpecError` naming it (missing, a folder, empty)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise SpecError(f"cannot load weights from {path}: no such file") from None
+    except IsADirectoryError:
+        raise SpecError(f"cannot load weights from {path}: it is a folder, not {expect}") from None
+    except OSError as e:
+        raise SpecError(f"cannot load weights from {path}: {e.strerror or e}") from None
+    if not data:
+        raise SpecError(f"cannot load weights from {path}: the file is empty, not {expect}")
+    return data
+
+
+def load_npz(path) -> dict:
+    """Named arrays from an .npz file (allow_pickle=False), with a clear `SpecError` for anything else."""
+    import io
+    import zipfile
+    import zlib
+
+    data = read_weights_file(path, "an .npz file")
+    if data.startswith(b"\x93NUMPY"):
+        raise SpecError(f"cannot load weights from {path}: it holds a single array (.npy), "
+                        "not named weights (.npz, as written by exe.save)")
+    if not data.startswith(b"PK"):
+        raise SpecError(f"cannot load weights from {path}: not an .npz file (an .npz file is a zip archive "
+                        "of named arrays, as written by exe.save)")
+    arrays = {}
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            for k in z.files:
+                try:
+                    arrays[k] = z[k]
+                except ValueError as e:
+                    if "pickle" in str(e) or "Object arrays" in str(e):
+                        raise SpecError(f"cannot load weights from {path}: array '{k}' holds Python objects, "
+                                        "not numbers") from None
+                    raise
+    except SpecError:
+        raise
+    except (ValueError, EOFError, OSError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        raise SpecError(f"cannot load weights from {path}: the file is damaged or truncated ({e})") from None
+    for k, a in arrays.items():
+        kind = _kind(a)
+        if kind not in ("float", "int"):
+            raise SpecError(f"cannot load weights from {path}: array '{k}' holds {kind}, not real numbers")
+    return arrays
+
+
+# ---- the NumPy executable ---------------------------------------------------------------
 class NumpyExecutable:
     backend = "numpy"
 
-    def __init__(self, source: str, ns: dict, filename: str):
+    def __init__(self, source: str, ns: dict, filename: str, symbols: dict | None = None):
         self.source = source
         self.filename = filename
         self._ns = ns
         self.kind, self.name, self.sizes = ns["KIND"], ns["NAME"], ns["SIZES"]
         self.param_specs = ns["PARAMS"]
         self.dtype = np.dtype(ns["DTYPE"])
+        self.boundary = Boundary(ns, symbols)
         self.params: dict = {}
         self.init_params(0)
+
+    # deepcopy and pickle: the namespace (generated functions, the numpy module) is rebuilt
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        del state["_ns"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._ns = exec_module(self.source, self.filename)
+
+    def __repr__(self) -> str:
+        return describe(self, "numpy", self.dtype, {k: tuple(v.shape) for k, v in self.params.items()})
 
     def init_params(self, seed: int = 0) -> None:
         rng = np.random.default_rng(seed)
         self.params = {k: draw(shape, init, rng).astype(self.dtype) for k, (shape, init) in self.param_specs.items()}
 
     def save(self, path) -> None:
-        np.savez(path, **self.params)
+        """Write the parameters to `path` (.npz; the name is kept as given) without ever leaving a
+        half-written file in place of the old one."""
+        params = {k: np.asarray(v) for k, v in self.params.items()}
+        write_file(path, lambda f: np.savez(f, **params), "weights")
 
     def load(self, path) -> None:
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:
-            raise SpecError(f"cannot load weights from {path}: {e}") from None
+        arrays = load_npz(path)
         check_loaded(self.param_specs, arrays, path)
         self.params = {k: v.astype(self.dtype) for k, v in arrays.items()}
 
     def example_inputs(self, batch: int = 2, steps: int = 5, seed: int = 0) -> dict:
-        return example_inputs(self._ns, batch, steps, seed)
+        batch, steps = self.boundary.example_sizes(batch, steps)
+        return example_inputs(self._ns, batch, steps, seed, self.boundary.vocab())
 
     def _cast(self, inputs: dict, state):
-        want = set(self._ns["INPUTS"])
-        if set(inputs) != want:
-            raise TypeError(f"{self.name} takes inputs {sorted(want)}, got {sorted(inputs)}")
-        cast = {k: (np.asarray(v) if self._ns["INPUTS"][k][2] == "int" else np.asarray(v, dtype=self.dtype))
-                for k, v in inputs.items()}
-        if state:
-            unknown = set(state) - set(self._ns["STATE_SHAPES"])
-            if unknown:
-                raise TypeError(f"{self.name} has no state {sorted(unknown)}; its states: "
-                                f"{sorted(self._ns['STATE_SHAPES'])}")
-            state = {k: np.asarray(v, dtype=self.dtype) for k, v in state.items()}
-        return cast, state
+        return self.boundary.call(inputs, state, NumpyArrays(self.dtype))
 
     def __call__(self, state=None, **inputs):
         """Inference: `outputs, final = exe(**inputs, state=None)`; keeps no per-step history."""
@@ -100,14 +258,13 @@ class NumpyExecutable:
     def value_and_grad(self, inputs: dict, d_outputs: dict, d_final: dict | None = None, state=None):
         """Forward, then backpropagation through time for the output cotangents `d_outputs`
         (and `d_final` for final states): `(outputs, final, grads)` with grads
-        {"params": every parameter, "inputs": float inputs, "state": initial states}."""
+        {"params": every parameter, "inputs": float inputs, "state": initial states}.
+        Cotangents must have exactly the shapes of the outputs they belong to."""
         cast, state = self._cast(inputs, state)
         outputs, final, backward = self._ns["forward_grad"](self.params, cast, state)
-        unknown = set(d_outputs) - set(outputs)
-        if unknown:
-            raise TypeError(f"{self.name} has no output {sorted(unknown)}; its outputs: {sorted(outputs)}")
-        d_outputs = {k: np.asarray(v, dtype=self.dtype) for k, v in d_outputs.items()}
-        grads = backward(d_outputs, {k: np.asarray(v, dtype=self.dtype) for k, v in (d_final or {}).items()})
+        d_outputs = self.boundary.cotangents("d_outputs", d_outputs, outputs, "output", self.dtype)
+        d_final = self.boundary.cotangents("d_final", d_final, final, "final state", self.dtype)
+        grads = backward(d_outputs, d_final)
         grads["params"] = {k: np.asarray(grads["params"].get(k, np.zeros_like(v)), dtype=self.dtype)
                            for k, v in self.params.items()}
         return outputs, final, grads

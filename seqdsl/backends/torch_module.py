@@ -1,10 +1,15 @@
 """The nn.Module wrapper around a generated torch module (see docs/api.md).
 
-In:  generated source, its namespace and filename.
+In:  generated source, its namespace and filename, and the spec's names for its dims (messages).
 Out: `SeqModule`, an nn.Module whose parameters are nn.Parameters named by the spec
      (instance paths become submodule paths, so `state_dict()` keys are `enc.W_ii`),
-     with `init_params(seed)`, `example_inputs(...)`, `save/load` (safetensors) and
-     `outputs, final = module(**inputs, state=None)`.
+     with `init_params(seed)`, `example_inputs(...)`, `save/load` (safetensors only; `torch.load`
+     is never used) and `outputs, final = module(**inputs, state=None)`. Inputs and initial states
+     are checked by `validate.Boundary` before generated code or a torch._VF kernel sees them.
+     The module's dtype and device are those of a non-persistent buffer set from the compile's
+     `DTYPE` and moved by `.to()`, so a module without parameters runs in its dtype too.
+     It deep-copies and pickles (the namespace is rebuilt from the source); `print(module)` names
+     the spec, kind, sizes and parameter shapes.
 """
 
 from __future__ import annotations
@@ -14,18 +19,32 @@ import torch
 from torch import nn
 
 from ..errors import SpecError
-from .runtime import check_loaded, draw, example_inputs
+from .runtime import check_loaded, describe, draw, example_inputs, exec_module, read_weights_file, write_file
+from .validate import Boundary, TorchTensors
+
+_PROBE = "_seqdsl_dtype"  # an empty buffer: the module's dtype and device, moved by .to()
+
+
+def _safetensors():
+    try:
+        import safetensors.torch as st
+    except ImportError:
+        raise SpecError("saving and loading the weights of a torch module needs the safetensors package", None,
+                        "install it with 'pip install safetensors' (or pip install 'seqdsl[torch]')") from None
+    return st
 
 
 class SeqModule(nn.Module):
     backend = "torch"
 
-    def __init__(self, source: str, ns: dict, filename: str):
+    def __init__(self, source: str, ns: dict, filename: str, symbols: dict | None = None):
         super().__init__()
         self.source, self.filename, self._ns = source, filename, ns
         self.kind, self.name, self.sizes = ns["KIND"], ns["NAME"], ns["SIZES"]
         self.param_specs = ns["PARAMS"]
+        self.boundary = Boundary(ns, symbols)
         dtype = getattr(torch, ns["DTYPE"])
+        self.register_buffer(_PROBE, torch.zeros(0, dtype=dtype), persistent=False)
         for full, (shape, _) in self.param_specs.items():
             *path, leaf = full.split(".")
             mod = self
@@ -35,6 +54,30 @@ class SeqModule(nn.Module):
                 mod = getattr(mod, part)
             mod.register_parameter(leaf, nn.Parameter(torch.zeros(shape, dtype=dtype)))
         self.init_params(0)
+
+    # deepcopy and pickle: the namespace (generated functions, the torch module) is rebuilt
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_ns", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self._ns = exec_module(self.source, self.filename)
+
+    def __repr__(self) -> str:
+        fused = ", fused" if "torch._VF." in self.source else ""
+        return describe(self, "torch", self.dtype, {k: tuple(v.shape) for k, v in self.named_parameters()},
+                        f", device={self.device}{fused}")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the module computes in: the compile's `dtype`, or what `.to()` made of it."""
+        return getattr(self, _PROBE).dtype
+
+    @property
+    def device(self) -> torch.device:
+        return getattr(self, _PROBE).device
 
     @property
     def params(self) -> dict:
@@ -49,37 +92,36 @@ class SeqModule(nn.Module):
                 params[k].copy_(torch.from_numpy(draw(shape, init, rng)))
 
     def example_inputs(self, batch: int = 2, steps: int = 5, seed: int = 0) -> dict:
-        p = next(self.parameters(), None)
+        batch, steps = self.boundary.example_sizes(batch, steps)
         out = {}
-        for k, v in example_inputs(self._ns, batch, steps, seed).items():
+        for k, v in example_inputs(self._ns, batch, steps, seed, self.boundary.vocab()).items():
             t = torch.from_numpy(np.asarray(v))
-            out[k] = t.long() if v.dtype.kind == "i" else t.to(p.dtype if p is not None else torch.float32)
+            out[k] = (t.long() if v.dtype.kind == "i" else t.to(self.dtype)).to(self.device)
         return out
 
     def forward(self, state=None, **inputs):
-        want = set(self._ns["INPUTS"])
-        if set(inputs) != want:
-            raise TypeError(f"{self.name} takes inputs {sorted(want)}, got {sorted(inputs)}")
-        p = next(self.parameters(), None)
-        if p is not None:
-            self._ns["_CTX"].update(dtype=p.dtype, device=p.device)
+        inputs, state = self.boundary.call(inputs, state, TorchTensors(self.dtype, self.device))
+        self._ns["_CTX"].update(dtype=self.dtype, device=self.device)
         return self._ns["forward"](self.params, inputs, state)
 
     def save(self, path) -> None:
-        from safetensors.torch import save_file
-
-        save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(path))
+        """Write the weights to `path` (safetensors; the name is kept as given), atomically."""
+        st = _safetensors()
+        data = st.save({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()})
+        write_file(path, lambda f: f.write(data), "weights")
 
     def load(self, path) -> None:
-        from safetensors.torch import load_file
-
+        """Read weights written by `save` (safetensors only; never pickle)."""
+        st = _safetensors()
+        data = read_weights_file(path, "a safetensors file")
         try:
-            tensors = load_file(str(path))
+            tensors = st.load(data)
         except Exception as e:  # safetensors raises its own error types
-            raise SpecError(f"cannot load weights from {path}: {e}") from None
+            raise SpecError(f"cannot load weights from {path}: not a safetensors file, or a damaged one ({e})") \
+                from None
         check_loaded(self.param_specs, tensors, path)
-        self.load_state_dict(tensors)
+        self.load_state_dict({k: v.to(self.dtype) for k, v in tensors.items()})
 
 
-def make_module(source: str, ns: dict, filename: str) -> SeqModule:
-    return SeqModule(source, ns, filename)
+def make_module(source: str, ns: dict, filename: str, symbols: dict | None = None) -> SeqModule:
+    return SeqModule(source, ns, filename, symbols)
