@@ -5,6 +5,12 @@ Out: a copy where an addition whose other operand is a product (or a per-step ma
      shared matrix) read by nothing else becomes one node. Backends with a fused
      multiply-add (torch.addcmul, torch.addmm) run it as one call; this pass is in the
      torch backend's pipeline only, since NumPy has no such calls.
+
+Only a temporary read by this addition alone is absorbed (not a state, not an output, not
+a value with another reader), and the addition keeps its name and its other attributes, so
+no reader sees a different value. A product whose factors do not both have the sum's dims
+stays an addition: a number (`0.5 * h[t-1]`: torch.addcmul takes tensors only) or a
+per-sample scalar (`(q @ h[t-1]) * h[t-1]`: shape (B,) would not broadcast as meant).
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ def fuse_multiply_add(g):
                 continue
             if ud["op"] == Op.MUL and ud["type"] == d["type"]:
                 (a, _, ad), (b, _, bd) = in_edges(g, u)
+                if not (_tensor_like(g, a, d["type"]) and _tensor_like(g, b, d["type"])):
+                    continue
                 _rewire(g, n, u, Op.ADDCMUL, [(other, odelay), (a, ad), (b, bd)])
                 break
             if ud["op"] == Op.MATMUL and where.get(u) == "step":
@@ -40,6 +48,13 @@ def fuse_multiply_add(g):
                 _rewire(g, n, u, Op.ADDMM, [(other, odelay), (w, 0), (h, hd)])
                 break
     return g
+
+
+def _tensor_like(g, n, out) -> bool:
+    """n has `out`'s dims: a tensor that torch.addcmul broadcasts as the spec means. Not a
+    shared scalar (a number in generated code: addcmul takes tensors only), nor a per-sample
+    scalar (shape (B,), which would broadcast against the feature axis, not the batch)."""
+    return g.nodes[n]["type"].dims == out.dims
 
 
 def _rewire(g, n, inner, op, inputs):

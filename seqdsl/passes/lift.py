@@ -8,6 +8,13 @@ Out: a copy where a group of nodes with the same elementwise op, each reading sl
      columns and `tanh` over the rest of one tensor become one `sigtanh` node. Repeated to
      a fixed point, the four gate additions and activations of an LSTM become one addition
      and one `sigtanh` over 4H columns.
+
+Every node the pass turns into a slice keeps its name and value, so its readers (outputs,
+delayed reads) are unaffected; states are never lifted. The sigmoid/tanh merge removes the
+two slices it replaces, so it applies only when those slices are temporaries read once, at
+delay 0 (a state slice, or one read as a[t-1], stays). Nodes nothing reads are dropped,
+but never a state or a `call` (a model's run whose results are unused still has final
+states and parameters).
 """
 
 from __future__ import annotations
@@ -120,16 +127,23 @@ def _lift(g, op, run):
 
 
 def _prune(g):
-    """Drop nodes nothing reads any more (left-over slices and their sums)."""
+    """Drop nodes nothing reads any more (left-over slices and their sums). Never a `call`: a
+    run in a model whose results are unused still has final states and parameters."""
     changed = True
     while changed:
         changed = False
         for n in list(g.nodes):
             d = g.nodes[n]
-            if g.out_degree(n) == 0 and d["op"] not in (Op.OUTPUT, Op.PARAM, Op.INPUT, Op.MEMORY) \
+            if g.out_degree(n) == 0 and d["op"] not in (Op.OUTPUT, Op.PARAM, Op.INPUT, Op.MEMORY, Op.CALL) \
                     and not d.get("state"):
                 g.remove_node(n)
                 changed = True
+
+
+def _delayed(g, lo, hi) -> bool:
+    """Is any edge x → slice → activation delayed?"""
+    edges = [e for s in (lo, hi) for e in (*g.in_edges(s, data=True), *g.out_edges(s, data=True))]
+    return any(d["delay"] for _, _, d in edges)
 
 
 def _merge_activations(g) -> bool:
@@ -143,9 +157,9 @@ def _merge_activations(g) -> bool:
         k = g.nodes[lo]["stop"].value
         if g.nodes[lo]["start"].value != 0 or g.nodes[hi]["start"].value != k or g.nodes[hi]["stop"].value != width:
             continue
+        if any(g.nodes[s].get("state") or g.out_degree(s) != 1 for s in (lo, hi)) or _delayed(g, lo, hi):
+            continue  # the slices vanish: nothing else may read them, nor read them at t-k
         acts = [list(g.successors(s)) for s in (lo, hi)]
-        if any(len(a) != 1 for a in acts):
-            continue
         sig, th = acts[0][0], acts[1][0]
         if g.nodes[sig]["op"] != Op.SIGMOID or g.nodes[th]["op"] != Op.TANH:
             continue

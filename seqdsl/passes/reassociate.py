@@ -6,13 +6,17 @@ Out: a copy where every sum tree (`add` nodes with one consumer each) inside a c
      input alone) is rebuilt as (hoistable terms) + (per-step terms). The hoistable part
      is then computed for all steps before the loop: `W_ih @ x + b_ih + W_hh @ h[t-1] + b_hh`
      costs one addition per step instead of three.
+
+Only temporaries read by nothing but the tree (one reader, not a state, same type as the
+root) are taken apart; the root keeps its name, so states, outputs and other readers see the
+same value. Each new partial sum gets the type of its own two operands (two scalar
+constants add up to a scalar).
 """
 
 from __future__ import annotations
 
 from ..ir import fresh_name, in_edges, topo_order
-from ..ops import Op
-from ..types import VType
+from ..ops import Op, infer
 from .hoist import classify
 
 
@@ -57,7 +61,7 @@ def reassociate(g):
 
 def _rebuild(g, root, terms, where):
     d = g.nodes[root]
-    span, t = d["span"], d["type"]
+    span = d["span"]
     internal = []
     stack = [root]
     while stack:
@@ -73,8 +77,8 @@ def _rebuild(g, root, terms, where):
     acc = terms[0]
     for i, term in enumerate(terms[1:-1], 1):
         name = fresh_name(g, f"{root.lstrip('_')}_sum{i}" if not root.startswith("_") else f"{root}s{i}")
-        both = [g.nodes[x]["type"] for x, _ in (acc, term)]
-        nt = t if any(b.batched for b in both) else VType(t.dims, False, "float", False)
+        # the partial sum's own type (two scalar constants make a scalar, not the root's [H])
+        nt = infer(Op.ADD, {}, [g.nodes[x]["type"] for x, _ in (acc, term)], span)
         g.add_node(name, op=Op.ADD, name=name, type=nt, span=span)
         g.add_edge(acc[0], name, port=0, delay=acc[1])
         g.add_edge(term[0], name, port=1, delay=term[1])

@@ -7,16 +7,27 @@ Out: `recognize(g)` → `Standard` (the kind, the input, state and output names,
      None. A backend maps a recognised cell onto a vendor kernel (the torch backend onto
      torch._VF.lstm / gru / rnn_tanh / rnn_relu, i.e. oneDNN on CPU, cuDNN on GPU).
 
-Matching is structural but not syntactic: sums are flattened and products are
-commutative, so `b + W @ x + U @ h[t-1]` matches in any order. Every compute node of the
-cell must belong to the pattern; anything extra (a peephole, a second output) rejects it.
+The answer is a proof, not a guess: the kernel replaces the whole cell, so anything it does
+not compute would be silently dropped. Matching is structural but not syntactic: sums are
+flattened and products are commutative, so `b + W @ x + U @ h[t-1]` matches in any order,
+and the parameters are mapped by the role they play, whatever their names. But:
+  - every matched node's op and *every* one of its operands (with its delay) must be what
+    the pattern says: a sum's terms are exactly the expected ones (one W @ x, one U @ h[t-1],
+    at most the biases the kernel has: two per gate, one outside and one inside r * (..)
+    for the GRU candidate), no term left over, none counted twice;
+  - every node of the cell other than parameters, the input and outputs is part of the
+    match (anything extra — a peephole, a dead value — rejects it);
+  - every output is the state h at delay 0 (the kernel gives nothing else), the states are
+    exactly h (and c), all read with delay 1, all with initial value 0;
+  - shapes are torch's: W_ih [H, I], W_hh [H, H], biases [H], h (and c) [H], x [I].
+Anything else is None, and the backend runs the generated loop.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..ir import in_edges, states
+from ..ir import in_edges, outputs, states
 from ..ops import Op
 
 
@@ -37,73 +48,118 @@ class _NoMatch(Exception):
 
 
 class _Matcher:
-    def __init__(self, g):
-        self.g = g
+    """Matches values, given as references (node, delay), against the pattern's pieces.
+
+    Each method checks a node's op and all its operands, adds the nodes it covers to
+    `used`, and raises _NoMatch on any difference. `x` is the input, `h` the state the
+    weights W_hh multiply (read as h[t-1])."""
+
+    def __init__(self, g, x, h):
+        self.g, self.x, self.h = g, x, h
         self.used: set = set()
 
-    def node(self, n):
-        """Follow identities; mark what the pattern covers."""
-        while self.g.nodes[n]["op"] == Op.IDENTITY:
+    def value(self, ref):
+        """Follow identities (at delay 0) to the node that computes the value."""
+        n, delay = ref
+        while not delay and self.g.nodes[n]["op"] == Op.IDENTITY:
             self.used.add(n)
-            n = in_edges(self.g, n)[0][0]
-        self.used.add(n)
-        return n
+            ((n, _, delay),) = in_edges(self.g, n)
+        return n, delay
 
-    def op(self, n, *ops):
-        if self.g.nodes[n]["op"] not in ops:
+    def op(self, ref, op, arity):
+        """The operands of the node computing `ref` (at delay 0), which must be an `op`."""
+        n, delay = self.value(ref)
+        if delay or self.g.nodes[n]["op"] != op:
             raise _NoMatch
-        return [(u, d) for u, _, d in in_edges(self.g, n)]
+        edges = in_edges(self.g, n)
+        if len(edges) != arity:
+            raise _NoMatch
+        self.used.add(n)
+        return [(u, d) for u, _, d in edges]
 
-    def terms(self, n):
-        """Flattened terms of a sum tree of temporaries, as (node, delay)."""
+    def terms(self, ref):
+        """The terms of a sum (sums inside it flattened; a state's value is not a sum term)."""
+        n, delay = self.value(ref)
+        if delay or self.g.nodes[n]["op"] != Op.ADD:
+            return [(n, delay)]
         out = []
-        for u, d in self.op(n, Op.ADD):
-            if not d and self.g.nodes[u]["op"] == Op.ADD and u.startswith("_") and self.g.out_degree(u) == 1:
-                self.used.add(u)
-                out += self.terms(u)
+        for u in self.op((n, 0), Op.ADD, 2):
+            un, ud = self.value(u)
+            if not ud and self.g.nodes[un]["op"] == Op.ADD and not self.g.nodes[un].get("state"):
+                out += self.terms((un, 0))
             else:
-                out.append((u, d))
+                out.append((un, ud))
         return out
 
-    def param(self, n, rank):
+    def param(self, ref, dims):
+        n, delay = self.value(ref)
         d = self.g.nodes[n]
-        if d["op"] != Op.PARAM or d["type"].rank != rank:
+        if delay or d["op"] != Op.PARAM or d["type"].batched or d["type"].concrete_dims() != dims:
             raise _NoMatch
         return n
 
-    def affine(self, n, x, h):
-        """W @ x + U @ h[t-1] + biases (0-2), any order → (W, U, [biases])."""
+    def is_param(self, ref) -> bool:
+        n, delay = self.value(ref)
+        return not delay and self.g.nodes[n]["op"] == Op.PARAM
+
+    def matmul(self, ref, operand, delay, dims):
+        """W @ operand[t-delay] with W a parameter of shape `dims` → W."""
+        w, v = self.op(ref, Op.MATMUL, 2)
+        if self.value(v) != (operand, delay):
+            raise _NoMatch
+        return self.param(w, dims)
+
+    def is_op(self, ref, op) -> bool:
+        n, delay = self.value(ref)
+        return not delay and self.g.nodes[n]["op"] == op
+
+    def affine(self, ref, H, I, max_biases=2):
+        """Exactly W @ x + U @ h[t-1] + (0..max_biases biases), any order → (W, U, [biases])."""
         W = U = None
         biases = []
-        for u, d in self.terms(n):
-            ud = self.g.nodes[u]
-            if ud["op"] == Op.MATMUL and not d:
-                (w, _), (v, vd) = self.op(u, Op.MATMUL)
-                self.used.add(u)
-                if v == x and vd == 0 and W is None:
-                    W = self.param(w, 2)
-                elif v == h and vd == 1 and U is None:
-                    U = self.param(w, 2)
-                else:
-                    raise _NoMatch
-            elif ud["op"] == Op.PARAM and not d and ud["type"].rank == 1:
-                biases.append(u)
+        for t in self.terms(ref):
+            if self.is_param(t):
+                biases.append(self.param(t, (H,)))
+            elif not self.is_op(t, Op.MATMUL):
+                raise _NoMatch
+            elif self.value(self.op(t, Op.MATMUL, 2)[1]) == (self.x, 0) and W is None:
+                W = self.matmul(t, self.x, 0, (H, I))
+            elif U is None:
+                U = self.matmul(t, self.h, 1, (H, H))
             else:
                 raise _NoMatch
-        if W is None or U is None or len(biases) > 2:
+        if W is None or U is None or len(biases) > max_biases:
             raise _NoMatch
         return W, U, biases
 
-    def gate(self, n, act, x, h):
-        n = self.node(n)
-        ((pre, d),) = self.op(n, act)
-        if d:
-            raise _NoMatch
-        return self.affine(self.node(pre), x, h)
+    def gate(self, ref, act, H, I):
+        ((pre),) = self.op(ref, act, 1)
+        return self.affine(pre, H, I)
 
-    def product(self, n):
-        (a, da), (b, db) = self.op(self.node(n), Op.MUL)
-        return (a, da), (b, db)
+    def product(self, ref):
+        """The two factors of a product, in both orders."""
+        a, b = self.op(ref, Op.MUL, 2)
+        return ((a, b), (b, a))
+
+
+def _attempt(m, f, *args):
+    """f(*args) with m.used restored when it does not match."""
+    saved = set(m.used)
+    try:
+        return f(*args)
+    except (_NoMatch, ValueError, TypeError):
+        m.used = saved
+        raise _NoMatch from None
+
+
+def _first(m, tries):
+    """The first of several alternatives (callables) that matches."""
+    for f in tries:
+        try:
+            return _attempt(m, f)
+        except _NoMatch:
+            continue
+    raise _NoMatch
 
 
 def _pack(std: Standard, gates: list) -> Standard:
@@ -115,116 +171,147 @@ def _pack(std: Standard, gates: list) -> Standard:
     return std
 
 
-def _lstm(m, g, x, sts):
-    for c, h in (sts, sts[::-1]):
-        try:
-            m.used = set()
-            terms = m.terms(m.node(c))
-            if len(terms) != 2 or any(d for _, d in terms):
-                raise _NoMatch
-            prods = [m.product(t) for t, _ in terms]
-            forget = [p for p in prods if (c, 1) in p]  # f * c[t-1]
-            if len(forget) != 1:
-                raise _NoMatch
-            (other,) = [p for p in prods if p is not forget[0]]
-            (f_node, fd), = [q for q in forget[0] if q != (c, 1)]
-            (p, pd), (q, qd) = other  # i * g
-            if fd or pd or qd:
-                raise _NoMatch
-            f = m.gate(f_node, Op.SIGMOID, x, h)
-            try:
-                i, gg = m.gate(p, Op.SIGMOID, x, h), m.gate(q, Op.TANH, x, h)
-            except _NoMatch:
-                i, gg = m.gate(q, Op.SIGMOID, x, h), m.gate(p, Op.TANH, x, h)
-            (o_, od), (t_, td) = m.product(h)  # o * tanh(c)
-            if m.g.nodes[m.node(t_)]["op"] != Op.TANH:
-                (o_, od), (t_, td) = (t_, td), (o_, od)
-            ((cc, cd),) = m.op(m.node(t_), Op.TANH)
-            if m.node(cc) != c or cd or od or td:
-                raise _NoMatch
-            o = m.gate(o_, Op.SIGMOID, x, h)
-            return _pack(Standard("lstm", x, {"h": h, "c": c}, []), [i, f, gg, o])
-        except (_NoMatch, ValueError, TypeError):
-            continue
-    raise _NoMatch
+def _lstm(g, x, c, h, H, I):
+    """c = f * c[t-1] + i * g; h = o * tanh(c)."""
+    m = _Matcher(g, x, h)
+    terms = m.terms((c, 0))
+    if len(terms) != 2:
+        raise _NoMatch
 
-
-def _gru(m, g, x, h):
-    (t1, d1), (t2, d2) = m.terms(m.node(h))
-    base = set(m.used)
-    for (p, _), (q, _) in (((t1, d1), (t2, d2)), ((t2, d2), (t1, d1))):
-        try:
-            (a, da), (b, db) = m.product(p)  # (1 - z) * n
-            (u, du), (v, dv) = m.product(q)  # z * h[t-1]
-            z_side = u if dv == 1 and v == h else v if du == 1 and u == h else None
-            if z_side is None:
-                raise _NoMatch
-            z = m.node(z_side)
-            one_minus, n_node = (a, b) if m.g.nodes[m.node(a)]["op"] == Op.SUB else (b, a)
-            (one, _), (zz, _) = m.op(m.node(one_minus), Op.SUB)
-            if m.g.nodes[one]["op"] != Op.CONST or m.g.nodes[one]["value"] != 1.0 or m.node(zz) != z:
-                raise _NoMatch
-            m.used.add(one)
-            zg = m.gate(z, Op.SIGMOID, x, h)
-            nn = m.node(n_node)
-            ((pre, _),) = m.op(nn, Op.TANH)
-            W_in = b_in = r_node = hn = None
-            for t, _ in m.terms(m.node(pre)):
-                td = m.g.nodes[t]
-                if td["op"] == Op.MATMUL:
-                    (w, _), (v2, vd) = m.op(t, Op.MATMUL)
-                    if v2 != x or vd:
-                        raise _NoMatch
-                    m.used.add(t)
-                    W_in = m.param(w, 2)
-                elif td["op"] == Op.PARAM:
-                    b_in = t
-                elif td["op"] == Op.MUL:
-                    (r1, _), (r2, _) = m.product(t)
-                    r_node, hn = (r1, r2) if m.g.nodes[m.node(r1)]["op"] == Op.SIGMOID else (r2, r1)
-                else:
+    def forget_and_input(forget_term, input_term):
+        def f_gate():
+            def one(f_ref, cc):
+                if m.value(cc) != (c, 1):
                     raise _NoMatch
-            if W_in is None or r_node is None:
-                raise _NoMatch
-            rg = m.gate(r_node, Op.SIGMOID, x, h)
-            hn = m.node(hn)
-            U_hn, b_hn = None, None
-            if m.g.nodes[hn]["op"] == Op.MATMUL:
-                parts = [(hn, 0)]
+                return m.gate(f_ref, Op.SIGMOID, H, I)
+            return _first(m, [lambda p=p: one(*p) for p in m.product(forget_term)])
+
+        def ig_gates():
+            def one(i_ref, g_ref):
+                return m.gate(i_ref, Op.SIGMOID, H, I), m.gate(g_ref, Op.TANH, H, I)
+            return _first(m, [lambda p=p: one(*p) for p in m.product(input_term)])
+
+        return f_gate(), ig_gates()
+
+    f, (i, gg) = _first(m, [lambda: forget_and_input(terms[0], terms[1]),
+                            lambda: forget_and_input(terms[1], terms[0])])
+
+    def out_gate(o_ref, t_ref):
+        ((cc),) = m.op(t_ref, Op.TANH, 1)
+        if m.value(cc) != (c, 0):
+            raise _NoMatch
+        return m.gate(o_ref, Op.SIGMOID, H, I)
+
+    o = _first(m, [lambda p=p: out_gate(*p) for p in m.product((h, 0))])
+    return m, _pack(Standard("lstm", x, {"h": h, "c": c}, []), [i, f, gg, o])
+
+
+def _gru(g, x, h, H, I):
+    """r, z = σ(..); n = tanh(W_in @ x + b_in + r * (W_hn @ h[t-1] + b_hn)); h = (1 - z) * n + z * h[t-1]."""
+    m = _Matcher(g, x, h)
+    terms = m.terms((h, 0))
+    if len(terms) != 2:
+        raise _NoMatch
+
+    def candidate(n_ref):
+        (pre,) = m.op(n_ref, Op.TANH, 1)
+        W_in = prod = None
+        b_in = []
+        for t in m.terms(pre):
+            if m.is_param(t):
+                b_in.append(m.param(t, (H,)))
+            elif m.is_op(t, Op.MATMUL) and W_in is None:
+                W_in = m.matmul(t, x, 0, (H, I))
+            elif m.is_op(t, Op.MUL) and prod is None:
+                prod = t
             else:
-                parts = m.terms(hn)
-            for t, _ in parts:
-                if m.g.nodes[t]["op"] == Op.MATMUL:
-                    (w, _), (v2, vd) = m.op(t, Op.MATMUL)
-                    if v2 != h or vd != 1:
-                        raise _NoMatch
-                    m.used.add(t)
-                    U_hn = m.param(w, 2)
-                elif m.g.nodes[t]["op"] == Op.PARAM:
-                    b_hn = t
+                raise _NoMatch
+        if W_in is None or prod is None or len(b_in) > 1:
+            raise _NoMatch
+
+        def reset(r_ref, hn_ref):
+            r = m.gate(r_ref, Op.SIGMOID, H, I)
+            U_hn = None
+            b_hn = []
+            for t in m.terms(hn_ref):
+                if m.is_param(t):
+                    b_hn.append(m.param(t, (H,)))
+                elif m.is_op(t, Op.MATMUL) and U_hn is None:
+                    U_hn = m.matmul(t, h, 1, (H, H))
                 else:
                     raise _NoMatch
-            if U_hn is None:
+            if U_hn is None or len(b_hn) > 1:
                 raise _NoMatch
-            std = _pack(Standard("gru", x, {"h": h}, []), [rg, zg])
-            std.w_ih.append(W_in)
-            std.w_hh.append(U_hn)
-            std.b_ih.append(b_in)
-            std.b_hh.append(b_hn)
-            return std
-        except (_NoMatch, ValueError, TypeError):
-            m.used = set(base)
-            continue
-    raise _NoMatch
+            return r, U_hn, b_hn
+
+        r, U_hn, b_hn = _first(m, [lambda p=p: reset(*p) for p in m.product(prod)])
+        return r, (W_in, U_hn, b_in, b_hn)
+
+    def update(keep_term, new_term):
+        def z_of(z_ref, hh):  # z * h[t-1]
+            if m.value(hh) != (h, 1):
+                raise _NoMatch
+            return m.value(z_ref)
+
+        z = _first(m, [lambda p=p: z_of(*p) for p in m.product(keep_term)])
+        if z[1]:
+            raise _NoMatch
+
+        def new(one_minus, n_ref):  # (1 - z) * n
+            one, zz = m.op(one_minus, Op.SUB, 2)
+            one = m.value(one)
+            if one[1] or g.nodes[one[0]]["op"] != Op.CONST or g.nodes[one[0]]["value"] != 1.0:
+                raise _NoMatch
+            if m.value(zz) != z:
+                raise _NoMatch
+            m.used.add(one[0])
+            return candidate(n_ref)
+
+        r, n_gate = _first(m, [lambda p=p: new(*p) for p in m.product(new_term)])
+        zg = m.gate(z, Op.SIGMOID, H, I)
+        return r, zg, n_gate
+
+    r, z, (W_in, U_hn, b_in, b_hn) = _first(m, [lambda: update(terms[1], terms[0]),
+                                               lambda: update(terms[0], terms[1])])
+    std = _pack(Standard("gru", x, {"h": h}, []), [r, z])
+    std.w_ih.append(W_in)
+    std.w_hh.append(U_hn)
+    std.b_ih.append(b_in[0] if b_in else None)
+    std.b_hh.append(b_hn[0] if b_hn else None)
+    return m, std
 
 
-def _rnn(m, g, x, h):
+def _rnn(g, x, h, H, I):
+    """h = act(W @ x + U @ h[t-1] + biases), act tanh or relu."""
     for act, kind in ((Op.TANH, "rnn_tanh"), (Op.RELU, "rnn_relu")):
+        m = _Matcher(g, x, h)
         try:
-            return _pack(Standard(kind, x, {"h": h}, []), [m.gate(h, act, x, h)])
-        except _NoMatch:
+            return m, _pack(Standard(kind, x, {"h": h}, []), [m.gate((h, 0), act, H, I)])
+        except (_NoMatch, ValueError, TypeError):
             continue
     raise _NoMatch
+
+
+def _vector(g, n):
+    """The size of a per-step vector [N] (a state or the input), else None."""
+    t = g.nodes[n]["type"]
+    if not t.batched or t.seq or t.rank != 1 or t.dtype != "float":
+        return None
+    return t.concrete_dims()[0]
+
+
+def _match(g, x, sts, H, I):
+    if len(sts) == 2:
+        for c, h in (sts, sts[::-1]):
+            try:
+                return _lstm(g, x, c, h, H, I)
+            except (_NoMatch, ValueError, TypeError):
+                continue
+        raise _NoMatch
+    try:
+        return _gru(g, x, sts[0], H, I)
+    except (_NoMatch, ValueError, TypeError):
+        return _rnn(g, x, sts[0], H, I)
 
 
 def recognize(g) -> Standard | None:
@@ -235,32 +322,27 @@ def recognize(g) -> Standard | None:
         return None
     x = ins[0]
     sts = states(g)
-    if any(g.nodes[s]["init"] != 0.0 for s in sts):
+    if len(sts) not in (1, 2) or any(g.nodes[s]["init"] != 0.0 for s in sts):
         return None
-    m = _Matcher(g)
+    I = _vector(g, x)
+    H = _vector(g, sts[0])
+    if I is None or H is None or any(_vector(g, s) != H for s in sts):
+        return None
     try:
-        if len(sts) == 2:
-            std = _lstm(m, g, x, sts)
-        elif len(sts) == 1:
-            try:
-                std = _gru(m, g, x, sts[0])
-            except _NoMatch:
-                m.used = set()
-                std = _rnn(m, g, x, sts[0])
-        else:
-            return None
+        m, std = _match(g, x, sts, H, I)
     except (_NoMatch, ValueError, TypeError):
         return None
-    # everything computed must be the pattern; outputs may only be h
+    # the kernel computes the matched states and nothing else: every node must be in the
+    # match, every output must be h (now, not h[t-1]), every delayed read must be of t-1
     h = std.states["h"]
-    for n, d in g.nodes(data=True):
-        if d["op"] == Op.OUTPUT:
-            if m.node(in_edges(g, n)[0][0]) != h:
-                return None
-            std.outputs.append(d["output"])
-        elif d["op"] not in (Op.PARAM, Op.INPUT) and n not in m.used:
+    for n in outputs(g):
+        ((u, _, delay),) = in_edges(g, n)
+        if m.value((u, delay)) != (h, 0):
             return None
-    shapes = [g.nodes[p]["type"] for p in std.w_ih + std.w_hh]
-    if len({t.dims[0] for t in shapes}) != 1:
+        std.outputs.append(g.nodes[n]["output"])
+    for n, d in g.nodes(data=True):
+        if d["op"] not in (Op.PARAM, Op.INPUT, Op.OUTPUT) and n not in m.used:
+            return None
+    if any(d["delay"] not in (0, 1) for _, _, d in g.edges(data=True)):
         return None
     return std
