@@ -111,14 +111,14 @@ def _into(node, args, types, out):
     from .codegen import align, transposed
 
     op = node["op"]
-    # NOTE: `out` is passed positionally: numpy parses keyword arguments measurably slower
+    # NOTE: `out` is passed positionally where numpy allows it: keyword arguments parse measurably slower
     if op == Op.MATMUL:
         return f"np.matmul({args[1]}, {transposed(args[0])}, {out})"
     a = [align(x, t, node["type"]) if x != out else x for x, t in zip(args, types)]
     if op in UFUNCS:
         return f"{UFUNCS[op]}({', '.join(a)}, {out})"
-    if op == Op.RELU:
-        return f"np.maximum({a[0]}, 0, {out})"
+    if op == Op.RELU:  # np.maximum takes `out` by keyword only (positional is deprecated)
+        return f"np.maximum({a[0]}, 0, out={out})"
     if op == Op.SIGMOID:
         return f"_sigmoid({a[0]}, out={out})"
     return f"_sigtanh({a[0]}, {node['split'].value}, out={out})"
