@@ -2,8 +2,9 @@
 
 In:  nothing (definitions only).
 Out: node classes. Expressions (`Num`, `Name`, `Bool`, `BinOp`, `Neg`, `Call`, `Delay`,
-     `Last`, `Attr`, `Run`), statements (`InDecl`, `MemDecl`, `StateDecl`, `ParamDecl`,
-     `Assign`, `Out`, `Repeat`), and top-level items (`Use`, `Definition`, `Module`).
+     `Last`, `Attr`, `Run`; `Kwarg` and `KwargList` for named values), statements
+     (`InDecl`, `MemDecl`, `StateDecl`, `ParamDecl`, `Assign`, `Out`, `Repeat`), and
+     top-level items (`Use`, `Definition`, `Module`).
 Every node has a `span` (`seqdsl.errors.Span`) and a `depth` (height of its subtree,
 used to cap nesting before anything recurses over it).
 """
@@ -63,6 +64,20 @@ class Kwarg(Node):
 
 
 @dataclass(frozen=True)
+class KwargList(Node):
+    """`(a = expr, b = expr)` after `over`, `from` or `attend`: values by the callee's names."""
+
+    items: tuple  # tuple[Kwarg, ...]
+    depth: int = 1
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self):
+        return len(self.items)
+
+
+@dataclass(frozen=True)
 class Call(Node):
     func: str
     args: tuple
@@ -98,12 +113,16 @@ class Attr(Node):
 
 @dataclass(frozen=True)
 class Run(Node):
-    """`Cell(sizes) over seq [from ...] [attend mem] [reversed|bidirectional]`."""
+    """`Cell(sizes) over seq [from ...] [attend mem] [reversed|bidirectional]`.
+
+    `over`, `from_` and `attend` are each an Expr or a `KwargList` naming the callee's
+    inputs, states or memories: `over (x = e, mask = m)`, `from (h = ...)`, `attend (m1 = ...)`.
+    """
 
     call: Call
-    over: "Expr"
-    from_: object = None  # an Expr, or a tuple of Kwarg
-    attend: "Expr | None" = None
+    over: object  # an Expr, or a KwargList of the callee's inputs
+    from_: object = None  # an Expr, or a KwargList of the callee's states
+    attend: object = None  # an Expr, or a KwargList of the callee's memories
     reversed: bool = False
     bidirectional: bool = False
     depth: int = 1

@@ -97,10 +97,18 @@ def _eval(g, n, args, types, ctx):
     return table[op]()
 
 
-def run_cell(g, params: dict, x, init: dict, memory: dict, reverse: bool = False):
-    """(outputs, per-step states, final states) of a cell over x (B, T, I)."""
-    B, T = x.shape[:2]
-    dtype = x.dtype
+def _steps_of(name: str, xs: dict):
+    """(B, T) shared by a cell's per-step inputs {name: (B, T, ...)}."""
+    shapes = {k: tuple(v.shape[:2]) for k, v in xs.items()}
+    if len(set(shapes.values())) != 1:
+        raise ValueError(f"{name}: per-step inputs differ in batch or length: {shapes}")
+    return next(iter(shapes.values()))
+
+
+def run_cell(g, params: dict, xs: dict, init: dict, memory: dict, reverse: bool = False):
+    """(outputs, per-step states, final states) of a cell over its inputs {name: (B, T, ...)}."""
+    B, T = _steps_of(g.graph["name"], xs)
+    dtype = next(iter(xs.values())).dtype
     sts = states(g)
     history = {s: [init.get(s) if init.get(s) is not None else
                    np.full((B,) + g.nodes[s]["type"].concrete_dims(), g.nodes[s]["init"], dtype=dtype)]
@@ -113,7 +121,7 @@ def run_cell(g, params: dict, x, init: dict, memory: dict, reverse: bool = False
         for n in order:
             d = g.nodes[n]
             if d["op"] == Op.INPUT:
-                vals[n] = x[:, t]
+                vals[n] = xs[n][:, t]
             elif d["op"] == Op.MEMORY:
                 vals[n] = memory[n]
             elif d["op"] == Op.PARAM:
@@ -141,9 +149,9 @@ def run(program, name: str, sizes: dict | None, params: dict, inputs: dict, stat
     g = program.specialize(name, sizes or {})
     kind = g.graph["kind"]
     if kind == "cell":
-        (x,) = [n for n, d in g.nodes(data=True) if d["op"] == Op.INPUT]
+        xs = {n: inputs[n] for n, d in g.nodes(data=True) if d["op"] == Op.INPUT}
         mems = {n: inputs[n] for n, d in g.nodes(data=True) if d["op"] == Op.MEMORY}
-        outs, _, final = run_cell(g, params, inputs[x], dict(state or {}), mems)
+        outs, _, final = run_cell(g, params, xs, dict(state or {}), mems)
         return outs, final
     return _run_straight(program, g, params, inputs, "")
 
@@ -169,10 +177,10 @@ def _run_straight(program, g, params, inputs, prefix):
             pre = prefix + d["instance"] + "."
             sub = {k[len(pre):]: v for k, v in params.items() if k.startswith(pre)}
             if d["kind"] == "cell":
-                (x,) = [m for m, md in callee.nodes(data=True) if md["op"] == Op.INPUT]
+                xs = {m: ports[m] for m, md in callee.nodes(data=True) if md["op"] == Op.INPUT}
                 sts = states(callee)
                 mems = {m: ports[m] for m, md in callee.nodes(data=True) if md["op"] == Op.MEMORY}
-                o, seqs, fin = run_cell(callee, sub, ports[x], {s: ports.get(s) for s in sts}, mems, d["reverse"])
+                o, seqs, fin = run_cell(callee, sub, xs, {s: ports.get(s) for s in sts}, mems, d["reverse"])
                 vals[n] = (o, seqs, fin)
                 final.update({f"{d['instance']}.{s}": v for s, v in fin.items()})
             else:

@@ -8,8 +8,9 @@ Out: `new_graph()`, `add_node()`, `verify(g)` (raises `IRError` on a broken inva
 Node and edge attributes are documented in docs/ir.md. In short: every node has `op`
 (`seqdsl.ops.Op`), `name` (unique; the variable name in generated code), `type`
 (`VType`) and `span`; a node that defines a state has `state=True` and `init`. Every
-edge has `port` (argument position, or an input name for `call` nodes) and `delay`
-(0, or k for a reference `h[t-k]`). Graph attributes: `kind`, `name`, `sizes`.
+edge has `port` (argument position, or for `call` nodes the name of the callee's input,
+state or memory it feeds) and `delay` (0, or k for a reference `h[t-k]`). Graph
+attributes: `kind`, `name`, `sizes`.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ import json
 
 import networkx as nx
 
-from .errors import Span, SpecError
+from .errors import InternalError, Span
 from .ops import OPS, Op, infer
 from .sizes import Size
 from .types import VType
 
 
-class IRError(SpecError):
-    """An IR invariant is broken (a bug in lowering or a pass, not in the spec)."""
+class IRError(InternalError):
+    """An IR invariant is broken (a bug in lowering or a pass, not in the spec).
+
+    An `InternalError`, not a `SpecError`: handlers of spec mistakes never swallow it."""
 
 
 def new_graph(kind: str, name: str, sizes: dict, span: Span) -> nx.MultiDiGraph:
@@ -113,6 +116,8 @@ def verify(g: nx.MultiDiGraph) -> None:
     for key in ("kind", "name", "sizes"):
         if key not in g.graph:
             raise IRError(f"IR graph lacks attribute '{key}'")
+    if g.graph["kind"] == "cell" and not nodes_with(g, Op.INPUT):
+        raise IRError(f"cell {g.graph['name']} has no input node", g.graph.get("span"))
     for n, d in g.nodes(data=True):
         span = d.get("span")
         for key in ("op", "name", "type", "span"):

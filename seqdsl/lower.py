@@ -276,9 +276,13 @@ class Lowerer(RunsMixin):
 
     # ---- expressions ------------------------------------------------------------
     def value(self, e, is_root: bool = False) -> str:
+        """The node of expression `e` (a run means its first output; `h[t-k]` becomes an
+        identity node reading the delayed state, so it can be an output or an argument)."""
         r = self.expr(e, is_root)
         if isinstance(r, RunHandle):
             return self.default_output(r, e.span)
+        if isinstance(r, tuple) and r[0] == "delayed":
+            return self.node(Op.IDENTITY, [(r[1], r[2])], e.span, self.root_name(is_root))
         return r
 
     def ref(self, name: str, span: Span, delay: int = 0):
@@ -567,8 +571,6 @@ class Lowerer(RunsMixin):
             if isinstance(v, tuple) and v[0] == "state" and name not in self.lowered:
                 raise SpecError(f"state '{name}' is never assigned", v[4],
                                 f"add an equation '{name} = ...' to the cell")
-        for src, dst, port, delay in self.pending_delays:
-            self.g.add_edge(src, dst, port=port, delay=delay)
         seen = set()
         for o in outs:
             if o.name in seen:
@@ -582,6 +584,9 @@ class Lowerer(RunsMixin):
                 src = self.equation_value(self.out_source(o), o.span)
             add_node(self.g, self.fresh(f"out_{o.name}"), Op.OUTPUT, self.g.nodes[src]["type"], o.span,
                      [(src, 0)], output=o.name)
+        # delayed edges last: an output may read a state at t-k too (`out prev = h[t-1]`)
+        for src, dst, port, delay in self.pending_delays:
+            self.g.add_edge(src, dst, port=port, delay=delay)
 
     def out_source(self, o: A.Out) -> str:
         if o.name not in self.scope:
@@ -646,6 +651,10 @@ class Lowerer(RunsMixin):
         self.lower_decls(self.defn.body)
         if self.defn.kind == "cell":
             self.lower_cell(self.defn.body)
+            if not any(d["op"] == Op.INPUT for _, d in self.g.nodes(data=True)):
+                raise SpecError(f"cell {self.defn.name} has no input, so it has no steps to run", self.defn.span,
+                                "a cell runs once per step of its per-step input; declare one with 'in x: [..]' "
+                                "(a model runs the cell over a sequence of them)")
         else:
             self.outputs_seen: set = set()
             self.lower_sequential(self.defn.body)

@@ -1,6 +1,8 @@
-"""Lowering of model wiring: runs of cells and blocks, their fields, `from` and `attend`.
+"""Lowering of model wiring: runs of cells and blocks, their fields, `over`, `from` and `attend`.
 
-In:  `ast.Run` / `ast.Attr` nodes met while lowering a model (see seqdsl.lower).
+In:  `ast.Run` / `ast.Attr` nodes met while lowering a model (see seqdsl.lower). `over`, `from`
+     and `attend` take one value, or a `KwargList` giving the callee's inputs, states or
+     memories by name (each once; one value only when the callee has exactly one).
 Out: `call` and `get` IR nodes; `RunsMixin` (mixed into `Lowerer`), `Interface` (what a model
      needs to know of a cell or block) and `interface_of(defn, graph)`.
 """
@@ -58,34 +60,25 @@ class RunsMixin:
             raise SpecError(f"{callee} is a model; only cells and blocks can be run", e.call.span)
         env = self.callee_env(iface, e.call)
         inst = self.instance(callee.lower(), is_root)
-        if len(iface.inputs) != 1:
-            raise SpecError(f"{callee} has {len(iface.inputs)} inputs; 'over' feeds exactly one", e.call.span)
-        (in_name, in_t), = iface.inputs.items()
-        over = self.value(e.over)
-        over_t = self.g.nodes[over]["type"]
-        want = in_t.subs(env)
-        want_seq = want if iface.kind == "block" else want.with_(seq=True)
-        if over_t != want_seq:
-            raise SpecError(f"{callee} runs over {want_seq}, but this is {over_t}", e.over.span)
-        inputs = [(over, 0, in_name)]
         if iface.kind == "block" and (e.from_ is not None or e.attend is not None or e.reversed
                                       or e.bidirectional):
             raise SpecError("from/attend/reversed/bidirectional apply to cells; a block sees the whole sequence",
                             e.span)
+        inputs = self.over_inputs(e, iface, env)
+        over_t = self.g.nodes[inputs[0][0]]["type"]
         if e.from_ is not None:
             inputs += self.from_inputs(e, iface, env)
         if e.attend is not None:
             if not iface.memories:
                 raise SpecError(f"{callee} declares no memory to attend to", e.attend.span,
                                 "declare 'memory m: seq[H]' in the cell")
-            (m_name, m_t), = iface.memories.items()
-            mv = self.value(e.attend)
-            if self.g.nodes[mv]["type"] != m_t.subs(env):
-                raise SpecError(f"{callee} attends to {m_t.subs(env)}, but this is {self.g.nodes[mv]['type']}",
-                                e.attend.span)
-            inputs.append((mv, 0, m_name))
+            inputs += self.named_values(e.attend, iface.memories, env, iface, "memory", "attend")
         elif iface.memories:
-            raise SpecError(f"{callee} has a memory; give it one: ... attend enc.y", e.span)
+            names = list(iface.memories)
+            if len(names) == 1:
+                raise SpecError(f"{callee} has a memory; give it one: ... attend enc.y", e.span)
+            raise SpecError(f"{callee} has {_count(names, 'memory', 'memories')}; give them: "
+                            f"... attend {_example(names, '...')}", e.span)
         first_out = next(iter(iface.outputs.values())) if iface.outputs else None
         t = first_out.subs(env) if first_out else over_t
         if iface.kind == "cell":
@@ -102,6 +95,50 @@ class RunsMixin:
                          reverse=bool(e.reversed), **attrs)
             calls = [n]
         return RunHandle(calls, iface, env, e.span)
+
+    def over_inputs(self, e: A.Run, iface: Interface, env: dict) -> list:
+        """The run's per-step inputs as (node, 0, input name): `over x`, or `over (x = .., mask = ..)`."""
+        return self.named_values(e.over, iface.inputs, env, iface, "input", "over")
+
+    def named_values(self, src, want: dict, env: dict, iface: Interface, what: str, keyword: str) -> list:
+        """Values for the callee's inputs or memories (`want`: name → type in its sizes), from one
+        expression (when it has exactly one) or a list `(name = expr, ...)` naming each once."""
+        plural = "memories" if what == "memory" else what + "s"
+        if isinstance(src, A.KwargList):
+            given = {}
+            for kw in src:
+                if kw.name not in want:
+                    raise SpecError(f"{iface.name} has no {what} '{kw.name}'", kw.span,
+                                    did_you_mean(kw.name, want) or f"its {plural}: {', '.join(want)}")
+                if kw.name in given:
+                    raise SpecError(f"{what} '{kw.name}' is given twice", kw.span, f"name each {what} once")
+                given[kw.name] = kw
+            missing = [n for n in want if n not in given]
+            if missing:
+                raise SpecError(f"{iface.name} needs a value for its {what} "
+                                f"{', '.join(repr(n) for n in missing)}", src.span,
+                                f"write {keyword} {_example(list(want), '...')}")
+            items = [(n, given[n].value) for n in want]
+        elif not want:
+            raise SpecError(f"{iface.name} has no {what} to take this", src.span)
+        elif len(want) != 1:
+            raise SpecError(f"{iface.name} has {_count(list(want), what, plural)}; name each one", src.span,
+                            f"write {keyword} {_example(list(want), '...')}")
+        else:
+            items = [(next(iter(want)), src)]
+        out = []
+        for name, expr in items:
+            v = self.value(expr)
+            t = self.g.nodes[v]["type"]
+            need = want[name].subs(env)
+            if iface.kind == "cell" and what == "input":
+                need = need.with_(seq=True)
+            if t != need:
+                role = "" if len(want) == 1 else f" (its {what} '{name}')"
+                verb = "runs over" if what == "input" else "attends to"
+                raise SpecError(f"{iface.name} {verb} {need}{role}, but this is {t}", expr.span)
+            out.append((v, 0, name))
+        return out
 
     def callee_env(self, iface: Interface, call: A.Call) -> dict:
         if len(call.args) > len(iface.size_params):
@@ -134,11 +171,15 @@ class RunsMixin:
     def from_inputs(self, e: A.Run, iface: Interface, env: dict) -> list:
         src = e.from_
         out = []
-        if isinstance(src, tuple):
+        if isinstance(src, A.KwargList):
+            seen = set()
             for kw in src:
                 if kw.name not in iface.states:
                     raise SpecError(f"{iface.name} has no state '{kw.name}'", kw.span,
                                     did_you_mean(kw.name, iface.states))
+                if kw.name in seen:
+                    raise SpecError(f"state '{kw.name}' is given twice", kw.span, "name each state once")
+                seen.add(kw.name)
                 if isinstance(kw.value, A.Name) and kw.value.id == "zeros":
                     continue
                 v = self.value(kw.value)
@@ -207,6 +248,18 @@ class RunsMixin:
             raise SpecError("'.final' is a set of states; start another run from it: ... from enc.final",
                             e.span, "read one final state as enc.h[last]")
         return self.field(target, e.name, e.span)
+
+
+def _count(names: list, one: str, many: str) -> str:
+    """`2 inputs (x, mask)`."""
+    return f"{len(names)} {one if len(names) == 1 else many} ({', '.join(names)})"
+
+
+def _example(names: list, value: str) -> str:
+    """`(x = ..., mask = ...)`, or the bare value for one name."""
+    if len(names) == 1:
+        return value
+    return "(" + ", ".join(f"{n} = ..." for n in names) + ")"
 
 
 def interface_of(defn: A.Definition, g) -> Interface:

@@ -285,8 +285,8 @@ class _ToAst(Transformer_NonRecursive):
     def run_from(self, meta, src):
         return ("from", src)
 
-    def from_list(self, meta, *kws):
-        return tuple(kws)
+    def kwarg_list(self, meta, *kws):
+        return self._mk(A.KwargList, meta, tuple(kws))
 
     def run_attend(self, meta, mem):
         return ("attend", mem)

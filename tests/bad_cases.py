@@ -18,6 +18,53 @@ def cell(body: str) -> str:
     return CELL.format(body=body)
 
 
+# a cell with two per-step inputs, run in a model (the run is on line 11)
+TWO_INPUTS = """cell M2(I = 2) {{
+    in x: [I]
+    in mask: []
+    state h: [I]
+    h = mask * x + h[t-1]
+    out y = h
+}}
+model M() {{
+    in w: seq<int>
+    in m: seq[]
+{run}
+    out y = r.y
+}}
+"""
+
+# a cell with two memories, run in a model (the run is on line 10)
+TWO_MEMORIES = """cell A2(H = 2) {{
+    in x: [H]
+    memory m1: seq[H]
+    memory m2: seq[H]
+    out y = x + sum(m1) + sum(m2)
+}}
+model M() {{
+    in w: seq<int>
+    e = embed(w, 5, 2)
+{run}
+    out y = r.y
+}}
+"""
+
+# a one-input cell with a state, run in a model (the run is on line 10)
+ONE_STATE = """cell R(I = 2) {{
+    in x: [I]
+    state h: [I]
+    h = x + h[t-1]
+    out y = h
+}}
+model M() {{
+    in w: seq<int>
+    in v: [2]
+{run}
+    out y = r.y
+}}
+"""
+
+
 CASES = [
     # ---- syntax ---------------------------------------------------------------------
     ("syntax-missing-paren", "cell C(I {\n}\n", 1, 10, "unexpected '{'"),
@@ -121,6 +168,32 @@ CASES = [
      "R has a memory; give it one"),
     ("param-in-model", "model M() {\n    param W: [2, 2]\n    in v: [2]\n    out y = W @ v\n}\n", 2, 5,
      "a model's parameters come from"),
+    # ---- several inputs, memories and states by name ------------------------------------
+    ("cell-no-input", "cell C(H = 2) {\n    state h: [H]\n    h = h[t-1]\n    out y = h\n}\n", 1, 6,
+     "cell C has no input"),
+    ("over-plain-several-inputs", TWO_INPUTS.format(run="    r = M2(2) over embed(w, 5, 2)"), 11, 20,
+     "M2 has 2 inputs (x, mask); name each one"),
+    ("over-list-missing", TWO_INPUTS.format(run="    r = M2(2) over (x = embed(w, 5, 2))"), 11, 20,
+     "M2 needs a value for its input 'mask'"),
+    ("over-list-unknown", TWO_INPUTS.format(run="    r = M2(2) over (x = embed(w, 5, 2), msk = m)"), 11, 41,
+     "did you mean 'mask'"),
+    ("over-list-duplicate",
+     TWO_INPUTS.format(run="    r = M2(2) over (x = embed(w, 5, 2), x = embed(w, 5, 2), mask = m)"), 11, 41,
+     "input 'x' is given twice"),
+    ("over-list-type", TWO_INPUTS.format(run="    r = M2(2) over (x = embed(w, 5, 2), mask = embed(w, 5, 2))"), 11, 48,
+     "M2 runs over seq[] (its input 'mask'), but this is seq[2]"),
+    ("over-list-unknown-one-input", ONE_STATE.format(run="    r = R(2) over (y = embed(w, 5, 2))"), 10, 20,
+     "R has no input 'y'"),
+    ("attend-plain-several-memories", TWO_MEMORIES.format(run="    r = A2(2) over e attend e"), 10, 29,
+     "A2 has 2 memories (m1, m2); name each one"),
+    ("attend-list-missing", TWO_MEMORIES.format(run="    r = A2(2) over e attend (m1 = e)"), 10, 29,
+     "A2 needs a value for its memory 'm2'"),
+    ("attend-list-unknown", TWO_MEMORIES.format(run="    r = A2(2) over e attend (m1 = e, m3 = e)"), 10, 38,
+     "A2 has no memory 'm3'"),
+    ("attend-missing-several", TWO_MEMORIES.format(run="    r = A2(2) over e"), 10, 9,
+     "give them: ... attend (m1 = ..., m2 = ...)"),
+    ("from-list-duplicate", ONE_STATE.format(run="    r = R(2) over embed(w, 5, 2) from (h = v, h = v)"), 10, 47,
+     "state 'h' is given twice"),
     # ---- imports ----------------------------------------------------------------------
     ("import-missing", 'use "nothere.seq"\ncell C() {\n    in x: [1]\n    out y = x\n}\n', 1, 5, "no such file"),
     ("import-escape", 'use "../outside.seq"\ncell C() {\n    in x: [1]\n    out y = x\n}\n', 1, 5,

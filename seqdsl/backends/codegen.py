@@ -4,11 +4,15 @@ In:  a `Program`, the name of the definition to compile, bound sizes, and an `Em
      (the backend: an op → emitter table plus a few hooks; see numpy.py and torch.py).
 Out: the source of a standalone module: a header naming the spec and sizes, the
      backend's helpers, one function per cell/block/model used, `PARAMS` (name →
-     shape and initializer), `INPUTS`, `OUTPUTS`, `STATES` and `forward(P, inputs, state)`.
+     shape and initializer), `INPUTS` (per-step inputs, then memories), `MEMORIES` (which
+     of `INPUTS` are a cell's memories), `OUTPUTS`, `STATES` and `forward(P, inputs, state)`.
 
 Layouts: values in blocks and models are batch-first, (B, T, ...). A cell function takes
-(B, T, I) and loops over t; nodes the hoist pass marks "time" are computed before the
+each of its inputs as (B, T, I) (`x__in`, `mask__in`, ...: one argument per `in`, all with
+the same B and T) and loops over t; nodes the hoist pass marks "time" are computed before the
 loop on a time-major copy (T, B, ...), "once" nodes once per call, "step" nodes per step.
+With a memory plan (NumPy inference) outputs are copied out of the step as soon as they are
+computed; cells where an identity aliases a step value or a delayed state run without one.
 Spec names are kept: `W_ii`, `f`, `c`; temps are `_f1`; a dotted parameter name
 `enc.W` becomes the variable `enc__W` (spec names cannot contain "__").
 """
@@ -34,6 +38,11 @@ class Unsupported(SpecError):
 
 def var(name: str) -> str:
     return name.replace(".", "__").replace("@", "_at_")
+
+
+def in_arg(name: str) -> str:
+    """A cell function's argument for input `name`, batch-first (B, T, ...): `x__in`."""
+    return f"{var(name)}__in"
 
 
 def align(v: str, t: VType, out: VType) -> str:
@@ -196,7 +205,11 @@ class Codegen:
         if self.em.split and d["op"] == Op.SLICE:
             src = in_edges(g, n)[0]
             parts = tiling(g, src[0]) if not src[2] else None
-            if parts:
+            # `src__parts` exists only where src itself went through assign (below), and only as
+            # src's own variable: not for a leaf the prologue binds (input, parameter, memory,
+            # a run's result) nor for a hoisted value read per step (`src__steps[t]`)
+            leaf = g.nodes[src[0]]["op"] in (Op.INPUT, Op.PARAM, Op.MEMORY, Op.CALL, Op.GET)
+            if parts and not leaf and args[0] == var(src[0]):
                 return f"{var(n)} = {args[0]}__parts[{parts.index(n)}]"
         line = f"{var(n)} = {self.em.emit(d, args, types)}"
         if self.em.split and tiling(g, n):
@@ -229,13 +242,13 @@ class Codegen:
                 ins = {p: var(src) for src, p, _ in in_edges(g, n)}
                 if callee.kind == "cell":
                     ci = interface(callee.graph)
-                    (xname,) = list(ci["inputs"])
+                    xs = "".join(f"{ins[x]}, " for x in ci["inputs"])
                     init = ", ".join(f"{k!r}: {v}" for k, v in ins.items() if k in ci["states"])
                     mem = ", ".join(f"{k!r}: {v}" for k, v in ins.items() if k in ci["memories"])
                     # per-step states are only collected when the model reads them (enc.h)
                     reads_states = any(g.nodes[c]["op"] == Op.GET and g.nodes[c]["field"] in ci["states"]
                                        for c in g.successors(n))
-                    body.append(f"{var(n)} = {callee.fname}{sfx}(P, pre + {d['instance'] + '.'!r}, {ins[xname]}, "
+                    body.append(f"{var(n)} = {callee.fname}{sfx}(P, pre + {d['instance'] + '.'!r}, {xs}"
                                 f"{{{init}}}, {{{mem}}}, {d['reverse']!r}" + (", True" if reads_states else "") + ")")
                 else:
                     items = ", ".join(f"{k!r}: {v}" for k, v in ins.items())
@@ -273,11 +286,15 @@ class Codegen:
         return lines + ["    " + b for b in body]
 
     def gen_cell(self, u: Unit, grad: bool = False) -> list:
-        """A cell: the step loop (+ with grad=True, a tape and a backward closure)."""
+        """A cell: the step loop (+ with grad=True, a tape and a backward closure).
+
+        The function takes one batch-first argument per input (`x__in`, `mask__in`, ... in
+        declaration order), all with the same batch and number of steps."""
         g = u.graph
         em = self.em
         iface = interface(g)
-        (xname,) = iface["inputs"] or [None]
+        xnames = list(iface["inputs"])
+        x0 = in_arg(xnames[0])
         self.pre_t = {}
         tape: set = set()
         if grad:
@@ -285,11 +302,16 @@ class Codegen:
 
             outs_needed, ins_needed = needs(g)
             tape = {n for n in outs_needed | ins_needed if g.nodes[n]["hoist"] == "step"}
-        lines = [f"def {u.fname}{'__grad' if grad else ''}(P, pre, x_in, init, memory, reverse=False, "
+        args = "".join(f"{in_arg(x)}, " for x in xnames)
+        lines = [f"def {u.fname}{'__grad' if grad else ''}(P, pre, {args}init, memory, reverse=False, "
                  f"seqs={grad!r}):",
-                 "    B, T = x_in.shape[0], x_in.shape[1]",
-                 "    if T == 0:",
-                 f"        raise ValueError('{u.defn}: sequences must have at least one step')"]
+                 f"    B, T = {x0}.shape[0], {x0}.shape[1]"]
+        for x in xnames[1:]:
+            lines += [f"    if tuple({in_arg(x)}.shape[:2]) != (B, T):",
+                      f"        raise ValueError(f'{u.defn}: input {x} has batch and steps "
+                      f"{{tuple({in_arg(x)}.shape[:2])}}, input {xnames[0]} has {{(B, T)}}')"]
+        lines += ["    if T == 0:",
+                  f"        raise ValueError('{u.defn}: sequences must have at least one step')"]
         body = []
         order = topo_order(g)
         where = {n: g.nodes[n]["hoist"] for n in g.nodes}
@@ -305,7 +327,8 @@ class Codegen:
             else:
                 body.extend(self.assign(g, n, lambda s, k: var(s)).split("\n"))
         # time-parallel work, time-major
-        body.append(f"{var(xname)} = {em.to_time_major.format(v='x_in')}")
+        for x in xnames:
+            body.append(f"{var(x)} = {em.to_time_major.format(v=in_arg(x))}")
         for n in order:
             d = g.nodes[n]
             if where[n] == "time" and d["op"] not in (Op.INPUT, Op.OUTPUT):
@@ -319,7 +342,7 @@ class Codegen:
         # memory plan (inference, backends that can write into arrays): in-place and static buffers
         step_nodes = [n for n in order if where[n] == "step" and g.nodes[n]["op"] != Op.OUTPUT]
         mp = None
-        if not grad and em.into and em.empty:
+        if not grad and em.into and em.empty and not _step_aliases(g, where):
             mp = memory_plan(g, step_nodes, iface["states"], max_delay, lambda n: self._can_into(g, n))
         owned_states = set(mp.own) if mp else set()
         if mp:
@@ -343,7 +366,7 @@ class Codegen:
             shape = g.nodes[s]["type"].concrete_dims()
             given = f"init[{s!r}].copy()" if s in owned_states else f"init[{s!r}]"
             body.append(f"{var(s)}__d1 = {given} if init.get({s!r}) is not None else "
-                        f"_full((B,) + {shape!r}, {float(init)!r}, x_in)")
+                        f"_full((B,) + {shape!r}, {float(init)!r}, {x0})")
             for k in range(2, max_delay[s] + 1):
                 body.append(f"{var(s)}__d{k} = {var(s)}__d1" + (".copy()" if s in owned_states else ""))
             if grad:
@@ -390,9 +413,22 @@ class Codegen:
 
         self.pre_t = pre_t
 
+        def copy_out(o) -> str:
+            if o in buffered:
+                return f"{var(o)}__buf[t] = {var(_src(g, o))}"
+            # with a memory plan, a later step node may overwrite this value in place
+            return f"{var(o)}__list.append({var(_src(g, o))}{'.copy()' if mp else ''})"
+
+        # with a memory plan, each output is copied out as soon as it is computed, before a later
+        # node of the step can overwrite its buffer in place (or a state its delayed buffer)
+        copies: dict = {}
+        if mp:
+            for o in step_outs:
+                copies.setdefault(_src(g, o), []).append(o)
         for n in step_nodes:
             into = None
             if mp and n in mp.views:
+                loop.extend(copy_out(o) for o in copies.get(n, ()))
                 continue  # a slice of a static buffer, taken before the loop
             if mp and n in mp.inplace:
                 into = self.args_of(g, n, ctx)[0][mp.inplace[n]]
@@ -407,11 +443,9 @@ class Codegen:
                 loop.extend(self.assign(g, n, ctx).split("\n"))
             if n in tape:
                 loop.append(f"{var(n)}__tape.append({var(n)})")
-        for o in step_outs:
-            if o in buffered:
-                loop.append(f"{var(o)}__buf[t] = {var(_src(g, o))}")
-            else:
-                loop.append(f"{var(o)}__list.append({var(_src(g, o))})")
+            loop.extend(copy_out(o) for o in copies.get(n, ()))
+        if not mp:
+            loop.extend(copy_out(o) for o in step_outs)
         for s in iface["states"]:
             if mp:
                 loop.append(f"if seqs: {var(s)}__seq[t] = {var(s)}")
@@ -453,7 +487,7 @@ class Codegen:
 
             body.append("")
             body.append("def backward(d_outs, d_seqs, d_final, G):")
-            body += ["    " + x for x in cell_backward(g, iface, where, order, max_delay, tape, xname)]
+            body += ["    " + x for x in cell_backward(g, iface, where, order, max_delay, tape, xnames)]
             body.append(f"return {{{', '.join(outs)}}}, {{{seqs}}}, {{{finals}}}, backward")
         else:
             body.append(f"return {{{', '.join(outs)}}}, {{{seqs}}}, {{{finals}}}")
@@ -524,15 +558,15 @@ class Codegen:
         out += ["", f"KIND = {main.kind!r}", f"NAME = {name!r}",
                 f"SIZES = {{{', '.join(f'{k!r}: {_concrete(v)!r}' for k, v in main.sizes.items())}}}",
                 "PARAMS = {", *[f"    {k!r}: ({s!r}, {i!r})," for k, (s, i) in params.items()], "}",
-                f"INPUTS = {inputs!r}", f"OUTPUTS = {outputs!r}",
+                f"INPUTS = {inputs!r}", f"MEMORIES = {tuple(iface['memories'])!r}", f"OUTPUTS = {outputs!r}",
                 f"STATES = {{{', '.join(f'{k!r}: {v!r}' for k, v in finals.items())}}}",
                 f"STATE_SHAPES = {{{', '.join(f'{s!r}: {t.concrete_dims()!r}' for s, t in iface['states'].items())}}}",
                 "", "", "def forward(P, inputs, state=None):",
                 '    """Run the definition: (outputs, final states) as dicts by spec name."""']
         if main.kind == "cell":
-            (xname,) = list(iface["inputs"])
+            xs = "".join(f"inputs[{x!r}], " for x in iface["inputs"])
             mems = ", ".join(f"{m!r}: inputs[{m!r}]" for m in iface["memories"])
-            call = (f"(P, '', inputs[{xname!r}], dict(state or {{}}), {{{mems}}})")
+            call = (f"(P, '', {xs}dict(state or {{}}), {{{mems}}})")
         else:
             call = "(P, '', inputs)"
         out += [f"    outs, seqs, final = {main.fname}{call}", "    return outs, final"]
@@ -551,3 +585,14 @@ class Codegen:
 
 def _src(g, o) -> str:
     return in_edges(g, o)[0][0]
+
+
+def _step_aliases(g, where) -> bool:
+    """Does an identity in the step name another step value or a state's earlier value (`b = a`,
+    `p = c[t-1]`, `k = k[t-1]`, `out prev = h[t-1]`)? The memory plan (buffers.py, inplace.py) does
+    not follow such aliases: it could overwrite the buffer they share while the alias is still
+    read. Such cells run without it (plain assignments, no buffer is written in place)."""
+    for n, d in g.nodes(data=True):
+        if d["op"] == Op.IDENTITY and where[n] == "step":
+            return True
+    return False

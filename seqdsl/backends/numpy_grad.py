@@ -5,7 +5,7 @@ Out: for every unit, a `<fname>__grad` function that runs the forward pass keepi
      the backward pass needs (a "tape" of per-step values) and returns, with the
      outputs, a `backward(d_outs, d_seqs, d_final, G)` closure. The closure adds every
      parameter's gradient into `G` (by full name) and returns the gradients of the
-     input sequence, the initial states and the memory.
+     input sequences, the initial states and the memories, each a dict by name.
 
 `VJP` is the op → emitter table: f(node, g, vals, types) → [(port, expr)], where `g` is
 the name of the node's gradient and `vals` the forward values of its inputs (and
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ..ir import in_edges, interface, outputs, topo_order
 from ..ops import Op
-from .codegen import Unsupported, _src, var
+from .codegen import Unsupported, _src, in_arg, var
 
 
 def _unalign(e: str, t, out) -> str:
@@ -265,9 +265,10 @@ def _last_dim(g, n):
     return dims[-1] if dims else None
 
 
-def cell_backward(g, iface, where, order, max_delay, tape, xname) -> list:
-    """The body of a cell's `backward` closure (see the module docstring)."""
+def cell_backward(g, iface, where, order, max_delay, tape, xnames) -> list:
+    """The body of a cell's `backward` closure (see the module docstring); `xnames`: its inputs."""
     L = []
+    like = in_arg(xnames[0])
     states = iface["states"]
     K = {s: max_delay[s] for s in states}
     contribs = Contribs()
@@ -288,10 +289,17 @@ def cell_backward(g, iface, where, order, max_delay, tape, xname) -> list:
         name = g.nodes[o]["output"]
         src = _src(g, o)
         if where[src] == "step":
-            dims = g.nodes[o]["type"].concrete_dims()
+            # an output with a memory axis has that axis's length, known at run time
+            t = g.nodes[o]["type"]
+            dims = f"{var(o)}__list[0].shape[1:]" if t.seq else repr(t.concrete_dims())
             L.append(f"d__{var(name)} = d_outs.get({name!r})")
-            L.append(f"d__{var(name)} = np.zeros((B, T) + {dims!r}, dtype=x_in.dtype) if d__{var(name)} is None "
+            L.append(f"d__{var(name)} = np.zeros((B, T) + {dims}, dtype={like}.dtype) if d__{var(name)} is None "
                      f"else d__{var(name)}")
+        elif where[src] == "time":  # computed before the loop, time-major (T, B, ...), in time order
+            L.append(f"d__{var(name)} = d_outs.get({name!r})")
+            L.append(f"d__{var(name)} = np.zeros_like({var(src)}) if d__{var(name)} is None "
+                     f"else d__{var(name)}.swapaxes(0, 1)")
+            contribs.add(src, f"d__{var(name)}")
     # buffers for gradients flowing from the loop into hoisted values
     t_bufs, o_accs, mm_bufs = set(), set(), {}
     for n in step_nodes:
@@ -307,12 +315,7 @@ def cell_backward(g, iface, where, order, max_delay, tape, xname) -> list:
                     mm_bufs[n] = u
                 else:
                     o_accs.add(u)
-    for u in sorted(t_bufs, key=order.index):
-        L.append(f"gT_{var(u)} = np.zeros_like({var(u)})")
-    for u in sorted(o_accs, key=order.index):
-        L.append(f"gO_{var(u)} = 0")
-    for n in mm_bufs:
-        L.append(f"gB_{var(n)} = np.empty((T, B) + {g.nodes[n]['type'].concrete_dims()!r}, dtype=x_in.dtype)")
+    used: set = set()  # the buffers above that the loop writes (a value nothing reads gets none)
 
     def step_val(u, delay):
         if delay:
@@ -348,10 +351,22 @@ def cell_backward(g, iface, where, order, max_delay, tape, xname) -> list:
                 contribs.add(u, expr)
             elif where[u] == "time":
                 loop.append(_add_into(f"gT_{var(u)}[t]", expr))
+                used.add(("T", u))
             elif n in mm_bufs and port == 0:
                 loop.append(f"gB_{var(n)}[i_] = g_{var(n)}")
+                used.add(("B", n))
             else:
                 loop.append(_add_into(f"gO_{var(u)}", expr, accumulate=True))
+                used.add(("O", u))
+    t_bufs = {u for u in t_bufs if ("T", u) in used}
+    o_accs = {u for u in o_accs if ("O", u) in used}
+    mm_bufs = {n: w for n, w in mm_bufs.items() if ("B", n) in used}
+    for u in sorted(t_bufs, key=order.index):
+        L.append(f"gT_{var(u)} = np.zeros_like({var(u)})")
+    for u in sorted(o_accs, key=order.index):
+        L.append(f"gO_{var(u)} = 0")
+    for n in mm_bufs:  # every row is written: the matmul's gradient is emitted at every step
+        L.append(f"gB_{var(n)} = np.empty((T, B) + {g.nodes[n]['type'].concrete_dims()!r}, dtype={like}.dtype)")
     L.append("for i_ in range(T - 1, -1, -1):")
     L += ["    " + x for x in loop]
     for s in states:
@@ -393,7 +408,8 @@ def cell_backward(g, iface, where, order, max_delay, tape, xname) -> list:
                 contribs.add(u, expr)
     mems = ", ".join(f"{m!r}: g_{var(m)}" for m in iface["memories"])
     inits = ", ".join(f"{s!r}: g_init__{var(s)}" for s in states)
-    L.append(f"return {{{xname!r}: g_{var(xname)}.swapaxes(0, 1)}}, {{{inits}}}, {{{mems}}}")
+    xs = ", ".join(f"{x!r}: g_{var(x)}.swapaxes(0, 1)" for x in xnames)
+    L.append(f"return {{{xs}}}, {{{inits}}}, {{{mems}}}")
     return L
 
 

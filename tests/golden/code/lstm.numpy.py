@@ -73,8 +73,8 @@ def _attention(q, k, v, heads, causal):
     return (w @ vh).transpose(0, 2, 1, 3).reshape(B, T, v.shape[-1])
 
 
-def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
-    B, T = x_in.shape[0], x_in.shape[1]
+def cell_LSTM_I8_H16(P, pre, x__in, init, memory, reverse=False, seqs=False):
+    B, T = x__in.shape[0], x__in.shape[1]
     if T == 0:
         raise ValueError('LSTM: sequences must have at least one step')
     W_ii = P[pre + 'W_ii']
@@ -110,13 +110,13 @@ def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
     _W_hf_half = W_hf * _half
     _W_ho_half = W_ho * _half
     _W_i3_fused = np.concatenate([_W_hi_half, _W_hf_half, _W_ho_half, W_hg], axis=0)
-    x = x_in.swapaxes(0, 1)
+    x = x__in.swapaxes(0, 1)
     _i1_fused = _mm(x, _W_i1_fused)
     _i5s2_0_64 = _i5s1_f5s1_cat + _i1_fused
     _i5s2_0_64__steps = _i5s2_0_64
     _W_i3_fused__T = np.ascontiguousarray(_W_i3_fused.T)
-    h__d1 = init['h'].copy() if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
-    c__d1 = init['c'].copy() if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
+    h__d1 = init['h'].copy() if init.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
+    c__d1 = init['c'].copy() if init.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     out_y__buf = np.empty((T, B) + (16,), dtype=DTYPE)
     h__seq = np.empty((T, B) + (16,), dtype=DTYPE) if seqs else None
     c__seq = np.empty((T, B) + (16,), dtype=DTYPE) if seqs else None
@@ -209,8 +209,8 @@ def _attention_bwd(g, q, k, v, heads, causal):
     return merge(gq, T), merge(gk, S), merge(gv, S)
 
 
-def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False, seqs=True):
-    B, T = x_in.shape[0], x_in.shape[1]
+def cell_LSTM_I8_H16__grad(P, pre, x__in, init, memory, reverse=False, seqs=True):
+    B, T = x__in.shape[0], x__in.shape[1]
     if T == 0:
         raise ValueError('LSTM: sequences must have at least one step')
     W_ii = P[pre + 'W_ii']
@@ -246,14 +246,14 @@ def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False, seqs=True)
     _W_hf_half = W_hf * _half
     _W_ho_half = W_ho * _half
     _W_i3_fused = np.concatenate([_W_hi_half, _W_hf_half, _W_ho_half, W_hg], axis=0)
-    x = x_in.swapaxes(0, 1)
+    x = x__in.swapaxes(0, 1)
     _i1_fused = _mm(x, _W_i1_fused)
     _i5s2_0_64 = _i5s1_f5s1_cat + _i1_fused
     _i5s2_0_64__steps = _i5s2_0_64
     _W_i3_fused__T = np.ascontiguousarray(_W_i3_fused.T)
-    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
+    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
     h__init = h__d1
-    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
+    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     c__init = c__d1
     out_y__list = []
     h__list = [] if seqs else None
@@ -320,9 +320,9 @@ def cell_LSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False, seqs=True)
         if d_final.get('c') is not None:
             c__G[1 + T - 1] += d_final['c']
         d__y = d_outs.get('y')
-        d__y = np.zeros((B, T) + (16,), dtype=x_in.dtype) if d__y is None else d__y
+        d__y = np.zeros((B, T) + (16,), dtype=x__in.dtype) if d__y is None else d__y
         gT__i5s2_0_64 = np.zeros_like(_i5s2_0_64)
-        gB__i3_fused = np.empty((T, B) + (64,), dtype=x_in.dtype)
+        gB__i3_fused = np.empty((T, B) + (64,), dtype=x__in.dtype)
         for i_ in range(T - 1, -1, -1):
             t = ts[i_]
             g_h = d__y[:, t] + h__G[i_ + 1]
@@ -423,6 +423,7 @@ PARAMS = {
     'b_ho': ((16,), ('uniform', 0.25)),
 }
 INPUTS = {'x': ('[8]', (8,), 'float', True, None)}
+MEMORIES = ()
 OUTPUTS = {'y': '[16]'}
 STATES = {'h': '[16]', 'c': '[16]'}
 STATE_SHAPES = {'h': (16,), 'c': (16,)}

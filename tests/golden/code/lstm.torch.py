@@ -84,8 +84,8 @@ def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
     return {'y': y}, {}, {'h': h_n[0], 'c': c_n[0]}
 
 
-def cell_LSTM_I8_H16__loop(P, pre, x_in, init, memory, reverse=False, seqs=False):
-    B, T = x_in.shape[0], x_in.shape[1]
+def cell_LSTM_I8_H16__loop(P, pre, x__in, init, memory, reverse=False, seqs=False):
+    B, T = x__in.shape[0], x__in.shape[1]
     if T == 0:
         raise ValueError('LSTM: sequences must have at least one step')
     W_ii = P[pre + 'W_ii']
@@ -111,13 +111,13 @@ def cell_LSTM_I8_H16__loop(P, pre, x_in, init, memory, reverse=False, seqs=False
     _W_i1_fused = torch.cat([W_ii, W_if, W_io, W_ig], dim=0)
     _W_i3_fused = torch.cat([W_hi, W_hf, W_ho, W_hg], dim=0)
     _i5s1_f5s1_cat = torch.cat([_i5s1, _f5s1, _o5s1, _g5s1], dim=-1)
-    x = x_in.transpose(0, 1)
+    x = x__in.transpose(0, 1)
     _i1_fused = x @ _W_i1_fused.T
     _i5s2_0_64 = _i5s1_f5s1_cat + _i1_fused
     _i5s2_0_64__steps = _i5s2_0_64.unbind(0)
     _W_i3_fused__T = _W_i3_fused.T
-    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
-    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
+    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
+    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     out_y__list = []
     h__list = [] if seqs else None
     c__list = [] if seqs else None
@@ -167,6 +167,7 @@ PARAMS = {
     'b_ho': ((16,), ('uniform', 0.25)),
 }
 INPUTS = {'x': ('[8]', (8,), 'float', True, None)}
+MEMORIES = ()
 OUTPUTS = {'y': '[16]'}
 STATES = {'h': '[16]', 'c': '[16]'}
 STATE_SHAPES = {'h': (16,), 'c': (16,)}

@@ -73,8 +73,8 @@ def _attention(q, k, v, heads, causal):
     return (w @ vh).transpose(0, 2, 1, 3).reshape(B, T, v.shape[-1])
 
 
-def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
-    B, T = x_in.shape[0], x_in.shape[1]
+def cell_PeepholeLSTM_I8_H16(P, pre, x__in, init, memory, reverse=False, seqs=False):
+    B, T = x__in.shape[0], x__in.shape[1]
     if T == 0:
         raise ValueError('PeepholeLSTM: sequences must have at least one step')
     W_i = P[pre + 'W_i']
@@ -95,13 +95,13 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=Fal
     _W_i1_fused = np.concatenate([W_i, W_f, W_o, W_g], axis=0)
     _W_i2_fused = np.concatenate([U_i, U_f, U_o, U_g], axis=0)
     _b_i_b_f_cat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
-    x = x_in.swapaxes(0, 1)
+    x = x__in.swapaxes(0, 1)
     _i1_fused = _mm(x, _W_i1_fused)
     _i6s1_0_64 = _b_i_b_f_cat + _i1_fused
     _i6s1_0_64__steps = _i6s1_0_64
     _W_i2_fused__T = np.ascontiguousarray(_W_i2_fused.T)
-    h__d1 = init['h'].copy() if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
-    c__d1 = init['c'].copy() if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
+    h__d1 = init['h'].copy() if init.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
+    c__d1 = init['c'].copy() if init.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     out_y__buf = np.empty((T, B) + (16,), dtype=DTYPE)
     h__seq = np.empty((T, B) + (16,), dtype=DTYPE) if seqs else None
     c__seq = np.empty((T, B) + (16,), dtype=DTYPE) if seqs else None
@@ -207,8 +207,8 @@ def _attention_bwd(g, q, k, v, heads, causal):
     return merge(gq, T), merge(gk, S), merge(gv, S)
 
 
-def cell_PeepholeLSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False, seqs=True):
-    B, T = x_in.shape[0], x_in.shape[1]
+def cell_PeepholeLSTM_I8_H16__grad(P, pre, x__in, init, memory, reverse=False, seqs=True):
+    B, T = x__in.shape[0], x__in.shape[1]
     if T == 0:
         raise ValueError('PeepholeLSTM: sequences must have at least one step')
     W_i = P[pre + 'W_i']
@@ -229,14 +229,14 @@ def cell_PeepholeLSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False, se
     _W_i1_fused = np.concatenate([W_i, W_f, W_o, W_g], axis=0)
     _W_i2_fused = np.concatenate([U_i, U_f, U_o, U_g], axis=0)
     _b_i_b_f_cat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
-    x = x_in.swapaxes(0, 1)
+    x = x__in.swapaxes(0, 1)
     _i1_fused = _mm(x, _W_i1_fused)
     _i6s1_0_64 = _b_i_b_f_cat + _i1_fused
     _i6s1_0_64__steps = _i6s1_0_64
     _W_i2_fused__T = np.ascontiguousarray(_W_i2_fused.T)
-    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
+    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
     h__init = h__d1
-    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
+    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     c__init = c__d1
     out_y__list = []
     h__list = [] if seqs else None
@@ -305,12 +305,12 @@ def cell_PeepholeLSTM_I8_H16__grad(P, pre, x_in, init, memory, reverse=False, se
         if d_final.get('c') is not None:
             c__G[1 + T - 1] += d_final['c']
         d__y = d_outs.get('y')
-        d__y = np.zeros((B, T) + (16,), dtype=x_in.dtype) if d__y is None else d__y
+        d__y = np.zeros((B, T) + (16,), dtype=x__in.dtype) if d__y is None else d__y
         gT__i6s1_0_64 = np.zeros_like(_i6s1_0_64)
         gO_p_i = 0
         gO_p_f = 0
         gO_p_o = 0
-        gB__i2_fused = np.empty((T, B) + (64,), dtype=x_in.dtype)
+        gB__i2_fused = np.empty((T, B) + (64,), dtype=x__in.dtype)
         for i_ in range(T - 1, -1, -1):
             t = ts[i_]
             g_h = d__y[:, t] + h__G[i_ + 1]
@@ -406,6 +406,7 @@ PARAMS = {
     'b_o': ((16,), ('const', 0.0)),
 }
 INPUTS = {'x': ('[8]', (8,), 'float', True, None)}
+MEMORIES = ()
 OUTPUTS = {'y': '[16]'}
 STATES = {'h': '[16]', 'c': '[16]'}
 STATE_SHAPES = {'h': (16,), 'c': (16,)}

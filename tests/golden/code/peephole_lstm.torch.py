@@ -67,8 +67,8 @@ def _attention(q, k, v, heads, causal):
     return out.transpose(1, 2).reshape(B, T, v.shape[-1])
 
 
-def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
-    B, T = x_in.shape[0], x_in.shape[1]
+def cell_PeepholeLSTM_I8_H16(P, pre, x__in, init, memory, reverse=False, seqs=False):
+    B, T = x__in.shape[0], x__in.shape[1]
     if T == 0:
         raise ValueError('PeepholeLSTM: sequences must have at least one step')
     W_i = P[pre + 'W_i']
@@ -89,13 +89,13 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=Fal
     _W_i1_fused = torch.cat([W_i, W_f, W_o, W_g], dim=0)
     _W_i2_fused = torch.cat([U_i, U_f, U_o, U_g], dim=0)
     _b_i_b_f_cat = torch.cat([b_i, b_f, b_o, b_g], dim=-1)
-    x = x_in.transpose(0, 1)
+    x = x__in.transpose(0, 1)
     _i1_fused = x @ _W_i1_fused.T
     _i6s1_0_64 = _b_i_b_f_cat + _i1_fused
     _i6s1_0_64__steps = _i6s1_0_64.unbind(0)
     _W_i2_fused__T = _W_i2_fused.T
-    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x_in)
-    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x_in)
+    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
+    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     out_y__list = []
     h__list = [] if seqs else None
     c__list = [] if seqs else None
@@ -150,6 +150,7 @@ PARAMS = {
     'b_o': ((16,), ('const', 0.0)),
 }
 INPUTS = {'x': ('[8]', (8,), 'float', True, None)}
+MEMORIES = ()
 OUTPUTS = {'y': '[16]'}
 STATES = {'h': '[16]', 'c': '[16]'}
 STATE_SHAPES = {'h': (16,), 'c': (16,)}
