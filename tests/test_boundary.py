@@ -592,3 +592,27 @@ def test_compile_output_is_replaced_whole_and_never_a_device(tmp_path):
     assert r.returncode == 1 and "it is a folder" in r.stderr
     r = _seqdsl("compile", "specs/rnn.seq", "-o", str(tmp_path / "new" / "m.py"))  # folders are made
     assert r.returncode == 0 and (tmp_path / "new" / "m.py").exists()
+
+
+# ---- cells with several inputs ------------------------------------------------------------------
+MASKED = """cell M(I = 2, H = 3) {
+    in x: [I]
+    in mask: []
+    memory m: seq[H]
+    state h: [H]
+    param W: [H, I]
+    h = mask * tanh(W @ x + sum(softmax(m @ h[t-1]) * m)) + (1 - mask) * h[t-1]
+    out y = h
+}
+"""
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_cells_inputs_share_their_steps_but_not_its_memory(backend):
+    exe = seqdsl.compile(MASKED, backend=backend)
+    ins = exe.example_inputs(batch=2, steps=4)
+    with pytest.raises(ValueError, match=r"M: input 'mask' has 3 steps \(shape \(2, 3\)\); expected 4, the steps "
+                                         r"of input 'x' \(a cell reads all its inputs at every step\)"):
+        exe(**{**ins, "mask": ins["mask"][:, :3]})
+    out, _ = exe(**{**ins, "m": ins["m"][:, :2]})  # a memory has its own length
+    assert tuple(out["y"].shape) == (2, 4, 3)

@@ -164,9 +164,7 @@ class Boundary:
     def __init__(self, ns: dict, symbols: dict | None = None):
         self.name, self.kind, self.dtype = ns["NAME"], ns["KIND"], ns["DTYPE"]
         symbols = symbols or {}
-        memories = set(symbols.get("memories", ()))
-        if self.kind == "cell" and not memories:  # a cell has one input; the rest are memories
-            memories = set(list(ns["INPUTS"])[1:])
+        memories = set(symbols.get("memories", ns.get("MEMORIES", ())))
         self.inputs = []
         for name, (_text, dims, dtype, seq, vocab) in ns["INPUTS"].items():
             vocab = symbols["vocab"].get(name) if "vocab" in symbols else vocab
@@ -208,12 +206,14 @@ class Boundary:
                 what = f"its states are: {_names(have)}" if have else f"a {self.kind} takes no initial states"
                 raise UnknownName(f"{self.name}: unknown state '{k}'" + (f" ({hint})" if hint else "")
                                   + f"; {what}")
-        batch = None
+        batch = steps = None
         out_inputs, out_state = {}, {}
         for p, v in [(p, inputs[p.name]) for p in self.inputs] + [(p, state[p.name]) for p in self.states
                                                                   if p.name in state]:
             a = arrays.convert(self, p, v)
             batch = self._shape(p, tuple(int(d) for d in a.shape), batch)
+            if self.kind == "cell" and p.role == "input":  # a cell's inputs are read at the same steps
+                steps = self._steps(p, tuple(int(d) for d in a.shape), steps)
             if p.tokens and p.vocab:
                 bad = arrays.bad_token(a, p.vocab)
                 if bad is not None:
@@ -240,6 +240,15 @@ class Boundary:
             raise InputError(f"{self.name}: {p.role} '{p.name}' has batch size {shape[0]} "
                              f"(shape {_tuple(shape)}); expected {batch[0]}, the batch size of {batch[1]}")
         return batch
+
+    def _steps(self, p: Port, shape: tuple, steps):
+        if steps is None:
+            return shape[1], f"input '{p.name}'"
+        if shape[1] != steps[0]:
+            raise InputError(f"{self.name}: input '{p.name}' has {shape[1]} steps (shape {_tuple(shape)}); "
+                             f"expected {steps[0]}, the steps of {steps[1]} (a cell reads all its inputs at "
+                             f"every step)")
+        return steps
 
     # ---- value_and_grad: output cotangents ----------------------------------------------
     def cotangents(self, what: str, given, actual: dict, label: str, dtype) -> dict:
