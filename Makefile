@@ -1,12 +1,13 @@
 # make demo: set up .venv, then check, compile and render every bundled spec into out/
 # make test: set up .venv, then run the whole test suite
+# make fuzz: many more random programs (about an hour); make hostile: every attack case
 # SEQDSL_ACCEPT=1 make test regenerates the golden files (review them with git diff)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench golden gallery lint clean
+.PHONY: setup demo test bench golden gallery lint clean fuzz hostile
 
 setup: $(STAMP)
 
@@ -26,6 +27,15 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -n 2 tests
+
+# random well-typed programs through every compile path (tests/programs.py); FUZZ_N per kind
+FUZZ_N ?= 1500
+fuzz: setup
+	SEQDSL_FUZZ_EXAMPLES=$(FUZZ_N) $(BIN)/python -m pytest -n 2 -p no:randomly tests/test_differential.py
+
+# the attack suite, slow cases included
+hostile: setup
+	$(BIN)/python -m pytest -n 2 tests/hostile -m "slow or not slow"
 
 bench: setup
 	$(BIN)/python benchmarks/bench_load.py

@@ -1,0 +1,93 @@
+"""Minimal specs the random-program generator (tests/programs.py) found, one test each.
+
+Each went wrong on some path before its fix (a crash, a wrong value or a wrong gradient); each now
+runs through every path against the interpreter (tests/differential.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+from differential import check_all_paths
+
+pytest.importorskip("torch")
+
+SPECS = {
+    # an equation that is a delayed read (v1 = h[t-3]) crashed lowering with a KeyError
+    "alias_of_delayed": """\
+cell C(I = 2, H = 1) {
+    in x: [2]
+    state h: [H] = -0.25
+    v1 = h[t-3]
+    v2 = v1
+    h = sigmoid(v1) * h[t-1] + v1
+    out y = h
+    out o5 = h[t-2]
+    out o6 = x
+}
+""",
+    # an unused layernorm's parameters got a scalar 0 gradient instead of zeros of their shape
+    "dead_layernorm": """\
+cell C(I = 3, H = 4) {
+    in x: [I]
+    state h: [H] = -0.25
+    v1 = layernorm(x)
+    h = exp(tanh(h[t-1]))
+    out y = h
+}
+""",
+    # a dead value reading split parts of a parameter crashed value_and_grad ('int' object is not subscriptable)
+    "dead_split_of_param": """\
+cell C(I = 2, H = 4) {
+    in x: [I]
+    state h: [H]
+    param W: [H, I]; param b: [H]
+    p, q = split(b, 2)
+    e = concat(q, p)
+    u = h[t-1] + e
+    h = tanh(W @ x + h[t-1])
+    out y = h
+}
+""",
+    # a delayed read inside an output's expression lost its edge (IRError: matmul has 1 inputs)
+    "delayed_in_output": """\
+cell C(I = 2, H = 1) {
+    in x: [I]
+    memory m: seq[H]
+    state h: [H]
+    param W: [H, I]; param U: [H, H]
+    param v: [2]; param Wq: [2, H]; param Wk: [2, H]
+    h = tanh(W @ x + U @ h[t-1])
+    out y = h
+    out a = softmax(v @ tanh(Wq @ h[t-3] + Wk @ m))
+}
+""",
+    # an output computed from the memory and parameters only was refused at compile ('does not depend on the input')
+    "once_output": """\
+cell C(I = 4, H = 1) {
+    in x: [4]
+    memory m: seq[4]
+    state h: [H] = -0.25
+    param v4: [4]
+    v2 = sum(softmax(m @ sum(relu(m))) * m)
+    h = sigmoid(h[t-1]) * h[t-1] + exp(sigmoid(h[t-2]))
+    out y = h
+    out o3 = (v4 @ v2)
+}
+""",
+    # reassociate typed a partial sum of numbers as the whole sum's type (IRError)
+    "scalar_terms": """\
+cell C(I = 2, H = 3) {
+    in x: [I]
+    state h: [H]
+    param W: [H, I]; param b: [H]
+    h = tanh(W @ x + b + 0.5 + 0.25 + 0.5 * h[t-1])
+    out y = h
+}
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+@pytest.mark.parametrize("steps", [1, 4])
+def test_regression(name, steps):
+    check_all_paths(SPECS[name], "C", seed=1, steps=steps)
