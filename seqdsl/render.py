@@ -223,12 +223,44 @@ def op_word(g, n) -> str:
     return STYLE[d["op"]]
 
 
+VIEWS = ("rolled", "unrolled")
+DETAILS = ("cell", "gates")
+MAX_STEPS = 1000
+
+
 def to_dot(program, name: str | None = None, view: str = "rolled", steps: int = 4, detail: str | None = None,
            shapes: bool = False) -> str:
-    """DOT text for one definition of a loaded program: the rolled graph or the unrolled one."""
+    """DOT text for one definition of a loaded program: the rolled graph or the unrolled one.
+
+    A bad view, detail, step count or name is a SpecError; so is a drawing larger than
+    `seqdsl.dot.MAX_ITEMS` nodes and edges (graphviz would take minutes), raised while it is
+    built, before anything calls `dot`."""
+
+    if view not in VIEWS:
+        raise SpecError(f"unknown view {view!r}", None, f"choose one of: {', '.join(VIEWS)}")
+    if detail is not None and detail not in DETAILS:
+        raise SpecError(f"unknown detail {detail!r}", None, f"choose one of: {', '.join(DETAILS)}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise SpecError(f"steps must be a whole number between 1 and {MAX_STEPS}, got {steps!r}")
+    if name is None:
+        defn = program.main
+    elif isinstance(name, str) and name in program.definitions:
+        defn = program.definitions[name]
+    else:
+        from .errors import did_you_mean
+
+        raise SpecError(f"no definition named '{name}'", None, did_you_mean(str(name), program.definitions))
+    try:
+        return _to_dot(program, defn, view, steps, detail, shapes)
+    except SpecError as e:
+        if e.line:
+            raise
+        raise SpecError(e.message, defn.ast.span, e.hint) from None  # e.g. a drawing too large: say which
+
+
+def _to_dot(program, defn, view: str, steps: int, detail: str | None, shapes: bool) -> str:
     from . import unrolled
 
-    defn = program.main if name is None else program.definitions[name]
     g = defn.graph
     detail = detail or ("gates" if view == "rolled" else "cell")
     kind = g.graph["kind"]

@@ -3,12 +3,17 @@
 In:  an AST expression made of numbers, size names, + - * /, sqrt().
 Out: a small tuple tree (`("num", 0.5)`, `("size", Size)`, `("bin", "/", a, b)`,
      `("sqrt", a)`, `("neg", a)`), printed by `scalar_str` and evaluated by
-     `scalar_eval(tree, sizes)` — never by Python's eval.
+     `scalar_eval(tree, sizes)` — never by Python's eval. `check_scale` refuses, with a
+     position, an initializer whose scale is not finite (1/0, sqrt(0 - 1), 1e308 * 10), is
+     outside float32's range, or is a negative standard deviation; `check_number` does the
+     same for a constant or an initial state.
 """
 
 from __future__ import annotations
 
 import math
+
+FLOAT32_MAX = 3.4028234663852886e38  # parameters are drawn in float64, then cast to the dtype
 
 
 def scalar_str(s) -> str:
@@ -61,4 +66,44 @@ def scalar_eval(s, env: dict | None = None) -> float:
         return a - b
     if op == "*":
         return a * b
-    return a / b if b else math.inf
+    if not b:
+        return math.nan if (not a or math.isnan(a)) else math.copysign(math.inf, a)
+    return a / b
+
+
+def check_number(v, what: str, span) -> None:
+    """A constant or an initial state: finite and within float32's range."""
+    from .errors import SpecError
+
+    if v is None or isinstance(v, bool):
+        return
+    v = float(v)
+    if not math.isfinite(v):
+        raise SpecError(f"{what} {v} is not a finite number", span)
+    if abs(v) > FLOAT32_MAX:
+        raise SpecError(f"{what} {v:g} is outside the float32 range (at most {FLOAT32_MAX:.4g})", span)
+
+
+def check_scale(kind: str, s, span, env: dict | None = None) -> float | None:
+    """The value of an initializer's scale, refused with a position unless it is usable:
+    finite, within float32's range, and >= 0 for normal()'s standard deviation. Returns None
+    (and checks nothing) while a size in it has no value."""
+    from .errors import SpecError
+
+    try:
+        v = scalar_eval(s, env)
+    except ValueError:  # a symbolic size: checked again once sizes are bound
+        return None
+    except (OverflowError, ZeroDivisionError):
+        v = math.inf
+    what = {"uniform": "uniform() bound", "normal": "normal() standard deviation", "const": "initial value"}.get(
+        kind, "initializer scale")
+    text = scalar_str(s)
+    if not math.isfinite(v):
+        raise SpecError(f"{what} {text} is not a finite number (it evaluates to {v})", span,
+                        "an initializer scale must evaluate to a finite number, e.g. uniform(1/sqrt(H))")
+    if abs(v) > FLOAT32_MAX:
+        raise SpecError(f"{what} {text} = {v:g} is outside the float32 range (at most {FLOAT32_MAX:.4g})", span)
+    if kind == "normal" and v < 0:
+        raise SpecError(f"{what} {text} is negative ({v:g}); a standard deviation is >= 0", span)
+    return v

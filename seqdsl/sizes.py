@@ -3,6 +3,8 @@
 In:  size names and integers, combined with + - * (and exact division by a constant).
 Out: `Size`, a normal form (monomial → coefficient) with equality, hashing, `subs()`
      to bind names, `value` for a concrete size, and a stable `str()` ("4*H", "H + I").
+     A symbolic size has at most `MAX_TERMS` terms: multiplying sums of sizes grows them
+     exponentially, (A+B+C+D)*(A+B+C+D)*... would otherwise take minutes or gigabytes.
 """
 
 from __future__ import annotations
@@ -10,6 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MAX_SIZE = 1 << 31  # no dimension may exceed this
+MAX_TERMS = 1000  # terms of one symbolic size
+
+
+def _too_complex(n: int):
+    from .errors import SpecError
+
+    return SpecError(f"a size expression expands to {n} terms or more; the limit is {MAX_TERMS}", None,
+                     "give the sizes values (defaults or --set), or simplify the expression")
 
 
 @dataclass(frozen=True)
@@ -26,7 +36,10 @@ class Size:
 
     @staticmethod
     def _norm(d: dict) -> "Size":
-        return Size(tuple(sorted((m, c) for m, c in d.items() if c)))
+        terms = tuple(sorted((m, c) for m, c in d.items() if c))
+        if len(terms) > MAX_TERMS:
+            raise _too_complex(len(terms))
+        return Size(terms)
 
     def __add__(self, other: "Size") -> "Size":
         d = dict(self.terms)
@@ -41,6 +54,8 @@ class Size:
         return self + (-other)
 
     def __mul__(self, other: "Size") -> "Size":
+        if len(self.terms) * len(other.terms) > 20 * MAX_TERMS:
+            raise _too_complex(max(len(self.terms), len(other.terms)) + 1)
         d: dict = {}
         for m1, c1 in self.terms:
             for m2, c2 in other.terms:

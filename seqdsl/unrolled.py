@@ -16,7 +16,7 @@ Out: DOT text whose nodes carry pinned positions (`pos="x,y!"`, laid out by neat
 from __future__ import annotations
 
 from .dot import Dot
-from .ir import in_edges, topo_order
+from .ir import delays, in_edges, topo_order
 from .ops import Op
 from .render import (
     BACKWARDS,
@@ -32,6 +32,8 @@ from .render import (
 )
 
 DX, DY = 1.7, 1.4  # inches between columns / rows
+SPLINE_ITEMS = 200  # above this many nodes and edges, edges are straight lines: routing curved edges
+# around every node takes graphviz minutes on a few hundred nodes (30 s at 550, cubic growth)
 LONG_DY = 0.5  # the long-term line runs this many rows above the short-term one
 
 
@@ -63,6 +65,8 @@ class Grid:
 
     def text(self) -> str:
         self.legend()
+        if self.dot.items > SPLINE_ITEMS:
+            self.dot.graph_attrs["splines"] = "line"
         return self.dot.text()
 
 
@@ -188,7 +192,9 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
     dot = Dot(f"{name} (unrolled)", rankdir="BT", newrank="true", nodesep="0.25", ranksep="0.3",
               label=f"cell {name}: unrolled over {steps} steps, gates", labelloc="t")
     roles, shown = state_roles(g), shown_steps(steps)
-    u = unroll(g, steps)
+    ks = {k for ds in delays(g).values() for k in ds}
+    drawn = {t for t in shown if t is not None}
+    u = unroll(g, steps, only=drawn | {t - k for t in drawn for k in ks if t - k >= 0})
     ids: dict = {}
     carry: dict = {}  # (source node, step) -> the entry node of that value in that step
     bottom: list = []

@@ -6,6 +6,8 @@ Out: a graph with one copy `name@t` of every per-step node for t = 0..N-1 (attri
      for each state `s` read with delay k, initial nodes `s@-1` .. `s@-k` (op `input`,
      `initial_of=s`). A delayed edge u → v with delay k becomes u@(t-k) → v@t; no edge is
      delayed any more, so the result is a DAG. Unrolling is inlining the step T times.
+     `only` (a set of steps) writes out just those steps, plus what they read (the renderer
+     draws a few of a thousand steps); an edge from a step left out is dropped.
 """
 
 from __future__ import annotations
@@ -16,9 +18,19 @@ from ..ops import Op
 SHARED = {Op.PARAM, Op.CONST, Op.MEMORY}
 
 
-def unroll(g, steps: int):
+MAX_UNROLLED_NODES = 200_000
+
+
+def unroll(g, steps: int, only=None):
     if g.graph["kind"] != "cell":
         raise ValueError("only cells have steps to unroll")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
+    todo = sorted(t for t in (range(steps) if only is None else set(only)) if 0 <= t < steps)
+    if len(todo) * g.number_of_nodes() > MAX_UNROLLED_NODES:
+        raise ValueError(f"unrolling {len(todo)} steps of {g.graph['name']} makes more than "
+                         f"{MAX_UNROLLED_NODES} nodes")
+    kept = set(todo)
     import networkx as nx
 
     out = nx.MultiDiGraph(**{**g.graph, "unrolled": steps})
@@ -34,7 +46,7 @@ def unroll(g, steps: int):
         for j in range(1, k + 1):
             name = f"{s}@-{j}"
             out.add_node(name, op=Op.INPUT, name=name, type=d["type"], span=d["span"], step=-j, initial_of=s)
-    for t in range(steps):
+    for t in todo:
         for n, d in g.nodes(data=True):
             if n in shared:
                 continue
@@ -44,6 +56,8 @@ def unroll(g, steps: int):
             if n in shared:
                 continue
             for u, port, delay in in_edges(g, n):
+                if u not in shared and t - delay >= 0 and t - delay not in kept:
+                    continue  # a step left out (only=...)
                 src = u if u in shared else f"{u}@{t - delay}"
                 out.add_edge(src, f"{n}@{t}", port=port, delay=0)
     return out
