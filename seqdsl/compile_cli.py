@@ -30,6 +30,8 @@ def cmd_compile(args) -> int:
     from .cli import _sizes
     from .program import load
 
+    if args.output is not None:
+        _check_output(args.output)
     program = load(Path(args.file), _sizes(args.set))
     _, defn, code = generate_source(program, args.backend, _sizes(args.set), args.defn, args.dtype,
                                     fused=not args.no_fused)
@@ -37,6 +39,7 @@ def cmd_compile(args) -> int:
         from .backends.runtime import write_file
 
         out = Path(args.output)
+        _check_not_source(out, [args.file] + [f for _, f in program.asts.values()])
         try:
             if not out.parent.is_dir():
                 out.parent.mkdir(parents=True, exist_ok=True)
@@ -48,3 +51,32 @@ def cmd_compile(args) -> int:
     else:
         print(code, end="")
     return 0
+
+
+def _check_output(output: str) -> None:
+    """-o must be a usable path that is not a spec: NUL bytes and `.seq` targets are refused."""
+    if "\0" in output:
+        raise SpecError(f"cannot write the module {output!r}: not a valid path (it contains a NUL byte)")
+    if output.lower().endswith(".seq"):
+        raise SpecError(f"refusing to write the generated module over {output}: it is a .seq file", None,
+                        "name an output file ending in .py")
+
+
+def _check_not_source(out: Path, sources: list) -> None:
+    """Refuse to write over the spec or any file it imports."""
+    import os
+
+    try:
+        target = os.path.realpath(out)
+    except (OSError, ValueError):
+        return
+    for src in sources:
+        if str(src).startswith("<"):
+            continue
+        try:
+            same = os.path.realpath(src) == target or (out.exists() and os.path.samefile(src, out))
+        except (OSError, ValueError):
+            same = False
+        if same:
+            raise SpecError(f"refusing to write the generated module over {out}: it is the spec "
+                            f"{src} (or a file it imports)", None, "name an output file ending in .py")

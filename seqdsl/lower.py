@@ -370,10 +370,11 @@ class Lowerer(RunsMixin):
         return None
 
     def args(self, e: A.Call, n: int | None, names=()):
+        if e.kwargs and e.func not in ("attention",):
+            raise SpecError(f"{e.func}() takes no keyword arguments", e.kwargs[0].span,
+                            f"pass the argument by position: {e.func}(...)")
         if n is not None and len(e.args) != n:
             raise SpecError(f"{e.func}() takes {n} argument{'s' if n != 1 else ''}, got {len(e.args)}", e.span)
-        if e.kwargs and e.func not in ("attention",):
-            raise SpecError(f"{e.func}() takes no keyword arguments", e.kwargs[0].span)
         return e.args
 
     def call(self, e: A.Call, is_root: bool):
@@ -445,6 +446,10 @@ class Lowerer(RunsMixin):
             if self.defn.kind == "cell":
                 raise SpecError("positions() numbers the steps of a sequence; use it in a block or model",
                                 e.span)
+            if not any(isinstance(s, A.InDecl) and s.type.kind in ("seq", "tokens") for s in self.defn.body):
+                raise SpecError(f"positions() numbers the steps of a sequence input, but {self.defn.kind} "
+                                f"{self.defn.name} has no sequence input", e.span,
+                                "declare an input 'in x: seq[..]' (or tokens) whose steps it numbers")
             return self.leaf(Op.POSITIONS, name or self.temp("pos"),
                              VType((self.positive_size(d),), True, "float", False), e.span)
         if f == "split":

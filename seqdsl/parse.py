@@ -264,7 +264,8 @@ class _ToAst(Transformer_NonRecursive):
         return self._mk(A.Call, meta, str(name), pos, kws)
 
     def delay(self, meta, tok):
-        k = int(str(tok)) if len(str(tok)) < 10 else 10**9
+        digits = str(tok).lstrip("0") or "0"  # t-0000000001 is t-1
+        k = int(digits) if len(digits) < 10 else 10**9
         return ("delay", k, self._span(meta))
 
     def now(self, meta):

@@ -616,3 +616,98 @@ def test_a_cells_inputs_share_their_steps_but_not_its_memory(backend):
         exe(**{**ins, "mask": ins["mask"][:, :3]})
     out, _ = exe(**{**ins, "m": ins["m"][:, :2]})  # a memory has its own length
     assert tuple(out["y"].shape) == (2, 4, 3)
+
+
+# ---- hostile files, names and sizes --------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_load_refuses_fifos_devices_and_oversized_files(tmp_path, backend):
+    exe = _compile("rnn", backend)
+    fifo = tmp_path / "p.w"
+    os.mkfifo(fifo)
+    with pytest.raises(SpecError, match=f"cannot load weights from {fifo}: it is not a regular file"):
+        exe.load(fifo)
+    with pytest.raises(SpecError, match="cannot load weights from /dev/zero: it is not a regular file"):
+        exe.load("/dev/zero")
+    big = tmp_path / "big.w"
+    with open(big, "wb") as f:
+        f.truncate(4 << 30)  # sparse: nothing is written
+    with pytest.raises(SpecError, match=f"cannot load weights from {big}: the file holds {4 << 30} bytes, more than "
+                                        r"\d+ bytes, far more than the spec's parameters need"):
+        exe.load(big)
+
+
+def test_npz_names_and_headers_are_checked_before_any_data_is_read(tmp_path, monkeypatch):
+    exe = _compile("rnn")
+    ok = tmp_path / "ok.npz"
+    exe.save(ok)
+    arrays = dict(np.load(ok))
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__",
+                        lambda *a: (_ for _ in ()).throw(AssertionError("data read")))
+    np.savez(tmp_path / "extra.npz", **arrays, huge=np.zeros((2, 2)))
+    with pytest.raises(SpecError, match="parameters do not match the spec; unexpected huge"):
+        exe.load(tmp_path / "extra.npz")
+    np.savez(tmp_path / "shape.npz", **{**arrays, "W_ih": np.zeros((3, 3))})
+    with pytest.raises(SpecError, match=r"parameter W_ih has shape \(3, 3\), the spec says"):
+        exe.load(tmp_path / "shape.npz")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_nul_bytes_in_weight_paths(backend):
+    exe = _compile("rnn", backend)
+    with pytest.raises(SpecError, match=r"cannot write weights 'a\\x00b': not a valid path \(it contains a NUL byte\)"):
+        exe.save("a\0b")
+    with pytest.raises(SpecError, match=r"cannot load weights from file 'a\\x00b': not a valid path"):
+        exe.load("a\0b")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_example_inputs_are_bounded(backend):
+    exe = _compile("lstm", backend)
+    with pytest.raises(ValueError, match=r"^LSTM: example_inputs\(batch=1000000000000, steps=5\): input 'x' would "
+                                         r"hold 40000000000000 numbers, more than the limit of 2147483648 \(2\*\*31\)"):
+        exe.example_inputs(batch=10 ** 12)
+
+
+def test_compile_name_must_be_a_string():
+    for name in (123, ["RNN"]):
+        with pytest.raises(SpecError, match=rf"the argument name must be a definition name \(a str\), got "
+                                            rf"{type(name).__name__} "):
+            _compile("rnn", name=name)
+
+
+def test_compile_never_writes_over_a_spec(tmp_path, capsys):
+    (tmp_path / "r.seq").write_text((ROOT / "specs/rnn.seq").read_text())
+    (tmp_path / "spec.seq").write_text('use "r.seq"\n')
+    for target in ("spec.seq", "r.seq"):
+        before = (tmp_path / target).read_bytes()
+        r = _seqdsl("compile", "spec.seq", "-o", target, cwd=tmp_path)
+        assert r.returncode == 1 and f"refusing to write the generated module over {target}" in r.stderr
+        assert (tmp_path / target).read_bytes() == before
+    from seqdsl.cli import main
+
+    assert main(["compile", str(tmp_path / "spec.seq"), "-o", str(tmp_path / "a\0b.py")]) == 1
+    assert "not a valid path (it contains a NUL byte)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["forward", "train", "to", "state_dict", "parameters", "load"])
+def test_torch_parameters_and_instances_may_take_module_attribute_names(name):
+    cell = (f"cell C(I = 3, H = 4) {{\n    in x: [I]\n    state h: [H] = zeros\n    param {name}: [H, I]\n"
+            f"    param U: [H, H]\n    h = tanh({name} @ x + U @ h[t-1])\n    out y = h\n}}\n")
+    m = seqdsl.compile(cell, backend="torch", dtype="float64")
+    assert list(m.state_dict()) == [name, "U"] and list(m.params) == [name, "U"]
+    model = cell + f"model M(D = 3) {{\n    in x: seq[D]\n    {name} = C(3, 4) over x\n    out y = {name}.y\n}}\n"
+    m = seqdsl.compile(model, backend="torch", dtype="float64")
+    assert list(m.state_dict()) == [f"{name}.{name}", f"{name}.U"]
+    exe = seqdsl.compile(model, dtype="float64")
+    exe.params = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
+    x = np.random.default_rng(0).standard_normal((2, 5, 3))
+    assert np.allclose(m(x=torch.from_numpy(x))[0]["y"].detach().numpy(), exe(x=x)[0]["y"])
+    m.load_state_dict(m.state_dict())
+
+
+def test_delays_may_have_leading_zeros():
+    spec = (ROOT / "specs/rnn.seq").read_text()
+    assert "h[t-1]" in spec
+    a, b = _compile(spec, dtype="float64"), _compile(spec.replace("h[t-1]", "h[t-0000000001]"), dtype="float64")
+    x = a.example_inputs()
+    assert np.array_equal(a(**x)[0]["y"], b(**x)[0]["y"])

@@ -105,6 +105,9 @@ def generate_source(source, backend: str = "numpy", sizes=None, name=None, dtype
 
     if dtype not in DTYPES:
         raise SpecError(f"unknown dtype '{dtype}'", None, f"choose one of: {', '.join(DTYPES)}")
+    if name is not None and not isinstance(name, str):
+        raise SpecError(f"the argument name must be a definition name (a str), got {type(name).__name__} {name!r}",
+                        None, "pass name=\"RNN\", or leave it out for the file's main definition")
     emitter = _emitter(backend)
     program, file = _program(source, sizes)
     if name is None:

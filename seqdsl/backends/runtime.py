@@ -12,7 +12,10 @@ Out: `NumpyExecutable`: `.params` (spec name → array), `init_params(seed)`,
      `describe` (the repr), `write_file` (write a temporary file in the target's folder, fsync,
      rename over the target: a failed save never destroys the file it replaces; targets that are
      not regular files are refused) and `read_weights_file` (clear `SpecError`s for missing, empty,
-     truncated or foreign files).
+     truncated or foreign files; FIFOs and devices are refused before they are opened, and files
+     larger than `weights_limit(PARAMS)` before they are read). `load_npz` checks member names,
+     then each member's .npy header (dtype, shape), before reading any array data. Paths with a
+     NUL byte are refused with a message naming them.
 """
 
 from __future__ import annotations
@@ -39,18 +42,23 @@ def draw(shape, init, rng: np.random.Generator) -> np.ndarray:
 
 def check_loaded(expected: dict, arrays: dict, path) -> None:
     """Names, shapes and dtypes (real numbers) of loaded weights against the spec's `PARAMS`."""
-    missing = sorted(set(expected) - set(arrays))
-    extra = sorted(set(arrays) - set(expected))
-    if missing or extra:
-        raise SpecError(f"{path}: parameters do not match the spec"
-                        + (f"; missing {', '.join(missing)}" if missing else "")
-                        + (f"; unexpected {', '.join(extra)}" if extra else ""))
+    check_loaded_names(expected, arrays, path)
     for k, (shape, _) in expected.items():
         kind = _kind(arrays[k])
         if kind not in ("float", "int"):
             raise SpecError(f"{path}: parameter {k} holds {kind}; weights are real numbers")
         if tuple(arrays[k].shape) != tuple(shape):
             raise SpecError(f"{path}: parameter {k} has shape {tuple(arrays[k].shape)}, the spec says {tuple(shape)}")
+
+
+def check_loaded_names(expected: dict, arrays, path) -> None:
+    """The loaded names against the spec's `PARAMS`: none missing, none unexpected."""
+    missing = sorted(set(expected) - set(arrays))
+    extra = sorted(set(arrays) - set(expected))
+    if missing or extra:
+        raise SpecError(f"{path}: parameters do not match the spec"
+                        + (f"; missing {', '.join(missing)}" if missing else "")
+                        + (f"; unexpected {', '.join(extra)}" if extra else ""))
 
 
 def _kind(a) -> str:
@@ -104,6 +112,7 @@ def write_file(path, write, what: str = "file") -> Path:
     folder, which is fsynced and renamed over the target (a symlink's target is replaced, the link
     kept). Refuses targets that exist and are not regular files (/dev/null, a folder) and missing
     folders, with a `SpecError`. The name is kept exactly as given (no suffix is added)."""
+    _nul_check(path, "write", what)
     path = Path(os.fspath(path))
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
@@ -149,29 +158,78 @@ def write_file(path, write, what: str = "file") -> Path:
     return path
 
 
-def read_weights_file(path, expect: str) -> bytes:
-    """The bytes of a weights file, or a `SpecError` naming it (missing, a folder, empty)."""
+def weights_limit(param_specs: dict) -> int:
+    """The largest weights file worth reading for these parameters: twice their bytes at 8 bytes a
+    number, plus 4 MiB for headers and names."""
+    n = sum(int(np.prod(shape, dtype=np.int64)) for shape, _ in param_specs.values())
+    return 2 * 8 * n + (4 << 20)
+
+
+def _nul_check(path, verb: str, what: str) -> None:
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        raw = os.fsencode(path)
+    except (TypeError, ValueError):
+        return
+    if b"\0" in raw:
+        raise SpecError(f"cannot {verb} {what} {raw.decode('utf-8', 'backslashreplace')!r}: "
+                        "not a valid path (it contains a NUL byte)")
+
+
+def read_weights_file(path, expect: str, limit: int | None = None) -> bytes:
+    """The bytes of a weights file, or a `SpecError` naming it (missing, a folder, not a regular
+    file, larger than `limit` bytes, empty). Non-regular files are refused before they are opened
+    (and again on the descriptor, opened O_NONBLOCK), so a FIFO cannot block."""
+    _nul_check(path, "load weights from", "file")
+    try:
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise SpecError(f"cannot load weights from {path}: it is a folder, not {expect}")
+        if not stat.S_ISREG(st.st_mode):
+            raise SpecError(f"cannot load weights from {path}: it is not a regular file, not {expect}")
+        if limit is not None and st.st_size > limit:
+            raise SpecError(f"cannot load weights from {path}: the file holds {st.st_size} bytes, more than "
+                            f"{limit} bytes, far more than the spec's parameters need")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise SpecError(f"cannot load weights from {path}: it is not a regular file, not {expect}")
+            cap = limit if limit is not None else 1 << 62
+            chunks, size = [], 0
+            while size <= cap:
+                chunk = os.read(fd, min(1 << 20, cap + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
+    except SpecError:
+        raise
     except FileNotFoundError:
         raise SpecError(f"cannot load weights from {path}: no such file") from None
     except IsADirectoryError:
         raise SpecError(f"cannot load weights from {path}: it is a folder, not {expect}") from None
     except OSError as e:
         raise SpecError(f"cannot load weights from {path}: {e.strerror or e}") from None
+    data = b"".join(chunks)
+    if limit is not None and len(data) > limit:
+        raise SpecError(f"cannot load weights from {path}: the file holds more than {limit} bytes, "
+                        "far more than the spec's parameters need")
     if not data:
         raise SpecError(f"cannot load weights from {path}: the file is empty, not {expect}")
     return data
 
 
-def load_npz(path) -> dict:
-    """Named arrays from an .npz file (allow_pickle=False), with a clear `SpecError` for anything else."""
+def load_npz(path, expected: dict | None = None) -> dict:
+    """Named arrays from an .npz file (allow_pickle=False), with a clear `SpecError` for anything else.
+    With `expected` (the spec's `PARAMS`), the member names are checked first and each member's
+    .npy header (shape, dtype) before any array data is read, so a declared huge array never is."""
     import io
     import zipfile
     import zlib
 
-    data = read_weights_file(path, "an .npz file")
+    limit = weights_limit(expected) if expected is not None else None
+    data = read_weights_file(path, "an .npz file", limit)
     if data.startswith(b"\x93NUMPY"):
         raise SpecError(f"cannot load weights from {path}: it holds a single array (.npy), "
                         "not named weights (.npz, as written by exe.save)")
@@ -180,15 +238,49 @@ def load_npz(path) -> dict:
                         "of named arrays, as written by exe.save)")
     arrays = {}
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            for k in z.files:
-                try:
-                    arrays[k] = z[k]
-                except ValueError as e:
-                    if "pickle" in str(e) or "Object arrays" in str(e):
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            members = {}
+            for info in zf.infolist():
+                name = info.filename
+                members[name[:-4] if name.endswith(".npy") else name] = info
+            shapes = {}
+            for k, info in members.items():
+                with zf.open(info) as f:
+                    try:
+                        version = np.lib.format.read_magic(f)
+                        if version == (1, 0):
+                            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                        else:
+                            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
+                    except ValueError as e:
+                        raise SpecError(f"cannot load weights from {path}: array '{k}' is not a .npy array "
+                                        f"({e})") from None
+                    if dtype.hasobject:
                         raise SpecError(f"cannot load weights from {path}: array '{k}' holds Python objects, "
-                                        "not numbers") from None
-                    raise
+                                        "not numbers")
+                    kind = _kind(np.empty(0, dtype))
+                    if kind not in ("float", "int"):
+                        raise SpecError(f"cannot load weights from {path}: array '{k}' holds {kind}, "
+                                        "not real numbers")
+                    shapes[k] = (tuple(shape), int(np.prod(shape, dtype=object)) * dtype.itemsize)
+            if expected is not None:
+                check_loaded_names(expected, members, path)
+                for k, (shape, nbytes) in shapes.items():
+                    if shape != tuple(expected[k][0]):
+                        raise SpecError(f"{path}: parameter {k} has shape {shape}, "
+                                        f"the spec says {tuple(expected[k][0])}")
+                    if nbytes > limit:
+                        raise SpecError(f"cannot load weights from {path}: array '{k}' declares {nbytes} bytes, "
+                                        "far more than the spec's parameters need")
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                for k in z.files:
+                    try:
+                        arrays[k] = z[k]
+                    except ValueError as e:
+                        if "pickle" in str(e) or "Object arrays" in str(e):
+                            raise SpecError(f"cannot load weights from {path}: array '{k}' holds Python objects, "
+                                            "not numbers") from None
+                        raise
     except SpecError:
         raise
     except (ValueError, EOFError, OSError, KeyError, zipfile.BadZipFile, zlib.error) as e:
@@ -239,7 +331,7 @@ class NumpyExecutable:
         write_file(path, lambda f: np.savez(f, **params), "weights")
 
     def load(self, path) -> None:
-        arrays = load_npz(path)
+        arrays = load_npz(path, self.param_specs)
         check_loaded(self.param_specs, arrays, path)
         self.params = {k: v.astype(self.dtype) for k, v in arrays.items()}
 

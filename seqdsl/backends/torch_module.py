@@ -2,7 +2,8 @@
 
 In:  generated source, its namespace and filename, and the spec's names for its dims (messages).
 Out: `SeqModule`, an nn.Module whose parameters are nn.Parameters named by the spec
-     (instance paths become submodule paths, so `state_dict()` keys are `enc.W_ii`),
+     (`state_dict()` keys and `params` are the spec's names, `enc.W_ii`; they are stored in a
+     container child under names that cannot clash with nn.Module attributes like `forward`),
      with `init_params(seed)`, `example_inputs(...)`, `save/load` (safetensors only; `torch.load`
      is never used) and `outputs, final = module(**inputs, state=None)`. Inputs and initial states
      are checked by `validate.Boundary` before generated code or a torch._VF kernel sees them.
@@ -19,10 +20,42 @@ import torch
 from torch import nn
 
 from ..errors import SpecError
-from .runtime import check_loaded, describe, draw, example_inputs, exec_module, read_weights_file, write_file
+from .runtime import (
+    check_loaded,
+    describe,
+    draw,
+    example_inputs,
+    exec_module,
+    read_weights_file,
+    weights_limit,
+    write_file,
+)
 from .validate import Boundary, TorchTensors
 
 _PROBE = "_seqdsl_dtype"  # an empty buffer: the module's dtype and device, moved by .to()
+_BOX = "_seqdsl_params"  # the child holding the spec's parameters
+
+
+def _stored(full: str) -> str:
+    """The name a spec parameter is registered under in the container: never an attribute name."""
+    return "p:" + full.replace(".", ":")
+
+
+def _state_dict_spec_names(module, state_dict, prefix, local_metadata) -> None:
+    """state_dict() keys are the spec's names: `_seqdsl_params.p:enc:W_ii` becomes `enc.W_ii`."""
+    for full in module.param_specs:
+        key = f"{prefix}{_BOX}.{_stored(full)}"
+        if key in state_dict:
+            state_dict[prefix + full] = state_dict.pop(key)
+
+
+def _load_spec_names(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                     error_msgs) -> None:
+    """load_state_dict() takes the spec's names (`enc.W_ii`) and stores them in the container."""
+    for full in module.param_specs:
+        key = prefix + full
+        if key in state_dict:
+            state_dict[f"{prefix}{_BOX}.{_stored(full)}"] = state_dict.pop(key)
 
 
 def _safetensors():
@@ -45,14 +78,15 @@ class SeqModule(nn.Module):
         self.boundary = Boundary(ns, symbols)
         dtype = getattr(torch, ns["DTYPE"])
         self.register_buffer(_PROBE, torch.zeros(0, dtype=dtype), persistent=False)
+        # The spec's parameters live in a container child under names no nn.Module attribute can
+        # take ("p:enc:W_ii"), so a parameter or instance named `forward`, `to` or `params` cannot
+        # clash; hooks give state_dict() and load_state_dict() the spec's names ("enc.W_ii").
+        box = nn.Module()
         for full, (shape, _) in self.param_specs.items():
-            *path, leaf = full.split(".")
-            mod = self
-            for part in path:
-                if not hasattr(mod, part):
-                    mod.add_module(part, nn.Module())
-                mod = getattr(mod, part)
-            mod.register_parameter(leaf, nn.Parameter(torch.zeros(shape, dtype=dtype)))
+            box.register_parameter(_stored(full), nn.Parameter(torch.zeros(shape, dtype=dtype)))
+        self.add_module(_BOX, box)
+        self._register_state_dict_hook(_state_dict_spec_names)
+        self._register_load_state_dict_pre_hook(_load_spec_names, with_module=True)
         self.init_params(0)
 
     # deepcopy and pickle: the namespace (generated functions, the torch module) is rebuilt
@@ -67,7 +101,7 @@ class SeqModule(nn.Module):
 
     def __repr__(self) -> str:
         fused = ", fused" if "torch._VF." in self.source else ""
-        return describe(self, "torch", self.dtype, {k: tuple(v.shape) for k, v in self.named_parameters()},
+        return describe(self, "torch", self.dtype, {k: tuple(v.shape) for k, v in self.params.items()},
                         f", device={self.device}{fused}")
 
     @property
@@ -81,7 +115,9 @@ class SeqModule(nn.Module):
 
     @property
     def params(self) -> dict:
-        return dict(self.named_parameters())
+        """Spec name → nn.Parameter (`enc.W_ii`)."""
+        box = getattr(self, _BOX)._parameters
+        return {full: box[_stored(full)] for full in self.param_specs}
 
     def init_params(self, seed: int = 0) -> None:
         """Draw every parameter from its declared initializer (same draws as the NumPy backend)."""
@@ -113,7 +149,7 @@ class SeqModule(nn.Module):
     def load(self, path) -> None:
         """Read weights written by `save` (safetensors only; never pickle)."""
         st = _safetensors()
-        data = read_weights_file(path, "a safetensors file")
+        data = read_weights_file(path, "a safetensors file", weights_limit(self.param_specs))
         try:
             tensors = st.load(data)
         except Exception as e:  # safetensors raises its own error types

@@ -23,12 +23,15 @@ values are allowed.
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import did_you_mean
+
+MAX_EXAMPLE_ELEMENTS = 2 ** 31  # numbers in one input drawn by example_inputs
 
 
 class InputError(ValueError):
@@ -288,4 +291,11 @@ class Boundary:
             if n < 1:
                 raise InputError(f"{self.name}: example_inputs({what}={n}): expected a whole number >= 1")
             out.append(n)
+        batch, steps = out
+        for p in self.inputs:
+            count = batch * (steps if p.seq else 1) * math.prod(p.dims)
+            if count > MAX_EXAMPLE_ELEMENTS:
+                raise InputError(f"{self.name}: example_inputs(batch={batch}, steps={steps}): input '{p.name}' "
+                                 f"would hold {count} numbers, more than the limit of {MAX_EXAMPLE_ELEMENTS} "
+                                 "(2**31); use a smaller batch or fewer steps")
         return tuple(out)
