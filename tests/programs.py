@@ -109,11 +109,12 @@ class CellGen:
         return self.draw(st.sampled_from(sorted(set(self.sizes.values()) | {1, 2})))
 
     # ---- leaves ------------------------------------------------------------------------
-    def param(self, shape: tuple, base: str = "W") -> str:
+    def param(self, shape: tuple, base: str = "W", init: str | None = None) -> str:
         name = self.names(base)
         dims = ", ".join(self.dim_text(v) for v in shape)
-        init = self.draw(st.sampled_from(["", "", " ~ uniform(0.5)", " ~ normal(0.3)", " = 0.1", " = ones",
-                                          " ~ uniform(1/sqrt(K + 1))"]))
+        if init is None:
+            init = self.draw(st.sampled_from(["", "", " ~ uniform(0.5)", " ~ normal(0.3)", " = 0.1", " = ones",
+                                              " ~ uniform(1/sqrt(K + 1))"]))
         if init == " = ones" and len(shape) == 2:
             init = " ~ uniform(0.4)"  # an all-ones matrix makes every row the same
         self.params.append(f"param {name}: [{dims}]{init}")
@@ -174,6 +175,9 @@ class CellGen:
             return f"({num} {op} {sub()})" if d(st.booleans()) else f"({sub()} {op} {num})"
         if form == 4:  # division by something kept away from 0
             self.features.add("div")
+            if d(st.integers(0, 3)) == 0:  # a number over a value
+                self.features.add("num/")
+                return f"(1 / (2 + tanh({sub()})))"
             den = d(st.sampled_from(["2", f"(2 + tanh({self.vec(dim, depth - 1)}))", "(1.5 + sigmoid(x @ x))"]))
             if "x @ x" in den:
                 self.features.add("vecdot")
@@ -203,7 +207,7 @@ class CellGen:
             self.features.add("layernorm")
             # mixed with the input: a layernorm of a constant vector (a state's initial value) is all
             # rounding, and finite differences cannot follow its 1/sqrt(eps) slope
-            W = self.param((dim, self.sizes["I"]))
+            W = self.param((dim, self.sizes["I"]), init=" ~ uniform(0.5)")  # random rows: never constant
             return f"layernorm({sub()} + {W} @ x)"
         if form == 11:
             self.features.add("exp")
@@ -267,6 +271,11 @@ class CellGen:
         self.memories = []
         self.decls.append(f"in x: [{self.dim_text(sz['I'])}]")
         self.pool.append(("x", "vec", sz["I"]))
+        if not self.numeric and d(st.integers(0, 3)) == 0:  # a second input: a per-step mask
+            self.decls.append("in mask: []")
+            self.eqs.append((f"gate = mask * {self.vec(sz['H'], 0)}", ["gate"]))
+            self.pool.append(("gate", "vec", sz["H"]))
+            self.features.add("two_inputs")
         for mname, md in memories:
             self.decls.append(f"memory {mname}: seq[{self.dim_text(md)}]")
             self.memories.append((mname, md))
@@ -382,7 +391,6 @@ def cells(draw, name: str = "C", collide: bool | None = None, io: dict | None = 
         memories = []
         for i in range(draw(st.integers(0, 2))):
             memories.append(("m" if i == 0 else f"mm{i}", draw(st.sampled_from(sorted(set(g.sizes.values()))))))
-        memories = memories[:1]  # several memories: see test_multi_io (attend with a list)
     spec = g.build(draw(st.integers(1, 3)), draw(st.integers(0, 5)), memories, draw(st.integers(0, 3)))
     spec.colliding = collide
     return spec

@@ -1,7 +1,9 @@
 """Random well-typed programs (tests/programs.py) through every path, against the interpreter.
 
-CI runs a bounded number of examples per kind; `make fuzz` runs many more:
-SEQDSL_FUZZ_EXAMPLES=N sets the number per test. A failure prints the spec text and
+CI runs a bounded number of examples per kind (derandomized: the same programs every run);
+`make fuzz` runs many more, drawn afresh: SEQDSL_FUZZ_EXAMPLES=N programs per kind (cells,
+near-standard cells, models; blocks get N/4), split over SEQDSL_FUZZ_SHARDS tests so that
+`pytest -n` spreads them over cores. A failure prints the spec text and
 hypothesis's reproduction blob; the minimal spec it shrinks to becomes a regression test
 in tests/test_regressions.py.
 """
@@ -12,7 +14,7 @@ import os
 
 import pytest
 from differential import PASSES, check_all_paths
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 from programs import blocks, cells, models, near_standard
 
@@ -21,9 +23,12 @@ from seqdsl.errors import SpecError
 
 pytest.importorskip("torch")
 
-N = int(os.environ.get("SEQDSL_FUZZ_EXAMPLES", "0"))
-FUZZ = settings(max_examples=N or 40, deadline=None, print_blob=True,
-                suppress_health_check=list(HealthCheck), derandomize=not N)
+N = int(os.environ.get("SEQDSL_FUZZ_EXAMPLES", "0"))  # examples per kind of program, over all shards
+SHARDS = range(int(os.environ.get("SEQDSL_FUZZ_SHARDS", "1")))  # one test per shard, so xdist spreads them
+N = N // len(SHARDS)
+# no explain phase: its line tracer makes shrinking a failing program ten times slower
+FUZZ = settings(max_examples=N or 40, deadline=None, print_blob=True, suppress_health_check=list(HealthCheck),
+                derandomize=not N, phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
 
 
 def _run(spec, data):
@@ -40,25 +45,29 @@ def _run(spec, data):
     check_all_paths(spec.text, spec.name, seed=seed, steps=steps, pass_off=pass_off)
 
 
+@pytest.mark.parametrize("shard", SHARDS)
 @FUZZ
 @given(cells(), st.data())
-def test_random_cells(spec, data):
+def test_random_cells(shard, spec, data):
     _run(spec, data)
 
 
+@pytest.mark.parametrize("shard", SHARDS)
 @FUZZ
 @given(near_standard(), st.data())
-def test_near_standard_cells(spec, data):
+def test_near_standard_cells(shard, spec, data):
     _run(spec, data)
 
 
-@settings(FUZZ, max_examples=max(N // 2, 15))
+@pytest.mark.parametrize("shard", SHARDS)
+@settings(FUZZ, max_examples=N or 15)
 @given(models(), st.data())
-def test_random_models(spec, data):
+def test_random_models(shard, spec, data):
     _run(spec, data)
 
 
+@pytest.mark.parametrize("shard", SHARDS)
 @settings(FUZZ, max_examples=max(N // 4, 8))
 @given(blocks(), st.data())
-def test_random_blocks(spec, data):
+def test_random_blocks(shard, spec, data):
     _run(spec, data)
