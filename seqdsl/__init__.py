@@ -32,7 +32,7 @@ and the loop of the NumPy it compiles to (`seqdsl compile rnn.seq --backend nump
 projection and the bias are computed for all steps before the loop, and each step writes into
 buffers allocated once (the last argument of each call is where the result goes)::
 
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+    for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         _h2 = np.matmul(h__d1, U__T, _h2__buf)
         _h4 = np.add(_h4s1__steps[t], _h2, _h2)
         h = np.tanh(_h4, h__d1)

@@ -48,11 +48,18 @@ def add_node(g: nx.MultiDiGraph, name: str, op: Op, type: VType, span: Span, inp
 
 
 def fresh_name(g, name: str) -> str:
-    """`name`, or `name2`, `name3`, ... whichever is not yet a node of g (for passes)."""
-    k, out = 1, name
+    """A new temporary for a pass: `_` + `name` made an identifier without "__" (other
+    characters become `_`, runs of `_` one), or that with 2, 3, ... appended, whichever is not
+    yet a node of g. Like lowering's temporaries it starts with `_`, which no spec name does, so
+    it never takes a spec name; without "__" it never takes a name that generated code makes
+    for itself (see "Names in generated code" in docs/ir.md)."""
+    import re
+
+    base = "_" + re.sub(r"_+", "_", re.sub(r"[^0-9A-Za-z_]", "_", name)).lstrip("_")
+    k, out = 1, base
     while out in g:
         k += 1
-        out = f"{name}{k}"
+        out = f"{base}{k}"
     return out
 
 

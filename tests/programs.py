@@ -27,7 +27,11 @@ from hypothesis import strategies as st
 # names that a generator of Python code is likely to use for itself
 COLLIDING = ["reverse", "x_in", "pre", "init", "seqs", "DTYPE", "g_h", "i_", "h_d1", "mp", "buf", "loop",
              "out_y", "c1", "h1", "W_T", "grad", "d_outs", "G", "backward", "forward", "PARAMS", "KIND",
-             "np_", "torch_", "x_", "y_", "fn", "args", "e", "k", "n", "s", "z", "u"]
+             "np_", "torch_", "x_", "y_", "fn", "args", "e", "k", "n", "s", "z", "u",
+             # the shapes of codegen's names, helpers without their "_", and names ending in "_"
+             # (lowering joins `h_` and `y` into a node `h__y`)
+             "memory_", "P_", "ts", "gB_h", "gT_h", "gO_h", "h_tape", "h_buf", "cell_C", "cell_Enc", "mm", "full",
+             "empty", "sigtanh", "h_", "W_", "v_"]
 
 
 @dataclass

@@ -16,7 +16,7 @@ def loop_of(src: str) -> str:
 
 def test_lstm_loop_allocates_nothing_and_slices_nothing():
     src = seqdsl.compile(ROOT / "specs/lstm.seq").source
-    fwd = src[src.index("def cell_LSTM_I8_H16("):src.index("def cell_LSTM_I8_H16__grad(")]
+    fwd = src[src.index("def cell_LSTM__I_8__H_16("):src.index("def cell_LSTM__I_8__H_16__grad(")]
     loop = loop_of(fwd)
     assert "[..., " not in loop  # gate views are taken once, before the loop
     assert "np.empty" not in loop and "np.concatenate" not in loop

@@ -27,7 +27,7 @@ N = int(os.environ.get("SEQDSL_FUZZ_EXAMPLES", "0"))  # examples per kind of pro
 SHARDS = range(int(os.environ.get("SEQDSL_FUZZ_SHARDS", "1")))  # one test per shard, so xdist spreads them
 N = N // len(SHARDS)
 # no explain phase: its line tracer makes shrinking a failing program ten times slower
-FUZZ = settings(max_examples=N or 40, deadline=None, print_blob=True, suppress_health_check=list(HealthCheck),
+FUZZ = settings(max_examples=N or 20, deadline=None, print_blob=True, suppress_health_check=list(HealthCheck),
                 derandomize=not N, phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
 
 
@@ -60,14 +60,14 @@ def test_near_standard_cells(shard, spec, data):
 
 
 @pytest.mark.parametrize("shard", SHARDS)
-@settings(FUZZ, max_examples=N or 15)
+@settings(FUZZ, max_examples=N or 10)
 @given(models(), st.data())
 def test_random_models(shard, spec, data):
     _run(spec, data)
 
 
 @pytest.mark.parametrize("shard", SHARDS)
-@settings(FUZZ, max_examples=max(N // 4, 8))
+@settings(FUZZ, max_examples=max(N // 4, 5))
 @given(blocks(), st.data())
 def test_random_blocks(shard, spec, data):
     _run(spec, data)

@@ -104,15 +104,15 @@ def test_gradients_match_torch_autograd(path, name):
 def test_inference_keeps_no_tape():
     exe = seqdsl.compile(ROOT / "specs/lstm.seq")
     src = exe.source
-    fwd = src[src.index("def cell_LSTM_I8_H16("):src.index("def cell_LSTM_I8_H16__grad(")]
+    fwd = src[src.index("def cell_LSTM__I_8__H_16("):src.index("def cell_LSTM__I_8__H_16__grad(")]
     assert "__tape" not in fwd and "backward" not in fwd
-    grad = src[src.index("def cell_LSTM_I8_H16__grad("):]
+    grad = src[src.index("def cell_LSTM__I_8__H_16__grad("):]
     assert "__tape.append" in grad
 
 
 def test_weight_gradient_of_the_loop_is_one_matmul():
     src = seqdsl.compile(ROOT / "specs/lstm.seq").source
-    assert "gB__i3_fused.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)" in src
+    assert "_i3_fused__gB.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)" in src
 
 
 def test_value_and_grad_rejects_unknown_output():

@@ -61,19 +61,6 @@ cell C(I = 2, H = 1) {
     out a = softmax(v @ tanh(Wq @ h[t-3] + Wk @ m))
 }
 """,
-    # an output computed from the memory and parameters only was refused at compile ('does not depend on the input')
-    "once_output": """\
-cell C(I = 4, H = 1) {
-    in x: [4]
-    memory m: seq[4]
-    state h: [H] = -0.25
-    param v4: [4]
-    v2 = sum(softmax(m @ sum(relu(m))) * m)
-    h = sigmoid(h[t-1]) * h[t-1] + exp(sigmoid(h[t-2]))
-    out y = h
-    out o3 = (v4 @ v2)
-}
-""",
     # reassociate typed a partial sum of numbers as the whole sum's type (IRError)
     "scalar_terms": """\
 cell C(I = 2, H = 3) {

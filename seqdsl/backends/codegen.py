@@ -12,14 +12,34 @@ each of its inputs as (B, T, I) (`x__in`, `mask__in`, ...: one argument per `in`
 the same B and T) and loops over t; nodes the hoist pass marks "time" are computed before the
 loop on a time-major copy (T, B, ...), "once" nodes once per call, "step" nodes per step.
 With a memory plan (NumPy inference) outputs are copied out of the step as soon as they are
-computed; cells where an identity aliases a step value or a delayed state run without one.
-Spec names are kept: `W_ii`, `f`, `c`; temps are `_f1`; a dotted parameter name
-`enc.W` becomes the variable `enc__W` (spec names cannot contain "__").
+computed.
+
+Names (docs/ir.md, "Names in generated code"). In a function that holds IR values (one per
+definition used, its `__grad` twin and their `backward__` closures) one rule keeps the
+spec's names apart from the names the code makes for itself:
+
+- a value's variable is its IR node's name (`W_ii`, `f`, `c`, `_h3`), unless that name is
+  not an identifier free of "__", or is a name the code reads (`Codegen.reserved`: `PLAIN`,
+  i.e. `t`, `B`, `T`, `np`, `torch`, `F`; the helpers such as `_mm`; Python's builtins and
+  keywords): then it is escaped to a fresh identifier free of "__" (`enc.W` → `enc_W`,
+  `a__y` → `a_y`, `_mm` → `_mm_2`; `variable_names`). No variable named after the IR
+  contains "__";
+- every other name the code makes contains "__": its arguments and locals (`P__`, `pre__`,
+  `init__`, `memory__`, `reverse__`, `seqs__`, `inputs__`, `ts__`, `i__`, `G__`, `backward__`,
+  `d_outs__`, ...), a value's companions `<var>__<role>` (`x__in`, `h__d1`, `W__T`, `h__tape`,
+  `h__g` its gradient; `ROLES`), the functions `cell_LSTM__I_8__H_16` (`cell_A__` without
+  sizes; the twins end `__grad` and `__loop`) and `DTYPE__`, the dtype the functions read.
+
+Helpers, the fused-kernel wrapper, `forward` and `forward_grad` hold no IR value and keep plain
+names, as do the module globals the runtime reads (`DTYPE`, `PARAMS`, `INPUTS`, ...).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import builtins
+import keyword
+import re
+from dataclasses import dataclass, field
 
 from ..errors import SpecError
 from ..ir import delays, in_edges, interface, outputs, topo_order
@@ -36,13 +56,45 @@ class Unsupported(SpecError):
     """The backend has no emitter for an op (an explicit error, never an approximation)."""
 
 
-def var(name: str) -> str:
-    return name.replace(".", "__").replace("@", "_at_")
+# the names without "__" that generated functions read besides their IR values (the backend's
+# helpers are added per emitter): a node named like one of them gets an escaped variable
+PLAIN = frozenset({"t", "B", "T", "np", "torch", "F"})
+BUILTIN = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
+# `<var>__<role>`: the companions of a value (no role contains "_", so `<var>__<role>` splits
+# at its last "__"; `grad` and `loop` end function names and are never roles)
+ROLES = ("in", "t", "steps", "T", "parts", "d1", "d2", "init", "list", "buf", "seq", "tape",  # d1, d2, ...: delays
+         "P", "H", "G", "g", "gT", "gO", "gB", "ginit", "back", "d")
 
 
-def in_arg(name: str) -> str:
-    """A cell function's argument for input `name`, batch-first (B, T, ...): `x__in`."""
-    return f"{var(name)}__in"
+def helper_names(*sources) -> frozenset:
+    """The module-level names a helpers source defines (`_mm`, `_full`, `_CTX`, ...)."""
+    found = set()
+    for src in sources:
+        found.update(re.findall(r"^(?:def |class )?([A-Za-z_]\w*)\b", src or "", re.M))
+    return frozenset(found) - {"def", "class", "import", "from", "if", "for", "return"}
+
+
+def _ok(name: str, reserved) -> bool:
+    return name.isidentifier() and "__" not in name and name not in reserved
+
+
+def variable_names(g, reserved=PLAIN | BUILTIN) -> dict:
+    """Node → its variable in generated code: the node's name, or an escaped fresh one (see
+    the module docstring). Names that need no escape keep theirs; the others, in sorted order,
+    get `enc.W` → `enc_W` (`enc_W_2`, ... while taken). None contains "__"."""
+    names = {n: n for n in g.nodes if _ok(n, reserved)}
+    taken = set(names)
+    for n in sorted(n for n in g.nodes if n not in names):
+        base = re.sub(r"_+", "_", re.sub(r"[^0-9A-Za-z_]", "_", n.replace("@", "_at_")))
+        if not base or base[0].isdigit():
+            base = "_" + base
+        cand, k = base, 1
+        while cand in taken or not _ok(cand, reserved):
+            k += 1
+            cand = f"{base}{k}" if base.endswith("_") else f"{base}_{k}"
+        names[n] = cand
+        taken.add(cand)
+    return names
 
 
 def align(v: str, t: VType, out: VType) -> str:
@@ -68,7 +120,7 @@ class Emitter:
     to_batch_first: str  # format with {v}
     grad_helpers: str | None = None  # set when the backend generates its own backward pass
     into: dict | None = None  # op -> f(node, args, types, out): the result written into array `out`
-    empty: str | None = None  # format with {shape}: an uninitialised array (enables the memory plan)
+    empty: str | None = None  # format with {shape}: an uninitialised array of dtype DTYPE__ (enables the memory plan)
     pre_transpose: str | None = None  # format with {v}: a weight transposed once before the loop
     fused_cell: object = None  # f(fname, loop_fname, Standard, sizes) -> lines, for recognised cells
     passes: tuple = ()  # backend-specific passes run after the shared PIPELINE
@@ -132,16 +184,33 @@ def _concrete(v):
     return v.value if isinstance(v, Size) else v
 
 
+def _size_text(v) -> str:
+    """A size's value in a function name: `16`, `True`, `m1` for -1 (letters and digits only)."""
+    v = _concrete(v)
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v) if v >= 0 else f"m{-v}"
+    return re.sub(r"[^0-9A-Za-z]", "", str(v)) or "x"
+
+
 @dataclass
 class Unit:
     """One generated function: a specialised definition."""
 
-    fname: str
+    stem: str  # `cell_LSTM__I_8__H_16`: kind, definition, then `__<size>_<value>` per size
     defn: str
     kind: str
     graph: object
     sizes: dict
     standard: object = None  # a `passes.recognize.Standard` when the backend maps it to a kernel
+    names: dict = field(default_factory=dict)  # node -> variable (`variable_names`)
+
+    @property
+    def fname(self) -> str:
+        return self.stem if "__" in self.stem else self.stem + "__"
+
+    def twin(self, variant: str) -> str:
+        """The name of its `grad` or `loop` twin: `cell_A__H_1__grad`, `cell_A__grad`."""
+        return f"{self.stem}__{variant}"
 
 
 class Codegen:
@@ -150,7 +219,9 @@ class Codegen:
         self.em = emitter
         self.dtype = dtype
         self.fused = fused
+        self.reserved = PLAIN | BUILTIN | helper_names(emitter.helpers, emitter.grad_helpers)
         self.pre_t: dict = {}  # the function being generated: node -> (port, weight transposed once)
+        self.v = None  # the function being generated: node -> its variable
         self.units: dict = {}
         self.order: list = []
 
@@ -160,10 +231,11 @@ class Codegen:
         key = (name, tuple(sorted(g.graph["sizes"].items(), key=lambda kv: kv[0])))
         if key in self.units:
             return self.units[key]
-        bound = "_".join(f"{k}{_concrete(v)}" for k, v in g.graph["sizes"].items())
-        fname = f"{g.graph['kind']}_{name}" + (f"_{bound}" if bound else "")
-        u = Unit(var(fname).replace("-", "_"), name, g.graph["kind"], optimize(g, extra=self.em.passes),
-                 g.graph["sizes"])
+        # definition and size names are identifiers without "__", so the "__" before each size
+        # keeps `A(H = 1)` (`cell_A__H_1`) apart from `A_H1()` (`cell_A_H1__`)
+        stem = f"{g.graph['kind']}_{name}" + "".join(f"__{k}_{_size_text(v)}" for k, v in g.graph["sizes"].items())
+        og = optimize(g, extra=self.em.passes)
+        u = Unit(stem, name, g.graph["kind"], og, g.graph["sizes"], names=variable_names(og, self.reserved))
         if self.fused and self.em.fused_cell is not None:
             from ..passes.recognize import recognize
 
@@ -196,12 +268,14 @@ class Codegen:
             types.append(g.nodes[u]["type"])
         if n in self.pre_t and self.pre_t[n][1] in g:
             port, w = self.pre_t[n]
-            names[port] = f"{var(w)}__T"
+            names[port] = f"{self.v(w)}__T"
         return names, types
 
     def assign(self, g, n, ctx) -> str:
+        v = self.v
         d = g.nodes[n]
         args, types = self.args_of(g, n, ctx)
+        line = None
         if self.em.split and d["op"] == Op.SLICE:
             src = in_edges(g, n)[0]
             parts = tiling(g, src[0]) if not src[2] else None
@@ -209,78 +283,81 @@ class Codegen:
             # src's own variable: not for a leaf the prologue binds (input, parameter, memory,
             # a run's result) nor for a hoisted value read per step (`src__steps[t]`)
             leaf = g.nodes[src[0]]["op"] in (Op.INPUT, Op.PARAM, Op.MEMORY, Op.CALL, Op.GET)
-            if parts and not leaf and args[0] == var(src[0]):
-                return f"{var(n)} = {args[0]}__parts[{parts.index(n)}]"
-        line = f"{var(n)} = {self.em.emit(d, args, types)}"
+            if parts and not leaf and args[0] == v(src[0]):
+                line = f"{v(n)} = {args[0]}__parts[{parts.index(n)}]"
+        if line is None:
+            line = f"{v(n)} = {self.em.emit(d, args, types)}"
+        # a value whose slices tile it is split in one call, also when it is itself a part
         if self.em.split and tiling(g, n):
             sizes = [g.nodes[s]["type"].dims[-1].value for s in tiling(g, n)]
-            line += f"\n{var(n)}__parts = {self.em.split.format(v=var(n), sizes=sizes)}"
+            line += f"\n{v(n)}__parts = {self.em.split.format(v=v(n), sizes=sizes)}"
         return line
 
     def gen_straight(self, u: Unit, grad: bool = False) -> list:
         """A block or model: straight-line code on batch-first values (+ a backward closure)."""
         g = u.graph
-        sfx = "__grad" if grad else ""
+        v = self.v = u.names.__getitem__
         self.pre_t = {}
-        lines = [f"def {u.fname}{sfx}(P, pre, inputs):"]
+        lines = [f"def {u.twin('grad') if grad else u.fname}(P__, pre__, inputs__):"]
         body = []
         first_seq = None
         for n in topo_order(g):
             d = g.nodes[n]
             op = d["op"]
             if op == Op.INPUT:
-                body.append(f"{var(n)} = inputs[{n!r}]")
+                body.append(f"{v(n)} = inputs__[{n!r}]")
                 if d["type"].seq and first_seq is None:
                     first_seq = n
-                    body.append(f"T = {var(n)}.shape[1]")
+                    body.append(f"T = {v(n)}.shape[1]")
             elif op == Op.PARAM:
-                body.append(f"{var(n)} = P[pre + {n!r}]")
+                body.append(f"{v(n)} = P__[pre__ + {n!r}]")
             elif op == Op.OUTPUT:
                 continue
             elif op == Op.CALL:
                 callee = self.unit(d["callee"], d["sizes"])
-                ins = {p: var(src) for src, p, _ in in_edges(g, n)}
+                fn = callee.twin("grad") if grad else callee.fname
+                ins = {p: v(src) for src, p, _ in in_edges(g, n)}
                 if callee.kind == "cell":
                     ci = interface(callee.graph)
                     xs = "".join(f"{ins[x]}, " for x in ci["inputs"])
-                    init = ", ".join(f"{k!r}: {v}" for k, v in ins.items() if k in ci["states"])
-                    mem = ", ".join(f"{k!r}: {v}" for k, v in ins.items() if k in ci["memories"])
+                    init = ", ".join(f"{k!r}: {x}" for k, x in ins.items() if k in ci["states"])
+                    mem = ", ".join(f"{k!r}: {x}" for k, x in ins.items() if k in ci["memories"])
                     # per-step states are only collected when the model reads them (enc.h)
                     reads_states = any(g.nodes[c]["op"] == Op.GET and g.nodes[c]["field"] in ci["states"]
                                        for c in g.successors(n))
-                    body.append(f"{var(n)} = {callee.fname}{sfx}(P, pre + {d['instance'] + '.'!r}, {xs}"
+                    body.append(f"{v(n)} = {fn}(P__, pre__ + {d['instance'] + '.'!r}, {xs}"
                                 f"{{{init}}}, {{{mem}}}, {d['reverse']!r}" + (", True" if reads_states else "") + ")")
                 else:
-                    items = ", ".join(f"{k!r}: {v}" for k, v in ins.items())
-                    body.append(f"{var(n)} = {callee.fname}{sfx}(P, pre + {d['instance'] + '.'!r}, {{{items}}})")
+                    items = ", ".join(f"{k!r}: {x}" for k, x in ins.items())
+                    body.append(f"{v(n)} = {fn}(P__, pre__ + {d['instance'] + '.'!r}, {{{items}}})")
             elif op == Op.GET:
                 (src,) = [u_ for u_, _, _ in in_edges(g, n)]
                 callee_kind = g.nodes[src]["kind"]
                 field_ = d["field"]
                 if callee_kind == "block":
-                    body.append(f"{var(n)} = {var(src)}[0][{field_!r}]")
+                    body.append(f"{v(n)} = {v(src)}[0][{field_!r}]")
                 elif field_.startswith("final."):
-                    body.append(f"{var(n)} = {var(src)}[2][{field_[6:]!r}]")
+                    body.append(f"{v(n)} = {v(src)}[2][{field_[6:]!r}]")
                 else:
                     out_names = interface(self.unit(g.nodes[src]["callee"], g.nodes[src]["sizes"]).graph)["outputs"]
                     which = 0 if field_ in out_names else 1
-                    body.append(f"{var(n)} = {var(src)}[{which}][{field_!r}]")
+                    body.append(f"{v(n)} = {v(src)}[{which}][{field_!r}]")
             else:
-                body.extend(self.assign(g, n, lambda s, k: var(s)).split("\n"))
-        outs = ", ".join(f"{g.nodes[o]['output']!r}: {var(_src(g, o))}" for o in outputs(g))
+                body.extend(self.assign(g, n, lambda s, k: v(s)).split("\n"))
+        outs = ", ".join(f"{g.nodes[o]['output']!r}: {v(_src(g, o))}" for o in outputs(g))
         finals = []
         for n, d in g.nodes(data=True):
             if d["op"] == Op.CALL and d["kind"] == "cell":
                 callee = self.unit(d["callee"], d["sizes"])
                 for s in interface(callee.graph)["states"]:
-                    finals.append(f"{d['instance'] + '.' + s!r}: {var(n)}[2][{s!r}]")
+                    finals.append(f"{d['instance'] + '.' + s!r}: {v(n)}[2][{s!r}]")
         if grad:
             from .numpy_grad import straight_backward
 
             body.append("")
-            body.append("def backward(d_outs, d_seqs, d_final, G):")
+            body.append("def backward__(d_outs__, d_seqs__, d_final__, G__):")
             body += ["    " + x for x in straight_backward(self, u, g)]
-            body.append(f"return {{{outs}}}, {{}}, {{{', '.join(finals)}}}, backward")
+            body.append(f"return {{{outs}}}, {{}}, {{{', '.join(finals)}}}, backward__")
         else:
             body.append(f"return {{{outs}}}, {{}}, {{{', '.join(finals)}}}")
         return lines + ["    " + b for b in body]
@@ -292,8 +369,10 @@ class Codegen:
         declaration order), all with the same batch and number of steps."""
         g = u.graph
         em = self.em
+        v = self.v = u.names.__getitem__
         iface = interface(g)
         xnames = list(iface["inputs"])
+        in_arg = lambda x: f"{v(x)}__in"
         x0 = in_arg(xnames[0])
         self.pre_t = {}
         tape: set = set()
@@ -303,8 +382,8 @@ class Codegen:
             outs_needed, ins_needed = needs(g)
             tape = {n for n in outs_needed | ins_needed if g.nodes[n]["hoist"] == "step"}
         args = "".join(f"{in_arg(x)}, " for x in xnames)
-        lines = [f"def {u.fname}{'__grad' if grad else ''}(P, pre, {args}init, memory, reverse=False, "
-                 f"seqs={grad!r}):",
+        lines = [f"def {u.twin('grad') if grad else u.fname}(P__, pre__, {args}init__, memory__, reverse__=False, "
+                 f"seqs__={grad!r}):",
                  f"    B, T = {x0}.shape[0], {x0}.shape[1]"]
         for x in xnames[1:]:
             lines += [f"    if tuple({in_arg(x)}.shape[:2]) != (B, T):",
@@ -321,28 +400,28 @@ class Codegen:
             if where[n] != "once" or d["op"] == Op.OUTPUT:
                 continue
             if d["op"] == Op.PARAM:
-                body.append(f"{var(n)} = P[pre + {n!r}]")
+                body.append(f"{v(n)} = P__[pre__ + {n!r}]")
             elif d["op"] == Op.MEMORY:
-                body.append(f"{var(n)} = memory[{n!r}]")
+                body.append(f"{v(n)} = memory__[{n!r}]")
             else:
-                body.extend(self.assign(g, n, lambda s, k: var(s)).split("\n"))
+                body.extend(self.assign(g, n, lambda s, k: v(s)).split("\n"))
         # time-parallel work, time-major
         for x in xnames:
-            body.append(f"{var(x)} = {em.to_time_major.format(v=in_arg(x))}")
+            body.append(f"{v(x)} = {em.to_time_major.format(v=in_arg(x))}")
         for n in order:
             d = g.nodes[n]
             if where[n] == "time" and d["op"] not in (Op.INPUT, Op.OUTPUT):
-                body.extend(self.assign(g, n, lambda s, k: var(s)).split("\n"))
+                body.extend(self.assign(g, n, lambda s, k: v(s)).split("\n"))
         used_in_loop = sorted({u_ for n in order if where[n] == "step"
                                for u_, _, _ in in_edges(g, n) if where[u_] == "time"}, key=order.index)
         for n in used_in_loop:
-            body.append(f"{var(n)}__steps = {em.steps.format(v=var(n))}")
+            body.append(f"{v(n)}__steps = {em.steps.format(v=v(n))}")
         # state history: s__d1 is s[t-1], s__d2 is s[t-2], ...
         max_delay = {s: ks[-1] for s, ks in delays(g).items()}
         # memory plan (inference, backends that can write into arrays): in-place and static buffers
         step_nodes = [n for n in order if where[n] == "step" and g.nodes[n]["op"] != Op.OUTPUT]
         mp = None
-        if not grad and em.into and em.empty and not _step_aliases(g, where):
+        if not grad and em.into and em.empty:
             mp = memory_plan(g, step_nodes, iface["states"], max_delay, lambda n: self._can_into(g, n))
         owned_states = set(mp.own) if mp else set()
         if mp:
@@ -360,64 +439,64 @@ class Codegen:
                 if where[w] == "once" and wt.rank == 2 and not wt.batched and g.nodes[x]["type"].batched:
                     pre_t[n] = (port, w)
             for w in sorted({w for _, w in pre_t.values()}, key=order.index):
-                body.append(f"{var(w)}__T = {em.pre_transpose.format(v=var(w))}")
+                body.append(f"{v(w)}__T = {em.pre_transpose.format(v=v(w))}")
         for s in iface["states"]:
             init = g.nodes[s]["init"]
             shape = g.nodes[s]["type"].concrete_dims()
-            given = f"init[{s!r}].copy()" if s in owned_states else f"init[{s!r}]"
-            body.append(f"{var(s)}__d1 = {given} if init.get({s!r}) is not None else "
+            given = f"init__[{s!r}].copy()" if s in owned_states else f"init__[{s!r}]"
+            body.append(f"{v(s)}__d1 = {given} if init__.get({s!r}) is not None else "
                         f"_full((B,) + {shape!r}, {float(init)!r}, {x0})")
             for k in range(2, max_delay[s] + 1):
-                body.append(f"{var(s)}__d{k} = {var(s)}__d1" + (".copy()" if s in owned_states else ""))
+                body.append(f"{v(s)}__d{k} = {v(s)}__d1" + (".copy()" if s in owned_states else ""))
             if grad:
-                body.append(f"{var(s)}__init = {var(s)}__d1")
+                body.append(f"{v(s)}__init = {v(s)}__d1")
         step_outs = [o for o in outputs(g) if where[_src(g, o)] == "step"]
         # outputs (and per-step states) are copied into preallocated time-major arrays, except
         # those with a memory axis, whose length is only known at run time: they go to a list
         buffered = {o for o in step_outs if mp and not g.nodes[o]["type"].seq}
         listed = [o for o in step_outs if o not in buffered]
         for o in listed:
-            body.append(f"{var(o)}__list = []")
+            body.append(f"{v(o)}__list = []")
         if mp:
             for o in sorted(buffered, key=step_outs.index):
                 shape = f"(T, B) + {g.nodes[o]['type'].concrete_dims()!r}"
-                body.append(f"{var(o)}__buf = {em.empty.format(shape=shape)}")
+                body.append(f"{v(o)}__buf = {em.empty.format(shape=shape)}")
             for s in iface["states"]:
                 shape = f"(T, B) + {g.nodes[s]['type'].concrete_dims()!r}"
-                body.append(f"{var(s)}__seq = {em.empty.format(shape=shape)} if seqs else None")
+                body.append(f"{v(s)}__seq = {em.empty.format(shape=shape)} if seqs__ else None")
             for n in mp.static:
                 shape = f"(B,) + {g.nodes[n]['type'].concrete_dims()!r}"
-                body.append(f"{var(n)}__buf = {em.empty.format(shape=shape)}")
+                body.append(f"{v(n)}__buf = {em.empty.format(shape=shape)}")
             for n in step_nodes:  # values living in static buffers, and their slices, bound once
                 if n in mp.root and n not in mp.static:
-                    body.append(f"{var(n)} = {var(mp.root[n])}__buf{self._offset(g, n, mp)}")
+                    body.append(f"{v(n)} = {v(mp.root[n])}__buf{self._offset(g, n, mp)}")
         else:
             for s in iface["states"]:
-                body.append(f"{var(s)}__list = [] if seqs else None")
+                body.append(f"{v(s)}__list = [] if seqs__ else None")
         for n in sorted(tape, key=order.index):
-            body.append(f"{var(n)}__tape = []")
-        body.append("for t in (range(T - 1, -1, -1) if reverse else range(T)):")
+            body.append(f"{v(n)}__tape = []")
+        body.append("for t in (range(T - 1, -1, -1) if reverse__ else range(T)):")
         loop = []
         # a hoisted value's view at step t: named when several nodes read it, inline otherwise
-        readers = {n: sum(1 for v in g.successors(n) if where[v] == "step") for n in used_in_loop}
+        readers = {n: sum(1 for c in g.successors(n) if where[c] == "step") for n in used_in_loop}
         for n in used_in_loop:
             if readers[n] > 1 or grad:
-                loop.append(f"{var(n)}__t = {var(n)}__steps[t]")
+                loop.append(f"{v(n)}__t = {v(n)}__steps[t]")
 
         def ctx(s, k):
             if k:
-                return f"{var(s)}__d{k}"
+                return f"{v(s)}__d{k}"
             if where[s] == "time":
-                return f"{var(s)}__t" if readers[s] > 1 or grad else f"{var(s)}__steps[t]"
-            return var(s)
+                return f"{v(s)}__t" if readers[s] > 1 or grad else f"{v(s)}__steps[t]"
+            return v(s)
 
         self.pre_t = pre_t
 
         def copy_out(o) -> str:
             if o in buffered:
-                return f"{var(o)}__buf[t] = {var(_src(g, o))}"
+                return f"{v(o)}__buf[t] = {v(_src(g, o))}"
             # with a memory plan, a later step node may overwrite this value in place
-            return f"{var(o)}__list.append({var(_src(g, o))}{'.copy()' if mp else ''})"
+            return f"{v(o)}__list.append({v(_src(g, o))}{'.copy()' if mp else ''})"
 
         # with a memory plan, each output is copied out as soon as it is computed, before a later
         # node of the step can overwrite its buffer in place (or a state its delayed buffer)
@@ -433,62 +512,62 @@ class Codegen:
             if mp and n in mp.inplace:
                 into = self.args_of(g, n, ctx)[0][mp.inplace[n]]
             elif mp and n in mp.static:
-                into = f"{var(n)}__buf"
+                into = f"{v(n)}__buf"
             elif mp and n in mp.own:
-                into = f"{var(n)}__d{mp.own[n]}"
+                into = f"{v(n)}__d{mp.own[n]}"
             if into is not None:
                 args, types = self.args_of(g, n, ctx)
-                loop.append(f"{var(n)} = {em.into[g.nodes[n]['op']](g.nodes[n], args, types, into)}")
+                loop.append(f"{v(n)} = {em.into[g.nodes[n]['op']](g.nodes[n], args, types, into)}")
             else:
                 loop.extend(self.assign(g, n, ctx).split("\n"))
             if n in tape:
-                loop.append(f"{var(n)}__tape.append({var(n)})")
+                loop.append(f"{v(n)}__tape.append({v(n)})")
             loop.extend(copy_out(o) for o in copies.get(n, ()))
         if not mp:
             loop.extend(copy_out(o) for o in step_outs)
         for s in iface["states"]:
             if mp:
-                loop.append(f"if seqs: {var(s)}__seq[t] = {var(s)}")
+                loop.append(f"if seqs__: {v(s)}__seq[t] = {v(s)}")
             elif grad:
-                loop.append(f"{var(s)}__list.append({var(s)})")
+                loop.append(f"{v(s)}__list.append({v(s)})")
             else:
-                loop.append(f"if seqs: {var(s)}__list.append({var(s)})")
+                loop.append(f"if seqs__: {v(s)}__list.append({v(s)})")
             for k in range(max_delay[s], 1, -1):
-                loop.append(f"{var(s)}__d{k} = {var(s)}__d{k - 1}")
+                loop.append(f"{v(s)}__d{k} = {v(s)}__d{k - 1}")
             if not (mp and max_delay[s] == 1 and mp.holds_own(g, s)):  # else s already is s__d1
-                loop.append(f"{var(s)}__d1 = {var(s)}")
+                loop.append(f"{v(s)}__d1 = {v(s)}")
         body += ["    " + x for x in loop]
         if listed or not mp:
-            body.append("if reverse:")
+            body.append("if reverse__:")
             for o in listed:
-                body.append(f"    {var(o)}__list.reverse()")
+                body.append(f"    {v(o)}__list.reverse()")
             for s in iface["states"] if not mp else ():
-                body.append(f"    {var(s)}__list.reverse()" if grad else f"    seqs and {var(s)}__list.reverse()")
+                body.append(f"    {v(s)}__list.reverse()" if grad else f"    seqs__ and {v(s)}__list.reverse()")
         outs = []
         for o in outputs(g):
             src = _src(g, o)
             if o in buffered:
-                outs.append(f"{g.nodes[o]['output']!r}: {em.to_batch_first.format(v=var(o) + '__buf')}")
+                outs.append(f"{g.nodes[o]['output']!r}: {em.to_batch_first.format(v=v(o) + '__buf')}")
             elif where[src] == "step":
-                outs.append(f"{g.nodes[o]['output']!r}: {em.stack.format(items=var(o) + '__list')}")
+                outs.append(f"{g.nodes[o]['output']!r}: {em.stack.format(items=v(o) + '__list')}")
             elif where[src] == "time":
-                outs.append(f"{g.nodes[o]['output']!r}: {em.to_batch_first.format(v=var(src))}")
+                outs.append(f"{g.nodes[o]['output']!r}: {em.to_batch_first.format(v=v(src))}")
             else:
                 raise Unsupported(f"output '{g.nodes[o]['output']}' does not depend on the input", g.nodes[o]["span"])
         if mp:
-            seqs = ", ".join(f"{s!r}: {em.to_batch_first.format(v=var(s) + '__seq')}" for s in iface["states"])
+            seqs = ", ".join(f"{s!r}: {em.to_batch_first.format(v=v(s) + '__seq')}" for s in iface["states"])
         else:
-            seqs = ", ".join(f"{s!r}: {em.stack.format(items=var(s) + '__list')}" for s in iface["states"])
+            seqs = ", ".join(f"{s!r}: {em.stack.format(items=v(s) + '__list')}" for s in iface["states"])
         if not grad and seqs:
-            seqs = f"{seqs}}} if seqs else {{"
-        finals = ", ".join(f"{s!r}: {var(s)}__d1" for s in iface["states"])
+            seqs = f"{seqs}}} if seqs__ else {{"
+        finals = ", ".join(f"{s!r}: {v(s)}__d1" for s in iface["states"])
         if grad:
             from .numpy_grad import cell_backward
 
             body.append("")
-            body.append("def backward(d_outs, d_seqs, d_final, G):")
-            body += ["    " + x for x in cell_backward(g, iface, where, order, max_delay, tape, xnames)]
-            body.append(f"return {{{', '.join(outs)}}}, {{{seqs}}}, {{{finals}}}, backward")
+            body.append("def backward__(d_outs__, d_seqs__, d_final__, G__):")
+            body += ["    " + x for x in cell_backward(g, v, iface, where, order, max_delay, tape, xnames)]
+            body.append(f"return {{{', '.join(outs)}}}, {{{seqs}}}, {{{finals}}}, backward__")
         else:
             body.append(f"return {{{', '.join(outs)}}}, {{{seqs}}}, {{{finals}}}")
         return lines + ["    " + b for b in body]
@@ -528,11 +607,14 @@ class Codegen:
         sizes_txt = ", ".join(f"{k}={_concrete(v)}" for k, v in main.sizes.items())
         out = [f"# Generated by seqdsl from {source_file!r}: {main.kind} {name}({sizes_txt})",  # NOTE: repr, never raw
                f"# backend: {self.em.name}, dtype: {self.dtype}. Regenerate with `seqdsl compile`; do not edit.",
-               self.em.imports, "", f"DTYPE = {self.dtype!r}", "", self.em.helpers.strip(), ""]
+               self.em.imports, "", f"DTYPE = {self.dtype!r}"]
+        if self.em.empty:  # what the functions read: a value may be named DTYPE
+            out.append("DTYPE__ = DTYPE")
+        out += ["", self.em.helpers.strip(), ""]
         for u in self.order:
             if u.standard is not None:
-                out += ["", *self.em.fused_cell(u.fname, u.fname + "__loop", u.standard, u.sizes), ""]
-                loop = Unit(u.fname + "__loop", u.defn, u.kind, u.graph, u.sizes)
+                out += ["", *self.em.fused_cell(u.fname, u.twin("loop"), u.standard, u.sizes), ""]
+                loop = Unit(u.twin("loop"), u.defn, u.kind, u.graph, u.sizes, names=u.names)
                 out += ["", *self.gen_cell(loop), ""]
                 continue
             body = self.gen_cell(u) if u.kind == "cell" else self.gen_straight(u)
@@ -573,7 +655,7 @@ class Codegen:
         if self.em.grad_helpers is not None:
             out += ["", "", "def forward_grad(P, inputs, state=None):",
                     '    """Run forward keeping what backward needs: (outputs, final, backward)."""',
-                    f"    outs, seqs, final, bwd = {main.fname}__grad{call}", "",
+                    f"    outs, seqs, final, bwd = {main.twin('grad')}{call}", "",
                     "    def backward(d_outs, d_final=None):",
                     '        """Gradients {"params", "inputs", "state"} for output cotangents `d_outs`."""',
                     "        G = {}",
@@ -585,14 +667,3 @@ class Codegen:
 
 def _src(g, o) -> str:
     return in_edges(g, o)[0][0]
-
-
-def _step_aliases(g, where) -> bool:
-    """Does an identity in the step name another step value or a state's earlier value (`b = a`,
-    `p = c[t-1]`, `k = k[t-1]`, `out prev = h[t-1]`)? The memory plan (buffers.py, inplace.py) does
-    not follow such aliases: it could overwrite the buffer they share while the alias is still
-    read. Such cells run without it (plain assignments, no buffer is written in place)."""
-    for n, d in g.nodes(data=True):
-        if d["op"] == Op.IDENTITY and where[n] == "step":
-            return True
-    return False

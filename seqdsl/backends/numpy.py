@@ -138,6 +138,6 @@ EMITTER = Emitter(
     grad_helpers=GRAD_HELPERS,
     into=INTO,
     passes=(sigmoid_via_tanh,),
-    empty="np.empty({shape}, dtype=DTYPE)",
+    empty="np.empty({shape}, dtype=DTYPE__)",
     pre_transpose="np.ascontiguousarray({v}.T)",
 )

@@ -3,8 +3,8 @@
 In:  optimised IR graphs (as for the forward code) and the forward `Codegen`.
 Out: for every unit, a `<fname>__grad` function that runs the forward pass keeping what
      the backward pass needs (a "tape" of per-step values) and returns, with the
-     outputs, a `backward(d_outs, d_seqs, d_final, G)` closure. The closure adds every
-     parameter's gradient into `G` (by full name) and returns the gradients of the
+     outputs, a `backward__(d_outs__, d_seqs__, d_final__, G__)` closure. The closure adds
+     every parameter's gradient into `G__` (by full name) and returns the gradients of the
      input sequences, the initial states and the memories, each a dict by name.
 
 `VJP` is the op → emitter table: f(node, g, vals, types) → [(port, expr)], where `g` is
@@ -14,13 +14,18 @@ i+K-k of a (K+T, B, H) buffer whose first K rows become the initial state's grad
 a gradient into a hoisted (time-parallel) value goes to row t of a (T, B, ...) buffer
 and is carried back after the loop over all steps at once; the gradient of a weight
 used inside the loop is one matmul over all T·B rows after the loop.
+
+Names follow codegen's rule (its module docstring): the gradient of value `h` is `h__g`,
+its buffers `h__gT` (per step, of a hoisted value), `h__gO` (a value computed once) and
+`h__gB` (a loop matmul's rows), an initial state's `h__ginit`, an output's cotangent
+`out_y__d`, a run's backward results `enc__back`; the closure's own locals are `ts__`, `i__`.
 """
 
 from __future__ import annotations
 
 from ..ir import in_edges, interface, outputs, topo_order
 from ..ops import Op
-from .codegen import Unsupported, _src, in_arg, var
+from .codegen import Unsupported, _src
 
 
 def _unalign(e: str, t, out) -> str:
@@ -265,10 +270,11 @@ def _last_dim(g, n):
     return dims[-1] if dims else None
 
 
-def cell_backward(g, iface, where, order, max_delay, tape, xnames) -> list:
-    """The body of a cell's `backward` closure (see the module docstring); `xnames`: its inputs."""
+def cell_backward(g, v, iface, where, order, max_delay, tape, xnames) -> list:
+    """The body of a cell's `backward__` closure (see the module docstring); `v`: node → variable,
+    `xnames`: its inputs."""
     L = []
-    like = in_arg(xnames[0])
+    like = f"{v(xnames[0])}__in"
     states = iface["states"]
     K = {s: max_delay[s] for s in states}
     contribs = Contribs()
@@ -276,30 +282,30 @@ def cell_backward(g, iface, where, order, max_delay, tape, xnames) -> list:
     time_nodes = [n for n in order if where[n] == "time" and g.nodes[n]["op"] != Op.OUTPUT]
     once_nodes = [n for n in order if where[n] == "once"]
     outs = outputs(g)
-    L.append("ts = list(range(T - 1, -1, -1)) if reverse else list(range(T))")
+    L.append("ts__ = list(range(T - 1, -1, -1)) if reverse__ else list(range(T))")
     for s in states:
-        L.append(f"{var(s)}__P = {var(s)}__list[::-1] if reverse else {var(s)}__list")
-        L.append(f"{var(s)}__H = [{var(s)}__init] * {K[s]} + {var(s)}__P")
-        L.append(f"{var(s)}__G = np.zeros(({K[s]} + T,) + {var(s)}__init.shape, dtype={var(s)}__init.dtype)")
-        L.append(f"if d_seqs.get({s!r}) is not None:")
-        L.append(f"    {var(s)}__G[{K[s]}:] += np.moveaxis(d_seqs[{s!r}][:, ts], 1, 0)")
-        L.append(f"if d_final.get({s!r}) is not None:")
-        L.append(f"    {var(s)}__G[{K[s]} + T - 1] += d_final[{s!r}]")
+        L.append(f"{v(s)}__P = {v(s)}__list[::-1] if reverse__ else {v(s)}__list")
+        L.append(f"{v(s)}__H = [{v(s)}__init] * {K[s]} + {v(s)}__P")
+        L.append(f"{v(s)}__G = np.zeros(({K[s]} + T,) + {v(s)}__init.shape, dtype={v(s)}__init.dtype)")
+        L.append(f"if d_seqs__.get({s!r}) is not None:")
+        L.append(f"    {v(s)}__G[{K[s]}:] += np.moveaxis(d_seqs__[{s!r}][:, ts__], 1, 0)")
+        L.append(f"if d_final__.get({s!r}) is not None:")
+        L.append(f"    {v(s)}__G[{K[s]} + T - 1] += d_final__[{s!r}]")
     for o in outs:
         name = g.nodes[o]["output"]
         src = _src(g, o)
         if where[src] == "step":
             # an output with a memory axis has that axis's length, known at run time
             t = g.nodes[o]["type"]
-            dims = f"{var(o)}__list[0].shape[1:]" if t.seq else repr(t.concrete_dims())
-            L.append(f"d__{var(name)} = d_outs.get({name!r})")
-            L.append(f"d__{var(name)} = np.zeros((B, T) + {dims}, dtype={like}.dtype) if d__{var(name)} is None "
-                     f"else d__{var(name)}")
+            dims = f"{v(o)}__list[0].shape[1:]" if t.seq else repr(t.concrete_dims())
+            L.append(f"{v(o)}__d = d_outs__.get({name!r})")
+            L.append(f"{v(o)}__d = np.zeros((B, T) + {dims}, dtype={like}.dtype) if {v(o)}__d is None "
+                     f"else {v(o)}__d")
         elif where[src] == "time":  # computed before the loop, time-major (T, B, ...), in time order
-            L.append(f"d__{var(name)} = d_outs.get({name!r})")
-            L.append(f"d__{var(name)} = np.zeros_like({var(src)}) if d__{var(name)} is None "
-                     f"else d__{var(name)}.swapaxes(0, 1)")
-            contribs.add(src, f"d__{var(name)}")
+            L.append(f"{v(o)}__d = d_outs__.get({name!r})")
+            L.append(f"{v(o)}__d = np.zeros_like({v(src)}) if {v(o)}__d is None "
+                     f"else {v(o)}__d.swapaxes(0, 1)")
+            contribs.add(src, f"{v(o)}__d")
     # buffers for gradients flowing from the loop into hoisted values
     t_bufs, o_accs, mm_bufs = set(), set(), {}
     for n in step_nodes:
@@ -319,96 +325,96 @@ def cell_backward(g, iface, where, order, max_delay, tape, xnames) -> list:
 
     def step_val(u, delay):
         if delay:
-            return f"{var(u)}__H[i_ + {K[u] - delay}]"
+            return f"{v(u)}__H[i__ + {K[u] - delay}]"
         if where[u] == "time":
-            return f"{var(u)}[t]"
+            return f"{v(u)}[t]"
         if where[u] == "once":
-            return var(u)
-        return f"{var(u)}__tape[i_]"
+            return v(u)
+        return f"{v(u)}__tape[i__]"
 
-    loop = ["t = ts[i_]"]
+    loop = ["t = ts__[i__]"]
     for o in outs:
         src = _src(g, o)
         if where[src] == "step":
-            contribs.add(src, f"d__{var(g.nodes[o]['output'])}[:, t]")
+            contribs.add(src, f"{v(o)}__d[:, t]")
     for n in reversed(step_nodes):
         if g.nodes[n].get("state"):
-            contribs.add(n, f"{var(n)}__G[i_ + {K[n]}]")
-        lines = contribs.emit(f"g_{var(n)}", n, _last_dim(g, n), step_val(n, 0))
+            contribs.add(n, f"{v(n)}__G[i__ + {K[n]}]")
+        lines = contribs.emit(f"{v(n)}__g", n, _last_dim(g, n), step_val(n, 0))
         if not lines:
             continue
         loop += lines
         vals, types = _vals(g, n, step_val)
         vals = vals + [step_val(n, 0)]
-        for port, expr in _vjp(g, n, f"g_{var(n)}", vals, types):
+        for port, expr in _vjp(g, n, f"{v(n)}__g", vals, types):
             u, _, delay = in_edges(g, n)[port]
             kind = g.nodes[u]["op"]
             if kind in (Op.CONST, Op.POSITIONS):
                 continue
             if delay:
-                loop.append(_add_into(f"{var(u)}__G[i_ + {K[u] - delay}]", expr))
+                loop.append(_add_into(f"{v(u)}__G[i__ + {K[u] - delay}]", expr))
             elif where[u] == "step":
                 contribs.add(u, expr)
             elif where[u] == "time":
-                loop.append(_add_into(f"gT_{var(u)}[t]", expr))
+                loop.append(_add_into(f"{v(u)}__gT[t]", expr))
                 used.add(("T", u))
             elif n in mm_bufs and port == 0:
-                loop.append(f"gB_{var(n)}[i_] = g_{var(n)}")
+                loop.append(f"{v(n)}__gB[i__] = {v(n)}__g")
                 used.add(("B", n))
             else:
-                loop.append(_add_into(f"gO_{var(u)}", expr, accumulate=True))
+                loop.append(_add_into(f"{v(u)}__gO", expr, accumulate=True))
                 used.add(("O", u))
     t_bufs = {u for u in t_bufs if ("T", u) in used}
     o_accs = {u for u in o_accs if ("O", u) in used}
     mm_bufs = {n: w for n, w in mm_bufs.items() if ("B", n) in used}
     for u in sorted(t_bufs, key=order.index):
-        L.append(f"gT_{var(u)} = np.zeros_like({var(u)})")
+        L.append(f"{v(u)}__gT = np.zeros_like({v(u)})")
     for u in sorted(o_accs, key=order.index):
-        L.append(f"gO_{var(u)} = 0")
+        L.append(f"{v(u)}__gO = 0")
     for n in mm_bufs:  # every row is written: the matmul's gradient is emitted at every step
-        L.append(f"gB_{var(n)} = np.empty((T, B) + {g.nodes[n]['type'].concrete_dims()!r}, dtype={like}.dtype)")
-    L.append("for i_ in range(T - 1, -1, -1):")
+        L.append(f"{v(n)}__gB = np.empty((T, B) + {g.nodes[n]['type'].concrete_dims()!r}, dtype={like}.dtype)")
+    L.append("for i__ in range(T - 1, -1, -1):")
     L += ["    " + x for x in loop]
     for s in states:
-        L.append(f"g_init__{var(s)} = {var(s)}__G[:{K[s]}].sum(0)")
+        L.append(f"{v(s)}__ginit = {v(s)}__G[:{K[s]}].sum(0)")
     # the weight gradients of matmuls inside the loop: one matmul over all T*B rows
     for n, w in mm_bufs.items():
         u, _, delay = in_edges(g, n)[1]
         if delay:
-            xs = f"np.stack({var(u)}__H[{K[u] - delay}:{K[u] - delay} + T])"
+            xs = f"np.stack({v(u)}__H[{K[u] - delay}:{K[u] - delay} + T])"
         elif where[u] == "time":
-            xs = f"{var(u)}[ts]"
+            xs = f"{v(u)}[ts__]"
         else:
-            xs = f"np.stack({var(u)}__tape)"
+            xs = f"np.stack({v(u)}__tape)"
         M, N = g.nodes[w]["type"].concrete_dims()
-        contribs.add(w, f"gB_{var(n)}.reshape(-1, {M}).T @ {xs}.reshape(-1, {N})")
+        contribs.add(w, f"{v(n)}__gB.reshape(-1, {M}).T @ {xs}.reshape(-1, {N})")
     # hoisted values, all steps at once
-    full = lambda u, delay: var(u)
+    full = lambda u, delay: v(u)
     for n in reversed([n for n in order if n in set(time_nodes) | set(once_nodes)]):
         d = g.nodes[n]
         if n in t_bufs:
-            contribs.add(n, f"gT_{var(n)}")
+            contribs.add(n, f"{v(n)}__gT")
         if n in o_accs:
-            contribs.add(n, f"gO_{var(n)}")
-        lines = contribs.emit(f"g_{var(n)}", n, _last_dim(g, n), var(n))
+            contribs.add(n, f"{v(n)}__gO")
+        lines = contribs.emit(f"{v(n)}__g", n, _last_dim(g, n), v(n))
         if not lines:
             if d["op"] in (Op.INPUT, Op.MEMORY):  # read, but nothing it reaches has a gradient
-                L.append(f"g_{var(n)} = np.zeros_like({var(n)})")
+                L.append(f"{v(n)}__g = np.zeros_like({v(n)})")
             continue
         L += lines
         if d["op"] == Op.PARAM:
-            L.append(f"G[pre + {n!r}] = G.get(pre + {n!r}, 0) + g_{var(n)}")
+            L.append(f"G__[pre__ + {n!r}] = G__.get(pre__ + {n!r}, 0) + {v(n)}__g")
             continue
         if d["op"] in NO_GRAD:
             continue
         vals, types = _vals(g, n, full)
-        for port, expr in _vjp(g, n, f"g_{var(n)}", vals + [var(n)], types):
+        for port, expr in _vjp(g, n, f"{v(n)}__g", vals + [v(n)], types):
             u = in_edges(g, n)[port][0]
             if g.nodes[u]["op"] not in (Op.CONST, Op.POSITIONS):
                 contribs.add(u, expr)
-    mems = ", ".join(f"{m!r}: g_{var(m)}" for m in iface["memories"])
-    inits = ", ".join(f"{s!r}: g_init__{var(s)}" for s in states)
-    xs = ", ".join(f"{x!r}: g_{var(x)}.swapaxes(0, 1)" for x in xnames)
+    mems = ", ".join(f"{m!r}: {v(m)}__g" for m in iface["memories"])
+    inits = ", ".join(f"{s!r}: {v(s)}__ginit" for s in states)
+    xs = ", ".join(f"{x!r}: {v(x)}__g.swapaxes(0, 1)" for x in xnames)
     L.append(f"return {{{xs}}}, {{{inits}}}, {{{mems}}}")
     return L
 
@@ -423,16 +429,17 @@ def _add_into(target: str, expr, accumulate: bool = False) -> str:
 
 
 def straight_backward(cg, u, g) -> list:
-    """The body of a block's or model's `backward` closure: reverse order over whole arrays."""
+    """The body of a block's or model's `backward__` closure: reverse order over whole arrays."""
+    v = u.names.__getitem__
     L = []
     contribs = Contribs()
     have: set = set()  # nodes whose gradient has been emitted
     order = topo_order(g)
     for o in outputs(g):
         name = g.nodes[o]["output"]
-        L.append(f"d__{var(name)} = d_outs.get({name!r})")
-        L.append(f"d__{var(name)} = np.zeros_like({var(_src(g, o))}) if d__{var(name)} is None else d__{var(name)}")
-        contribs.add(_src(g, o), f"d__{var(name)}")
+        L.append(f"{v(o)}__d = d_outs__.get({name!r})")
+        L.append(f"{v(o)}__d = np.zeros_like({v(_src(g, o))}) if {v(o)}__d is None else {v(o)}__d")
+        contribs.add(_src(g, o), f"{v(o)}__d")
     gets: dict = {}
     for n in order:
         if g.nodes[n]["op"] == Op.GET:
@@ -444,33 +451,33 @@ def straight_backward(cg, u, g) -> list:
         if op == Op.OUTPUT:
             continue
         if op == Op.CALL:
-            L += _call_backward(cg, g, n, d, gets.get(n, []), have, contribs)
+            L += _call_backward(cg, g, v, n, d, gets.get(n, []), have, contribs)
             continue
-        lines = contribs.emit(f"g_{var(n)}", n, _last_dim(g, n), var(n))
+        lines = contribs.emit(f"{v(n)}__g", n, _last_dim(g, n), v(n))
         if op == Op.INPUT:
             if d["type"].dtype != "int":
                 ins.append(n)
-                L += lines or [f"g_{var(n)} = np.zeros_like({var(n)})"]
+                L += lines or [f"{v(n)}__g = np.zeros_like({v(n)})"]
             continue
         if not lines:
             continue
         L += lines
         have.add(n)
         if op == Op.PARAM:
-            L.append(f"G[pre + {n!r}] = G.get(pre + {n!r}, 0) + g_{var(n)}")
+            L.append(f"G__[pre__ + {n!r}] = G__.get(pre__ + {n!r}, 0) + {v(n)}__g")
             continue
         if op in NO_GRAD or op == Op.GET:
             continue
-        vals, types = _vals(g, n, lambda s_, k: var(s_))
-        for port, expr in _vjp(g, n, f"g_{var(n)}", vals + [var(n)], types):
+        vals, types = _vals(g, n, lambda s_, k: v(s_))
+        for port, expr in _vjp(g, n, f"{v(n)}__g", vals + [v(n)], types):
             src = in_edges(g, n)[port][0]
             if g.nodes[src]["op"] not in (Op.CONST, Op.POSITIONS) and g.nodes[src]["type"].dtype != "int":
                 contribs.add(src, expr)
-    L.append(f"return {{{', '.join(f'{n!r}: g_{var(n)}' for n in ins)}}}, {{}}, {{}}")
+    L.append(f"return {{{', '.join(f'{n!r}: {v(n)}__g' for n in ins)}}}, {{}}, {{}}")
     return L
 
 
-def _call_backward(cg, g, n, d, gets, have, contribs) -> list:
+def _call_backward(cg, g, v, n, d, gets, have, contribs) -> list:
     """Call a run's (or block's) backward with the gradients its fields received."""
     callee = cg.unit(d["callee"], d["sizes"])
     iface = interface(callee.graph)
@@ -480,17 +487,17 @@ def _call_backward(cg, g, n, d, gets, have, contribs) -> list:
             continue
         field = g.nodes[gn]["field"]
         if field.startswith("final."):
-            fin[field[6:]] = f"g_{var(gn)}"
+            fin[field[6:]] = f"{v(gn)}__g"
         elif field in iface["outputs"]:
-            douts.append(f"{field!r}: g_{var(gn)}")
+            douts.append(f"{field!r}: {v(gn)}__g")
         else:
-            dseqs.append(f"{field!r}: g_{var(gn)}")
+            dseqs.append(f"{field!r}: {v(gn)}__g")
     # a model's own final-state cotangents are keyed by instance path: 'enc.h'
-    dfin = [f"{s!r}: _add_opt(d_final.get({d['instance'] + '.' + s!r}), {fin.get(s, 'None')})"
+    dfin = [f"{s!r}: _add_opt(d_final__.get({d['instance'] + '.' + s!r}), {fin.get(s, 'None')})"
             for s in iface["states"]]
-    lines = [f"{var(n)}__g = {var(n)}[3]({{{', '.join(douts)}}}, {{{', '.join(dseqs)}}}, {{{', '.join(dfin)}}}, G)"]
+    lines = [f"{v(n)}__back = {v(n)}[3]({{{', '.join(douts)}}}, {{{', '.join(dseqs)}}}, {{{', '.join(dfin)}}}, G__)"]
     for src, port, _ in in_edges(g, n):
         slot = 0 if port in iface["inputs"] else 1 if port in iface["states"] else 2
         if g.nodes[src]["type"].dtype != "int":
-            contribs.add(src, f"{var(n)}__g[{slot}][{port!r}]")
+            contribs.add(src, f"{v(n)}__back[{slot}][{port!r}]")
     return lines

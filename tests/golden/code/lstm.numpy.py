@@ -3,6 +3,7 @@
 import numpy as np
 
 DTYPE = 'float32'
+DTYPE__ = DTYPE
 
 def _full(shape, value, like):
     return np.full(shape, value, dtype=DTYPE)
@@ -73,26 +74,26 @@ def _attention(q, k, v, heads, causal):
     return (w @ vh).transpose(0, 2, 1, 3).reshape(B, T, v.shape[-1])
 
 
-def cell_LSTM_I8_H16(P, pre, x__in, init, memory, reverse=False, seqs=False):
+def cell_LSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=False, seqs__=False):
     B, T = x__in.shape[0], x__in.shape[1]
     if T == 0:
         raise ValueError('LSTM: sequences must have at least one step')
-    W_ii = P[pre + 'W_ii']
-    W_if = P[pre + 'W_if']
-    W_ig = P[pre + 'W_ig']
-    W_io = P[pre + 'W_io']
-    W_hi = P[pre + 'W_hi']
-    W_hf = P[pre + 'W_hf']
-    W_hg = P[pre + 'W_hg']
-    W_ho = P[pre + 'W_ho']
-    b_ii = P[pre + 'b_ii']
-    b_if = P[pre + 'b_if']
-    b_ig = P[pre + 'b_ig']
-    b_io = P[pre + 'b_io']
-    b_hi = P[pre + 'b_hi']
-    b_hf = P[pre + 'b_hf']
-    b_hg = P[pre + 'b_hg']
-    b_ho = P[pre + 'b_ho']
+    W_ii = P__[pre__ + 'W_ii']
+    W_if = P__[pre__ + 'W_if']
+    W_ig = P__[pre__ + 'W_ig']
+    W_io = P__[pre__ + 'W_io']
+    W_hi = P__[pre__ + 'W_hi']
+    W_hf = P__[pre__ + 'W_hf']
+    W_hg = P__[pre__ + 'W_hg']
+    W_ho = P__[pre__ + 'W_ho']
+    b_ii = P__[pre__ + 'b_ii']
+    b_if = P__[pre__ + 'b_if']
+    b_ig = P__[pre__ + 'b_ig']
+    b_io = P__[pre__ + 'b_io']
+    b_hi = P__[pre__ + 'b_hi']
+    b_hf = P__[pre__ + 'b_hf']
+    b_hg = P__[pre__ + 'b_hg']
+    b_ho = P__[pre__ + 'b_ho']
     _o5s1 = b_io + b_ho
     _g5s1 = b_ig + b_hg
     _f5s1 = b_if + b_hf
@@ -115,13 +116,13 @@ def cell_LSTM_I8_H16(P, pre, x__in, init, memory, reverse=False, seqs=False):
     _i5s2_0_64 = _i5s1_f5s1_cat + _i1_fused
     _i5s2_0_64__steps = _i5s2_0_64
     _W_i3_fused__T = np.ascontiguousarray(_W_i3_fused.T)
-    h__d1 = init['h'].copy() if init.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
-    c__d1 = init['c'].copy() if init.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
-    out_y__buf = np.empty((T, B) + (16,), dtype=DTYPE)
-    h__seq = np.empty((T, B) + (16,), dtype=DTYPE) if seqs else None
-    c__seq = np.empty((T, B) + (16,), dtype=DTYPE) if seqs else None
-    _i3_fused__buf = np.empty((B,) + (64,), dtype=DTYPE)
-    _h1__buf = np.empty((B,) + (16,), dtype=DTYPE)
+    h__d1 = init__['h'].copy() if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
+    c__d1 = init__['c'].copy() if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
+    out_y__buf = np.empty((T, B) + (16,), dtype=DTYPE__)
+    h__seq = np.empty((T, B) + (16,), dtype=DTYPE__) if seqs__ else None
+    c__seq = np.empty((T, B) + (16,), dtype=DTYPE__) if seqs__ else None
+    _i3_fused__buf = np.empty((B,) + (64,), dtype=DTYPE__)
+    _h1__buf = np.empty((B,) + (16,), dtype=DTYPE__)
     _i5_0_64 = _i3_fused__buf
     _i5_0_64_act = _i3_fused__buf
     g = _i3_fused__buf[..., 48:64]
@@ -132,7 +133,7 @@ def cell_LSTM_I8_H16(P, pre, x__in, init, memory, reverse=False, seqs=False):
     f = _i3_fused__buf[..., 16:32]
     o = _i3_fused__buf[..., 32:48]
     _c2 = _i3_fused__buf[..., 0:16]
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+    for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         _i3_fused = np.matmul(h__d1, _W_i3_fused__T, _i3_fused__buf)
         _i5_0_64 = np.add(_i5s2_0_64__steps[t], _i3_fused, _i3_fused)
         _i5_0_64_act = np.tanh(_i5_0_64, _i5_0_64)
@@ -144,9 +145,9 @@ def cell_LSTM_I8_H16(P, pre, x__in, init, memory, reverse=False, seqs=False):
         _h1 = np.tanh(c, _h1__buf)
         h = np.multiply(o, _h1, h__d1)
         out_y__buf[t] = h
-        if seqs: h__seq[t] = h
-        if seqs: c__seq[t] = c
-    return {'y': out_y__buf.swapaxes(0, 1)}, {'h': h__seq.swapaxes(0, 1), 'c': c__seq.swapaxes(0, 1)} if seqs else {}, {'h': h__d1, 'c': c__d1}
+        if seqs__: h__seq[t] = h
+        if seqs__: c__seq[t] = c
+    return {'y': out_y__buf.swapaxes(0, 1)}, {'h': h__seq.swapaxes(0, 1), 'c': c__seq.swapaxes(0, 1)} if seqs__ else {}, {'h': h__d1, 'c': c__d1}
 
 def _sigtanh_bwd(g, y, k):
     d = 1 - y * y
@@ -209,26 +210,26 @@ def _attention_bwd(g, q, k, v, heads, causal):
     return merge(gq, T), merge(gk, S), merge(gv, S)
 
 
-def cell_LSTM_I8_H16__grad(P, pre, x__in, init, memory, reverse=False, seqs=True):
+def cell_LSTM__I_8__H_16__grad(P__, pre__, x__in, init__, memory__, reverse__=False, seqs__=True):
     B, T = x__in.shape[0], x__in.shape[1]
     if T == 0:
         raise ValueError('LSTM: sequences must have at least one step')
-    W_ii = P[pre + 'W_ii']
-    W_if = P[pre + 'W_if']
-    W_ig = P[pre + 'W_ig']
-    W_io = P[pre + 'W_io']
-    W_hi = P[pre + 'W_hi']
-    W_hf = P[pre + 'W_hf']
-    W_hg = P[pre + 'W_hg']
-    W_ho = P[pre + 'W_ho']
-    b_ii = P[pre + 'b_ii']
-    b_if = P[pre + 'b_if']
-    b_ig = P[pre + 'b_ig']
-    b_io = P[pre + 'b_io']
-    b_hi = P[pre + 'b_hi']
-    b_hf = P[pre + 'b_hf']
-    b_hg = P[pre + 'b_hg']
-    b_ho = P[pre + 'b_ho']
+    W_ii = P__[pre__ + 'W_ii']
+    W_if = P__[pre__ + 'W_if']
+    W_ig = P__[pre__ + 'W_ig']
+    W_io = P__[pre__ + 'W_io']
+    W_hi = P__[pre__ + 'W_hi']
+    W_hf = P__[pre__ + 'W_hf']
+    W_hg = P__[pre__ + 'W_hg']
+    W_ho = P__[pre__ + 'W_ho']
+    b_ii = P__[pre__ + 'b_ii']
+    b_if = P__[pre__ + 'b_if']
+    b_ig = P__[pre__ + 'b_ig']
+    b_io = P__[pre__ + 'b_io']
+    b_hi = P__[pre__ + 'b_hi']
+    b_hf = P__[pre__ + 'b_hf']
+    b_hg = P__[pre__ + 'b_hg']
+    b_ho = P__[pre__ + 'b_ho']
     _o5s1 = b_io + b_ho
     _g5s1 = b_ig + b_hg
     _f5s1 = b_if + b_hf
@@ -251,13 +252,13 @@ def cell_LSTM_I8_H16__grad(P, pre, x__in, init, memory, reverse=False, seqs=True
     _i5s2_0_64 = _i5s1_f5s1_cat + _i1_fused
     _i5s2_0_64__steps = _i5s2_0_64
     _W_i3_fused__T = np.ascontiguousarray(_W_i3_fused.T)
-    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
+    h__d1 = init__['h'] if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
     h__init = h__d1
-    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
+    c__d1 = init__['c'] if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     c__init = c__d1
     out_y__list = []
-    h__list = [] if seqs else None
-    c__list = [] if seqs else None
+    h__list = [] if seqs__ else None
+    c__list = [] if seqs__ else None
     _i5_0_64_act__tape = []
     g__tape = []
     _i5_0_64_act_t__tape = []
@@ -267,7 +268,7 @@ def cell_LSTM_I8_H16__grad(P, pre, x__in, init, memory, reverse=False, seqs=True
     c__tape = []
     _h1__tape = []
     h__tape = []
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+    for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         _i5s2_0_64__t = _i5s2_0_64__steps[t]
         _i3_fused = h__d1 @ _W_i3_fused__T
         _i5_0_64 = _i5s2_0_64__t + _i3_fused
@@ -298,107 +299,107 @@ def cell_LSTM_I8_H16__grad(P, pre, x__in, init, memory, reverse=False, seqs=True
         h__d1 = h
         c__list.append(c)
         c__d1 = c
-    if reverse:
+    if reverse__:
         out_y__list.reverse()
         h__list.reverse()
         c__list.reverse()
     
-    def backward(d_outs, d_seqs, d_final, G):
-        ts = list(range(T - 1, -1, -1)) if reverse else list(range(T))
-        h__P = h__list[::-1] if reverse else h__list
+    def backward__(d_outs__, d_seqs__, d_final__, G__):
+        ts__ = list(range(T - 1, -1, -1)) if reverse__ else list(range(T))
+        h__P = h__list[::-1] if reverse__ else h__list
         h__H = [h__init] * 1 + h__P
         h__G = np.zeros((1 + T,) + h__init.shape, dtype=h__init.dtype)
-        if d_seqs.get('h') is not None:
-            h__G[1:] += np.moveaxis(d_seqs['h'][:, ts], 1, 0)
-        if d_final.get('h') is not None:
-            h__G[1 + T - 1] += d_final['h']
-        c__P = c__list[::-1] if reverse else c__list
+        if d_seqs__.get('h') is not None:
+            h__G[1:] += np.moveaxis(d_seqs__['h'][:, ts__], 1, 0)
+        if d_final__.get('h') is not None:
+            h__G[1 + T - 1] += d_final__['h']
+        c__P = c__list[::-1] if reverse__ else c__list
         c__H = [c__init] * 1 + c__P
         c__G = np.zeros((1 + T,) + c__init.shape, dtype=c__init.dtype)
-        if d_seqs.get('c') is not None:
-            c__G[1:] += np.moveaxis(d_seqs['c'][:, ts], 1, 0)
-        if d_final.get('c') is not None:
-            c__G[1 + T - 1] += d_final['c']
-        d__y = d_outs.get('y')
-        d__y = np.zeros((B, T) + (16,), dtype=x__in.dtype) if d__y is None else d__y
-        gT__i5s2_0_64 = np.zeros_like(_i5s2_0_64)
-        gB__i3_fused = np.empty((T, B) + (64,), dtype=x__in.dtype)
-        for i_ in range(T - 1, -1, -1):
-            t = ts[i_]
-            g_h = d__y[:, t] + h__G[i_ + 1]
-            g__h1 = g_h * o__tape[i_]
-            g_c = g__h1 * (1 - _h1__tape[i_] * _h1__tape[i_]) + c__G[i_ + 1]
-            g__c2 = g_c
-            g__c1 = g_c
-            c__G[i_ + 0] += g__c1 * f__tape[i_]
-            g_o = g_h * _h1__tape[i_]
-            g_f = g__c1 * c__H[i_ + 0]
-            g_i = g__c2 * g__tape[i_]
-            g__i5_0_64_act_sig = np.concatenate([g_i, g_f, g_o], axis=-1)
-            g__i5_0_64_act_h = g__i5_0_64_act_sig
-            g__i5_0_64_act_t = g__i5_0_64_act_h * _half
-            g_g = g__c2 * i__tape[i_]
-            g__i5_0_64_act = np.concatenate([g__i5_0_64_act_t, g_g], axis=-1)
-            g__i5_0_64 = g__i5_0_64_act * (1 - _i5_0_64_act__tape[i_] * _i5_0_64_act__tape[i_])
-            gT__i5s2_0_64[t] += g__i5_0_64
-            g__i3_fused = g__i5_0_64
-            h__G[i_ + 0] += g__i3_fused @ _W_i3_fused
-            gB__i3_fused[i_] = g__i3_fused
-        g_init__h = h__G[:1].sum(0)
-        g_init__c = c__G[:1].sum(0)
-        g__W_i3_fused = gB__i3_fused.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)
-        g__W_ho_half = g__W_i3_fused[32:48]
-        g__W_hf_half = g__W_i3_fused[16:32]
-        g__W_hi_half = g__W_i3_fused[0:16]
-        g__i5s2_0_64 = gT__i5s2_0_64
-        g__i1_fused = g__i5s2_0_64
-        g__W_i1_fused = g__i1_fused.reshape(-1, 64).T @ x.reshape(-1, 8)
-        g__W_io_half = g__W_i1_fused[32:48]
-        g__W_if_half = g__W_i1_fused[16:32]
-        g__W_ii_half = g__W_i1_fused[0:16]
-        g__i5s1_f5s1_cat = _sum_to(g__i5s2_0_64, (64,))
-        g__o5s1_half = g__i5s1_f5s1_cat[..., 32:48]
-        g__f5s1_half = g__i5s1_f5s1_cat[..., 16:32]
-        g__i5s1_half = g__i5s1_f5s1_cat[..., 0:16]
-        g__i5s1 = _sum_to(g__i5s1_half * _half, (16,))
-        g__f5s1 = _sum_to(g__f5s1_half * _half, (16,))
-        g__g5s1 = g__i5s1_f5s1_cat[..., 48:64]
-        g__o5s1 = _sum_to(g__o5s1_half * _half, (16,))
-        g_b_ho = _sum_to(g__o5s1, (16,))
-        G[pre + 'b_ho'] = G.get(pre + 'b_ho', 0) + g_b_ho
-        g_b_hg = _sum_to(g__g5s1, (16,))
-        G[pre + 'b_hg'] = G.get(pre + 'b_hg', 0) + g_b_hg
-        g_b_hf = _sum_to(g__f5s1, (16,))
-        G[pre + 'b_hf'] = G.get(pre + 'b_hf', 0) + g_b_hf
-        g_b_hi = _sum_to(g__i5s1, (16,))
-        G[pre + 'b_hi'] = G.get(pre + 'b_hi', 0) + g_b_hi
-        g_b_io = _sum_to(g__o5s1, (16,))
-        G[pre + 'b_io'] = G.get(pre + 'b_io', 0) + g_b_io
-        g_b_ig = _sum_to(g__g5s1, (16,))
-        G[pre + 'b_ig'] = G.get(pre + 'b_ig', 0) + g_b_ig
-        g_b_if = _sum_to(g__f5s1, (16,))
-        G[pre + 'b_if'] = G.get(pre + 'b_if', 0) + g_b_if
-        g_b_ii = _sum_to(g__i5s1, (16,))
-        G[pre + 'b_ii'] = G.get(pre + 'b_ii', 0) + g_b_ii
-        g_W_ho = _sum_to(g__W_ho_half * _half, (16, 16))
-        G[pre + 'W_ho'] = G.get(pre + 'W_ho', 0) + g_W_ho
-        g_W_hg = g__W_i3_fused[48:64]
-        G[pre + 'W_hg'] = G.get(pre + 'W_hg', 0) + g_W_hg
-        g_W_hf = _sum_to(g__W_hf_half * _half, (16, 16))
-        G[pre + 'W_hf'] = G.get(pre + 'W_hf', 0) + g_W_hf
-        g_W_hi = _sum_to(g__W_hi_half * _half, (16, 16))
-        G[pre + 'W_hi'] = G.get(pre + 'W_hi', 0) + g_W_hi
-        g_W_io = _sum_to(g__W_io_half * _half, (16, 8))
-        G[pre + 'W_io'] = G.get(pre + 'W_io', 0) + g_W_io
-        g_W_ig = g__W_i1_fused[48:64]
-        G[pre + 'W_ig'] = G.get(pre + 'W_ig', 0) + g_W_ig
-        g_W_if = _sum_to(g__W_if_half * _half, (16, 8))
-        G[pre + 'W_if'] = G.get(pre + 'W_if', 0) + g_W_if
-        g_W_ii = _sum_to(g__W_ii_half * _half, (16, 8))
-        G[pre + 'W_ii'] = G.get(pre + 'W_ii', 0) + g_W_ii
-        g_x = g__i1_fused @ _W_i1_fused
-        return {'x': g_x.swapaxes(0, 1)}, {'h': g_init__h, 'c': g_init__c}, {}
-    return {'y': np.stack(out_y__list, 1)}, {'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)}, {'h': h__d1, 'c': c__d1}, backward
+        if d_seqs__.get('c') is not None:
+            c__G[1:] += np.moveaxis(d_seqs__['c'][:, ts__], 1, 0)
+        if d_final__.get('c') is not None:
+            c__G[1 + T - 1] += d_final__['c']
+        out_y__d = d_outs__.get('y')
+        out_y__d = np.zeros((B, T) + (16,), dtype=x__in.dtype) if out_y__d is None else out_y__d
+        _i5s2_0_64__gT = np.zeros_like(_i5s2_0_64)
+        _i3_fused__gB = np.empty((T, B) + (64,), dtype=x__in.dtype)
+        for i__ in range(T - 1, -1, -1):
+            t = ts__[i__]
+            h__g = out_y__d[:, t] + h__G[i__ + 1]
+            _h1__g = h__g * o__tape[i__]
+            c__g = _h1__g * (1 - _h1__tape[i__] * _h1__tape[i__]) + c__G[i__ + 1]
+            _c2__g = c__g
+            _c1__g = c__g
+            c__G[i__ + 0] += _c1__g * f__tape[i__]
+            o__g = h__g * _h1__tape[i__]
+            f__g = _c1__g * c__H[i__ + 0]
+            i__g = _c2__g * g__tape[i__]
+            _i5_0_64_act_sig__g = np.concatenate([i__g, f__g, o__g], axis=-1)
+            _i5_0_64_act_h__g = _i5_0_64_act_sig__g
+            _i5_0_64_act_t__g = _i5_0_64_act_h__g * _half
+            g__g = _c2__g * i__tape[i__]
+            _i5_0_64_act__g = np.concatenate([_i5_0_64_act_t__g, g__g], axis=-1)
+            _i5_0_64__g = _i5_0_64_act__g * (1 - _i5_0_64_act__tape[i__] * _i5_0_64_act__tape[i__])
+            _i5s2_0_64__gT[t] += _i5_0_64__g
+            _i3_fused__g = _i5_0_64__g
+            h__G[i__ + 0] += _i3_fused__g @ _W_i3_fused
+            _i3_fused__gB[i__] = _i3_fused__g
+        h__ginit = h__G[:1].sum(0)
+        c__ginit = c__G[:1].sum(0)
+        _W_i3_fused__g = _i3_fused__gB.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)
+        _W_ho_half__g = _W_i3_fused__g[32:48]
+        _W_hf_half__g = _W_i3_fused__g[16:32]
+        _W_hi_half__g = _W_i3_fused__g[0:16]
+        _i5s2_0_64__g = _i5s2_0_64__gT
+        _i1_fused__g = _i5s2_0_64__g
+        _W_i1_fused__g = _i1_fused__g.reshape(-1, 64).T @ x.reshape(-1, 8)
+        _W_io_half__g = _W_i1_fused__g[32:48]
+        _W_if_half__g = _W_i1_fused__g[16:32]
+        _W_ii_half__g = _W_i1_fused__g[0:16]
+        _i5s1_f5s1_cat__g = _sum_to(_i5s2_0_64__g, (64,))
+        _o5s1_half__g = _i5s1_f5s1_cat__g[..., 32:48]
+        _f5s1_half__g = _i5s1_f5s1_cat__g[..., 16:32]
+        _i5s1_half__g = _i5s1_f5s1_cat__g[..., 0:16]
+        _i5s1__g = _sum_to(_i5s1_half__g * _half, (16,))
+        _f5s1__g = _sum_to(_f5s1_half__g * _half, (16,))
+        _g5s1__g = _i5s1_f5s1_cat__g[..., 48:64]
+        _o5s1__g = _sum_to(_o5s1_half__g * _half, (16,))
+        b_ho__g = _sum_to(_o5s1__g, (16,))
+        G__[pre__ + 'b_ho'] = G__.get(pre__ + 'b_ho', 0) + b_ho__g
+        b_hg__g = _sum_to(_g5s1__g, (16,))
+        G__[pre__ + 'b_hg'] = G__.get(pre__ + 'b_hg', 0) + b_hg__g
+        b_hf__g = _sum_to(_f5s1__g, (16,))
+        G__[pre__ + 'b_hf'] = G__.get(pre__ + 'b_hf', 0) + b_hf__g
+        b_hi__g = _sum_to(_i5s1__g, (16,))
+        G__[pre__ + 'b_hi'] = G__.get(pre__ + 'b_hi', 0) + b_hi__g
+        b_io__g = _sum_to(_o5s1__g, (16,))
+        G__[pre__ + 'b_io'] = G__.get(pre__ + 'b_io', 0) + b_io__g
+        b_ig__g = _sum_to(_g5s1__g, (16,))
+        G__[pre__ + 'b_ig'] = G__.get(pre__ + 'b_ig', 0) + b_ig__g
+        b_if__g = _sum_to(_f5s1__g, (16,))
+        G__[pre__ + 'b_if'] = G__.get(pre__ + 'b_if', 0) + b_if__g
+        b_ii__g = _sum_to(_i5s1__g, (16,))
+        G__[pre__ + 'b_ii'] = G__.get(pre__ + 'b_ii', 0) + b_ii__g
+        W_ho__g = _sum_to(_W_ho_half__g * _half, (16, 16))
+        G__[pre__ + 'W_ho'] = G__.get(pre__ + 'W_ho', 0) + W_ho__g
+        W_hg__g = _W_i3_fused__g[48:64]
+        G__[pre__ + 'W_hg'] = G__.get(pre__ + 'W_hg', 0) + W_hg__g
+        W_hf__g = _sum_to(_W_hf_half__g * _half, (16, 16))
+        G__[pre__ + 'W_hf'] = G__.get(pre__ + 'W_hf', 0) + W_hf__g
+        W_hi__g = _sum_to(_W_hi_half__g * _half, (16, 16))
+        G__[pre__ + 'W_hi'] = G__.get(pre__ + 'W_hi', 0) + W_hi__g
+        W_io__g = _sum_to(_W_io_half__g * _half, (16, 8))
+        G__[pre__ + 'W_io'] = G__.get(pre__ + 'W_io', 0) + W_io__g
+        W_ig__g = _W_i1_fused__g[48:64]
+        G__[pre__ + 'W_ig'] = G__.get(pre__ + 'W_ig', 0) + W_ig__g
+        W_if__g = _sum_to(_W_if_half__g * _half, (16, 8))
+        G__[pre__ + 'W_if'] = G__.get(pre__ + 'W_if', 0) + W_if__g
+        W_ii__g = _sum_to(_W_ii_half__g * _half, (16, 8))
+        G__[pre__ + 'W_ii'] = G__.get(pre__ + 'W_ii', 0) + W_ii__g
+        x__g = _i1_fused__g @ _W_i1_fused
+        return {'x': x__g.swapaxes(0, 1)}, {'h': h__ginit, 'c': c__ginit}, {}
+    return {'y': np.stack(out_y__list, 1)}, {'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)}, {'h': h__d1, 'c': c__d1}, backward__
 
 
 KIND = 'cell'
@@ -431,13 +432,13 @@ STATE_SHAPES = {'h': (16,), 'c': (16,)}
 
 def forward(P, inputs, state=None):
     """Run the definition: (outputs, final states) as dicts by spec name."""
-    outs, seqs, final = cell_LSTM_I8_H16(P, '', inputs['x'], dict(state or {}), {})
+    outs, seqs, final = cell_LSTM__I_8__H_16(P, '', inputs['x'], dict(state or {}), {})
     return outs, final
 
 
 def forward_grad(P, inputs, state=None):
     """Run forward keeping what backward needs: (outputs, final, backward)."""
-    outs, seqs, final, bwd = cell_LSTM_I8_H16__grad(P, '', inputs['x'], dict(state or {}), {})
+    outs, seqs, final, bwd = cell_LSTM__I_8__H_16__grad(P, '', inputs['x'], dict(state or {}), {})
 
     def backward(d_outs, d_final=None):
         """Gradients {"params", "inputs", "state"} for output cotangents `d_outs`."""

@@ -67,43 +67,43 @@ def _attention(q, k, v, heads, causal):
     return out.transpose(1, 2).reshape(B, T, v.shape[-1])
 
 
-def cell_LSTM_I8_H16(P, pre, x_in, init, memory, reverse=False, seqs=False):
+def cell_LSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=False, seqs__=False):
     """A standard lstm step: torch._VF.lstm (oneDNN on CPU, cuDNN on GPU)."""
-    if seqs:  # per-step states are not kept by the fused kernel
-        return cell_LSTM_I8_H16__loop(P, pre, x_in, init, memory, reverse, seqs)
-    w_ih = torch.cat([P[pre + 'W_ii'], P[pre + 'W_if'], P[pre + 'W_ig'], P[pre + 'W_io']])
-    w_hh = torch.cat([P[pre + 'W_hi'], P[pre + 'W_hf'], P[pre + 'W_hg'], P[pre + 'W_ho']])
-    b_ih = _bias(P, pre, ['b_ii', 'b_if', 'b_ig', 'b_io'], w_ih)
-    b_hh = _bias(P, pre, ['b_hi', 'b_hf', 'b_hg', 'b_ho'], w_hh)
-    zeros = x_in.new_zeros((1, x_in.shape[0], w_hh.shape[1]))
-    h0 = zeros if init.get('h') is None else init['h'][None]
-    c0 = zeros if init.get('c') is None else init['c'][None]
-    x = x_in.flip(1) if reverse else x_in
+    if seqs__:  # per-step states are not kept by the fused kernel
+        return cell_LSTM__I_8__H_16__loop(P__, pre__, x__in, init__, memory__, reverse__, seqs__)
+    w_ih = torch.cat([P__[pre__ + 'W_ii'], P__[pre__ + 'W_if'], P__[pre__ + 'W_ig'], P__[pre__ + 'W_io']])
+    w_hh = torch.cat([P__[pre__ + 'W_hi'], P__[pre__ + 'W_hf'], P__[pre__ + 'W_hg'], P__[pre__ + 'W_ho']])
+    b_ih = _bias(P__, pre__, ['b_ii', 'b_if', 'b_ig', 'b_io'], w_ih)
+    b_hh = _bias(P__, pre__, ['b_hi', 'b_hf', 'b_hg', 'b_ho'], w_hh)
+    zeros = x__in.new_zeros((1, x__in.shape[0], w_hh.shape[1]))
+    h0 = zeros if init__.get('h') is None else init__['h'][None]
+    c0 = zeros if init__.get('c') is None else init__['c'][None]
+    x = x__in.flip(1) if reverse__ else x__in
     y, h_n, c_n = torch._VF.lstm(x, (h0, c0), (w_ih, w_hh, b_ih, b_hh), True, 1, 0.0, torch.is_grad_enabled(), False, True)
-    y = y.flip(1) if reverse else y
+    y = y.flip(1) if reverse__ else y
     return {'y': y}, {}, {'h': h_n[0], 'c': c_n[0]}
 
 
-def cell_LSTM_I8_H16__loop(P, pre, x__in, init, memory, reverse=False, seqs=False):
+def cell_LSTM__I_8__H_16__loop(P__, pre__, x__in, init__, memory__, reverse__=False, seqs__=False):
     B, T = x__in.shape[0], x__in.shape[1]
     if T == 0:
         raise ValueError('LSTM: sequences must have at least one step')
-    W_ii = P[pre + 'W_ii']
-    W_if = P[pre + 'W_if']
-    W_ig = P[pre + 'W_ig']
-    W_io = P[pre + 'W_io']
-    W_hi = P[pre + 'W_hi']
-    W_hf = P[pre + 'W_hf']
-    W_hg = P[pre + 'W_hg']
-    W_ho = P[pre + 'W_ho']
-    b_ii = P[pre + 'b_ii']
-    b_if = P[pre + 'b_if']
-    b_ig = P[pre + 'b_ig']
-    b_io = P[pre + 'b_io']
-    b_hi = P[pre + 'b_hi']
-    b_hf = P[pre + 'b_hf']
-    b_hg = P[pre + 'b_hg']
-    b_ho = P[pre + 'b_ho']
+    W_ii = P__[pre__ + 'W_ii']
+    W_if = P__[pre__ + 'W_if']
+    W_ig = P__[pre__ + 'W_ig']
+    W_io = P__[pre__ + 'W_io']
+    W_hi = P__[pre__ + 'W_hi']
+    W_hf = P__[pre__ + 'W_hf']
+    W_hg = P__[pre__ + 'W_hg']
+    W_ho = P__[pre__ + 'W_ho']
+    b_ii = P__[pre__ + 'b_ii']
+    b_if = P__[pre__ + 'b_if']
+    b_ig = P__[pre__ + 'b_ig']
+    b_io = P__[pre__ + 'b_io']
+    b_hi = P__[pre__ + 'b_hi']
+    b_hf = P__[pre__ + 'b_hf']
+    b_hg = P__[pre__ + 'b_hg']
+    b_ho = P__[pre__ + 'b_ho']
     _o5s1 = b_io + b_ho
     _g5s1 = b_ig + b_hg
     _f5s1 = b_if + b_hf
@@ -116,12 +116,12 @@ def cell_LSTM_I8_H16__loop(P, pre, x__in, init, memory, reverse=False, seqs=Fals
     _i5s2_0_64 = _i5s1_f5s1_cat + _i1_fused
     _i5s2_0_64__steps = _i5s2_0_64.unbind(0)
     _W_i3_fused__T = _W_i3_fused.T
-    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
-    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
+    h__d1 = init__['h'] if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
+    c__d1 = init__['c'] if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     out_y__list = []
-    h__list = [] if seqs else None
-    c__list = [] if seqs else None
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+    h__list = [] if seqs__ else None
+    c__list = [] if seqs__ else None
+    for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         _i5_0_64 = torch.addmm(_i5s2_0_64__steps[t], h__d1, _W_i3_fused__T)
         _i5_0_64_act = _sigtanh(_i5_0_64, 48)
         _i5_0_64_act__parts = _i5_0_64_act.split([16, 16, 16, 16], -1)
@@ -134,15 +134,15 @@ def cell_LSTM_I8_H16__loop(P, pre, x__in, init, memory, reverse=False, seqs=Fals
         _h1 = torch.tanh(c)
         h = o * _h1
         out_y__list.append(h)
-        if seqs: h__list.append(h)
+        if seqs__: h__list.append(h)
         h__d1 = h
-        if seqs: c__list.append(c)
+        if seqs__: c__list.append(c)
         c__d1 = c
-    if reverse:
+    if reverse__:
         out_y__list.reverse()
-        seqs and h__list.reverse()
-        seqs and c__list.reverse()
-    return {'y': torch.stack(out_y__list, 1)}, {'h': torch.stack(h__list, 1), 'c': torch.stack(c__list, 1)} if seqs else {}, {'h': h__d1, 'c': c__d1}
+        seqs__ and h__list.reverse()
+        seqs__ and c__list.reverse()
+    return {'y': torch.stack(out_y__list, 1)}, {'h': torch.stack(h__list, 1), 'c': torch.stack(c__list, 1)} if seqs__ else {}, {'h': h__d1, 'c': c__d1}
 
 
 KIND = 'cell'
@@ -175,5 +175,5 @@ STATE_SHAPES = {'h': (16,), 'c': (16,)}
 
 def forward(P, inputs, state=None):
     """Run the definition: (outputs, final states) as dicts by spec name."""
-    outs, seqs, final = cell_LSTM_I8_H16(P, '', inputs['x'], dict(state or {}), {})
+    outs, seqs, final = cell_LSTM__I_8__H_16(P, '', inputs['x'], dict(state or {}), {})
     return outs, final

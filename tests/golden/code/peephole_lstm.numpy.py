@@ -3,6 +3,7 @@
 import numpy as np
 
 DTYPE = 'float32'
+DTYPE__ = DTYPE
 
 def _full(shape, value, like):
     return np.full(shape, value, dtype=DTYPE)
@@ -73,25 +74,25 @@ def _attention(q, k, v, heads, causal):
     return (w @ vh).transpose(0, 2, 1, 3).reshape(B, T, v.shape[-1])
 
 
-def cell_PeepholeLSTM_I8_H16(P, pre, x__in, init, memory, reverse=False, seqs=False):
+def cell_PeepholeLSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=False, seqs__=False):
     B, T = x__in.shape[0], x__in.shape[1]
     if T == 0:
         raise ValueError('PeepholeLSTM: sequences must have at least one step')
-    W_i = P[pre + 'W_i']
-    W_f = P[pre + 'W_f']
-    W_g = P[pre + 'W_g']
-    W_o = P[pre + 'W_o']
-    U_i = P[pre + 'U_i']
-    U_f = P[pre + 'U_f']
-    U_g = P[pre + 'U_g']
-    U_o = P[pre + 'U_o']
-    p_i = P[pre + 'p_i']
-    p_f = P[pre + 'p_f']
-    p_o = P[pre + 'p_o']
-    b_i = P[pre + 'b_i']
-    b_f = P[pre + 'b_f']
-    b_g = P[pre + 'b_g']
-    b_o = P[pre + 'b_o']
+    W_i = P__[pre__ + 'W_i']
+    W_f = P__[pre__ + 'W_f']
+    W_g = P__[pre__ + 'W_g']
+    W_o = P__[pre__ + 'W_o']
+    U_i = P__[pre__ + 'U_i']
+    U_f = P__[pre__ + 'U_f']
+    U_g = P__[pre__ + 'U_g']
+    U_o = P__[pre__ + 'U_o']
+    p_i = P__[pre__ + 'p_i']
+    p_f = P__[pre__ + 'p_f']
+    p_o = P__[pre__ + 'p_o']
+    b_i = P__[pre__ + 'b_i']
+    b_f = P__[pre__ + 'b_f']
+    b_g = P__[pre__ + 'b_g']
+    b_o = P__[pre__ + 'b_o']
     _W_i1_fused = np.concatenate([W_i, W_f, W_o, W_g], axis=0)
     _W_i2_fused = np.concatenate([U_i, U_f, U_o, U_g], axis=0)
     _b_i_b_f_cat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
@@ -100,16 +101,16 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x__in, init, memory, reverse=False, seqs=Fa
     _i6s1_0_64 = _b_i_b_f_cat + _i1_fused
     _i6s1_0_64__steps = _i6s1_0_64
     _W_i2_fused__T = np.ascontiguousarray(_W_i2_fused.T)
-    h__d1 = init['h'].copy() if init.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
-    c__d1 = init['c'].copy() if init.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
-    out_y__buf = np.empty((T, B) + (16,), dtype=DTYPE)
-    h__seq = np.empty((T, B) + (16,), dtype=DTYPE) if seqs else None
-    c__seq = np.empty((T, B) + (16,), dtype=DTYPE) if seqs else None
-    _i4__buf = np.empty((B,) + (16,), dtype=DTYPE)
-    _f4__buf = np.empty((B,) + (16,), dtype=DTYPE)
-    _i2_fused__buf = np.empty((B,) + (64,), dtype=DTYPE)
-    _o4__buf = np.empty((B,) + (16,), dtype=DTYPE)
-    _h1__buf = np.empty((B,) + (16,), dtype=DTYPE)
+    h__d1 = init__['h'].copy() if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
+    c__d1 = init__['c'].copy() if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
+    out_y__buf = np.empty((T, B) + (16,), dtype=DTYPE__)
+    h__seq = np.empty((T, B) + (16,), dtype=DTYPE__) if seqs__ else None
+    c__seq = np.empty((T, B) + (16,), dtype=DTYPE__) if seqs__ else None
+    _i4__buf = np.empty((B,) + (16,), dtype=DTYPE__)
+    _f4__buf = np.empty((B,) + (16,), dtype=DTYPE__)
+    _i2_fused__buf = np.empty((B,) + (64,), dtype=DTYPE__)
+    _o4__buf = np.empty((B,) + (16,), dtype=DTYPE__)
+    _h1__buf = np.empty((B,) + (16,), dtype=DTYPE__)
     _i6s2_0_64 = _i2_fused__buf
     _g4 = _i2_fused__buf[..., 48:64]
     g = _i2_fused__buf[..., 48:64]
@@ -123,7 +124,7 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x__in, init, memory, reverse=False, seqs=Fa
     _c2 = _i2_fused__buf[..., 0:16]
     _o6 = _i2_fused__buf[..., 32:48]
     o = _i2_fused__buf[..., 32:48]
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+    for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         _i4 = np.multiply(p_i, c__d1, _i4__buf)
         _f4 = np.multiply(p_f, c__d1, _f4__buf)
         _i2_fused = np.matmul(h__d1, _W_i2_fused__T, _i2_fused__buf)
@@ -142,9 +143,9 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x__in, init, memory, reverse=False, seqs=Fa
         _h1 = np.tanh(c, _h1__buf)
         h = np.multiply(o, _h1, h__d1)
         out_y__buf[t] = h
-        if seqs: h__seq[t] = h
-        if seqs: c__seq[t] = c
-    return {'y': out_y__buf.swapaxes(0, 1)}, {'h': h__seq.swapaxes(0, 1), 'c': c__seq.swapaxes(0, 1)} if seqs else {}, {'h': h__d1, 'c': c__d1}
+        if seqs__: h__seq[t] = h
+        if seqs__: c__seq[t] = c
+    return {'y': out_y__buf.swapaxes(0, 1)}, {'h': h__seq.swapaxes(0, 1), 'c': c__seq.swapaxes(0, 1)} if seqs__ else {}, {'h': h__d1, 'c': c__d1}
 
 def _sigtanh_bwd(g, y, k):
     d = 1 - y * y
@@ -207,25 +208,25 @@ def _attention_bwd(g, q, k, v, heads, causal):
     return merge(gq, T), merge(gk, S), merge(gv, S)
 
 
-def cell_PeepholeLSTM_I8_H16__grad(P, pre, x__in, init, memory, reverse=False, seqs=True):
+def cell_PeepholeLSTM__I_8__H_16__grad(P__, pre__, x__in, init__, memory__, reverse__=False, seqs__=True):
     B, T = x__in.shape[0], x__in.shape[1]
     if T == 0:
         raise ValueError('PeepholeLSTM: sequences must have at least one step')
-    W_i = P[pre + 'W_i']
-    W_f = P[pre + 'W_f']
-    W_g = P[pre + 'W_g']
-    W_o = P[pre + 'W_o']
-    U_i = P[pre + 'U_i']
-    U_f = P[pre + 'U_f']
-    U_g = P[pre + 'U_g']
-    U_o = P[pre + 'U_o']
-    p_i = P[pre + 'p_i']
-    p_f = P[pre + 'p_f']
-    p_o = P[pre + 'p_o']
-    b_i = P[pre + 'b_i']
-    b_f = P[pre + 'b_f']
-    b_g = P[pre + 'b_g']
-    b_o = P[pre + 'b_o']
+    W_i = P__[pre__ + 'W_i']
+    W_f = P__[pre__ + 'W_f']
+    W_g = P__[pre__ + 'W_g']
+    W_o = P__[pre__ + 'W_o']
+    U_i = P__[pre__ + 'U_i']
+    U_f = P__[pre__ + 'U_f']
+    U_g = P__[pre__ + 'U_g']
+    U_o = P__[pre__ + 'U_o']
+    p_i = P__[pre__ + 'p_i']
+    p_f = P__[pre__ + 'p_f']
+    p_o = P__[pre__ + 'p_o']
+    b_i = P__[pre__ + 'b_i']
+    b_f = P__[pre__ + 'b_f']
+    b_g = P__[pre__ + 'b_g']
+    b_o = P__[pre__ + 'b_o']
     _W_i1_fused = np.concatenate([W_i, W_f, W_o, W_g], axis=0)
     _W_i2_fused = np.concatenate([U_i, U_f, U_o, U_g], axis=0)
     _b_i_b_f_cat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
@@ -234,13 +235,13 @@ def cell_PeepholeLSTM_I8_H16__grad(P, pre, x__in, init, memory, reverse=False, s
     _i6s1_0_64 = _b_i_b_f_cat + _i1_fused
     _i6s1_0_64__steps = _i6s1_0_64
     _W_i2_fused__T = np.ascontiguousarray(_W_i2_fused.T)
-    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
+    h__d1 = init__['h'] if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
     h__init = h__d1
-    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
+    c__d1 = init__['c'] if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     c__init = c__d1
     out_y__list = []
-    h__list = [] if seqs else None
-    c__list = [] if seqs else None
+    h__list = [] if seqs__ else None
+    c__list = [] if seqs__ else None
     g__tape = []
     f__tape = []
     i__tape = []
@@ -248,7 +249,7 @@ def cell_PeepholeLSTM_I8_H16__grad(P, pre, x__in, init, memory, reverse=False, s
     o__tape = []
     _h1__tape = []
     h__tape = []
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+    for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         _i6s1_0_64__t = _i6s1_0_64__steps[t]
         _i4 = p_i * c__d1
         _f4 = p_f * c__d1
@@ -283,106 +284,106 @@ def cell_PeepholeLSTM_I8_H16__grad(P, pre, x__in, init, memory, reverse=False, s
         h__d1 = h
         c__list.append(c)
         c__d1 = c
-    if reverse:
+    if reverse__:
         out_y__list.reverse()
         h__list.reverse()
         c__list.reverse()
     
-    def backward(d_outs, d_seqs, d_final, G):
-        ts = list(range(T - 1, -1, -1)) if reverse else list(range(T))
-        h__P = h__list[::-1] if reverse else h__list
+    def backward__(d_outs__, d_seqs__, d_final__, G__):
+        ts__ = list(range(T - 1, -1, -1)) if reverse__ else list(range(T))
+        h__P = h__list[::-1] if reverse__ else h__list
         h__H = [h__init] * 1 + h__P
         h__G = np.zeros((1 + T,) + h__init.shape, dtype=h__init.dtype)
-        if d_seqs.get('h') is not None:
-            h__G[1:] += np.moveaxis(d_seqs['h'][:, ts], 1, 0)
-        if d_final.get('h') is not None:
-            h__G[1 + T - 1] += d_final['h']
-        c__P = c__list[::-1] if reverse else c__list
+        if d_seqs__.get('h') is not None:
+            h__G[1:] += np.moveaxis(d_seqs__['h'][:, ts__], 1, 0)
+        if d_final__.get('h') is not None:
+            h__G[1 + T - 1] += d_final__['h']
+        c__P = c__list[::-1] if reverse__ else c__list
         c__H = [c__init] * 1 + c__P
         c__G = np.zeros((1 + T,) + c__init.shape, dtype=c__init.dtype)
-        if d_seqs.get('c') is not None:
-            c__G[1:] += np.moveaxis(d_seqs['c'][:, ts], 1, 0)
-        if d_final.get('c') is not None:
-            c__G[1 + T - 1] += d_final['c']
-        d__y = d_outs.get('y')
-        d__y = np.zeros((B, T) + (16,), dtype=x__in.dtype) if d__y is None else d__y
-        gT__i6s1_0_64 = np.zeros_like(_i6s1_0_64)
-        gO_p_i = 0
-        gO_p_f = 0
-        gO_p_o = 0
-        gB__i2_fused = np.empty((T, B) + (64,), dtype=x__in.dtype)
-        for i_ in range(T - 1, -1, -1):
-            t = ts[i_]
-            g_h = d__y[:, t] + h__G[i_ + 1]
-            g__h1 = g_h * o__tape[i_]
-            g_o = g_h * _h1__tape[i_]
-            g__o6 = g_o * o__tape[i_] * (1 - o__tape[i_])
-            g__o4 = g__o6
-            gO_p_o = gO_p_o + _sum_to(g__o4 * c__tape[i_], (16,))
-            g_c = g__h1 * (1 - _h1__tape[i_] * _h1__tape[i_]) + g__o4 * p_o + c__G[i_ + 1]
-            g__c2 = g_c
-            g_i = g__c2 * g__tape[i_]
-            g__i6 = g_i * i__tape[i_] * (1 - i__tape[i_])
-            g__i6s2 = g__i6
-            g__c1 = g_c
-            c__G[i_ + 0] += g__c1 * f__tape[i_]
-            g_f = g__c1 * c__H[i_ + 0]
-            g__f6 = g_f * f__tape[i_] * (1 - f__tape[i_])
-            g__f6s2 = g__f6
-            g__o6s2 = g__o6
-            g_g = g__c2 * i__tape[i_]
-            g__g4 = g_g * (1 - g__tape[i_] * g__tape[i_])
-            g__i6s2_0_64 = np.concatenate([g__i6s2, g__f6s2, g__o6s2, g__g4], axis=-1)
-            gT__i6s1_0_64[t] += g__i6s2_0_64
-            g__i2_fused = g__i6s2_0_64
-            h__G[i_ + 0] += g__i2_fused @ _W_i2_fused
-            gB__i2_fused[i_] = g__i2_fused
-            g__f4 = g__f6
-            gO_p_f = gO_p_f + _sum_to(g__f4 * c__H[i_ + 0], (16,))
-            c__G[i_ + 0] += g__f4 * p_f
-            g__i4 = g__i6
-            gO_p_i = gO_p_i + _sum_to(g__i4 * c__H[i_ + 0], (16,))
-            c__G[i_ + 0] += g__i4 * p_i
-        g_init__h = h__G[:1].sum(0)
-        g_init__c = c__G[:1].sum(0)
-        g__i6s1_0_64 = gT__i6s1_0_64
-        g__b_i_b_f_cat = _sum_to(g__i6s1_0_64, (64,))
-        g__W_i2_fused = gB__i2_fused.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)
-        g__i1_fused = g__i6s1_0_64
-        g__W_i1_fused = g__i1_fused.reshape(-1, 64).T @ x.reshape(-1, 8)
-        g_b_o = g__b_i_b_f_cat[..., 32:48]
-        G[pre + 'b_o'] = G.get(pre + 'b_o', 0) + g_b_o
-        g_b_g = g__b_i_b_f_cat[..., 48:64]
-        G[pre + 'b_g'] = G.get(pre + 'b_g', 0) + g_b_g
-        g_b_f = g__b_i_b_f_cat[..., 16:32]
-        G[pre + 'b_f'] = G.get(pre + 'b_f', 0) + g_b_f
-        g_b_i = g__b_i_b_f_cat[..., 0:16]
-        G[pre + 'b_i'] = G.get(pre + 'b_i', 0) + g_b_i
-        g_p_o = gO_p_o
-        G[pre + 'p_o'] = G.get(pre + 'p_o', 0) + g_p_o
-        g_p_f = gO_p_f
-        G[pre + 'p_f'] = G.get(pre + 'p_f', 0) + g_p_f
-        g_p_i = gO_p_i
-        G[pre + 'p_i'] = G.get(pre + 'p_i', 0) + g_p_i
-        g_U_o = g__W_i2_fused[32:48]
-        G[pre + 'U_o'] = G.get(pre + 'U_o', 0) + g_U_o
-        g_U_g = g__W_i2_fused[48:64]
-        G[pre + 'U_g'] = G.get(pre + 'U_g', 0) + g_U_g
-        g_U_f = g__W_i2_fused[16:32]
-        G[pre + 'U_f'] = G.get(pre + 'U_f', 0) + g_U_f
-        g_U_i = g__W_i2_fused[0:16]
-        G[pre + 'U_i'] = G.get(pre + 'U_i', 0) + g_U_i
-        g_W_o = g__W_i1_fused[32:48]
-        G[pre + 'W_o'] = G.get(pre + 'W_o', 0) + g_W_o
-        g_W_g = g__W_i1_fused[48:64]
-        G[pre + 'W_g'] = G.get(pre + 'W_g', 0) + g_W_g
-        g_W_f = g__W_i1_fused[16:32]
-        G[pre + 'W_f'] = G.get(pre + 'W_f', 0) + g_W_f
-        g_W_i = g__W_i1_fused[0:16]
-        G[pre + 'W_i'] = G.get(pre + 'W_i', 0) + g_W_i
-        g_x = g__i1_fused @ _W_i1_fused
-        return {'x': g_x.swapaxes(0, 1)}, {'h': g_init__h, 'c': g_init__c}, {}
-    return {'y': np.stack(out_y__list, 1)}, {'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)}, {'h': h__d1, 'c': c__d1}, backward
+        if d_seqs__.get('c') is not None:
+            c__G[1:] += np.moveaxis(d_seqs__['c'][:, ts__], 1, 0)
+        if d_final__.get('c') is not None:
+            c__G[1 + T - 1] += d_final__['c']
+        out_y__d = d_outs__.get('y')
+        out_y__d = np.zeros((B, T) + (16,), dtype=x__in.dtype) if out_y__d is None else out_y__d
+        _i6s1_0_64__gT = np.zeros_like(_i6s1_0_64)
+        p_i__gO = 0
+        p_f__gO = 0
+        p_o__gO = 0
+        _i2_fused__gB = np.empty((T, B) + (64,), dtype=x__in.dtype)
+        for i__ in range(T - 1, -1, -1):
+            t = ts__[i__]
+            h__g = out_y__d[:, t] + h__G[i__ + 1]
+            _h1__g = h__g * o__tape[i__]
+            o__g = h__g * _h1__tape[i__]
+            _o6__g = o__g * o__tape[i__] * (1 - o__tape[i__])
+            _o4__g = _o6__g
+            p_o__gO = p_o__gO + _sum_to(_o4__g * c__tape[i__], (16,))
+            c__g = _h1__g * (1 - _h1__tape[i__] * _h1__tape[i__]) + _o4__g * p_o + c__G[i__ + 1]
+            _c2__g = c__g
+            i__g = _c2__g * g__tape[i__]
+            _i6__g = i__g * i__tape[i__] * (1 - i__tape[i__])
+            _i6s2__g = _i6__g
+            _c1__g = c__g
+            c__G[i__ + 0] += _c1__g * f__tape[i__]
+            f__g = _c1__g * c__H[i__ + 0]
+            _f6__g = f__g * f__tape[i__] * (1 - f__tape[i__])
+            _f6s2__g = _f6__g
+            _o6s2__g = _o6__g
+            g__g = _c2__g * i__tape[i__]
+            _g4__g = g__g * (1 - g__tape[i__] * g__tape[i__])
+            _i6s2_0_64__g = np.concatenate([_i6s2__g, _f6s2__g, _o6s2__g, _g4__g], axis=-1)
+            _i6s1_0_64__gT[t] += _i6s2_0_64__g
+            _i2_fused__g = _i6s2_0_64__g
+            h__G[i__ + 0] += _i2_fused__g @ _W_i2_fused
+            _i2_fused__gB[i__] = _i2_fused__g
+            _f4__g = _f6__g
+            p_f__gO = p_f__gO + _sum_to(_f4__g * c__H[i__ + 0], (16,))
+            c__G[i__ + 0] += _f4__g * p_f
+            _i4__g = _i6__g
+            p_i__gO = p_i__gO + _sum_to(_i4__g * c__H[i__ + 0], (16,))
+            c__G[i__ + 0] += _i4__g * p_i
+        h__ginit = h__G[:1].sum(0)
+        c__ginit = c__G[:1].sum(0)
+        _i6s1_0_64__g = _i6s1_0_64__gT
+        _b_i_b_f_cat__g = _sum_to(_i6s1_0_64__g, (64,))
+        _W_i2_fused__g = _i2_fused__gB.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)
+        _i1_fused__g = _i6s1_0_64__g
+        _W_i1_fused__g = _i1_fused__g.reshape(-1, 64).T @ x.reshape(-1, 8)
+        b_o__g = _b_i_b_f_cat__g[..., 32:48]
+        G__[pre__ + 'b_o'] = G__.get(pre__ + 'b_o', 0) + b_o__g
+        b_g__g = _b_i_b_f_cat__g[..., 48:64]
+        G__[pre__ + 'b_g'] = G__.get(pre__ + 'b_g', 0) + b_g__g
+        b_f__g = _b_i_b_f_cat__g[..., 16:32]
+        G__[pre__ + 'b_f'] = G__.get(pre__ + 'b_f', 0) + b_f__g
+        b_i__g = _b_i_b_f_cat__g[..., 0:16]
+        G__[pre__ + 'b_i'] = G__.get(pre__ + 'b_i', 0) + b_i__g
+        p_o__g = p_o__gO
+        G__[pre__ + 'p_o'] = G__.get(pre__ + 'p_o', 0) + p_o__g
+        p_f__g = p_f__gO
+        G__[pre__ + 'p_f'] = G__.get(pre__ + 'p_f', 0) + p_f__g
+        p_i__g = p_i__gO
+        G__[pre__ + 'p_i'] = G__.get(pre__ + 'p_i', 0) + p_i__g
+        U_o__g = _W_i2_fused__g[32:48]
+        G__[pre__ + 'U_o'] = G__.get(pre__ + 'U_o', 0) + U_o__g
+        U_g__g = _W_i2_fused__g[48:64]
+        G__[pre__ + 'U_g'] = G__.get(pre__ + 'U_g', 0) + U_g__g
+        U_f__g = _W_i2_fused__g[16:32]
+        G__[pre__ + 'U_f'] = G__.get(pre__ + 'U_f', 0) + U_f__g
+        U_i__g = _W_i2_fused__g[0:16]
+        G__[pre__ + 'U_i'] = G__.get(pre__ + 'U_i', 0) + U_i__g
+        W_o__g = _W_i1_fused__g[32:48]
+        G__[pre__ + 'W_o'] = G__.get(pre__ + 'W_o', 0) + W_o__g
+        W_g__g = _W_i1_fused__g[48:64]
+        G__[pre__ + 'W_g'] = G__.get(pre__ + 'W_g', 0) + W_g__g
+        W_f__g = _W_i1_fused__g[16:32]
+        G__[pre__ + 'W_f'] = G__.get(pre__ + 'W_f', 0) + W_f__g
+        W_i__g = _W_i1_fused__g[0:16]
+        G__[pre__ + 'W_i'] = G__.get(pre__ + 'W_i', 0) + W_i__g
+        x__g = _i1_fused__g @ _W_i1_fused
+        return {'x': x__g.swapaxes(0, 1)}, {'h': h__ginit, 'c': c__ginit}, {}
+    return {'y': np.stack(out_y__list, 1)}, {'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)}, {'h': h__d1, 'c': c__d1}, backward__
 
 
 KIND = 'cell'
@@ -414,13 +415,13 @@ STATE_SHAPES = {'h': (16,), 'c': (16,)}
 
 def forward(P, inputs, state=None):
     """Run the definition: (outputs, final states) as dicts by spec name."""
-    outs, seqs, final = cell_PeepholeLSTM_I8_H16(P, '', inputs['x'], dict(state or {}), {})
+    outs, seqs, final = cell_PeepholeLSTM__I_8__H_16(P, '', inputs['x'], dict(state or {}), {})
     return outs, final
 
 
 def forward_grad(P, inputs, state=None):
     """Run forward keeping what backward needs: (outputs, final, backward)."""
-    outs, seqs, final, bwd = cell_PeepholeLSTM_I8_H16__grad(P, '', inputs['x'], dict(state or {}), {})
+    outs, seqs, final, bwd = cell_PeepholeLSTM__I_8__H_16__grad(P, '', inputs['x'], dict(state or {}), {})
 
     def backward(d_outs, d_final=None):
         """Gradients {"params", "inputs", "state"} for output cotangents `d_outs`."""

@@ -67,25 +67,25 @@ def _attention(q, k, v, heads, causal):
     return out.transpose(1, 2).reshape(B, T, v.shape[-1])
 
 
-def cell_PeepholeLSTM_I8_H16(P, pre, x__in, init, memory, reverse=False, seqs=False):
+def cell_PeepholeLSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=False, seqs__=False):
     B, T = x__in.shape[0], x__in.shape[1]
     if T == 0:
         raise ValueError('PeepholeLSTM: sequences must have at least one step')
-    W_i = P[pre + 'W_i']
-    W_f = P[pre + 'W_f']
-    W_g = P[pre + 'W_g']
-    W_o = P[pre + 'W_o']
-    U_i = P[pre + 'U_i']
-    U_f = P[pre + 'U_f']
-    U_g = P[pre + 'U_g']
-    U_o = P[pre + 'U_o']
-    p_i = P[pre + 'p_i']
-    p_f = P[pre + 'p_f']
-    p_o = P[pre + 'p_o']
-    b_i = P[pre + 'b_i']
-    b_f = P[pre + 'b_f']
-    b_g = P[pre + 'b_g']
-    b_o = P[pre + 'b_o']
+    W_i = P__[pre__ + 'W_i']
+    W_f = P__[pre__ + 'W_f']
+    W_g = P__[pre__ + 'W_g']
+    W_o = P__[pre__ + 'W_o']
+    U_i = P__[pre__ + 'U_i']
+    U_f = P__[pre__ + 'U_f']
+    U_g = P__[pre__ + 'U_g']
+    U_o = P__[pre__ + 'U_o']
+    p_i = P__[pre__ + 'p_i']
+    p_f = P__[pre__ + 'p_f']
+    p_o = P__[pre__ + 'p_o']
+    b_i = P__[pre__ + 'b_i']
+    b_f = P__[pre__ + 'b_f']
+    b_g = P__[pre__ + 'b_g']
+    b_o = P__[pre__ + 'b_o']
     _W_i1_fused = torch.cat([W_i, W_f, W_o, W_g], dim=0)
     _W_i2_fused = torch.cat([U_i, U_f, U_o, U_g], dim=0)
     _b_i_b_f_cat = torch.cat([b_i, b_f, b_o, b_g], dim=-1)
@@ -94,12 +94,12 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x__in, init, memory, reverse=False, seqs=Fa
     _i6s1_0_64 = _b_i_b_f_cat + _i1_fused
     _i6s1_0_64__steps = _i6s1_0_64.unbind(0)
     _W_i2_fused__T = _W_i2_fused.T
-    h__d1 = init['h'] if init.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
-    c__d1 = init['c'] if init.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
+    h__d1 = init__['h'] if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
+    c__d1 = init__['c'] if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     out_y__list = []
-    h__list = [] if seqs else None
-    c__list = [] if seqs else None
-    for t in (range(T - 1, -1, -1) if reverse else range(T)):
+    h__list = [] if seqs__ else None
+    c__list = [] if seqs__ else None
+    for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         _i6s2_0_64 = torch.addmm(_i6s1_0_64__steps[t], h__d1, _W_i2_fused__T)
         _i6s2_0_64__parts = _i6s2_0_64.split([16, 16, 16, 16], -1)
         _g4 = _i6s2_0_64__parts[3]
@@ -118,15 +118,15 @@ def cell_PeepholeLSTM_I8_H16(P, pre, x__in, init, memory, reverse=False, seqs=Fa
         _h1 = torch.tanh(c)
         h = o * _h1
         out_y__list.append(h)
-        if seqs: h__list.append(h)
+        if seqs__: h__list.append(h)
         h__d1 = h
-        if seqs: c__list.append(c)
+        if seqs__: c__list.append(c)
         c__d1 = c
-    if reverse:
+    if reverse__:
         out_y__list.reverse()
-        seqs and h__list.reverse()
-        seqs and c__list.reverse()
-    return {'y': torch.stack(out_y__list, 1)}, {'h': torch.stack(h__list, 1), 'c': torch.stack(c__list, 1)} if seqs else {}, {'h': h__d1, 'c': c__d1}
+        seqs__ and h__list.reverse()
+        seqs__ and c__list.reverse()
+    return {'y': torch.stack(out_y__list, 1)}, {'h': torch.stack(h__list, 1), 'c': torch.stack(c__list, 1)} if seqs__ else {}, {'h': h__d1, 'c': c__d1}
 
 
 KIND = 'cell'
@@ -158,5 +158,5 @@ STATE_SHAPES = {'h': (16,), 'c': (16,)}
 
 def forward(P, inputs, state=None):
     """Run the definition: (outputs, final states) as dicts by spec name."""
-    outs, seqs, final = cell_PeepholeLSTM_I8_H16(P, '', inputs['x'], dict(state or {}), {})
+    outs, seqs, final = cell_PeepholeLSTM__I_8__H_16(P, '', inputs['x'], dict(state or {}), {})
     return outs, final
