@@ -12,6 +12,37 @@ from differential import check_all_paths
 pytest.importorskip("torch")
 
 SPECS = {
+    # fuse_matmuls followed single readers forever round a state read back at t-1 (compile never ended)
+    "fuse_loop": """\
+cell C(I = 4, H = 4, K = 2) {
+    in x: [2*K]
+    memory m: seq[4]
+    memory mm1: seq[2]
+    state h: [H] = 0.5
+    state s1: [2] = 0.5
+    state s2: [K] = 0.5
+    param b4: [2] ~ uniform(1/sqrt(K + 1))
+    param v6: [1] ~ normal(0.3)
+    param W7: [1, 2*K] ~ normal(0.3)
+    param W8: [1, H]
+    param b9: [1] ~ uniform(1/sqrt(K + 1))
+    param W10: [1, I] ~ uniform(0.5)
+    param W11: [1, 4] ~ uniform(1/sqrt(K + 1))
+    param W12: [1, 2*K] ~ uniform(1/sqrt(K + 1))
+    param W14: [1, 4] ~ uniform(0.4)
+    param W15: [1, H] ~ uniform(0.4)
+    param v16: [1] ~ uniform(0.5)
+    v3 = (b4 + (sum(softmax(mm1 @ s1[t-1]) * mm1) * 1))
+    v5 = (log(1.5 + tanh(s1[t-1])) + 1)
+    h = (((h[t-1] / (1.5 + sigmoid(x @ x))) * relu(h[t-2])) * tanh(v6 @ log(1.5 + tanh((W7 @ x)))))
+    s1 = concat((1.5 + sigmoid((W8 @ x))), (1 - (b9 * (W10 @ x))))
+    s2 = sigmoid(s1) * s2[t-1] + concat(sigmoid((W11 @ x)), (1 - (W12 @ x)))
+    out y = h
+    out o13 = softmax(v16 @ tanh(W14 @ x + W15 @ m))
+    out o17 = h[t-2]
+}
+
+""",
     # an equation that is a delayed read (v1 = h[t-3]) crashed lowering with a KeyError
     "alias_of_delayed": """\
 cell C(I = 2, H = 1) {

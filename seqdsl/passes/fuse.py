@@ -32,9 +32,12 @@ def _groups(g) -> dict:
 
 def _signature(g, n) -> str:
     """The ops a matmul's result flows through (single consumers), up to its activation."""
-    ops = []
+    ops, seen = [], {n}
     while g.out_degree(n) == 1:
-        n = next(iter(g.successors(n)))
+        (_, n, delay), = g.out_edges(n, data="delay")
+        if delay or n in seen:  # a state read back at t-k only: the chain ends (and never loops)
+            break
+        seen.add(n)
         ops.append(g.nodes[n]["op"].value)
         if g.nodes[n]["op"] in (Op.SIGMOID, Op.TANH, Op.RELU):
             break
