@@ -126,8 +126,10 @@ def run_cell(g, params: dict, xs: dict, init: dict, memory: dict, reverse: bool 
                 vals[n] = memory[n]
             elif d["op"] == Op.PARAM:
                 vals[n] = params[n]
-            elif d["op"] == Op.OUTPUT:
-                outs[d["output"]][t] = vals[in_edges(g, n)[0][0]]
+            elif d["op"] == Op.OUTPUT:  # a value of parameters alone is the same for every sequence
+                src = in_edges(g, n)[0][0]
+                val = vals[src]
+                outs[d["output"]][t] = val if g.nodes[src]["type"].batched else np.broadcast_to(val, (B,) + val.shape)
             else:
                 args, types = [], []
                 for u, _, k in in_edges(g, n):

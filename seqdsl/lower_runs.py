@@ -222,8 +222,8 @@ class RunsMixin:
             t = iface.states[base].subs(h.env)
         elif base in iface.outputs:
             t = iface.outputs[base].subs(h.env)
-            if iface.kind == "cell":
-                t = t.with_(seq=True)
+            if iface.kind == "cell":  # one value per step of every sequence, even one of parameters alone
+                t = t.with_(seq=True, batched=True)
         elif base in iface.states:
             t = iface.states[base].subs(h.env).with_(seq=True)
         else:

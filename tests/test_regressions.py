@@ -102,10 +102,68 @@ cell C(I = 2, H = 3) {
     out y = h
 }
 """,
+    # an output of parameters and memories alone (no input, no state) was refused by codegen
+    # ("does not depend on the input"); it is the same value at every step
+    "once_outputs": """\
+cell C(D = 3) {
+    in x: [D]
+    memory m: seq[D]
+    state h: [D]
+    param W: [D, D]
+    param u: [D]
+    h = tanh(W @ x + h[t-1])
+    v2 = sum(softmax(m @ sum(relu(m))) * m)
+    out y = h
+    out o2 = v2 * u
+    out o3 = softmax(tanh(m @ u))
+    out o4 = tanh(W @ u)
+}
+""",
+    # a cell's output of parameters alone, read by a model, was typed unbatched there: the model's
+    # backward pass summed its gradient over batch and steps a second time
+    "once_output_in_model": ("""\
+cell C(D = 3) {
+    in x: [D]
+    state k: [D]
+    param W: [D, D]
+    param u: [D]
+    h = tanh(W @ u)
+    k = tanh(W @ x + k[t-1]) + h
+    out y = k
+    out z = h
+}
+model M(D = 3) {
+    in src: seq[D]
+    c = C(D) over src
+    out a = c.z
+    out b = linear(c.y + c.z, 2)
+}
+""", "M"),
+    # a cell without states generated a loop with an empty body (IndentationError)
+    "stateless": """\
+cell C(D = 2) {
+    in x: [D]
+    out y = tanh(x)
+}
+""",
+    "stateless_in_model": ("""\
+cell C(D = 2) {
+    in x: [D]
+    param W: [D, D]
+    out y = tanh(W @ x)
+    out z = W @ x
+}
+model M(D = 2) {
+    in src: seq[D]
+    c = C(D) over src bidirectional
+    out a = c.y + c.z
+}
+""", "M"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 @pytest.mark.parametrize("steps", [1, 4])
 def test_regression(name, steps):
-    check_all_paths(SPECS[name], "C", seed=1, steps=steps)
+    text, defn = SPECS[name] if isinstance(SPECS[name], tuple) else (SPECS[name], "C")
+    check_all_paths(text, defn, seed=1, steps=steps)

@@ -118,6 +118,7 @@ class Emitter:
     steps: str  # format with {v}: make a time-major array indexable per step
     to_time_major: str  # format with {v}
     to_batch_first: str  # format with {v}
+    every_step: str  # format with {v}: a batched value (B, ...) repeated at every step, (B, T, ...)
     grad_helpers: str | None = None  # set when the backend generates its own backward pass
     into: dict | None = None  # op -> f(node, args, types, out): the result written into array `out`
     empty: str | None = None  # format with {shape}: an uninitialised array of dtype DTYPE__ (enables the memory plan)
@@ -536,13 +537,12 @@ class Codegen:
                 loop.append(f"{v(s)}__d{k} = {v(s)}__d{k - 1}")
             if not (mp and max_delay[s] == 1 and mp.holds_own(g, s)):  # else s already is s__d1
                 loop.append(f"{v(s)}__d1 = {v(s)}")
-        body += ["    " + x for x in loop]
-        if listed or not mp:
-            body.append("if reverse__:")
-            for o in listed:
-                body.append(f"    {v(o)}__list.reverse()")
-            for s in iface["states"] if not mp else ():
-                body.append(f"    {v(s)}__list.reverse()" if grad else f"    seqs__ and {v(s)}__list.reverse()")
+        body += ["    " + x for x in loop] or ["    pass  # nothing depends on the previous step"]
+        flips = [f"    {v(o)}__list.reverse()" for o in listed]
+        for s in iface["states"] if not mp else ():
+            flips.append(f"    {v(s)}__list.reverse()" if grad else f"    seqs__ and {v(s)}__list.reverse()")
+        if flips:
+            body += ["if reverse__:"] + flips
         outs = []
         for o in outputs(g):
             src = _src(g, o)
@@ -552,8 +552,9 @@ class Codegen:
                 outs.append(f"{g.nodes[o]['output']!r}: {em.stack.format(items=v(o) + '__list')}")
             elif where[src] == "time":
                 outs.append(f"{g.nodes[o]['output']!r}: {em.to_batch_first.format(v=v(src))}")
-            else:
-                raise Unsupported(f"output '{g.nodes[o]['output']}' does not depend on the input", g.nodes[o]["span"])
+            else:  # computed once (from parameters and memories): the same value at every step
+                val = v(src) if g.nodes[src]["type"].batched else f"{v(src)}[None]"
+                outs.append(f"{g.nodes[o]['output']!r}: {em.every_step.format(v=val)}")
         if mp:
             seqs = ", ".join(f"{s!r}: {em.to_batch_first.format(v=v(s) + '__seq')}" for s in iface["states"])
         else:

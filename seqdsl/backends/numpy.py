@@ -135,6 +135,7 @@ EMITTER = Emitter(
     steps="{v}",
     to_time_major="{v}.swapaxes(0, 1)",
     to_batch_first="{v}.swapaxes(0, 1)",
+    every_step="np.broadcast_to({v}[:, None], (B, T) + {v}.shape[1:]).copy()",
     grad_helpers=GRAD_HELPERS,
     into=INTO,
     passes=(sigmoid_via_tanh,),

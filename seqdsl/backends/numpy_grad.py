@@ -306,6 +306,13 @@ def cell_backward(g, v, iface, where, order, max_delay, tape, xnames) -> list:
             L.append(f"{v(o)}__d = np.zeros_like({v(src)}) if {v(o)}__d is None "
                      f"else {v(o)}__d.swapaxes(0, 1)")
             contribs.add(src, f"{v(o)}__d")
+        else:  # computed once, the same value at every step: its gradient sums over the steps
+            batched = g.nodes[src]["type"].batched
+            shape = f"(B, T) + {v(src)}.shape[1:]" if batched else f"(B, T) + np.shape({v(src)})"
+            L.append(f"{v(o)}__d = d_outs__.get({name!r})")
+            L.append(f"{v(o)}__d = np.zeros({shape}, dtype={like}.dtype) if {v(o)}__d is None "
+                     f"else {v(o)}__d")
+            contribs.add(src, f"{v(o)}__d.sum(1)" if batched else f"{v(o)}__d.sum((0, 1))")
     # buffers for gradients flowing from the loop into hoisted values
     t_bufs, o_accs, mm_bufs = set(), set(), {}
     for n in step_nodes:

@@ -129,6 +129,7 @@ EMITTER = Emitter(
     steps="{v}.unbind(0)",
     to_time_major="{v}.transpose(0, 1)",
     to_batch_first="{v}.transpose(0, 1)",
+    every_step="{v}[:, None].expand((B, T) + tuple({v}.shape[1:])).clone()",
     fused_cell=fused_cell,
     passes=(fuse_multiply_add,),
     split="{v}.split({sizes}, -1)",

@@ -877,7 +877,7 @@ a-param-46340sq-compile a-params-3x2^30 a-embed-2^30 a-sizes-arg-46340 a-sizes-a
 a-sizes-arg-not-dict a-repeat-nested-10000 a-repeat-linear-10000 a-repeat-2^31 a-repeat-0 a-repeat-unbound
 a-sum13-then-a1 a-160-last-first a-loop-300 a-loop-self a-init-uniform-1/0 a-init-normal-sqrt-neg
 a-init-normal-1e308x10 a-init-const-1e308x10 a-init-normal-neg a-init-uniform-1e308 a-init-symbolic-inf
-a-state-init-1e999 a-delay-leading-zeros a-delay-1001 a-kwarg-tanh a-positions-no-seq-input
+a-state-init-1e999 a-delay-leading-zeros a-delay-1001 a-kwarg-tanh a-positions-no-seq-input a-stateless-cell
 a-no-output a-nul-byte a-invalid-utf8 a-utf8-bom a-crlf a-bidi a-1mib-plus-1 a-use-65-files a-use-self
 a-use-cycle-3 a-use-parent a-use-etc-passwd a-use-missing a-use-dir a-use-error-inside a-use-2mib
 a-use-symlink-escape a-use-chain-200 a-run-self a-run-huge-size
