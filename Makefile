@@ -42,6 +42,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_render.py
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/bench_numpy.py
 	$(BIN)/python benchmarks/bench_torch.py
+	$(BIN)/python benchmarks/bench_limits.py
 
 gallery: setup
 	$(BIN)/python -m seqdsl.gallery docs/gallery

@@ -67,7 +67,7 @@ FAMILIES = {
 def main() -> None:
     quick = "--quick" in sys.argv
     print(f"{'family':8} {'N':>6} {'load (s)':>9} {'compile (s)':>12} {'per unit (ms)':>14} {'vs smallest':>12}")
-    for fam, (make, sizes, unit, compiles) in FAMILIES.items():
+    for fam, (make, sizes, _unit, compiles) in FAMILIES.items():
         first = None
         warm = make(sizes[0])  # imports and caches paid before timing
         seqdsl.load(warm)

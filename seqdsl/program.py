@@ -61,7 +61,7 @@ class Definition:
     program: "Program" = field(repr=False, default=None)
 
     def summary(self) -> dict:
-        return summary(self.graph)
+        return summary(self.graph, self.program)
 
     @property
     def param_count(self) -> int | None:

@@ -210,7 +210,7 @@ def _check_torch(program, name, params, inputs, state, want_out, want_fin, d_out
         for k, p in m.params.items():
             p.copy_(torch.from_numpy(params[k]))
     ti = {k: torch.from_numpy(v) for k, v in inputs.items()}
-    for k, v in ti.items():
+    for v in ti.values():
         if v.dtype == torch.float64:
             v.requires_grad_(True)
     ts = None if state is None else {k: torch.from_numpy(v).requires_grad_(True) for k, v in state.items()}

@@ -445,7 +445,8 @@ STANDARD = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 MUTATIONS = {
     "rnn": [("+ b_hh)", "+ b_hh + b_ih)"), ("+ b_hh)", ")"), ("tanh(", "relu("), ("W_hh @ h[t-1]", "W_hh @ h[t-2]"),
-            ("state h: [H] = zeros", "state h: [H] = 0.5"), ("    out y = h\n", "    out y = h\n    out z = W_hh @ h\n"),
+            ("state h: [H] = zeros", "state h: [H] = 0.5"),
+            ("    out y = h\n", "    out y = h\n    out z = W_hh @ h\n"),
             ("+ b_ih +", "- b_ih +"), ("tanh(W_ih", "sigmoid(W_ih")],
     "lstm": [("c = f * c[t-1] + i * g", "c = i * c[t-1] + f * g"), ("o = sigmoid(", "o = tanh("),
              ("h = o * tanh(c)", "h = o * tanh(c) + 0.5 * h[t-1]"), ("+ b_hg)", ")"),
@@ -525,7 +526,7 @@ def models(draw) -> Spec:
     src = draw(st.sampled_from(["tokens", "vectors"]))
     if src == "tokens":
         body.append("in src: seq<int>")
-        x = draw(st.sampled_from([f"embed(src, V, E)", "linear(onehot(src, V), E)"]))
+        x = draw(st.sampled_from(["embed(src, V, E)", "linear(onehot(src, V), E)"]))
         feats.add("embed" if "embed" in x else "onehot")
     else:
         body.append("in src: seq[E]")
@@ -544,7 +545,7 @@ def models(draw) -> Spec:
     enc_out = "enc.y"
     encH = 2 * H if direction == " bidirectional" else H
     if encH != H:
-        body.append(f"ey = linear(enc.y, H)")
+        body.append("ey = linear(enc.y, H)")
         enc_out = "ey"
     if draw(st.booleans()):
         body.append("repeat 2 {")
@@ -560,7 +561,7 @@ def models(draw) -> Spec:
         feats.add("from")
     att = f" attend {enc_out}" if attn else ""
     body.append(f"dec = Dec(E, H) over x{start}{att}")
-    body.append(f"out word = linear(dec.y, V)")
+    body.append("out word = linear(dec.y, V)")
     if draw(st.booleans()):
         body.append("out label = linear(enc.h[last], 2)")
         feats.add("last")

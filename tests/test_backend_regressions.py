@@ -466,3 +466,17 @@ def test_memory_plan_of_the_spec_cells_is_safe(spec, name):
     from conftest import ROOT
 
     plan_is_safe(ROOT / f"specs/{spec}.seq", name)
+
+
+def test_token_vocabulary_seen_through_a_block(tmp_path):
+    """The generated module itself knows that ids read by a block's embedding lie below its
+    vocabulary (it said 1, so the standalone file's example inputs were all zeros)."""
+    text = ("block Emb(V = 7, D = 4) {\n    in tok: seq<int>\n    out y = embed(tok, V, D)\n}\n"
+            "model M(V = 7, D = 4) {\n    in src: seq<int>\n    e = Emb(V, D) over src\n"
+            "    out y = linear(e.y, 2)\n}\n")
+    exe = seqdsl.compile(seqdsl.load(text), name="M")
+    assert exe._ns["INPUTS"]["src"][4] == 7
+    ids = exe.example_inputs(batch=4, steps=50, seed=0)["src"]
+    assert ids.min() >= 0 and ids.max() == 6
+    with pytest.raises(ValueError, match="src"):
+        exe(src=np.full((1, 3), 7))

@@ -340,6 +340,16 @@ def test_cli_reports_internal_errors(monkeypatch, capsys):
     assert "Traceback" in err and "please report this at" in err
 
 
+def test_optimize_names_the_pass_that_broke_the_ir():
+    from seqdsl.errors import InternalError
+    from seqdsl.passes import PIPELINE, optimize
+
+    g = seqdsl.load(ROOT / "specs/rnn.seq").specialize("RNN")
+    with pytest.raises(InternalError) as e:
+        optimize(g, PIPELINE, (_break_the_ir,))
+    assert e.value.pass_name == "_break_the_ir"
+
+
 def test_cli_reports_unexpected_exceptions(monkeypatch, capsys):
     from seqdsl.backends import numpy as npb
     from seqdsl.cli import main
@@ -419,6 +429,7 @@ def test_summary_lists_every_parameter(spec):
     program = seqdsl.load(ROOT / f"specs/{spec}.seq")
     for name, d in program.definitions.items():
         s = summary(d.graph, program)
+        assert d.summary() == s
         assert sum(param_size(dims) for _, dims in s["params"]) == d.param_count, name
         names = [n for n, _ in s["params"]]
         assert len(names) == len(set(names))

@@ -50,6 +50,7 @@ from ..scalars import scalar_eval, scalar_subs
 from ..sizes import Size
 from ..types import VType
 from .buffers import plan as memory_plan
+from .vocab import token_vocab
 
 
 class Unsupported(SpecError):
@@ -627,13 +628,8 @@ class Codegen:
                 out += ["", *body, ""]
         # a cell's executable takes the whole sequence of its per-step input
         # token ids range over the smallest vocabulary that reads them (an embedding or a onehot)
-        vocab = {}
-        for n, t in iface["inputs"].items():
-            if t.dtype == "int":
-                sizes_ = [main.graph.nodes[in_edges(main.graph, c)[1][0]]["type"].dims[0].value
-                          if main.graph.nodes[c]["op"] == Op.EMBED else main.graph.nodes[c]["size"].value
-                          for c in main.graph.successors(n) if main.graph.nodes[c]["op"] in (Op.EMBED, Op.ONEHOT)]
-                vocab[n] = min(sizes_) if sizes_ else 1
+        # (through the blocks it runs); None: ids are not range-checked
+        vocab = {n: token_vocab(self.program, main.graph, n) for n, t in iface["inputs"].items() if t.dtype == "int"}
         inputs = {n: (str(t), t.concrete_dims(), t.dtype, t.seq or main.kind == "cell", vocab.get(n))
                   for n, t in iface["inputs"].items()}
         inputs.update({n: (str(t), t.concrete_dims(), t.dtype, t.seq, None) for n, t in iface["memories"].items()})

@@ -9,6 +9,7 @@ Out: `optimize(g, extra=())` → a new graph after `PIPELINE` (gather hoistable 
 
 from __future__ import annotations
 
+from ..errors import InternalError
 from ..ir import verify
 from .fuse import fuse_matmuls
 from .hoist import hoist
@@ -22,8 +23,12 @@ PIPELINE = (reassociate, fuse_matmuls, lift_slices)
 def optimize(g, passes=PIPELINE, extra=()):
     """The shared passes, then a backend's own (`extra`), then `hoist`, verifying after each."""
     for p in (*passes, *extra, hoist):
-        g = p(g)
-        verify(g)
+        try:
+            g = p(g)
+            verify(g)
+        except InternalError as e:  # IRError included: name the pass that broke the IR
+            e.pass_name = e.pass_name or p.__name__
+            raise
     return g
 
 
