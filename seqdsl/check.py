@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .errors import SpecError, Warning_
 from .ir import states
-from .ops import Op
+from .ops import OPS, Op
 from .sizes import Size
 
 
@@ -32,7 +32,7 @@ def check_graph(g) -> list:
     for n, d in g.nodes(data=True):
         if d["op"] == Op.PARAM and g.out_degree(n) == 0:
             warnings.append(Warning_(f"parameter '{n}' is never used", d["span"], "remove it or use it"))
-        elif d["op"] in (Op.INPUT, Op.MEMORY) and g.out_degree(n) == 0:
+        elif OPS[d["op"]].fed and g.out_degree(n) == 0:
             warnings.append(Warning_(f"{d['op'].value} '{n}' is never used", d["span"]))
     return warnings
 
@@ -43,7 +43,7 @@ def summary(g, program=None) -> dict:
     out = {"inputs": [], "outputs": [], "states": [], "params": [], "runs": []}
     for n, d in g.nodes(data=True):
         op = d["op"]
-        if op in (Op.INPUT, Op.MEMORY):
+        if OPS[op].fed:
             out["inputs"].append((n, str(d["type"]) + (" (memory)" if op == Op.MEMORY else "")))
         elif op == Op.OUTPUT:
             out["outputs"].append((d["output"], str(d["type"])))

@@ -223,25 +223,64 @@ def _leaf(attrs, ts, span):
 
 @dataclass(frozen=True)
 class OpInfo:
-    arity: int | None  # None: variadic / decided by the node
-    rule: Callable
+    """Everything the compiler knows about an op, in one place (the passes, backends and renderer
+    ask `ops_where(...)` or `OPS[op].flag`, never a set of their own)."""
 
+    arity: int | None  # None: variadic / decided by the node
+    rule: Callable     # the shape rule: (attrs, input types, span) -> result type
+    kind: str          # "leaf" | "elementwise" | "reduction" | "structural" | "model"
+    positionwise: bool = False    # each position of a sequence from that position alone: runs over all steps at once
+    liftable: bool = False        # elementwise math that lift_slices may apply to fused columns
+    inplace: bool = False         # the NumPy backend may write its result into an operand's buffer
+    view: bool = False            # the generated code returns (a view of) its operand: reads nothing itself
+    differentiable: bool = True   # has a vector-Jacobian product (False: gradients stop or are collected there)
+    shared: bool = False          # the same value at every step (the unrolled picture draws it once)
+    constant: bool = False        # fixed by the spec itself: no gradient flows into it
+    fed: bool = False             # passed in by the caller (an input or an attended memory)
+    drawn: str = "node"           # "node", "folded" (into its reader's label), or "hidden" in model pictures
+
+
+def _info(arity, rule, kind, **flags) -> OpInfo:
+    return OpInfo(arity, rule, kind, **flags)
+
+
+_POINTWISE = dict(positionwise=True, liftable=True, inplace=True)  # + - * / and the activations
 
 OPS: dict = {
-    Op.INPUT: OpInfo(0, _leaf), Op.MEMORY: OpInfo(0, _leaf), Op.PARAM: OpInfo(0, _leaf),
-    Op.CONST: OpInfo(0, _leaf), Op.POSITIONS: OpInfo(0, _leaf),
-    **{op: OpInfo(2, _elementwise(op)) for op in ELEMENTWISE_BINARY},
-    **{op: OpInfo(1, _elementwise(op)) for op in ELEMENTWISE_UNARY},
-    Op.SIGTANH: OpInfo(1, _elementwise(Op.SIGTANH)),
-    Op.ADDCMUL: OpInfo(3, lambda a, ts, s: broadcast(ts[0], broadcast(ts[1], ts[2], s, "multiplication"), s,
-                                                      "addition")),
-    Op.ADDMM: OpInfo(3, lambda a, ts, s: broadcast(ts[0], _matmul(a, ts[1:], s), s, "addition")),
-    Op.MATMUL: OpInfo(2, _matmul), Op.CONCAT: OpInfo(None, _concat), Op.SLICE: OpInfo(1, _slice),
-    Op.SOFTMAX: OpInfo(1, _softmax), Op.SUM: OpInfo(1, _sum), Op.LAST: OpInfo(1, _last),
-    Op.LAYERNORM: OpInfo(3, _layernorm), Op.EMBED: OpInfo(2, _embed), Op.ONEHOT: OpInfo(1, _onehot),
-    Op.ATTENTION: OpInfo(3, _attention),
-    Op.CALL: OpInfo(None, _leaf), Op.GET: OpInfo(1, _leaf), Op.OUTPUT: OpInfo(1, lambda a, ts, s: ts[0]),
+    Op.INPUT: _info(0, _leaf, "leaf", differentiable=False, fed=True),
+    Op.MEMORY: _info(0, _leaf, "leaf", differentiable=False, shared=True, fed=True),
+    Op.PARAM: _info(0, _leaf, "leaf", differentiable=False, shared=True, drawn="folded"),
+    Op.CONST: _info(0, _leaf, "leaf", differentiable=False, shared=True, constant=True, drawn="folded"),
+    Op.POSITIONS: _info(0, _leaf, "leaf", differentiable=False, constant=True, drawn="hidden"),
+    **{op: _info(2, _elementwise(op), "elementwise", **_POINTWISE) for op in ELEMENTWISE_BINARY},
+    **{op: _info(1, _elementwise(op), "elementwise", **_POINTWISE) for op in (Op.NEG, Op.TANH, Op.SIGMOID, Op.RELU,
+                                                                            Op.EXP)},
+    Op.LOG: _info(1, _elementwise(Op.LOG), "elementwise", positionwise=True, liftable=True),
+    Op.IDENTITY: _info(1, _elementwise(Op.IDENTITY), "elementwise", positionwise=True, view=True),
+    Op.SIGTANH: _info(1, _elementwise(Op.SIGTANH), "elementwise", inplace=True),
+    Op.ADDCMUL: _info(3, lambda a, ts, s: broadcast(ts[0], broadcast(ts[1], ts[2], s, "multiplication"), s,
+                                                     "addition"), "elementwise"),
+    Op.ADDMM: _info(3, lambda a, ts, s: broadcast(ts[0], _matmul(a, ts[1:], s), s, "addition"), "structural"),
+    Op.MATMUL: _info(2, _matmul, "structural", positionwise=True),
+    Op.CONCAT: _info(None, _concat, "structural", positionwise=True),
+    Op.SLICE: _info(1, _slice, "structural", positionwise=True, view=True),
+    Op.SOFTMAX: _info(1, _softmax, "reduction"),
+    Op.SUM: _info(1, _sum, "reduction"),
+    Op.LAST: _info(1, _last, "reduction", view=True),
+    Op.LAYERNORM: _info(3, _layernorm, "reduction"),
+    Op.EMBED: _info(2, _embed, "structural"),
+    Op.ONEHOT: _info(1, _onehot, "structural"),
+    Op.ATTENTION: _info(3, _attention, "reduction"),
+    Op.CALL: _info(None, _leaf, "model"),
+    Op.GET: _info(1, _leaf, "model"),
+    Op.OUTPUT: _info(1, lambda a, ts, s: ts[0], "model", differentiable=False),
 }
+
+
+def ops_where(**flags) -> frozenset:
+    """The ops whose `OpInfo` has every given field equal to the given value:
+    `ops_where(positionwise=True)`, `ops_where(kind="leaf")`, `ops_where(drawn="folded")`."""
+    return frozenset(op for op, info in OPS.items() if all(getattr(info, k) == v for k, v in flags.items()))
 
 
 def infer(op: Op, attrs: dict, types: list, span: Span) -> VType:

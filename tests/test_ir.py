@@ -101,3 +101,16 @@ def test_sizes_bind_and_stay_symbolic():
     sym = seqdsl.load("cell C(I, H) {\n    in x: [I]\n    param W: [4*H, I + H]\n    out y = x\n}\n")
     assert str(sym.main.graph.nodes["W"]["type"]) == "shared[4*H, H + I]"
     assert sym.main.param_count is None
+
+
+def test_op_table_covers_every_op_and_answers_queries():
+    from seqdsl.ops import OPS, Op, ops_where
+
+    assert set(OPS) == set(Op)
+    assert {i.kind for i in OPS.values()} <= {"leaf", "elementwise", "reduction", "structural", "model"}
+    assert ops_where(kind="leaf") == {Op.INPUT, Op.MEMORY, Op.PARAM, Op.CONST, Op.POSITIONS}
+    assert ops_where(view=True) == {Op.SLICE, Op.IDENTITY, Op.LAST}
+    assert Op.LOG in ops_where(liftable=True) and Op.LOG not in ops_where(inplace=True)
+    assert ops_where(inplace=True) <= ops_where(kind="elementwise")
+    assert not ops_where(differentiable=True) & ops_where(kind="leaf")
+    assert ops_where(fed=True) == {Op.INPUT, Op.MEMORY}

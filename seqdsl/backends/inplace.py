@@ -33,10 +33,7 @@ Out: `Reads`, what the graph fixes: each value's last read. Values are step node
 from __future__ import annotations
 
 from ..ir import in_edges
-from ..ops import Op
-
-INPLACE_OPS = {Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.NEG, Op.TANH, Op.SIGMOID, Op.SIGTANH, Op.EXP, Op.RELU}
-VIEWS = {Op.SLICE, Op.IDENTITY, Op.LAST}  # generated code returns (a view of) the operand itself
+from ..ops import OPS, Op
 
 
 def key(u, delay):
@@ -56,7 +53,7 @@ class Reads:
         self.last: dict = {}  # value -> the last position it is read at
         self.views: dict = {}  # value -> the view nodes taken of it
         for n in step_nodes:
-            if g.nodes[n]["op"] in VIEWS:  # taking a view reads nothing: the view's readers do
+            if OPS[g.nodes[n]["op"]].view:  # taking a view reads nothing: the view's readers do
                 u, _, k = self.ins[n][0]
                 self.views.setdefault(key(u, k), []).append(n)
                 continue
@@ -106,7 +103,7 @@ class Step:
         if v in self.inplace:
             u, _, k = self.ins(v)[self.inplace[v]]
             return self.region(key(u, k))
-        if d["op"] in VIEWS:
+        if OPS[d["op"]].view:
             u, _, k = self.ins(v)[0]
             buf, lo, hi = self.region(key(u, k))
             if d["op"] == Op.SLICE and lo is not None:
@@ -158,7 +155,7 @@ def choose(step: Step, n):
     """The port of the operand that node n may overwrite with its result, or None."""
     g = step.g
     d = g.nodes[n]
-    if d["op"] not in INPLACE_OPS or not d["type"].batched:
+    if not OPS[d["op"]].inplace or not d["type"].batched:
         return None
     edges = list(enumerate(step.ins(n)))
     for port, (u, _, delay) in sorted(edges, key=lambda e: -e[1][2]):  # delayed states first

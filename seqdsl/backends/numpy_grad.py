@@ -24,7 +24,7 @@ its buffers `h__gT` (per step, of a hoisted value), `h__gO` (a value computed on
 from __future__ import annotations
 
 from ..ir import in_edges, interface, outputs, topo_order
-from ..ops import Op
+from ..ops import OPS, Op
 from .codegen import Unsupported, _src
 
 
@@ -126,7 +126,6 @@ VJP = {
     Op.ATTENTION: (lambda n, g, v, ts: [(i, f"_attention_bwd({g}, {v[0]}, {v[1]}, {v[2]}, {n['heads'].value}, "
                                            f"{n['causal']!r})[{i}]") for i in range(3)], ("in",)),
 }
-NO_GRAD = {Op.CONST, Op.POSITIONS, Op.INPUT, Op.MEMORY, Op.PARAM, Op.OUTPUT}
 
 GRAD_HELPERS = '''
 
@@ -197,7 +196,7 @@ def needs(g) -> tuple:
     outs, ins = set(), set()
     for n in g.nodes:
         op = g.nodes[n]["op"]
-        if op in NO_GRAD or op in (Op.CALL, Op.GET):
+        if not OPS[op].differentiable or op in (Op.CALL, Op.GET):
             continue
         if op not in VJP:
             raise Unsupported(f"the numpy backend has no gradient for op '{op.value}'", g.nodes[n]["span"])
@@ -322,7 +321,7 @@ def cell_backward(g, v, iface, where, order, max_delay, tape, xnames) -> list:
                 continue
             if where[u] == "time":
                 t_bufs.add(u)
-            elif where[u] == "once" and g.nodes[u]["op"] not in (Op.CONST,):
+            elif where[u] == "once" and not OPS[g.nodes[u]["op"]].constant:
                 if d["op"] == Op.MATMUL and port == 0 and not g.nodes[u]["type"].batched \
                         and g.nodes[u]["type"].rank == 2:
                     mm_bufs[n] = u
@@ -356,7 +355,7 @@ def cell_backward(g, v, iface, where, order, max_delay, tape, xnames) -> list:
         for port, expr in _vjp(g, n, f"{v(n)}__g", vals, types):
             u, _, delay = in_edges(g, n)[port]
             kind = g.nodes[u]["op"]
-            if kind in (Op.CONST, Op.POSITIONS):
+            if OPS[kind].constant:
                 continue
             if delay:
                 loop.append(_add_into(f"{v(u)}__G[i__ + {K[u] - delay}]", expr))
@@ -405,19 +404,19 @@ def cell_backward(g, v, iface, where, order, max_delay, tape, xnames) -> list:
             contribs.add(n, f"{v(n)}__gO")
         lines = contribs.emit(f"{v(n)}__g", n, _last_dim(g, n), v(n))
         if not lines:
-            if d["op"] in (Op.INPUT, Op.MEMORY):  # read, but nothing it reaches has a gradient
+            if OPS[d["op"]].fed:  # read, but nothing it reaches has a gradient
                 L.append(f"{v(n)}__g = np.zeros_like({v(n)})")
             continue
         L += lines
         if d["op"] == Op.PARAM:
             L.append(f"G__[pre__ + {n!r}] = G__.get(pre__ + {n!r}, 0) + {v(n)}__g")
             continue
-        if d["op"] in NO_GRAD:
+        if not OPS[d["op"]].differentiable:
             continue
         vals, types = _vals(g, n, full)
         for port, expr in _vjp(g, n, f"{v(n)}__g", vals + [v(n)], types):
             u = in_edges(g, n)[port][0]
-            if g.nodes[u]["op"] not in (Op.CONST, Op.POSITIONS):
+            if not OPS[g.nodes[u]["op"]].constant:
                 contribs.add(u, expr)
     mems = ", ".join(f"{m!r}: {v(m)}__g" for m in iface["memories"])
     inits = ", ".join(f"{s!r}: {v(s)}__ginit" for s in states)
@@ -473,12 +472,12 @@ def straight_backward(cg, u, g) -> list:
         if op == Op.PARAM:
             L.append(f"G__[pre__ + {n!r}] = G__.get(pre__ + {n!r}, 0) + {v(n)}__g")
             continue
-        if op in NO_GRAD or op == Op.GET:
+        if not OPS[op].differentiable or op == Op.GET:
             continue
         vals, types = _vals(g, n, lambda s_, k: v(s_))
         for port, expr in _vjp(g, n, f"{v(n)}__g", vals + [v(n)], types):
             src = in_edges(g, n)[port][0]
-            if g.nodes[src]["op"] not in (Op.CONST, Op.POSITIONS) and g.nodes[src]["type"].dtype != "int":
+            if not OPS[g.nodes[src]["op"]].constant and g.nodes[src]["type"].dtype != "int":
                 contribs.add(src, expr)
     L.append(f"return {{{', '.join(f'{n!r}: {v(n)}__g' for n in ins)}}}, {{}}, {{}}")
     return L

@@ -13,10 +13,7 @@ Out: a copy whose nodes carry `hoist`:
 from __future__ import annotations
 
 from ..ir import in_edges, topo_order
-from ..ops import Op
-
-POSITIONWISE = {Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.NEG, Op.TANH, Op.SIGMOID, Op.RELU, Op.EXP, Op.LOG,
-                Op.IDENTITY, Op.MATMUL, Op.CONCAT, Op.SLICE}
+from ..ops import OPS, Op
 
 
 def hoist(g):
@@ -32,7 +29,7 @@ def classify(g) -> dict:
     for n in topo_order(g):
         d = g.nodes[n]
         ins = in_edges(g, n)
-        if d["op"] in (Op.PARAM, Op.CONST, Op.MEMORY):
+        if OPS[d["op"]].shared:
             where = "once"
         elif d["op"] == Op.INPUT:
             where = "time"
@@ -44,7 +41,7 @@ def classify(g) -> dict:
             kinds = {out[u] for u, _, _ in ins}
             if kinds <= {"once"}:
                 where = "once"
-            elif (d["op"] in POSITIONWISE and not d["type"].seq and "step" not in kinds
+            elif (OPS[d["op"]].positionwise and not d["type"].seq and "step" not in kinds
                   and all(out[u] == "time" or not g.nodes[u]["type"].batched for u, _, _ in ins)):
                 where = "time"
             else:

@@ -20,10 +20,8 @@ states and parameters).
 from __future__ import annotations
 
 from ..ir import fresh_name, in_edges, topo_order
-from ..ops import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, Op
+from ..ops import OPS, Op
 from ..sizes import Size
-
-LIFTABLE = set(ELEMENTWISE_BINARY) | (set(ELEMENTWISE_UNARY) - {Op.IDENTITY})
 
 
 def _slice_of(g, n, delay):
@@ -39,7 +37,7 @@ def _groups(g):
     found: dict = {}
     for n in g.nodes:
         d = g.nodes[n]
-        if d["op"] not in LIFTABLE or d.get("state") or d["type"].rank != 1:
+        if not OPS[d["op"]].liftable or d.get("state") or d["type"].rank != 1:
             continue
         key, ranges = [d["op"]], None
         ok = True

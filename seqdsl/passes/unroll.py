@@ -13,10 +13,7 @@ Out: a graph with one copy `name@t` of every per-step node for t = 0..N-1 (attri
 from __future__ import annotations
 
 from ..ir import in_edges
-from ..ops import Op
-
-SHARED = {Op.PARAM, Op.CONST, Op.MEMORY}
-
+from ..ops import OPS, Op
 
 MAX_UNROLLED_NODES = 200_000
 
@@ -34,7 +31,7 @@ def unroll(g, steps: int, only=None):
     import networkx as nx
 
     out = nx.MultiDiGraph(**{**g.graph, "unrolled": steps})
-    shared = {n for n, d in g.nodes(data=True) if d["op"] in SHARED}
+    shared = {n for n, d in g.nodes(data=True) if OPS[d["op"]].shared}
     for n in shared:
         out.add_node(n, **{**g.nodes[n], "step": None})
     max_delay: dict = {}
