@@ -4,7 +4,9 @@ In:  a `Program`, a definition name, bound sizes, parameters (spec name → arra
      optional initial states, all NumPy and batch-first (as in docs/api.md).
 Out: `run(...)` → (outputs, final): what the spec means. Slow and plain on purpose: a cell is
      evaluated step by step in topological order, a model call by call. Both backends, which
-     run optimised generated code, are tested against it on every spec.
+     run optimised generated code, are tested against it on every spec. Softmax, layernorm,
+     positions and attention are the NumPy backend's own kernels (seqdsl/kernels), which
+     tests/test_kernels.py checks against torch.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ir import in_edges, states, topo_order
+from .kernels.numpy_kernels import _attention, _layernorm, _positions, _softmax
 from .ops import Op
 
 
@@ -37,37 +40,8 @@ def _matmul(a, x, ta, tx):
     return a @ x
 
 
-def _softmax(x):
-    e = np.exp(x - x.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
-
-
-def _attention(q, k, v, heads, causal):
-    B, T, D = q.shape
-    S = k.shape[1]
-    d = D // heads
-    out = np.zeros((B, T, v.shape[-1]), dtype=q.dtype)
-    dv = v.shape[-1] // heads
-    for hd in range(heads):
-        qs, ks, vs = q[..., hd * d:(hd + 1) * d], k[..., hd * d:(hd + 1) * d], v[..., hd * dv:(hd + 1) * dv]
-        scores = np.einsum("btd,bsd->bts", qs, ks) / np.sqrt(d)
-        if causal:
-            scores = np.where(np.tril(np.ones((T, S), dtype=bool)), scores, -np.inf)
-        out[..., hd * dv:(hd + 1) * dv] = np.einsum("bts,bsd->btd", _softmax(scores), vs)
-    return out
-
-
-def _positions(T, D, dtype):
-    pos = np.arange(T)[:, None]
-    rate = np.exp(-np.log(10000.0) * (np.arange(0, D, 2) / D))
-    out = np.zeros((T, D))
-    out[:, 0::2] = np.sin(pos * rate)
-    out[:, 1::2] = np.cos(pos * rate[: D // 2])
-    return out.astype(dtype)
 
 
 def _eval(g, n, args, types, ctx):
@@ -86,12 +60,10 @@ def _eval(g, n, args, types, ctx):
         Op.EMBED: lambda: args[1][args[0]], Op.ONEHOT: lambda: np.eye(d["size"].value, dtype=ctx["dtype"])[args[0]],
         Op.ATTENTION: lambda: _attention(*args, d["heads"].value, d["causal"]),
         Op.CONST: lambda: np.asarray(d["value"], dtype=ctx["dtype"]),
-        Op.POSITIONS: lambda: _positions(ctx["T"], out.dims[0].value, ctx["dtype"]),
+        Op.POSITIONS: lambda: _positions(ctx["T"], out.dims[0].value).astype(ctx["dtype"]),
     }
     if op == Op.LAYERNORM:
-        x, gamma, beta = args
-        mu = x.mean(-1, keepdims=True)
-        return (x - mu) / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + 1e-5) * gamma + beta
+        return _layernorm(*args)
     if op not in table:
         raise NotImplementedError(f"the interpreter has no rule for {op.value}")
     return table[op]()

@@ -67,14 +67,6 @@ ROLES = ("in", "t", "steps", "T", "parts", "d1", "d2", "init", "list", "buf", "s
          "P", "H", "G", "g", "gT", "gO", "gB", "ginit", "back", "d")
 
 
-def helper_names(*sources) -> frozenset:
-    """The module-level names a helpers source defines (`_mm`, `_full`, `_CTX`, ...)."""
-    found = set()
-    for src in sources:
-        found.update(re.findall(r"^(?:def |class )?([A-Za-z_]\w*)\b", src or "", re.M))
-    return frozenset(found) - {"def", "class", "import", "from", "if", "for", "return"}
-
-
 def _ok(name: str, reserved) -> bool:
     return name.isidentifier() and "__" not in name and name not in reserved
 
@@ -113,14 +105,15 @@ class Emitter:
 
     name: str
     imports: str
-    helpers: str
+    kernels: object  # a seqdsl.kernels.Kernels: the helpers generated code may call (copied in as used)
     table: dict
     stack: str  # format with {items}: stack a list of per-step values batch-first
     steps: str  # format with {v}: make a time-major array indexable per step
     to_time_major: str  # format with {v}
     to_batch_first: str  # format with {v}
     every_step: str  # format with {v}: a batched value (B, ...) repeated at every step, (B, T, ...)
-    grad_helpers: str | None = None  # set when the backend generates its own backward pass
+    grad: bool = False  # the backend generates its own backward pass (`forward_grad`)
+    always: tuple = ()  # kernels every module holds, called or not (torch: `_CTX`, set by its wrapper)
     into: dict | None = None  # op -> f(node, args, types, out): the result written into array `out`
     empty: str | None = None  # format with {shape}: an uninitialised array of dtype DTYPE__ (enables the memory plan)
     pre_transpose: str | None = None  # format with {v}: a weight transposed once before the loop
@@ -221,7 +214,7 @@ class Codegen:
         self.em = emitter
         self.dtype = dtype
         self.fused = fused
-        self.reserved = PLAIN | BUILTIN | helper_names(emitter.helpers, emitter.grad_helpers)
+        self.reserved = PLAIN | BUILTIN | emitter.kernels.names
         self.pre_t: dict = {}  # the function being generated: node -> (port, weight transposed once)
         self.v = None  # the function being generated: node -> its variable
         self.units: dict = {}
@@ -612,7 +605,7 @@ class Codegen:
                self.em.imports, "", f"DTYPE = {self.dtype!r}"]
         if self.em.empty:  # what the functions read: a value may be named DTYPE
             out.append("DTYPE__ = DTYPE")
-        out += ["", self.em.helpers.strip(), ""]
+        kernels_at = len(out)  # the kernels the functions below call go here
         for u in self.order:
             if u.standard is not None:
                 out += ["", *self.em.fused_cell(u.fname, u.twin("loop"), u.standard, u.sizes), ""]
@@ -621,8 +614,7 @@ class Codegen:
                 continue
             body = self.gen_cell(u) if u.kind == "cell" else self.gen_straight(u)
             out += ["", *body, ""]
-        if self.em.grad_helpers is not None:
-            out += [self.em.grad_helpers.strip(), ""]
+        if self.em.grad:
             for u in self.order:
                 body = self.gen_cell(u, grad=True) if u.kind == "cell" else self.gen_straight(u, grad=True)
                 out += ["", *body, ""]
@@ -649,7 +641,7 @@ class Codegen:
         else:
             call = "(P, '', inputs)"
         out += [f"    outs, seqs, final = {main.fname}{call}", "    return outs, final"]
-        if self.em.grad_helpers is not None:
+        if self.em.grad:
             out += ["", "", "def forward_grad(P, inputs, state=None):",
                     '    """Run forward keeping what backward needs: (outputs, final, backward)."""',
                     f"    outs, seqs, final, bwd = {main.twin('grad')}{call}", "",
@@ -659,6 +651,8 @@ class Codegen:
                     "        g_in, g_init, g_mem = bwd(d_outs, {}, dict(d_final or {}), G)",
                     "        return {'params': G, 'inputs': {**g_in, **g_mem}, 'state': g_init}",
                     "", "    return outs, final, backward"]
+        used = self.em.kernels.source_for("\n".join(out[kernels_at:]), self.em.always)
+        out[kernels_at:kernels_at] = ["", used, ""] if used else []
         return "\n".join(out) + "\n"
 
 

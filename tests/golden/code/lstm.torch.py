@@ -35,38 +35,6 @@ def _bias(P, pre, names, like):
     return torch.cat([P[pre + n] if n else like.new_zeros(rows) for n in names])
 
 
-def _softmax(x):
-    return torch.softmax(x, -1)
-
-
-def _layernorm(x, gamma, beta, eps=1e-5):
-    return F.layer_norm(x, (x.shape[-1],), gamma, beta, eps)
-
-
-def _onehot(tokens, size):
-    return F.one_hot(tokens, size).to(_CTX["dtype"])
-
-
-def _positions(T, D):
-    pos = torch.arange(T, dtype=torch.float64)[:, None]
-    rate = torch.exp(-torch.log(torch.tensor(10000.0, dtype=torch.float64)) *
-                     (torch.arange(0, D, 2, dtype=torch.float64) / D))
-    out = torch.zeros(T, D, dtype=torch.float64)
-    out[:, 0::2] = torch.sin(pos * rate)
-    out[:, 1::2] = torch.cos(pos * rate[: D // 2])
-    return out.to(dtype=_CTX["dtype"], device=_CTX["device"])
-
-
-def _attention(q, k, v, heads, causal):
-    B, T, D = q.shape
-    S = k.shape[1]
-    qh = q.reshape(B, T, heads, D // heads).transpose(1, 2)
-    kh = k.reshape(B, S, heads, D // heads).transpose(1, 2)
-    vh = v.reshape(B, S, heads, v.shape[-1] // heads).transpose(1, 2)
-    out = F.scaled_dot_product_attention(qh, kh, vh, is_causal=causal)
-    return out.transpose(1, 2).reshape(B, T, v.shape[-1])
-
-
 def cell_LSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=False, seqs__=False):
     """A standard lstm step: torch._VF.lstm (oneDNN on CPU, cuDNN on GPU)."""
     if seqs__:  # per-step states are not kept by the fused kernel

@@ -12,61 +12,6 @@ def _full(shape, value, like):
     return torch.full(shape, value, dtype=_CTX["dtype"], device=_CTX["device"])
 
 
-_SIGTANH = {}
-
-
-def _sigtanh(x, k):
-    """sigmoid on columns [0, k), tanh on the rest, as one tanh: σ(a) = ½·tanh(a/2) + ½."""
-    key = (k, x.shape[-1], x.dtype, x.device)
-    if key not in _SIGTANH:
-        n = x.shape[-1]
-        half = torch.ones(n, dtype=x.dtype, device=x.device)
-        half[:k] = 0.5
-        shift = torch.zeros(n, dtype=x.dtype, device=x.device)
-        shift[:k] = 0.5
-        _SIGTANH[key] = (half, shift)
-    half, shift = _SIGTANH[key]
-    return torch.addcmul(shift, torch.tanh(x * half), half)
-
-
-def _bias(P, pre, names, like):
-    """A packed bias: the spec's bias per gate, zeros where the spec has none."""
-    rows = like.shape[0] // len(names)
-    return torch.cat([P[pre + n] if n else like.new_zeros(rows) for n in names])
-
-
-def _softmax(x):
-    return torch.softmax(x, -1)
-
-
-def _layernorm(x, gamma, beta, eps=1e-5):
-    return F.layer_norm(x, (x.shape[-1],), gamma, beta, eps)
-
-
-def _onehot(tokens, size):
-    return F.one_hot(tokens, size).to(_CTX["dtype"])
-
-
-def _positions(T, D):
-    pos = torch.arange(T, dtype=torch.float64)[:, None]
-    rate = torch.exp(-torch.log(torch.tensor(10000.0, dtype=torch.float64)) *
-                     (torch.arange(0, D, 2, dtype=torch.float64) / D))
-    out = torch.zeros(T, D, dtype=torch.float64)
-    out[:, 0::2] = torch.sin(pos * rate)
-    out[:, 1::2] = torch.cos(pos * rate[: D // 2])
-    return out.to(dtype=_CTX["dtype"], device=_CTX["device"])
-
-
-def _attention(q, k, v, heads, causal):
-    B, T, D = q.shape
-    S = k.shape[1]
-    qh = q.reshape(B, T, heads, D // heads).transpose(1, 2)
-    kh = k.reshape(B, S, heads, D // heads).transpose(1, 2)
-    vh = v.reshape(B, S, heads, v.shape[-1] // heads).transpose(1, 2)
-    out = F.scaled_dot_product_attention(qh, kh, vh, is_causal=causal)
-    return out.transpose(1, 2).reshape(B, T, v.shape[-1])
-
-
 def cell_PeepholeLSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=False, seqs__=False):
     B, T = x__in.shape[0], x__in.shape[1]
     if T == 0:

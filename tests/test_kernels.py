@@ -1,0 +1,151 @@
+"""The runtime kernels (seqdsl/kernels/) against torch, and which of them a generated module holds.
+
+NumPy kernels are compared with torch's own ops in float64 (1e-10), their gradient kernels with
+torch autograd; torch kernels with plain torch formulas. A generated module holds exactly the
+kernels it calls (and what those call).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import seqdsl
+from seqdsl.kernels import Kernels
+from seqdsl.kernels import numpy_kernels as K
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+ROOT = Path(__file__).resolve().parents[1]
+RNG = np.random.default_rng(0)
+
+
+def t(a):
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def close(a, b, tol=1e-10):
+    a, b = np.asarray(a), np.asarray(b.detach().numpy() if hasattr(b, "detach") else b)
+    assert a.shape == b.shape and not np.isnan(a).any()
+    np.testing.assert_allclose(a, b, rtol=0, atol=tol)
+
+
+def test_softmax_sigmoid_sigtanh():
+    x = RNG.standard_normal((3, 4, 6))
+    close(K._softmax(x), torch.softmax(t(x), -1))
+    close(K._sigmoid(x.copy()), torch.sigmoid(t(x)))
+    want = torch.cat([torch.sigmoid(t(x[..., :2])), torch.tanh(t(x[..., 2:]))], -1)
+    close(K._sigtanh(x, 2), want)
+    y = K._sigtanh(x, 2)
+    g = RNG.standard_normal(x.shape)
+    xt = t(x).requires_grad_(True)
+    (torch.cat([torch.sigmoid(xt[..., :2]), torch.tanh(xt[..., 2:])], -1) * t(g)).sum().backward()
+    close(K._sigtanh_bwd(g, y, 2), xt.grad)
+
+
+def test_mm_is_x_times_w_transposed():
+    x, w = RNG.standard_normal((2, 5, 3)), RNG.standard_normal((4, 3))
+    close(K._mm(x, w), t(x) @ t(w).T)
+
+
+def test_layernorm_and_its_gradient():
+    x, gamma, beta = RNG.standard_normal((2, 5, 6)), RNG.standard_normal(6), RNG.standard_normal(6)
+    close(K._layernorm(x, gamma, beta), F.layer_norm(t(x), (6,), t(gamma), t(beta), 1e-5))
+    g = RNG.standard_normal(x.shape)
+    xt, gt, bt = (t(a).requires_grad_(True) for a in (x, gamma, beta))
+    (F.layer_norm(xt, (6,), gt, bt, 1e-5) * t(g)).sum().backward()
+    dx, dg, db = K._layernorm_bwd(g, x, gamma)
+    close(dx, xt.grad, 1e-9)
+    close(dg, gt.grad, 1e-9)
+    close(db, bt.grad, 1e-9)
+
+
+def test_positions_follow_the_transformer_formula():
+    T, D = 7, 6
+    p = K._positions(T, D)
+    for pos in range(T):
+        for i in range(D):
+            angle = pos / 10000 ** ((i - i % 2) / D)
+            assert p[pos, i] == pytest.approx(np.sin(angle) if i % 2 == 0 else np.cos(angle), abs=1e-12)
+
+
+@pytest.mark.parametrize("heads,causal", [(1, False), (2, True), (3, False)])
+def test_attention_and_its_gradient(heads, causal):
+    B, T, D = 2, 4, 6
+    q, k, v = (RNG.standard_normal((B, T, D)) for _ in range(3))
+
+    def ref(q, k, v):
+        split = lambda a: a.reshape(B, T, heads, D // heads).transpose(1, 2)
+        o = F.scaled_dot_product_attention(split(q), split(k), split(v), is_causal=causal)
+        return o.transpose(1, 2).reshape(B, T, D)
+
+    close(K._attention(q, k, v, heads, causal), ref(t(q), t(k), t(v)))
+    g = RNG.standard_normal((B, T, D))
+    qt, kt, vt = (t(a).requires_grad_(True) for a in (q, k, v))
+    (ref(qt, kt, vt) * t(g)).sum().backward()
+    for got, want in zip(K._attention_bwd(g, q, k, v, heads, causal), (qt, kt, vt)):
+        close(got, want.grad, 1e-9)
+
+
+def test_embed_gradient_sums_rows_per_token():
+    tokens = np.array([[0, 2, 2], [1, 0, 2]])
+    g = RNG.standard_normal((2, 3, 4))
+    table = torch.zeros(3, 4, dtype=torch.float64, requires_grad=True)
+    (F.embedding(torch.from_numpy(tokens), table) * t(g)).sum().backward()
+    close(K._embed_bwd(g, tokens, 3), table.grad)
+
+
+def test_onehot_sum_to_put_last_add_opt():
+    assert K._onehot(np.array([2, 0]), 3).tolist() == [[0, 0, 1], [1, 0, 0]]
+    assert K._sum_to(np.ones((2, 3, 4)), (4,)).tolist() == [6.0] * 4
+    out = K._put_last(np.ones((2, 4)), (2, 3, 4))
+    assert out[:, -1].sum() == 8 and out[:, :-1].sum() == 0
+    assert K._add_opt(None, 1) == 1 and K._add_opt(2, None) == 2 and K._add_opt(2, 3) == 5
+
+
+def test_torch_kernels_match_plain_torch():
+    from seqdsl.kernels import torch_kernels as TK
+
+    x = torch.randn(2, 3, 6, dtype=torch.float64)
+    want = torch.cat([torch.sigmoid(x[..., :2]), torch.tanh(x[..., 2:])], -1)
+    assert torch.allclose(TK._sigtanh(x, 2), want, atol=1e-12)
+    TK._CTX.update(dtype=torch.float64)
+    close(TK._positions(7, 6), K._positions(7, 6), 1e-12)
+    q = torch.randn(2, 4, 6, dtype=torch.float64)
+    close(TK._attention(q, q, q, 2, True), K._attention(q.numpy(), q.numpy(), q.numpy(), 2, True), 1e-10)
+    close(TK._layernorm(x, torch.ones(6, dtype=torch.float64), torch.zeros(6, dtype=torch.float64)),
+          K._layernorm(x.numpy(), np.ones(6), np.zeros(6)), 1e-10)
+
+
+def _defined(code):
+    return set(re.findall(r"^(?:def )?(_[A-Za-z]\w*)\b", code, re.M))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_generated_module_holds_only_the_kernels_it_uses(backend):
+    from seqdsl.backends import generate_source
+
+    kernels = Kernels("numpy_kernels.py" if backend == "numpy" else "torch_kernels.py")
+    _, _, lstm = generate_source(seqdsl.load(ROOT / "specs/lstm.seq"), backend, None, "LSTM", "float64", True)
+    assert "_attention" not in _defined(lstm) and "_attention_bwd" not in _defined(lstm)
+    _, _, tr = generate_source(seqdsl.load(ROOT / "specs/transformer.seq"), backend, None, None, "float64", True)
+    assert "_attention" in _defined(tr)
+    always = ("_CTX",) if backend == "torch" else ()
+    for code in (lstm, tr):
+        held = _defined(code) & kernels.names
+        assert held == set(kernels.used_by(code, always))  # whatever is called is there
+        for name in held - set(always):  # and whatever is there is called outside its own definition
+            uses = len(re.findall(rf"(?<![\w.]){name}\b", code.replace(kernels.defs[name], "")))
+            assert uses > 0, name
+
+
+def test_kernel_modules_do_not_import_torch_when_read():
+    import subprocess
+    import sys
+
+    code = ("import sys; from seqdsl.kernels import Kernels; Kernels('torch_kernels.py'); "
+            "assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
