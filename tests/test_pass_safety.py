@@ -15,11 +15,11 @@ import pytest
 from conftest import ROOT
 
 import seqdsl
+from seqdsl.analysis.recognize import recognize
 from seqdsl.interpret import run
 from seqdsl.ops import Op
 from seqdsl.passes import fuse_matmuls, lift_slices, optimize, reassociate
-from seqdsl.passes.halve import sigmoid_via_tanh
-from seqdsl.passes.recognize import recognize
+from seqdsl.passes.sigmoid_via_tanh import sigmoid_via_tanh
 
 torch = pytest.importorskip("torch")
 

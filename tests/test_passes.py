@@ -5,13 +5,13 @@ from __future__ import annotations
 from conftest import ROOT
 
 import seqdsl
+from seqdsl.analysis.recognize import recognize
 from seqdsl.ir import in_edges, to_text, verify
 from seqdsl.ops import Op
 from seqdsl.passes import fuse_matmuls, hoist, lift_slices, optimize, reassociate
-from seqdsl.passes.fma import fuse_multiply_add
-from seqdsl.passes.halve import sigmoid_via_tanh
+from seqdsl.passes.fuse_multiply_add import fuse_multiply_add
 from seqdsl.passes.hoist import classify
-from seqdsl.passes.recognize import recognize
+from seqdsl.passes.sigmoid_via_tanh import sigmoid_via_tanh
 
 
 def graph(spec, name=None):

@@ -41,11 +41,11 @@ import keyword
 import re
 from dataclasses import dataclass, field
 
+from ..analysis.tiles import tiling
 from ..errors import SpecError
 from ..ir import delays, in_edges, interface, outputs, topo_order
 from ..ops import ELEMENTWISE_BINARY, Op
 from ..passes import optimize
-from ..passes.tiles import tiling
 from ..scalars import scalar_eval, scalar_subs
 from ..sizes import Size
 from ..types import VType
@@ -196,7 +196,7 @@ class Unit:
     kind: str
     graph: object
     sizes: dict
-    standard: object = None  # a `passes.recognize.Standard` when the backend maps it to a kernel
+    standard: object = None  # a `analysis.recognize.Standard` when the backend maps it to a kernel
     names: dict = field(default_factory=dict)  # node -> variable (`variable_names`)
 
     @property
@@ -232,7 +232,7 @@ class Codegen:
         og = optimize(g, extra=self.em.passes)
         u = Unit(stem, name, g.graph["kind"], og, g.graph["sizes"], names=variable_names(og, self.reserved))
         if self.fused and self.em.fused_cell is not None:
-            from ..passes.recognize import recognize
+            from ..analysis.recognize import recognize
 
             u.standard = recognize(g)
         self.units[key] = u

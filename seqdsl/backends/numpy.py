@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..kernels import Kernels
 from ..ops import Op
-from ..passes.halve import sigmoid_via_tanh
+from ..passes.sigmoid_via_tanh import sigmoid_via_tanh
 from .codegen import COMMON, Emitter
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..kernels import Kernels
 from ..ops import Op
-from ..passes.fma import fuse_multiply_add
+from ..passes.fuse_multiply_add import fuse_multiply_add
 from .codegen import COMMON, Emitter, transposed
 
 TABLE = {
@@ -27,7 +27,7 @@ TABLE = {
 }
 
 def fused_cell(fname: str, loop_fname: str, std, sizes: dict) -> list:
-    """A recognised standard cell: one call of torch's fused kernel (see passes/recognize.py).
+    """A recognised standard cell: one call of torch's fused kernel (see analysis/recognize.py).
 
     It takes the arguments of the cell's generated loop (codegen: `P__`, `pre__`, its input,
     `init__`, ...); it holds no value named after the spec, so its locals are plain."""

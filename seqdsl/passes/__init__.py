@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from ..errors import InternalError
 from ..ir import verify
-from .fuse import fuse_matmuls
+from .fuse_matmuls import fuse_matmuls
 from .hoist import hoist
-from .lift import lift_slices
+from .lift_slices import lift_slices
 from .reassociate import reassociate
 from .unroll import unroll
 
