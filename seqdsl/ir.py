@@ -96,6 +96,11 @@ def states(g) -> list:
     return sorted(found, key=lambda n: (g.nodes[n]["decl"].line, g.nodes[n]["decl"].col))
 
 
+def output_source(g, o) -> str:
+    """The node whose value output node `o` returns."""
+    return in_edges(g, o)[0][0]
+
+
 def outputs(g) -> list:
     """Output nodes in declaration order."""
     return sorted(nodes_with(g, Op.OUTPUT), key=lambda n: (g.nodes[n]["span"].line, g.nodes[n]["span"].col))

@@ -42,20 +42,14 @@ import re
 from dataclasses import dataclass, field
 
 from ..analysis.tiles import tiling
-from ..errors import SpecError
-from ..ir import delays, in_edges, interface, outputs, topo_order
+from ..ir import delays, in_edges, interface, output_source, outputs, topo_order
 from ..ops import ELEMENTWISE_BINARY, Op
 from ..passes import optimize
 from ..scalars import scalar_eval, scalar_subs
 from ..sizes import Size
-from ..types import VType
 from .buffers import plan as memory_plan
+from .layout import Unsupported, align  # noqa: F401  (Unsupported: part of this module's API)
 from .vocab import token_vocab
-
-
-class Unsupported(SpecError):
-    """The backend has no emitter for an op (an explicit error, never an approximation)."""
-
 
 # the names without "__" that generated functions read besides their IR values (the backend's
 # helpers are added per emitter): a node named like one of them gets an escaped variable
@@ -88,15 +82,6 @@ def variable_names(g, reserved=PLAIN | BUILTIN) -> dict:
         names[n] = cand
         taken.add(cand)
     return names
-
-
-def align(v: str, t: VType, out: VType) -> str:
-    """Index `v` so that it broadcasts against a value of type `out` (batched layouts)."""
-    if t.batched and not t.seq and out.seq:
-        v = f"{v}[:, None]"
-    if t.batched and len(t.dims) < len(out.dims):
-        v = f"{v}{'[..., None]' * (len(out.dims) - len(t.dims))}"
-    return v
 
 
 @dataclass
@@ -339,7 +324,7 @@ class Codegen:
                     body.append(f"{v(n)} = {v(src)}[{which}][{field_!r}]")
             else:
                 body.extend(self.assign(g, n, lambda s, k: v(s)).split("\n"))
-        outs = ", ".join(f"{g.nodes[o]['output']!r}: {v(_src(g, o))}" for o in outputs(g))
+        outs = ", ".join(f"{g.nodes[o]['output']!r}: {v(output_source(g, o))}" for o in outputs(g))
         finals = []
         for n, d in g.nodes(data=True):
             if d["op"] == Op.CALL and d["kind"] == "cell":
@@ -445,7 +430,7 @@ class Codegen:
                 body.append(f"{v(s)}__d{k} = {v(s)}__d1" + (".copy()" if s in owned_states else ""))
             if grad:
                 body.append(f"{v(s)}__init = {v(s)}__d1")
-        step_outs = [o for o in outputs(g) if where[_src(g, o)] == "step"]
+        step_outs = [o for o in outputs(g) if where[output_source(g, o)] == "step"]
         # outputs (and per-step states) are copied into preallocated time-major arrays, except
         # those with a memory axis, whose length is only known at run time: they go to a list
         buffered = {o for o in step_outs if mp and not g.nodes[o]["type"].seq}
@@ -489,16 +474,16 @@ class Codegen:
 
         def copy_out(o) -> str:
             if o in buffered:
-                return f"{v(o)}__buf[t] = {v(_src(g, o))}"
+                return f"{v(o)}__buf[t] = {v(output_source(g, o))}"
             # with a memory plan, a later step node may overwrite this value in place
-            return f"{v(o)}__list.append({v(_src(g, o))}{'.copy()' if mp else ''})"
+            return f"{v(o)}__list.append({v(output_source(g, o))}{'.copy()' if mp else ''})"
 
         # with a memory plan, each output is copied out as soon as it is computed, before a later
         # node of the step can overwrite its buffer in place (or a state its delayed buffer)
         copies: dict = {}
         if mp:
             for o in step_outs:
-                copies.setdefault(_src(g, o), []).append(o)
+                copies.setdefault(output_source(g, o), []).append(o)
         for n in step_nodes:
             into = None
             if mp and n in mp.views:
@@ -539,7 +524,7 @@ class Codegen:
             body += ["if reverse__:"] + flips
         outs = []
         for o in outputs(g):
-            src = _src(g, o)
+            src = output_source(g, o)
             if o in buffered:
                 outs.append(f"{g.nodes[o]['output']!r}: {em.to_batch_first.format(v=v(o) + '__buf')}")
             elif where[src] == "step":
@@ -654,7 +639,3 @@ class Codegen:
         used = self.em.kernels.source_for("\n".join(out[kernels_at:]), self.em.always)
         out[kernels_at:kernels_at] = ["", used, ""] if used else []
         return "\n".join(out) + "\n"
-
-
-def _src(g, o) -> str:
-    return in_edges(g, o)[0][0]

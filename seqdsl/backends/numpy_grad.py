@@ -23,9 +23,9 @@ its buffers `h__gT` (per step, of a hoisted value), `h__gO` (a value computed on
 
 from __future__ import annotations
 
-from ..ir import in_edges, interface, outputs, topo_order
+from ..ir import in_edges, interface, output_source, outputs, topo_order
 from ..ops import OPS, Op
-from .codegen import Unsupported, _src
+from .layout import Unsupported, align
 
 
 def _unalign(e: str, t, out) -> str:
@@ -41,7 +41,6 @@ def _unalign(e: str, t, out) -> str:
 
 
 def _al(v: str, t, out) -> str:
-    from .codegen import align
 
     return align(v, t, out)
 
@@ -228,7 +227,7 @@ def cell_backward(g, v, iface, where, order, max_delay, tape, xnames) -> list:
         L.append(f"    {v(s)}__G[{K[s]} + T - 1] += d_final__[{s!r}]")
     for o in outs:
         name = g.nodes[o]["output"]
-        src = _src(g, o)
+        src = output_source(g, o)
         if where[src] == "step":
             # an output with a memory axis has that axis's length, known at run time
             t = g.nodes[o]["type"]
@@ -276,7 +275,7 @@ def cell_backward(g, v, iface, where, order, max_delay, tape, xnames) -> list:
 
     loop = ["t = ts__[i__]"]
     for o in outs:
-        src = _src(g, o)
+        src = output_source(g, o)
         if where[src] == "step":
             contribs.add(src, f"{v(o)}__d[:, t]")
     for n in reversed(step_nodes):
@@ -380,8 +379,8 @@ def straight_backward(cg, u, g) -> list:
     for o in outputs(g):
         name = g.nodes[o]["output"]
         L.append(f"{v(o)}__d = d_outs__.get({name!r})")
-        L.append(f"{v(o)}__d = np.zeros_like({v(_src(g, o))}) if {v(o)}__d is None else {v(o)}__d")
-        contribs.add(_src(g, o), f"{v(o)}__d")
+        L.append(f"{v(o)}__d = np.zeros_like({v(output_source(g, o))}) if {v(o)}__d is None else {v(o)}__d")
+        contribs.add(output_source(g, o), f"{v(o)}__d")
     gets: dict = {}
     for n in order:
         if g.nodes[n]["op"] == Op.GET:
