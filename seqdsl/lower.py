@@ -18,9 +18,11 @@ from . import ast as A
 from .check import algebraic_loop_error
 from .errors import Span, SpecError, did_you_mean
 from .ir import add_node, new_graph, verify
-from .lower_runs import RunHandle, RunsMixin
+from .lower_runs import RunLowering
+from .lower_values import Delayed, Equation, Pending, RunHandle, State
 from .ops import FUNCTIONS, Op, infer
 from .parse import check_identifier
+from .size_exprs import SizeScope
 from .sizes import MAX_SIZE, Size
 from .types import VType
 
@@ -29,19 +31,18 @@ MAX_REPEAT = 10000
 MAX_NODES = 200_000
 MAX_ELEMENTS = 1 << 31  # elements in one value (a parameter, or one sample's activation)
 
-BUILTINS = {
-    "tanh": 1, "sigmoid": 1, "relu": 1, "exp": 1, "log": 1, "softmax": 1, "sum": 1,
-    "concat": None, "split": 2, "linear": 2, "embed": 3, "onehot": 2, "layernorm": 1,
-    "attention": None, "positions": 1,
-}
 INITIALIZERS = {"uniform": 1, "normal": 1}
 
 
-class Lowerer(RunsMixin):
+class Lowerer:
+    """Lowers one definition; model wiring (runs, their fields) goes to `self.runs`."""
+
     def __init__(self, defn: A.Definition, env: dict, resolve=None):
         self.defn = defn
         self.env = env
+        self.sizes = SizeScope(defn, env)
         self.resolve = resolve
+        self.runs = RunLowering(self)
         self.g = new_graph(defn.kind, defn.name, env, defn.span)
         self.scope: dict = {}
         self.declared_types: dict = {}
@@ -53,6 +54,10 @@ class Lowerer(RunsMixin):
         self.prefix = ""
         self.target = "v"
         self.root_of_stmt = None
+        self.equations: dict = {}  # cells: name -> its Assign
+        self.lowered: dict = {}  # cells: name -> its node, once lowered
+        self.in_progress: list = []  # cells: the equations being lowered (an algebraic loop repeats one)
+        self.outputs_seen: set = set()  # blocks and models
 
     # ---- naming ---------------------------------------------------------------
     def temp(self, base: str) -> str:
@@ -111,75 +116,12 @@ class Lowerer(RunsMixin):
             raise SpecError(f"a value of shape {t} has {count} elements{per}; the limit is {MAX_ELEMENTS}",
                             span, "sizes this large could not be allocated")
 
-    # ---- sizes ------------------------------------------------------------------
-    def size(self, e, what: str = "size") -> Size:
-        if isinstance(e, A.Num):
-            if not e.is_int:
-                raise SpecError(f"{what} must be a whole number, got {e.value}", e.span)
-            if e.value > MAX_SIZE:
-                raise SpecError(f"{what} {e.value} is absurdly large (the limit is {MAX_SIZE})", e.span)
-            return Size.const(e.value)
-        if isinstance(e, A.Name):
-            if e.id in self.env:
-                v = self.env[e.id]
-                if isinstance(v, bool):
-                    raise SpecError(f"'{e.id}' is a flag (true/false), not a size", e.span)
-                return v
-            hint = did_you_mean(e.id, [k for k, v in self.env.items() if not isinstance(v, bool)])
-            raise SpecError(f"unknown size '{e.id}'", e.span,
-                            hint or f"declare it in the header: {self.defn.kind} {self.defn.name}(..., {e.id})")
-        if isinstance(e, A.BinOp) and e.op in "+-*":
-            a, b = self.size(e.left, what), self.size(e.right, what)
-            r = a + b if e.op == "+" else a - b if e.op == "-" else a * b
-            v = r.value
-            if v is not None and abs(v) > MAX_SIZE:
-                raise SpecError(f"{what} {v} is absurdly large (the limit is {MAX_SIZE})", e.span)
-            return r
-        if isinstance(e, A.BinOp) and e.op == "/":
-            a, b = self.size(e.left, what), self.size(e.right, what)
-            r = a.div_exact(b.value) if b.value is not None else None
-            if r is None:
-                raise SpecError(f"{what} {a}/{b} is not a whole number", e.span,
-                                "sizes are integers; division must be exact")
-            return r
-        if isinstance(e, A.Neg):
-            return Size.const(0) - self.size(e.operand, what)
-        raise SpecError(f"expected a {what} (a number or a size name like H, 4*H), got an expression",
-                        e.span)
-
-    def positive_size(self, e, what: str = "size") -> Size:
-        s = self.size(e, what)
-        v = s.value
-        if v is not None and v <= 0:
-            raise SpecError(f"{what} must be positive, got {v}", e.span)
-        return s
-
-    def flag(self, e) -> bool:
-        if isinstance(e, A.Bool):
-            return e.value
-        if isinstance(e, A.Name) and isinstance(self.env.get(e.id), bool):
-            return self.env[e.id]
-        raise SpecError("expected true or false", e.span)
-
+    # ---- types and initializers -------------------------------------------------
     def type_of(self, t: A.TypeExpr) -> VType:
         if t.kind == "tokens":
             return VType((), True, "int", True)
-        dims = tuple(self.positive_size(d) for d in t.dims)
+        dims = tuple(self.sizes.positive(d) for d in t.dims)
         return VType(dims, t.kind == "seq", "float", True)
-
-    def scalar(self, e):
-        """An initializer scale: numbers, sizes, + - * /, sqrt()."""
-        if isinstance(e, A.Num):
-            return ("num", float(e.value))
-        if isinstance(e, A.Name):
-            return ("size", self.size(e))
-        if isinstance(e, A.Neg):
-            return ("neg", self.scalar(e.operand))
-        if isinstance(e, A.BinOp) and e.op in "+-*/":
-            return ("bin", e.op, self.scalar(e.left), self.scalar(e.right))
-        if isinstance(e, A.Call) and e.func == "sqrt" and len(e.args) == 1 and not e.kwargs:
-            return ("sqrt", self.scalar(e.args[0]))
-        raise SpecError("an initializer scale is made of numbers, sizes, + - * / and sqrt()", e.span)
 
     def param_init(self, item: A.ParamItem, t: VType):
         if item.init is None:
@@ -189,7 +131,7 @@ class Lowerer(RunsMixin):
         if item.init_kind == "const":
             if isinstance(e, A.Name) and e.id in ("zeros", "ones"):
                 return ("const", ("num", 0.0 if e.id == "zeros" else 1.0))
-            return ("const", self.scalar(e))
+            return ("const", self.sizes.scalar(e))
         if isinstance(e, A.Name) and e.id in ("zeros", "ones"):
             return ("const", ("num", 0.0 if e.id == "zeros" else 1.0))
         if not isinstance(e, A.Call) or e.func not in INITIALIZERS:
@@ -198,7 +140,7 @@ class Lowerer(RunsMixin):
                             did_you_mean(name, INITIALIZERS) or "use uniform(a), normal(std), = 0 or = zeros")
         if len(e.args) != 1 or e.kwargs:
             raise SpecError(f"{e.func}() takes 1 argument, got {len(e.args) + len(e.kwargs)}", e.span)
-        return (e.func, self.scalar(e.args[0]))
+        return (e.func, self.sizes.scalar(e.args[0]))
 
     # ---- declarations -----------------------------------------------------------
     def declare(self, name: str, span: Span):
@@ -206,73 +148,85 @@ class Lowerer(RunsMixin):
             raise SpecError(f"'{name}' is declared twice", span)
 
     def lower_decls(self, stmts) -> None:
-        kind = self.defn.kind
         for s in stmts:
             if isinstance(s, A.InDecl):
-                self.declare(s.name, s.span)
-                t = self.type_of(s.type)
-                if kind == "cell" and t.seq:
-                    raise SpecError(f"a cell's input is one step; '{s.name}: {t}' is a sequence", s.type.span,
-                                    f"declare 'in {s.name}: [..]' (the model runs the cell over a sequence) "
-                                    f"or 'memory {s.name}: seq[..]' to attend to a whole sequence")
-                if kind == "cell" and t.dtype == "int":
-                    raise SpecError("a cell's input must be a vector; embed token ids in the model", s.type.span)
-                if kind == "block" and not t.seq:
-                    raise SpecError(f"a block works on whole sequences; '{s.name}' must be seq[..]", s.type.span)
-                self.scope[s.name] = self.leaf(Op.INPUT, self.fresh(s.name), t, s.span)
+                self.decl_input(s)
             elif isinstance(s, A.MemDecl):
-                if kind != "cell":
-                    raise SpecError("'memory' declares a cell's attended sequence; it only exists in cells",
-                                    s.span)
-                self.declare(s.name, s.span)
-                t = self.type_of(s.type)
-                if not t.seq:
-                    raise SpecError(f"memory '{s.name}' must be a sequence, seq[..]", s.type.span)
-                self.scope[s.name] = self.leaf(Op.MEMORY, self.fresh(s.name), t, s.span)
+                self.decl_memory(s)
             elif isinstance(s, A.StateDecl):
-                if kind != "cell":
-                    raise SpecError(f"states belong in cells; a {kind} has no time steps of its own", s.span,
-                                    "move the recurrence into a cell and run it with 'over'")
-                self.declare(s.name, s.span)
-                t = self.type_of(s.type)
-                if t.seq or t.dtype == "int":
-                    raise SpecError(f"state '{s.name}' must be a vector, not {t}", s.type.span)
-                init = 0.0
-                if s.init is not None:
-                    e = s.init
-                    if isinstance(e, A.Name) and e.id in ("zeros", "ones"):
-                        init = 0.0 if e.id == "zeros" else 1.0
-                    elif isinstance(e, A.Num) or (isinstance(e, A.Neg) and isinstance(e.operand, A.Num)):
-                        init = float(e.value if isinstance(e, A.Num) else -e.operand.value)
-                    else:
-                        raise SpecError("a state starts at zeros, ones or a number", e.span,
-                                        "a model can start it from any value: 'from (h = ...)'")
-                self.declared_types[s.name] = t
-                self.scope[s.name] = ("state", s.name, t, init, s.span)
-                self.used_names.add(s.name)
+                self.decl_state(s)
             elif isinstance(s, A.ParamDecl):
-                if kind == "model":
-                    raise SpecError("a model's parameters come from linear(), embed(), layernorm() and the "
-                                    "cells and blocks it runs", s.span, "declare explicit params in a cell or block")
-                pending = []
-                for item in s.items:
-                    self.declare(item.name, item.span)
-                    if any(p.name == item.name for p in pending):
-                        raise SpecError(f"'{item.name}' is declared twice", item.span)
-                    pending.append(item)
-                    if item.type is None:
-                        continue
-                    t = self.type_of(item.type)
-                    if t.seq or t.dtype == "int" or t.rank > 2:
-                        raise SpecError(f"a parameter is a scalar, vector or matrix, not {t}", item.type.span)
-                    t = t.with_(batched=False)
-                    for p in pending:
-                        init = self.param_init(item, t)
-                        self.scope[p.name] = self.leaf(Op.PARAM, self.fresh(p.name), t, p.span, init=init)
-                    pending = []
-                if pending:
-                    raise SpecError(f"parameter '{pending[-1].name}' has no shape", pending[-1].span,
-                                    f"write 'param {pending[-1].name}: [H]'")
+                self.decl_params(s)
+
+    def decl_input(self, s: A.InDecl) -> None:
+        kind = self.defn.kind
+        self.declare(s.name, s.span)
+        t = self.type_of(s.type)
+        if kind == "cell" and t.seq:
+            raise SpecError(f"a cell's input is one step; '{s.name}: {t}' is a sequence", s.type.span,
+                            f"declare 'in {s.name}: [..]' (the model runs the cell over a sequence) "
+                            f"or 'memory {s.name}: seq[..]' to attend to a whole sequence")
+        if kind == "cell" and t.dtype == "int":
+            raise SpecError("a cell's input must be a vector; embed token ids in the model", s.type.span)
+        if kind == "block" and not t.seq:
+            raise SpecError(f"a block works on whole sequences; '{s.name}' must be seq[..]", s.type.span)
+        self.scope[s.name] = self.leaf(Op.INPUT, self.fresh(s.name), t, s.span)
+
+    def decl_memory(self, s: A.MemDecl) -> None:
+        if self.defn.kind != "cell":
+            raise SpecError("'memory' declares a cell's attended sequence; it only exists in cells", s.span)
+        self.declare(s.name, s.span)
+        t = self.type_of(s.type)
+        if not t.seq:
+            raise SpecError(f"memory '{s.name}' must be a sequence, seq[..]", s.type.span)
+        self.scope[s.name] = self.leaf(Op.MEMORY, self.fresh(s.name), t, s.span)
+
+    def decl_state(self, s: A.StateDecl) -> None:
+        if self.defn.kind != "cell":
+            raise SpecError(f"states belong in cells; a {self.defn.kind} has no time steps of its own", s.span,
+                            "move the recurrence into a cell and run it with 'over'")
+        self.declare(s.name, s.span)
+        t = self.type_of(s.type)
+        if t.seq or t.dtype == "int":
+            raise SpecError(f"state '{s.name}' must be a vector, not {t}", s.type.span)
+        init = 0.0
+        e = s.init
+        if e is not None:
+            if isinstance(e, A.Name) and e.id in ("zeros", "ones"):
+                init = 0.0 if e.id == "zeros" else 1.0
+            elif isinstance(e, A.Num) or (isinstance(e, A.Neg) and isinstance(e.operand, A.Num)):
+                init = float(e.value if isinstance(e, A.Num) else -e.operand.value)
+            else:
+                raise SpecError("a state starts at zeros, ones or a number", e.span,
+                                "a model can start it from any value: 'from (h = ...)'")
+        self.declared_types[s.name] = t
+        self.scope[s.name] = State(s.name, t, init, s.span)
+        self.used_names.add(s.name)
+
+    def decl_params(self, s: A.ParamDecl) -> None:
+        """`param W, U: [H, H]`: the names before a shape share it."""
+        if self.defn.kind == "model":
+            raise SpecError("a model's parameters come from linear(), embed(), layernorm() and the "
+                            "cells and blocks it runs", s.span, "declare explicit params in a cell or block")
+        pending = []
+        for item in s.items:
+            self.declare(item.name, item.span)
+            if any(p.name == item.name for p in pending):
+                raise SpecError(f"'{item.name}' is declared twice", item.span)
+            pending.append(item)
+            if item.type is None:
+                continue
+            t = self.type_of(item.type)
+            if t.seq or t.dtype == "int" or t.rank > 2:
+                raise SpecError(f"a parameter is a scalar, vector or matrix, not {t}", item.type.span)
+            t = t.with_(batched=False)
+            for p in pending:
+                init = self.param_init(item, t)
+                self.scope[p.name] = self.leaf(Op.PARAM, self.fresh(p.name), t, p.span, init=init)
+            pending = []
+        if pending:
+            raise SpecError(f"parameter '{pending[-1].name}' has no shape", pending[-1].span,
+                            f"write 'param {pending[-1].name}: [H]'")
 
     # ---- expressions ------------------------------------------------------------
     def value(self, e, is_root: bool = False) -> str:
@@ -280,31 +234,27 @@ class Lowerer(RunsMixin):
         identity node reading the delayed state, so it can be an output or an argument)."""
         r = self.expr(e, is_root)
         if isinstance(r, RunHandle):
-            return self.default_output(r, e.span)
-        if isinstance(r, tuple) and r[0] == "delayed":
-            return self.node(Op.IDENTITY, [(r[1], r[2])], e.span, self.root_name(is_root))
+            return self.runs.default_output(r, e.span)
+        if isinstance(r, Delayed):
+            return self.node(Op.IDENTITY, [(r.node, r.delay)], e.span, self.root_name(is_root))
         return r
 
     def ref(self, name: str, span: Span, delay: int = 0):
-        """A (node, delay) pair for a name read in an expression."""
+        """What a name read in an expression stands for: a node, a run, `Pending` (an equation or
+        a state at t, lowered on use) or `Delayed` (a state at t-k)."""
         if name in self.scope:
             v = self.scope[name]
-            if isinstance(v, tuple) and v[0] == "state":
-                if delay == 0 and self.defn.kind == "cell":
-                    return ("pending", name)
-                return (name, delay)
-            if delay and not (isinstance(v, tuple) and v[0] == "state"):
-                raise SpecError(f"'{name}' is not a state; only states can be read at t-{delay}", span,
-                                f"declare it with 'state {name}: [..]' and assign it in the cell")
-            if isinstance(v, tuple) and v[0] == "equation":
-                return ("pending", name)
+            if isinstance(v, State):  # (states exist only in cells)
+                return Delayed(name, delay) if delay else Pending(name)
             if delay:
                 raise SpecError(f"'{name}' is not a state; only states can be read at t-{delay}", span,
                                 f"declare it with 'state {name}: [..]' and assign it in the cell")
+            if isinstance(v, Equation):
+                return Pending(name)
             return v
         if name in self.env:
             raise SpecError(f"'{name}' is a size, not a value", span)
-        if name in BUILTINS or name in FUNCTIONS:
+        if name in BUILTIN_CALLS or name in FUNCTIONS:
             raise SpecError(f"'{name}' is a function; call it: {name}(...)", span)
         candidates = [k for k in self.scope] + list(self.env)
         raise SpecError(f"unknown name '{name}'", span, did_you_mean(name, candidates))
@@ -319,7 +269,7 @@ class Lowerer(RunsMixin):
             r = self.ref(e.id, e.span)
             if isinstance(r, RunHandle):
                 return r
-            return self.resolved(r, e.span)
+            return self.resolved(r)
         if isinstance(e, A.Delay):
             if self.defn.kind != "cell":
                 raise SpecError("[t-k] reads an earlier step; steps only exist inside cells", e.span,
@@ -329,9 +279,8 @@ class Lowerer(RunsMixin):
             if e.k > MAX_DELAY:
                 raise SpecError(f"delay {e.k} is larger than the limit {MAX_DELAY}", e.span)
             if e.k == 0:
-                return self.resolved(self.ref(e.target.id, e.target.span), e.span)
-            r = self.ref(e.target.id, e.target.span, e.k)
-            return ("delayed", r[0], r[1])
+                return self.resolved(self.ref(e.target.id, e.target.span))
+            return self.ref(e.target.id, e.target.span, e.k)
         if isinstance(e, A.BinOp):
             a = self.operand(e.left)
             b = self.operand(e.right)
@@ -344,24 +293,22 @@ class Lowerer(RunsMixin):
                 raise SpecError("[last] reads the end of a sequence; inside a cell there is one step", e.span)
             return self.node(Op.LAST, [(self.value(e.target), 0)], e.span, self.root_name(is_root))
         if isinstance(e, A.Attr):
-            return self.attr(e, is_root)
+            return self.runs.attr(e)
         if isinstance(e, A.Call):
             return self.call(e, is_root)
         if isinstance(e, A.Run):
-            return self.run(e, is_root)
+            return self.runs.run(e, is_root)
         raise SpecError("unsupported expression", e.span)
 
-    def resolved(self, r, span):
-        if isinstance(r, tuple) and r[0] == "pending":
-            return self.equation_value(r[1], span)
-        return r
+    def resolved(self, r):
+        return self.equation_value(r.name) if isinstance(r, Pending) else r
 
     def operand(self, e):
         r = self.expr(e)
         if isinstance(r, RunHandle):
-            return (self.default_output(r, e.span), 0)
-        if isinstance(r, tuple) and r[0] == "delayed":
-            return (r[1], r[2])
+            return (self.runs.default_output(r, e.span), 0)
+        if isinstance(r, Delayed):
+            return (r.node, r.delay)
         return (r, 0)
 
     def root_name(self, is_root: bool):
@@ -369,7 +316,7 @@ class Lowerer(RunsMixin):
             return self.root_of_stmt
         return None
 
-    def args(self, e: A.Call, n: int | None, names=()):
+    def args(self, e: A.Call, n: int | None):
         if e.kwargs and e.func not in ("attention",):
             raise SpecError(f"{e.func}() takes no keyword arguments", e.kwargs[0].span,
                             f"pass the argument by position: {e.func}(...)")
@@ -378,89 +325,102 @@ class Lowerer(RunsMixin):
         return e.args
 
     def call(self, e: A.Call, is_root: bool):
-        f = e.func
+        """A call of a built-in: `tanh(x)`, `linear(x, N)`, ... (each lowered by its own method)."""
+        if e.func in FUNCTIONS:
+            (x,) = self.args(e, 1)
+            return self.node(FUNCTIONS[e.func], [self.operand(x)], e.span, self.root_name(is_root))
+        lower = BUILTIN_CALLS.get(e.func)
+        if lower is None:
+            self.not_a_builtin(e)
+        return lower(self, e, is_root)
+
+    def call_concat(self, e: A.Call, is_root: bool):
+        if len(e.args) < 2:
+            raise SpecError("concat() takes at least 2 arguments", e.span)
+        return self.node(Op.CONCAT, [self.operand(a) for a in e.args], e.span, self.root_name(is_root))
+
+    def call_linear(self, e: A.Call, is_root: bool):
         name = self.root_name(is_root)
-        if f in FUNCTIONS:
-            (x,) = self.args(e, 1)
-            return self.node(FUNCTIONS[f], [self.operand(x)], e.span, name)
-        if f == "concat":
-            if len(e.args) < 2:
-                raise SpecError("concat() takes at least 2 arguments", e.span)
-            return self.node(Op.CONCAT, [self.operand(a) for a in e.args], e.span, name)
-        if f == "linear":
-            x, n = self.args(e, 2)
-            xv = self.value(x)
-            out = self.positive_size(n, "output size")
-            t = self.g.nodes[xv]["type"]
-            if t.rank != 1 or t.dtype == "int":
-                raise SpecError(f"linear() needs vectors, got {t}", x.span,
-                                "token ids need embed(tokens, V, E) first" if t.dtype == "int" else None)
-            inst = self.instance("linear", is_root)
-            w = self.param_leaf(f"{inst}.W", VType((out, t.dims[0]), False, "float", False), e.span,
-                                ("uniform", ("bin", "/", ("num", 1.0), ("sqrt", ("size", t.dims[0])))))
-            b = self.param_leaf(f"{inst}.b", VType((out,), False, "float", False), e.span,
-                                ("uniform", ("bin", "/", ("num", 1.0), ("sqrt", ("size", t.dims[0])))))
-            mm = self.node(Op.MATMUL, [(w, 0), (xv, 0)], e.span)
-            return self.node(Op.ADD, [(mm, 0), (b, 0)], e.span, name)
-        if f == "embed":
-            tok, v, d = self.args(e, 3)
-            tv = self.value(tok)
-            vs, ds = self.positive_size(v, "vocabulary size"), self.positive_size(d, "embedding size")
-            inst = self.instance("embed", is_root)
-            table = self.param_leaf(f"{inst}.weight", VType((vs, ds), False, "float", False), e.span,
-                                    ("normal", ("num", 1.0)))
-            return self.node(Op.EMBED, [(tv, 0), (table, 0)], e.span, name)
-        if f == "onehot":
-            tok, v = self.args(e, 2)
-            return self.node(Op.ONEHOT, [(self.value(tok), 0)], e.span, name,
-                             size=self.positive_size(v, "vocabulary size"))
-        if f == "layernorm":
-            (x,) = self.args(e, 1)
-            xv = self.value(x)
-            t = self.g.nodes[xv]["type"]
-            if t.rank != 1:
-                raise SpecError(f"layernorm() needs vectors, got {t}", x.span)
-            inst = self.instance("layernorm", is_root)
-            pt = VType(t.dims, False, "float", False)
-            gamma = self.param_leaf(f"{inst}.gamma", pt, e.span, ("const", ("num", 1.0)))
-            beta = self.param_leaf(f"{inst}.beta", pt, e.span, ("const", ("num", 0.0)))
-            return self.node(Op.LAYERNORM, [(xv, 0), (gamma, 0), (beta, 0)], e.span, name)
-        if f == "attention":
-            if len(e.args) < 3 or len(e.args) > 5:
-                raise SpecError(f"attention() takes q, k, v[, heads[, causal]], got {len(e.args)} arguments",
-                                e.span)
-            q, k, v = (self.operand(a) for a in e.args[:3])
-            heads = self.positive_size(e.args[3], "heads") if len(e.args) > 3 else Size.const(1)
-            causal = self.flag(e.args[4]) if len(e.args) > 4 else False
-            for kw in e.kwargs:
-                if kw.name == "heads":
-                    heads = self.positive_size(kw.value, "heads")
-                elif kw.name == "causal":
-                    causal = self.flag(kw.value)
-                else:
-                    raise SpecError(f"attention() has no argument '{kw.name}'", kw.span,
-                                    did_you_mean(kw.name, ["heads", "causal"]))
-            return self.node(Op.ATTENTION, [q, k, v], e.span, name, heads=heads, causal=causal)
-        if f == "positions":
-            (d,) = self.args(e, 1)
-            if self.defn.kind == "cell":
-                raise SpecError("positions() numbers the steps of a sequence; use it in a block or model",
-                                e.span)
-            if not any(isinstance(s, A.InDecl) and s.type.kind in ("seq", "tokens") for s in self.defn.body):
-                raise SpecError(f"positions() numbers the steps of a sequence input, but {self.defn.kind} "
-                                f"{self.defn.name} has no sequence input", e.span,
-                                "declare an input 'in x: seq[..]' (or tokens) whose steps it numbers")
-            return self.leaf(Op.POSITIONS, name or self.temp("pos"),
-                             VType((self.positive_size(d),), True, "float", False), e.span)
-        if f == "split":
-            raise SpecError("split() returns several values; assign them: a, b = split(x, 2)", e.span)
+        x, n = self.args(e, 2)
+        xv = self.value(x)
+        out = self.sizes.positive(n, "output size")
+        t = self.g.nodes[xv]["type"]
+        if t.rank != 1 or t.dtype == "int":
+            raise SpecError(f"linear() needs vectors, got {t}", x.span,
+                            "token ids need embed(tokens, V, E) first" if t.dtype == "int" else None)
+        inst = self.instance("linear", is_root)
+        fan_in = ("uniform", ("bin", "/", ("num", 1.0), ("sqrt", ("size", t.dims[0]))))
+        w = self.param_leaf(f"{inst}.W", VType((out, t.dims[0]), False, "float", False), e.span, fan_in)
+        b = self.param_leaf(f"{inst}.b", VType((out,), False, "float", False), e.span, fan_in)
+        mm = self.node(Op.MATMUL, [(w, 0), (xv, 0)], e.span)
+        return self.node(Op.ADD, [(mm, 0), (b, 0)], e.span, name)
+
+    def call_embed(self, e: A.Call, is_root: bool):
+        name = self.root_name(is_root)
+        tok, v, d = self.args(e, 3)
+        tv = self.value(tok)
+        vs, ds = self.sizes.positive(v, "vocabulary size"), self.sizes.positive(d, "embedding size")
+        inst = self.instance("embed", is_root)
+        table = self.param_leaf(f"{inst}.weight", VType((vs, ds), False, "float", False), e.span,
+                                ("normal", ("num", 1.0)))
+        return self.node(Op.EMBED, [(tv, 0), (table, 0)], e.span, name)
+
+    def call_onehot(self, e: A.Call, is_root: bool):
+        tok, v = self.args(e, 2)
+        return self.node(Op.ONEHOT, [(self.value(tok), 0)], e.span, self.root_name(is_root),
+                         size=self.sizes.positive(v, "vocabulary size"))
+
+    def call_layernorm(self, e: A.Call, is_root: bool):
+        name = self.root_name(is_root)
+        (x,) = self.args(e, 1)
+        xv = self.value(x)
+        t = self.g.nodes[xv]["type"]
+        if t.rank != 1:
+            raise SpecError(f"layernorm() needs vectors, got {t}", x.span)
+        inst = self.instance("layernorm", is_root)
+        pt = VType(t.dims, False, "float", False)
+        gamma = self.param_leaf(f"{inst}.gamma", pt, e.span, ("const", ("num", 1.0)))
+        beta = self.param_leaf(f"{inst}.beta", pt, e.span, ("const", ("num", 0.0)))
+        return self.node(Op.LAYERNORM, [(xv, 0), (gamma, 0), (beta, 0)], e.span, name)
+
+    def call_attention(self, e: A.Call, is_root: bool):
+        if len(e.args) < 3 or len(e.args) > 5:
+            raise SpecError(f"attention() takes q, k, v[, heads[, causal]], got {len(e.args)} arguments", e.span)
+        q, k, v = (self.operand(a) for a in e.args[:3])
+        heads = self.sizes.positive(e.args[3], "heads") if len(e.args) > 3 else Size.const(1)
+        causal = self.sizes.flag(e.args[4]) if len(e.args) > 4 else False
+        for kw in e.kwargs:
+            if kw.name == "heads":
+                heads = self.sizes.positive(kw.value, "heads")
+            elif kw.name == "causal":
+                causal = self.sizes.flag(kw.value)
+            else:
+                raise SpecError(f"attention() has no argument '{kw.name}'", kw.span,
+                                did_you_mean(kw.name, ["heads", "causal"]))
+        return self.node(Op.ATTENTION, [q, k, v], e.span, self.root_name(is_root), heads=heads, causal=causal)
+
+    def call_positions(self, e: A.Call, is_root: bool):
+        (d,) = self.args(e, 1)
+        if self.defn.kind == "cell":
+            raise SpecError("positions() numbers the steps of a sequence; use it in a block or model", e.span)
+        if not any(isinstance(s, A.InDecl) and s.type.kind in ("seq", "tokens") for s in self.defn.body):
+            raise SpecError(f"positions() numbers the steps of a sequence input, but {self.defn.kind} "
+                            f"{self.defn.name} has no sequence input", e.span,
+                            "declare an input 'in x: seq[..]' (or tokens) whose steps it numbers")
+        return self.leaf(Op.POSITIONS, self.root_name(is_root) or self.temp("pos"),
+                         VType((self.sizes.positive(d),), True, "float", False), e.span)
+
+    def call_split(self, e: A.Call, is_root: bool):
+        raise SpecError("split() returns several values; assign them: a, b = split(x, 2)", e.span)
+
+    def not_a_builtin(self, e: A.Call):
+        f = e.func
         if f in ("zeros", "ones"):
-            raise SpecError(f"'{f}' is an initial value; use it in a state declaration or a 'from' list",
-                            e.span)
+            raise SpecError(f"'{f}' is an initial value; use it in a state declaration or a 'from' list", e.span)
         if self.resolve and self.resolve(f, None) is not None:
             raise SpecError(f"{f} is a {self.resolve(f, None).kind}; run it over a sequence: "
                             f"{f}(...) over x", e.span)
-        known = list(BUILTINS) + list(self.resolve("*", None) if self.resolve else [])
+        known = list(FUNCTIONS) + list(BUILTIN_CALLS) + list(self.resolve("*", None) if self.resolve else [])
         raise SpecError(f"unknown function '{f}'", e.span, did_you_mean(f, known))
 
     def param_leaf(self, name: str, t: VType, span: Span, init) -> str:
@@ -469,17 +429,17 @@ class Lowerer(RunsMixin):
         return self.leaf(Op.PARAM, name, t, span, init=init)
 
     # ---- statements ---------------------------------------------------------------
-    def equation_value(self, name: str, span: Span) -> str:
+    def equation_value(self, name: str) -> str:
         """In a cell: the node of equation `name`, lowering it first if needed."""
         v = self.scope.get(name)
-        if isinstance(v, tuple) and v[0] == "state":
+        if isinstance(v, State):
             if name not in self.lowered:
                 if name not in self.equations:
-                    raise SpecError(f"state '{name}' is never assigned", v[4],
+                    raise SpecError(f"state '{name}' is never assigned", v.span,
                                     f"add an equation '{name} = ...' to the cell")
                 self.lower_equation(name)
             return name
-        if isinstance(v, tuple) and v[0] == "equation":
+        if isinstance(v, Equation):
             if name not in self.lowered:
                 self.lower_equation(name)
             return self.lowered[name]
@@ -505,7 +465,7 @@ class Lowerer(RunsMixin):
                 raise SpecError(f"state '{name}' is declared {self.declared_types[name]} but assigned {t}",
                                 stmt.value.span)
             st = self.scope[name]
-            self.g.nodes[r].update(state=True, init=st[3], decl=st[4])
+            self.g.nodes[r].update(state=True, init=st.init, decl=st.span)
         self.lowered[name] = r
         self.in_progress.pop()
 
@@ -523,7 +483,7 @@ class Lowerer(RunsMixin):
         xv = self.value(x)
         self.target = saved
         t = self.g.nodes[xv]["type"]
-        parts = self.positive_size(n, "number of parts")
+        parts = self.sizes.positive(n, "number of parts")
         if parts.value != len(s.targets):
             raise SpecError(f"split into {parts} parts, but {len(s.targets)} names on the left", e.span)
         if t.rank != 1:
@@ -546,19 +506,16 @@ class Lowerer(RunsMixin):
                             f"and line {s.span.line})", s.span,
                             "a cell is a set of equations: each name is assigned once")
         v = self.scope.get(name)
-        if v is not None and not (isinstance(v, tuple) and v[0] == "state"):
+        if v is not None and not isinstance(v, State):
             raise SpecError(f"cannot assign to {self.g.nodes[v]['op'].value} '{name}'", s.span)
         if name in self.env:
             raise SpecError(f"cannot assign to size '{name}'", s.span)
         self.equations[name] = s
         if v is None:
-            self.scope[name] = ("equation", name)
+            self.scope[name] = Equation(name)
         self.used_names.add(name)
 
     def lower_cell(self, stmts) -> None:
-        self.equations: dict = {}
-        self.lowered: dict = {}
-        self.in_progress: list = []
         outs = []
         for s in stmts:
             if isinstance(s, A.Assign):
@@ -571,10 +528,10 @@ class Lowerer(RunsMixin):
             elif isinstance(s, A.Repeat):
                 raise SpecError("'repeat' stacks layers in models and blocks, not inside a cell", s.span)
         for name in self.equations:
-            self.equation_value(name, self.equations[name].span)
+            self.equation_value(name)
         for name, v in list(self.scope.items()):
-            if isinstance(v, tuple) and v[0] == "state" and name not in self.lowered:
-                raise SpecError(f"state '{name}' is never assigned", v[4],
+            if isinstance(v, State) and name not in self.lowered:
+                raise SpecError(f"state '{name}' is never assigned", v.span,
                                 f"add an equation '{name} = ...' to the cell")
         seen = set()
         for o in outs:
@@ -584,9 +541,8 @@ class Lowerer(RunsMixin):
             if o.value is not None:
                 self.target, self.root_of_stmt = o.name, None
                 src = self.value(o.value, is_root=True)
-                src = self.resolved(src, o.span) if isinstance(src, tuple) else src
             else:
-                src = self.equation_value(self.out_source(o), o.span)
+                src = self.equation_value(self.out_source(o))
             add_node(self.g, self.fresh(f"out_{o.name}"), Op.OUTPUT, self.g.nodes[src]["type"], o.span,
                      [(src, 0)], output=o.name)
         # delayed edges last: an output may read a state at t-k too (`out prev = h[t-1]`)
@@ -616,7 +572,7 @@ class Lowerer(RunsMixin):
             elif isinstance(s, A.Repeat):
                 if depth >= 4:
                     raise SpecError("repeat nests deeper than 4 levels", s.span)
-                n = self.size(s.count, "repeat count")
+                n = self.sizes.size(s.count, "repeat count")
                 if n.value is None:
                     raise SpecError(f"repeat count {n} has no value", s.count.span,
                                     f"give it a default in the header or pass --set {n}=...")
@@ -661,7 +617,6 @@ class Lowerer(RunsMixin):
                                 "a cell runs once per step of its per-step input; declare one with 'in x: [..]' "
                                 "(a model runs the cell over a sequence of them)")
         else:
-            self.outputs_seen: set = set()
             self.lower_sequential(self.defn.body)
         if not any(d["op"] == Op.OUTPUT for _, d in self.g.nodes(data=True)):
             raise SpecError(f"{self.defn.kind} {self.defn.name} has no output", self.defn.span,
@@ -670,34 +625,12 @@ class Lowerer(RunsMixin):
         return self.g
 
 
-def size_env(defn: A.Definition, given: dict | None, symbolic: bool = False, file_span=None) -> dict:
-    """Bind a definition's size parameters: given values, then defaults, else symbols."""
-    given = dict(given or {})
-    env: dict = {}
-    seen = set()
-    for p in defn.params:
-        if p.name in seen:
-            raise SpecError(f"size '{p.name}' is declared twice", p.span)
-        seen.add(p.name)
-    helper = Lowerer(defn, env)
-    for p in defn.params:
-        if p.name in given and not symbolic:
-            v = given.pop(p.name)
-            if isinstance(v, bool) or isinstance(v, Size):
-                env[p.name] = v
-            elif isinstance(v, int) and 0 < v <= MAX_SIZE:
-                env[p.name] = Size.const(v)
-            else:
-                raise SpecError(f"size {p.name}={v!r} must be a whole number between 1 and {MAX_SIZE}", p.span)
-            continue
-        if p.default is None or (symbolic and not isinstance(p.default, A.Bool)):
-            env[p.name] = Size.name(p.name)
-        elif isinstance(p.default, A.Bool):
-            env[p.name] = p.default.value
-        else:
-            helper.env = env
-            env[p.name] = helper.positive_size(p.default, f"size {p.name}")
-    return env
+# the built-ins besides the elementwise FUNCTIONS, each lowered by its own method
+BUILTIN_CALLS = {
+    "concat": Lowerer.call_concat, "linear": Lowerer.call_linear, "embed": Lowerer.call_embed,
+    "onehot": Lowerer.call_onehot, "layernorm": Lowerer.call_layernorm, "attention": Lowerer.call_attention,
+    "positions": Lowerer.call_positions, "split": Lowerer.call_split,
+}
 
 
 def lower(defn: A.Definition, env: dict, resolve=None) -> nx.MultiDiGraph:

@@ -3,69 +3,46 @@
 In:  `ast.Run` / `ast.Attr` nodes met while lowering a model (see seqdsl.lower). `over`, `from`
      and `attend` take one value, or a `KwargList` giving the callee's inputs, states or
      memories by name (each once; one value only when the callee has exactly one).
-Out: `call` and `get` IR nodes; `RunsMixin` (mixed into `Lowerer`), `Interface` (what a model
-     needs to know of a cell or block) and `interface_of(defn, graph)`.
+Out: `call` and `get` IR nodes, made by `RunLowering`, which a `Lowerer` holds and lends its
+     graph, names and expressions to; `interface_of(defn, graph)`, the `Interface` a model
+     sees of a lowered cell or block.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from . import ast as A
 from .errors import Span, SpecError, did_you_mean
 from .ir import add_node, interface
+from .lower_values import Interface, RunHandle
 from .ops import Op
-from .sizes import Size
+from .size_exprs import SizeScope, symbolic_env
 
 
-@dataclass
-class Interface:
-    """What a model needs to know of a cell or block it runs (types in the callee's sizes)."""
+class RunLowering:
+    """Lowers a model's runs and the fields read from them, for one `Lowerer` (`lw`)."""
 
-    kind: str
-    name: str
-    size_params: list
-    defaults: dict
-    inputs: dict  # name -> VType
-    states: dict  # name -> VType
-    memories: dict
-    outputs: dict
-    span: Span = None
-
-
-@dataclass
-class RunHandle:
-    """A name bound to a run in a model: its fields are read with `enc.y`, `enc.final`."""
-
-    calls: list  # one call node, or two (forward, backward) for a bidirectional run
-    iface: Interface
-    env: dict
-    span: Span
-    cache: dict = field(default_factory=dict)
-
-
-class RunsMixin:
-    """The methods of `Lowerer` that lower runs and the fields read from them."""
+    def __init__(self, lw):
+        self.lw = lw
 
     def run(self, e: A.Run, is_root: bool):
-        if self.defn.kind != "model":
-            raise SpecError(f"'over' runs a cell or block; runs belong in models, not in a {self.defn.kind}",
+        if self.lw.defn.kind != "model":
+            raise SpecError(f"'over' runs a cell or block; runs belong in models, not in a {self.lw.defn.kind}",
                             e.span)
         callee = e.call.func
-        iface = self.resolve(callee, e.call.span) if self.resolve else None
+        iface = self.lw.resolve(callee, e.call.span) if self.lw.resolve else None
         if iface is None:
-            known = list(self.resolve("*", None)) if self.resolve else []
+            known = list(self.lw.resolve("*", None)) if self.lw.resolve else []
             raise SpecError(f"unknown cell or block '{callee}'", e.call.span, did_you_mean(callee, known))
         if iface.kind == "model":
             raise SpecError(f"{callee} is a model; only cells and blocks can be run", e.call.span)
         env = self.callee_env(iface, e.call)
-        inst = self.instance(callee.lower(), is_root)
+        inst = self.lw.instance(callee.lower(), is_root)
         if iface.kind == "block" and (e.from_ is not None or e.attend is not None or e.reversed
                                       or e.bidirectional):
             raise SpecError("from/attend/reversed/bidirectional apply to cells; a block sees the whole sequence",
                             e.span)
         inputs = self.over_inputs(e, iface, env)
-        over_t = self.g.nodes[inputs[0][0]]["type"]
+        over_t = self.lw.g.nodes[inputs[0][0]]["type"]
         if e.from_ is not None:
             inputs += self.from_inputs(e, iface, env)
         if e.attend is not None:
@@ -87,11 +64,11 @@ class RunsMixin:
         if e.bidirectional:
             calls = []
             for direction, rev in (("fwd", False), ("bwd", True)):
-                n = add_node(self.g, self.fresh(f"{inst}.{direction}".replace(".", "_")), Op.CALL, t, e.span,
+                n = add_node(self.lw.g, self.lw.fresh(f"{inst}.{direction}".replace(".", "_")), Op.CALL, t, e.span,
                              inputs, instance=f"{inst}.{direction}", reverse=rev, **attrs)
                 calls.append(n)
         else:
-            n = add_node(self.g, self.fresh(inst.replace(".", "_")), Op.CALL, t, e.span, inputs, instance=inst,
+            n = add_node(self.lw.g, self.lw.fresh(inst.replace(".", "_")), Op.CALL, t, e.span, inputs, instance=inst,
                          reverse=bool(e.reversed), **attrs)
             calls = [n]
         return RunHandle(calls, iface, env, e.span)
@@ -128,8 +105,8 @@ class RunsMixin:
             items = [(next(iter(want)), src)]
         out = []
         for name, expr in items:
-            v = self.value(expr)
-            t = self.g.nodes[v]["type"]
+            v = self.lw.value(expr)
+            t = self.lw.g.nodes[v]["type"]
             need = want[name].subs(env)
             if iface.kind == "cell" and what == "input":
                 need = need.with_(seq=True)
@@ -159,7 +136,7 @@ class RunsMixin:
             if p in given:
                 a = given[p]
                 d = iface.defaults.get(p)
-                env[p] = self.flag(a) if isinstance(d, bool) else self.positive_size(a)
+                env[p] = self.lw.sizes.flag(a) if isinstance(d, bool) else self.lw.sizes.positive(a)
             elif p in iface.defaults and iface.defaults[p] is not None:
                 d = iface.defaults[p]
                 env[p] = d if isinstance(d, bool) else d.subs(env)
@@ -182,17 +159,17 @@ class RunsMixin:
                 seen.add(kw.name)
                 if isinstance(kw.value, A.Name) and kw.value.id == "zeros":
                     continue
-                v = self.value(kw.value)
+                v = self.lw.value(kw.value)
                 want = iface.states[kw.name].subs(env)
-                if self.g.nodes[v]["type"] != want:
+                if self.lw.g.nodes[v]["type"] != want:
                     raise SpecError(f"state '{kw.name}' of {iface.name} is {want}, but this is "
-                                    f"{self.g.nodes[v]['type']}", kw.value.span)
+                                    f"{self.lw.g.nodes[v]['type']}", kw.value.span)
                 out.append((v, 0, kw.name))
             return out
         if not (isinstance(src, A.Attr) and src.name == "final"):
             raise SpecError("'from' takes another run's final states (enc.final) or a list (h = ..., c = ...)",
                             src.span)
-        other = self.expr(src.target)
+        other = self.lw.expr(src.target)
         if not isinstance(other, RunHandle):
             raise SpecError("'.final' is read from a run", src.span)
         if len(other.calls) != 1:
@@ -202,9 +179,9 @@ class RunsMixin:
                 raise SpecError(f"{other.iface.name} has no state '{s}' to start {iface.name} from", src.span)
             v = self.field(other, f"final.{s}", src.span)
             want = t.subs(env)
-            if self.g.nodes[v]["type"] != want:
+            if self.lw.g.nodes[v]["type"] != want:
                 raise SpecError(f"state '{s}': {iface.name} needs {want}, {other.iface.name} ends with "
-                                f"{self.g.nodes[v]['type']}", src.span)
+                                f"{self.lw.g.nodes[v]['type']}", src.span)
             out.append((v, 0, s))
         return out
 
@@ -231,17 +208,17 @@ class RunsMixin:
             raise SpecError(f"{iface.name} has no output or state '{base}'", span, did_you_mean(base, fields))
         parts = []
         for c in h.calls:
-            parts.append(add_node(self.g, self.fresh(f"{c}_{fieldname.replace('.', '_')}"), Op.GET, t, span,
+            parts.append(add_node(self.lw.g, self.lw.fresh(f"{c}_{fieldname.replace('.', '_')}"), Op.GET, t, span,
                                   [(c, 0)], field=fieldname))
         if len(parts) == 2:
-            r = self.node(Op.CONCAT, [(p, 0) for p in parts], span, self.fresh(f"{h.calls[0]}_{base}"))
+            r = self.lw.node(Op.CONCAT, [(p, 0) for p in parts], span, self.lw.fresh(f"{h.calls[0]}_{base}"))
         else:
             r = parts[0]
         h.cache[fieldname] = r
         return r
 
-    def attr(self, e: A.Attr, is_root: bool):
-        target = self.expr(e.target)
+    def attr(self, e: A.Attr):
+        target = self.lw.expr(e.target)
         if not isinstance(target, RunHandle):
             raise SpecError(f"'.{e.name}' reads a field of a run (enc.y, enc.h, enc.final)", e.span)
         if e.name == "final":
@@ -264,15 +241,14 @@ def _example(names: list, value: str) -> str:
 
 def interface_of(defn: A.Definition, g) -> Interface:
     """What a model needs to know of a lowered cell or block (types in its own size names)."""
-    from .lower import Lowerer
-
     iface = interface(g)
     defaults = {}
+    own = SizeScope(defn, symbolic_env(defn))
     for p in defn.params:
         if isinstance(p.default, A.Bool):
             defaults[p.name] = p.default.value
         elif p.default is not None:
-            defaults[p.name] = Lowerer(defn, {q.name: Size.name(q.name) for q in defn.params}).size(p.default)
+            defaults[p.name] = own.size(p.default)
         else:
             defaults[p.name] = None
     return Interface(defn.kind, defn.name, [p.name for p in defn.params], defaults, iface["inputs"],

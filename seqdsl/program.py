@@ -33,11 +33,12 @@ from pathlib import Path
 from . import ast as A
 from .check import check_graph, summary
 from .errors import Span, SpecError, did_you_mean
-from .lower import lower, size_env
+from .lower import lower
 from .lower_runs import interface_of
 from .ops import Op
 from .parse import MAX_SOURCE_BYTES, parse
 from .scalars import check_number, check_scale
+from .size_exprs import SizeScope, size_env
 from .sizes import Size
 
 MAX_IMPORTS = 64
@@ -502,10 +503,8 @@ def _count(stmts, helper, mult: int, worst: list) -> int:
 def _estimate(defn: A.Definition, env: dict):
     """(a lower bound on the IR nodes `defn` lowers to, the span of the repeat that dominates it),
     computed from the AST without expanding repeats; None when nothing is repeated."""
-    from .lower import Lowerer
-
     worst = [0, None]
-    total = _count(defn.body, Lowerer(defn, env), 1, worst)
+    total = _count(defn.body, SizeScope(defn, env), 1, worst)
     return None if worst[1] is None else (total, worst[1])
 
 

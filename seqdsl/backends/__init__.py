@@ -38,7 +38,7 @@ def _program(source, sizes):
 def loaded_sizes(program, defn) -> dict:
     """The sizes `load(..., sizes=...)` gave `defn`: `program.sizes` when the Program keeps them,
     else recovered from the definition's bound sizes (the fewest that reproduce them)."""
-    from ..lower import size_env
+    from ..size_exprs import size_env
     from ..sizes import Size
 
     kept = getattr(program, "sizes", None)
@@ -58,17 +58,16 @@ def loaded_sizes(program, defn) -> dict:
 def dim_names(defn) -> dict:
     """The spec's names for the dims of each input, memory and state ("I", "4*H"), for messages."""
     from .. import ast as A
-    from ..lower import Lowerer
-    from ..sizes import Size
+    from ..size_exprs import SizeScope, symbolic_env
 
-    env = {p.name: Size.name(p.name) for p in defn.ast.params}
+    own = SizeScope(defn.ast, symbolic_env(defn.ast))
     dims, memories = {}, []
     for s in defn.ast.body:
         if isinstance(s, (A.InDecl, A.MemDecl, A.StateDecl)):
             if isinstance(s, A.MemDecl):
                 memories.append(s.name)
             try:
-                dims[s.name] = tuple(str(Lowerer(defn.ast, env).size(d)) for d in s.type.dims)
+                dims[s.name] = tuple(str(own.size(d)) for d in s.type.dims)
             except SpecError:
                 pass
     return {"dims": dims, "memories": memories}

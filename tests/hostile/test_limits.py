@@ -10,8 +10,8 @@ import pytest
 
 import seqdsl
 from seqdsl.errors import SpecError
-from seqdsl.lower import Lowerer
 from seqdsl.program import MAX_PARAM_ELEMENTS, MAX_PROGRAM_NODES, _count, read_source
+from seqdsl.size_exprs import SizeScope
 
 ROOT = Path(__file__).resolve().parents[2]
 RNN = (ROOT / "specs" / "rnn.seq").read_text(encoding="utf-8")
@@ -22,7 +22,7 @@ def test_the_estimate_is_a_lower_bound(path):
     """Refusing before lowering must never refuse a program that would fit."""
     program = seqdsl.load(Path(path))
     for d in program.definitions.values():
-        assert _count(d.ast.body, Lowerer(d.ast, d.sizes), 1, [0, None]) <= d.graph.number_of_nodes()
+        assert _count(d.ast.body, SizeScope(d.ast, d.sizes), 1, [0, None]) <= d.graph.number_of_nodes()
 
 
 def test_path_and_text_are_told_apart(tmp_path, monkeypatch):
