@@ -238,6 +238,7 @@ class OpInfo:
     constant: bool = False        # fixed by the spec itself: no gradient flows into it
     fed: bool = False             # passed in by the caller (an input or an attended memory)
     drawn: str = "node"           # "node", "folded" (into its reader's label), or "hidden" in model pictures
+    grad_reads: tuple = ()        # what its vector-Jacobian product reads: "in" (operands), "out" (its result)
 
 
 def _info(arity, rule, kind, **flags) -> OpInfo:
@@ -245,6 +246,7 @@ def _info(arity, rule, kind, **flags) -> OpInfo:
 
 
 _POINTWISE = dict(positionwise=True, liftable=True, inplace=True)  # + - * / and the activations
+_IN, _OUT = ("in",), ("out",)  # what a derivative reads: the operands, or the result
 
 OPS: dict = {
     Op.INPUT: _info(0, _leaf, "leaf", differentiable=False, fed=True),
@@ -252,25 +254,31 @@ OPS: dict = {
     Op.PARAM: _info(0, _leaf, "leaf", differentiable=False, shared=True, drawn="folded"),
     Op.CONST: _info(0, _leaf, "leaf", differentiable=False, shared=True, constant=True, drawn="folded"),
     Op.POSITIONS: _info(0, _leaf, "leaf", differentiable=False, constant=True, drawn="hidden"),
-    **{op: _info(2, _elementwise(op), "elementwise", **_POINTWISE) for op in ELEMENTWISE_BINARY},
-    **{op: _info(1, _elementwise(op), "elementwise", **_POINTWISE) for op in (Op.NEG, Op.TANH, Op.SIGMOID, Op.RELU,
-                                                                            Op.EXP)},
-    Op.LOG: _info(1, _elementwise(Op.LOG), "elementwise", positionwise=True, liftable=True),
+    Op.ADD: _info(2, _elementwise(Op.ADD), "elementwise", **_POINTWISE),
+    Op.SUB: _info(2, _elementwise(Op.SUB), "elementwise", **_POINTWISE),
+    Op.MUL: _info(2, _elementwise(Op.MUL), "elementwise", **_POINTWISE, grad_reads=_IN),
+    Op.DIV: _info(2, _elementwise(Op.DIV), "elementwise", **_POINTWISE, grad_reads=_IN),
+    Op.NEG: _info(1, _elementwise(Op.NEG), "elementwise", **_POINTWISE),
+    Op.TANH: _info(1, _elementwise(Op.TANH), "elementwise", **_POINTWISE, grad_reads=_OUT),
+    Op.SIGMOID: _info(1, _elementwise(Op.SIGMOID), "elementwise", **_POINTWISE, grad_reads=_OUT),
+    Op.RELU: _info(1, _elementwise(Op.RELU), "elementwise", **_POINTWISE, grad_reads=_IN),
+    Op.EXP: _info(1, _elementwise(Op.EXP), "elementwise", **_POINTWISE, grad_reads=_OUT),
+    Op.LOG: _info(1, _elementwise(Op.LOG), "elementwise", positionwise=True, liftable=True, grad_reads=_IN),
     Op.IDENTITY: _info(1, _elementwise(Op.IDENTITY), "elementwise", positionwise=True, view=True),
-    Op.SIGTANH: _info(1, _elementwise(Op.SIGTANH), "elementwise", inplace=True),
+    Op.SIGTANH: _info(1, _elementwise(Op.SIGTANH), "elementwise", inplace=True, grad_reads=_OUT),
     Op.ADDCMUL: _info(3, lambda a, ts, s: broadcast(ts[0], broadcast(ts[1], ts[2], s, "multiplication"), s,
                                                      "addition"), "elementwise"),
     Op.ADDMM: _info(3, lambda a, ts, s: broadcast(ts[0], _matmul(a, ts[1:], s), s, "addition"), "structural"),
-    Op.MATMUL: _info(2, _matmul, "structural", positionwise=True),
+    Op.MATMUL: _info(2, _matmul, "structural", positionwise=True, grad_reads=_IN),
     Op.CONCAT: _info(None, _concat, "structural", positionwise=True),
     Op.SLICE: _info(1, _slice, "structural", positionwise=True, view=True),
-    Op.SOFTMAX: _info(1, _softmax, "reduction"),
-    Op.SUM: _info(1, _sum, "reduction"),
-    Op.LAST: _info(1, _last, "reduction", view=True),
-    Op.LAYERNORM: _info(3, _layernorm, "reduction"),
-    Op.EMBED: _info(2, _embed, "structural"),
+    Op.SOFTMAX: _info(1, _softmax, "reduction", grad_reads=_OUT),
+    Op.SUM: _info(1, _sum, "reduction", grad_reads=_IN),
+    Op.LAST: _info(1, _last, "reduction", view=True, grad_reads=_IN),
+    Op.LAYERNORM: _info(3, _layernorm, "reduction", grad_reads=_IN),
+    Op.EMBED: _info(2, _embed, "structural", grad_reads=_IN),
     Op.ONEHOT: _info(1, _onehot, "structural"),
-    Op.ATTENTION: _info(3, _attention, "reduction"),
+    Op.ATTENTION: _info(3, _attention, "reduction", grad_reads=_IN),
     Op.CALL: _info(None, _leaf, "model"),
     Op.GET: _info(1, _leaf, "model"),
     Op.OUTPUT: _info(1, lambda a, ts, s: ts[0], "model", differentiable=False),

@@ -361,11 +361,11 @@ def plan_is_safe(source, name: str | None = None, steps: int = 7) -> None:
     step, a list that keeps a memory-axis output, the final states) must find them unchanged.
     Arrays the loop does not own (hoisted values, parameters, memory, inputs, the caller's
     initial states) must never be written."""
-    from seqdsl.backends.buffers import plan
     from seqdsl.backends.codegen import Codegen
     from seqdsl.backends.numpy import EMITTER
     from seqdsl.ir import delays, in_edges, interface, topo_order
     from seqdsl.ops import Op
+    from seqdsl.schedule.buffers import plan
 
     program = seqdsl.load(source)
     cg = Codegen(program, EMITTER, "float64")

@@ -176,6 +176,8 @@ def test_generated_code_golden(backend):
 
     for spec in ("lstm", "peephole_lstm"):
         golden(f"code/{spec}.{backend}.py", generate_source(ROOT / f"specs/{spec}.seq", backend)[2])
+    for spec, name in (("tasks", "Sentiment"), ("transformer", "SelfAttention")):  # a model, a block
+        golden(f"code/{spec}.{name}.{backend}.py", generate_source(ROOT / f"specs/{spec}.seq", backend, None, name)[2])
 
 
 def test_compiled_file_is_standalone(tmp_path):

@@ -42,12 +42,12 @@ import re
 from dataclasses import dataclass, field
 
 from ..analysis.tiles import tiling
-from ..ir import delays, in_edges, interface, output_source, outputs, topo_order
+from ..ir import in_edges, interface, output_source, outputs, topo_order
 from ..ops import ELEMENTWISE_BINARY, Op
 from ..passes import optimize
 from ..scalars import scalar_eval, scalar_subs
+from ..schedule import schedule_cell
 from ..sizes import Size
-from .buffers import plan as memory_plan
 from .layout import Unsupported, align  # noqa: F401  (Unsupported: part of this module's API)
 from .vocab import token_vocab
 
@@ -350,17 +350,14 @@ class Codegen:
         g = u.graph
         em = self.em
         v = self.v = u.names.__getitem__
-        iface = interface(g)
-        xnames = list(iface["inputs"])
+        self.pre_t = {}  # set for the loop below; the code before it reads weights as they are
+        can_into = (lambda n: self._can_into(g, n)) if not grad and em.into and em.empty else None
+        sc = schedule_cell(g, grad=grad, can_into=can_into, pre_transpose=bool(em.pre_transpose))
+        order, where, xnames, max_delay = sc.order, sc.where, sc.inputs, sc.max_delay
+        step_nodes, used_in_loop, readers, tape = sc.step, sc.step_views, sc.readers, set(sc.tape)
+        mp, owned_states, pre_t = sc.plan, sc.owned_states, sc.pre_transposed
         in_arg = lambda x: f"{v(x)}__in"
         x0 = in_arg(xnames[0])
-        self.pre_t = {}
-        tape: set = set()
-        if grad:
-            from .numpy_grad import needs
-
-            outs_needed, ins_needed = needs(g)
-            tape = {n for n in outs_needed | ins_needed if g.nodes[n]["hoist"] == "step"}
         args = "".join(f"{in_arg(x)}, " for x in xnames)
         lines = [f"def {u.twin('grad') if grad else u.fname}(P__, pre__, {args}init__, memory__, reverse__=False, "
                  f"seqs__={grad!r}):",
@@ -372,13 +369,9 @@ class Codegen:
         lines += ["    if T == 0:",
                   f"        raise ValueError('{u.defn}: sequences must have at least one step')"]
         body = []
-        order = topo_order(g)
-        where = {n: g.nodes[n]["hoist"] for n in g.nodes}
         # parameters, memory and everything computed once
-        for n in order:
+        for n in sc.once:
             d = g.nodes[n]
-            if where[n] != "once" or d["op"] == Op.OUTPUT:
-                continue
             if d["op"] == Op.PARAM:
                 body.append(f"{v(n)} = P__[pre__ + {n!r}]")
             elif d["op"] == Op.MEMORY:
@@ -388,39 +381,15 @@ class Codegen:
         # time-parallel work, time-major
         for x in xnames:
             body.append(f"{v(x)} = {em.to_time_major.format(v=in_arg(x))}")
-        for n in order:
-            d = g.nodes[n]
-            if where[n] == "time" and d["op"] not in (Op.INPUT, Op.OUTPUT):
-                body.extend(self.assign(g, n, lambda s, k: v(s)).split("\n"))
-        used_in_loop = sorted({u_ for n in order if where[n] == "step"
-                               for u_, _, _ in in_edges(g, n) if where[u_] == "time"}, key=order.index)
+        for n in sc.time:
+            body.extend(self.assign(g, n, lambda s, k: v(s)).split("\n"))
         for n in used_in_loop:
             body.append(f"{v(n)}__steps = {em.steps.format(v=v(n))}")
-        # state history: s__d1 is s[t-1], s__d2 is s[t-2], ...
-        max_delay = {s: ks[-1] for s, ks in delays(g).items()}
-        # memory plan (inference, backends that can write into arrays): in-place and static buffers
-        step_nodes = [n for n in order if where[n] == "step" and g.nodes[n]["op"] != Op.OUTPUT]
-        mp = None
-        if not grad and em.into and em.empty:
-            mp = memory_plan(g, step_nodes, iface["states"], max_delay, lambda n: self._can_into(g, n))
-        owned_states = set(mp.own) if mp else set()
-        if mp:
-            owned_states |= {u for n, p in mp.inplace.items() for u, _, k in [in_edges(g, n)[p]] if k}
         # weights read by matmuls inside the loop, transposed once
-        pre_t = {}  # node -> (port, weight): matmuls in the loop read the weight transposed once
-        if em.pre_transpose:
-            for n in step_nodes:
-                port = {Op.MATMUL: 0, Op.ADDMM: 1}.get(g.nodes[n]["op"])
-                if port is None:
-                    continue
-                w = in_edges(g, n)[port][0]
-                wt = g.nodes[w]["type"]
-                x = in_edges(g, n)[port + 1][0]
-                if where[w] == "once" and wt.rank == 2 and not wt.batched and g.nodes[x]["type"].batched:
-                    pre_t[n] = (port, w)
-            for w in sorted({w for _, w in pre_t.values()}, key=order.index):
-                body.append(f"{v(w)}__T = {em.pre_transpose.format(v=v(w))}")
-        for s in iface["states"]:
+        for w in sorted({w for _, w in pre_t.values()}, key=order.index):
+            body.append(f"{v(w)}__T = {em.pre_transpose.format(v=v(w))}")
+        # state history: s__d1 is s[t-1], s__d2 is s[t-2], ...
+        for s in sc.states:
             init = g.nodes[s]["init"]
             shape = g.nodes[s]["type"].concrete_dims()
             given = f"init__[{s!r}].copy()" if s in owned_states else f"init__[{s!r}]"
@@ -430,7 +399,7 @@ class Codegen:
                 body.append(f"{v(s)}__d{k} = {v(s)}__d1" + (".copy()" if s in owned_states else ""))
             if grad:
                 body.append(f"{v(s)}__init = {v(s)}__d1")
-        step_outs = [o for o in outputs(g) if where[output_source(g, o)] == "step"]
+        step_outs = sc.step_outputs
         # outputs (and per-step states) are copied into preallocated time-major arrays, except
         # those with a memory axis, whose length is only known at run time: they go to a list
         buffered = {o for o in step_outs if mp and not g.nodes[o]["type"].seq}
@@ -441,7 +410,7 @@ class Codegen:
             for o in sorted(buffered, key=step_outs.index):
                 shape = f"(T, B) + {g.nodes[o]['type'].concrete_dims()!r}"
                 body.append(f"{v(o)}__buf = {em.empty.format(shape=shape)}")
-            for s in iface["states"]:
+            for s in sc.states:
                 shape = f"(T, B) + {g.nodes[s]['type'].concrete_dims()!r}"
                 body.append(f"{v(s)}__seq = {em.empty.format(shape=shape)} if seqs__ else None")
             for n in mp.static:
@@ -451,7 +420,7 @@ class Codegen:
                 if n in mp.root and n not in mp.static:
                     body.append(f"{v(n)} = {v(mp.root[n])}__buf{self._offset(g, n, mp)}")
         else:
-            for s in iface["states"]:
+            for s in sc.states:
                 body.append(f"{v(s)}__list = [] if seqs__ else None")
         for n in sorted(tape, key=order.index):
             body.append(f"{v(n)}__tape = []")
@@ -505,7 +474,7 @@ class Codegen:
             loop.extend(copy_out(o) for o in copies.get(n, ()))
         if not mp:
             loop.extend(copy_out(o) for o in step_outs)
-        for s in iface["states"]:
+        for s in sc.states:
             if mp:
                 loop.append(f"if seqs__: {v(s)}__seq[t] = {v(s)}")
             elif grad:
@@ -518,7 +487,7 @@ class Codegen:
                 loop.append(f"{v(s)}__d1 = {v(s)}")
         body += ["    " + x for x in loop] or ["    pass  # nothing depends on the previous step"]
         flips = [f"    {v(o)}__list.reverse()" for o in listed]
-        for s in iface["states"] if not mp else ():
+        for s in sc.states if not mp else ():
             flips.append(f"    {v(s)}__list.reverse()" if grad else f"    seqs__ and {v(s)}__list.reverse()")
         if flips:
             body += ["if reverse__:"] + flips
@@ -535,18 +504,18 @@ class Codegen:
                 val = v(src) if g.nodes[src]["type"].batched else f"{v(src)}[None]"
                 outs.append(f"{g.nodes[o]['output']!r}: {em.every_step.format(v=val)}")
         if mp:
-            seqs = ", ".join(f"{s!r}: {em.to_batch_first.format(v=v(s) + '__seq')}" for s in iface["states"])
+            seqs = ", ".join(f"{s!r}: {em.to_batch_first.format(v=v(s) + '__seq')}" for s in sc.states)
         else:
-            seqs = ", ".join(f"{s!r}: {em.stack.format(items=v(s) + '__list')}" for s in iface["states"])
+            seqs = ", ".join(f"{s!r}: {em.stack.format(items=v(s) + '__list')}" for s in sc.states)
         if not grad and seqs:
             seqs = f"{seqs}}} if seqs__ else {{"
-        finals = ", ".join(f"{s!r}: {v(s)}__d1" for s in iface["states"])
+        finals = ", ".join(f"{s!r}: {v(s)}__d1" for s in sc.states)
         if grad:
             from .numpy_grad import cell_backward
 
             body.append("")
             body.append("def backward__(d_outs__, d_seqs__, d_final__, G__):")
-            body += ["    " + x for x in cell_backward(g, v, iface, where, order, max_delay, tape, xnames)]
+            body += ["    " + x for x in cell_backward(g, v, sc)]
             body.append(f"return {{{', '.join(outs)}}}, {{{seqs}}}, {{{finals}}}, backward__")
         else:
             body.append(f"return {{{', '.join(outs)}}}, {{{seqs}}}, {{{finals}}}")

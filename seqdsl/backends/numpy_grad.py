@@ -100,47 +100,31 @@ def _vjp_concat(n, g, v, ts):
     return out
 
 
-VJP = {
-    Op.ADD: (_vjp_add, ()),
-    Op.SUB: (_vjp_sub, ()),
-    Op.MUL: (_vjp_mul, ("in",)),
-    Op.DIV: (_vjp_div, ("in",)),
-    Op.NEG: (lambda n, g, v, ts: [(0, f"-{g}")], ()),
-    Op.IDENTITY: (lambda n, g, v, ts: [(0, g)], ()),
-    Op.TANH: (lambda n, g, v, ts: [(0, f"{g} * (1 - {v[-1]} * {v[-1]})")], ("out",)),
-    Op.SIGMOID: (lambda n, g, v, ts: [(0, f"{g} * {v[-1]} * (1 - {v[-1]})")], ("out",)),
-    Op.SIGTANH: (lambda n, g, v, ts: [(0, f"_sigtanh_bwd({g}, {v[-1]}, {n['split'].value})")], ("out",)),
-    Op.RELU: (lambda n, g, v, ts: [(0, f"{g} * ({v[0]} > 0)")], ("in",)),
-    Op.EXP: (lambda n, g, v, ts: [(0, f"{g} * {v[-1]}")], ("out",)),
-    Op.LOG: (lambda n, g, v, ts: [(0, f"{g} / {v[0]}")], ("in",)),
-    Op.MATMUL: (_vjp_matmul, ("in",)),
-    Op.CONCAT: (_vjp_concat, ()),
-    Op.SLICE: (lambda n, g, v, ts: [(0, ("slice", n["start"].value, n["stop"].value, g))], ()),
-    Op.SOFTMAX: (lambda n, g, v, ts: [(0, f"{v[-1]} * ({g} - ({g} * {v[-1]}).sum(-1, keepdims=True))")], ("out",)),
-    Op.SUM: (lambda n, g, v, ts: [(0, f"np.broadcast_to({g}[:, None], {v[0]}.shape)")], ("in",)),
-    Op.LAST: (lambda n, g, v, ts: [(0, f"_put_last({g}, {v[0]}.shape)")], ("in",)),
-    Op.LAYERNORM: (lambda n, g, v, ts: [(i, f"_layernorm_bwd({g}, {v[0]}, {v[1]})[{i}]") for i in range(3)], ("in",)),
-    Op.EMBED: (lambda n, g, v, ts: [(1, f"_embed_bwd({g}, {v[0]}, {ts[1].concrete_dims()[0]})")], ("in",)),
-    Op.ONEHOT: (lambda n, g, v, ts: [], ()),
-    Op.ATTENTION: (lambda n, g, v, ts: [(i, f"_attention_bwd({g}, {v[0]}, {v[1]}, {v[2]}, {n['heads'].value}, "
-                                           f"{n['causal']!r})[{i}]") for i in range(3)], ("in",)),
+VJP = {  # op -> its vector-Jacobian product (what it reads: OpInfo.grad_reads)
+    Op.ADD: _vjp_add,
+    Op.SUB: _vjp_sub,
+    Op.MUL: _vjp_mul,
+    Op.DIV: _vjp_div,
+    Op.NEG: lambda n, g, v, ts: [(0, f"-{g}")],
+    Op.IDENTITY: lambda n, g, v, ts: [(0, g)],
+    Op.TANH: lambda n, g, v, ts: [(0, f"{g} * (1 - {v[-1]} * {v[-1]})")],
+    Op.SIGMOID: lambda n, g, v, ts: [(0, f"{g} * {v[-1]} * (1 - {v[-1]})")],
+    Op.SIGTANH: lambda n, g, v, ts: [(0, f"_sigtanh_bwd({g}, {v[-1]}, {n['split'].value})")],
+    Op.RELU: lambda n, g, v, ts: [(0, f"{g} * ({v[0]} > 0)")],
+    Op.EXP: lambda n, g, v, ts: [(0, f"{g} * {v[-1]}")],
+    Op.LOG: lambda n, g, v, ts: [(0, f"{g} / {v[0]}")],
+    Op.MATMUL: _vjp_matmul,
+    Op.CONCAT: _vjp_concat,
+    Op.SLICE: lambda n, g, v, ts: [(0, ("slice", n["start"].value, n["stop"].value, g))],
+    Op.SOFTMAX: lambda n, g, v, ts: [(0, f"{v[-1]} * ({g} - ({g} * {v[-1]}).sum(-1, keepdims=True))")],
+    Op.SUM: lambda n, g, v, ts: [(0, f"np.broadcast_to({g}[:, None], {v[0]}.shape)")],
+    Op.LAST: lambda n, g, v, ts: [(0, f"_put_last({g}, {v[0]}.shape)")],
+    Op.LAYERNORM: lambda n, g, v, ts: [(i, f"_layernorm_bwd({g}, {v[0]}, {v[1]})[{i}]") for i in range(3)],
+    Op.EMBED: lambda n, g, v, ts: [(1, f"_embed_bwd({g}, {v[0]}, {ts[1].concrete_dims()[0]})")],
+    Op.ONEHOT: lambda n, g, v, ts: [],
+    Op.ATTENTION: lambda n, g, v, ts: [(i, f"_attention_bwd({g}, {v[0]}, {v[1]}, {v[2]}, {n['heads'].value}, "
+                                           f"{n['causal']!r})[{i}]") for i in range(3)],
 }
-
-def needs(g) -> tuple:
-    """(nodes whose output backward reads, nodes whose value as an input it reads)."""
-    outs, ins = set(), set()
-    for n in g.nodes:
-        op = g.nodes[n]["op"]
-        if not OPS[op].differentiable or op in (Op.CALL, Op.GET):
-            continue
-        if op not in VJP:
-            raise Unsupported(f"the numpy backend has no gradient for op '{op.value}'", g.nodes[n]["span"])
-        kinds = VJP[op][1]
-        if "out" in kinds:
-            outs.add(n)
-        if "in" in kinds:
-            ins.update(u for u, _, _ in in_edges(g, n))
-    return outs, ins
 
 
 class Contribs:
@@ -196,7 +180,9 @@ def _vals(g, n, ctx_val) -> tuple:
 
 def _vjp(g, n, gname, vals, types) -> list:
     d = g.nodes[n]
-    return VJP[d["op"]][0](d, gname, vals, types)
+    if d["op"] not in VJP:
+        raise Unsupported(f"the numpy backend has no gradient for op '{d['op'].value}'", d["span"])
+    return VJP[d["op"]](d, gname, vals, types)
 
 
 def _last_dim(g, n):
@@ -204,17 +190,17 @@ def _last_dim(g, n):
     return dims[-1] if dims else None
 
 
-def cell_backward(g, v, iface, where, order, max_delay, tape, xnames) -> list:
-    """The body of a cell's `backward__` closure (see the module docstring); `v`: node → variable,
-    `xnames`: its inputs."""
+def cell_backward(g, v, sc) -> list:
+    """The body of a cell's `backward__` closure (see the module docstring) for its schedule
+    `sc` (seqdsl.schedule.CellSchedule, made for a gradient); `v`: node → variable."""
     L = []
+    order, where, xnames = sc.order, sc.where, sc.inputs
     like = f"{v(xnames[0])}__in"
-    states = iface["states"]
-    K = {s: max_delay[s] for s in states}
+    states = sc.states
+    K = {s: sc.max_delay[s] for s in states}
     contribs = Contribs()
-    step_nodes = [n for n in order if where[n] == "step" and g.nodes[n]["op"] != Op.OUTPUT]
-    time_nodes = [n for n in order if where[n] == "time" and g.nodes[n]["op"] != Op.OUTPUT]
-    once_nodes = [n for n in order if where[n] == "once"]
+    step_nodes = sc.step
+    hoisted = [n for n in order if where[n] in ("time", "once") and g.nodes[n]["op"] != Op.OUTPUT]
     outs = outputs(g)
     L.append("ts__ = list(range(T - 1, -1, -1)) if reverse__ else list(range(T))")
     for s in states:
@@ -278,7 +264,7 @@ def cell_backward(g, v, iface, where, order, max_delay, tape, xnames) -> list:
         src = output_source(g, o)
         if where[src] == "step":
             contribs.add(src, f"{v(o)}__d[:, t]")
-    for n in reversed(step_nodes):
+    for n in sc.backward_steps:
         if g.nodes[n].get("state"):
             contribs.add(n, f"{v(n)}__G[i__ + {K[n]}]")
         lines = contribs.emit(f"{v(n)}__g", n, _last_dim(g, n), step_val(n, 0))
@@ -331,7 +317,7 @@ def cell_backward(g, v, iface, where, order, max_delay, tape, xnames) -> list:
         contribs.add(w, f"{v(n)}__gB.reshape(-1, {M}).T @ {xs}.reshape(-1, {N})")
     # hoisted values, all steps at once
     full = lambda u, delay: v(u)
-    for n in reversed([n for n in order if n in set(time_nodes) | set(once_nodes)]):
+    for n in reversed(hoisted):
         d = g.nodes[n]
         if n in t_bufs:
             contribs.add(n, f"{v(n)}__gT")
@@ -353,7 +339,7 @@ def cell_backward(g, v, iface, where, order, max_delay, tape, xnames) -> list:
             u = in_edges(g, n)[port][0]
             if not OPS[g.nodes[u]["op"]].constant:
                 contribs.add(u, expr)
-    mems = ", ".join(f"{m!r}: {v(m)}__g" for m in iface["memories"])
+    mems = ", ".join(f"{m!r}: {v(m)}__g" for m in sc.memories)
     inits = ", ".join(f"{s!r}: {v(s)}__ginit" for s in states)
     xs = ", ".join(f"{x!r}: {v(x)}__g.swapaxes(0, 1)" for x in xnames)
     L.append(f"return {{{xs}}}, {{{inits}}}, {{{mems}}}")
