@@ -42,10 +42,23 @@ Public API: `load`, `compile`, `SpecError`.
 """
 
 from .errors import SpecError
-from .program import Program, load
 
 __all__ = ["load", "compile", "SpecError", "Program"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # `load` and `Program` come from seqdsl.program, which imports networkx (~0.15 s): imported
+    # on first use, so `import seqdsl` and `python -m seqdsl.<module>` stay cheap until then.
+    if name in ("load", "Program"):
+        from . import program
+
+        return getattr(program, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"load", "Program"})
 
 
 def compile(source, backend: str = "numpy", sizes=None, name=None, dtype: str = "float32", fused: bool = True,

@@ -8,20 +8,46 @@ UTF-8, no bidi-control characters, bracket nesting at most `MAX_NESTING`. The LA
 parser is iterative and the AST is built with `Transformer_NonRecursive`; every node
 records the height of its subtree and an expression deeper than `MAX_EXPR_DEPTH` is
 an error, so later stages can recurse over the AST without meeting a RecursionError.
+
+The LALR tables are not built from the grammar at run time: `seqdsl/_seq_parser.py` is
+generated from `grammar/seq.lark` (the one source of truth) by Lark's standalone generator,
+and is loaded in a few milliseconds without importing `lark`. After editing the grammar,
+regenerate it with
+
+    python -m seqdsl.parse --regenerate
+
+(`--check` exits with status 1 when the committed module is stale, and tests/test_parse.py
+fails). Both commands import this module, which imports `_seq_parser.py`: if that file is
+missing or broken, restore it with git first. `parser()` still builds a real `lark.Lark` from
+the grammar, for tools that need one (hypothesis' `from_lark` in tests/test_fuzz.py); parsing
+never uses it.
 """
 
 from __future__ import annotations
 
 import keyword
 import math
+import sys
 from functools import lru_cache
 from pathlib import Path
-
-from lark import Lark, Token, Transformer_NonRecursive, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from typing import TYPE_CHECKING
 
 from . import ast as A
+from ._seq_parser import (
+    Lark_StandAlone,
+    Token,
+    Transformer_NonRecursive,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+    v_args,
+)
 from .errors import Span, SpecError
+
+if TYPE_CHECKING:
+    from lark import Lark
 
 MAX_SOURCE_BYTES = 1 << 20
 MAX_NESTING = 64
@@ -49,12 +75,117 @@ def _grammar_path() -> Path:
     raise FileNotFoundError("seq.lark not found next to the seqdsl package")
 
 
+# The options of both the generated parser and `parser()`. NOTE: no cache=True: Lark's cache pickles into /tmp.
+LARK_OPTIONS = {"parser": "lalr", "lexer": "contextual", "propagate_positions": True, "maybe_placeholders": True}
+GENERATED = Path(__file__).resolve().parent / "_seq_parser.py"
+
+
+@lru_cache(maxsize=1)
+def _standalone():
+    """The parser generated from the grammar (`seqdsl/_seq_parser.py`); what `parse` uses."""
+    return Lark_StandAlone()
+
+
+@lru_cache(maxsize=1)
+def _terminals() -> dict:
+    return {t.name: t for t in _standalone().terminals}
+
+
 @lru_cache(maxsize=1)
 def parser() -> Lark:
-    # NOTE: no cache=True: Lark's cache pickles into /tmp.
+    """A `lark.Lark` built from `grammar/seq.lark` (about 0.1 s); for tools that need Lark itself.
+
+    `parse` does not use it: it runs the parser generated from the same grammar."""
+    from lark import Lark
+
     text = _grammar_path().read_text(encoding="utf-8")
-    return Lark(text, parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=True)
+    return Lark(text, **LARK_OPTIONS)
+
+
+def grammar_sha256(text: str | None = None) -> str:
+    import hashlib
+
+    if text is None:
+        text = _grammar_path().read_text(encoding="utf-8")
+    return hashlib.sha256(text.replace("\r\n", "\n").encode("utf-8")).hexdigest()
+
+
+def _canonicalize(lark_inst) -> None:
+    """Renumber the LALR states breadth first from the start state, actions in token-name order.
+
+    Lark numbers states in set-iteration order, which changes from one run to the next; this
+    makes the generated module a function of the grammar (and Lark's version) alone."""
+    lalr = lark_inst.parser.parser
+    table = lalr._parse_table
+    order: dict = {}
+    queue = [table.start_states[s] for s in sorted(table.start_states)]
+    queue += [table.end_states[s] for s in sorted(table.end_states)]
+    for state in queue:
+        if state in order:
+            continue
+        order[state] = len(order)
+        queue.extend(arg for _, (action, arg) in sorted(table.states[state].items()) if action.name == "Shift")
+    assert len(order) == len(table.states), "unreachable LALR states"
+    shift = lambda action, arg: (action, order[arg]) if action.name == "Shift" else (action, arg)
+    states = {order[old]: {tok: shift(*acts[tok]) for tok in sorted(acts)}
+              for old, acts in sorted(table.states.items(), key=lambda kv: order[kv[0]])}
+    lalr._parse_table = type(table)(states, {k: order[v] for k, v in table.start_states.items()},
+                                    {k: order[v] for k, v in table.end_states.items()})
+
+
+def generate_parser_source() -> str:
+    """The text of `seqdsl/_seq_parser.py`, generated from the grammar with Lark's standalone tool."""
+    import pprint
+
+    import lark
+    from lark.tools.standalone import gen_standalone
+
+    grammar = _grammar_path().read_text(encoding="utf-8")
+    inst = lark.Lark(grammar, **LARK_OPTIONS)
+    _canonicalize(inst)
+    lines = [
+        "# GENERATED FILE, do not edit: the LALR(1) parser of grammar/seq.lark, written by",
+        "#     python -m seqdsl.parse --regenerate",
+        f"# with Lark {lark.__version__}'s standalone generator (lark.tools.standalone),",
+        f"# options {LARK_OPTIONS}.",
+        "# tests/test_parse.py fails when it is stale. The code below is Lark's, under the Mozilla Public",
+        "# License 2.0 (see its notice).",
+        f'GRAMMAR_SHA256 = "{grammar_sha256(grammar)}"',
+        "",
+        "# Transformer_NonRecursive.transform calls typing.cast, which Lark's standalone header does not import",
+        "from typing import cast",
+        "",
+    ]
+
+    def output(*args) -> None:
+        if args == ("import pickle, zlib, base64",):  # only for compressed tables, which seqdsl does not use
+            return
+        if len(args) == 1 and isinstance(args[0], dict):  # DATA and MEMO: one line per entry, for diffs
+            lines.append(pprint.pformat(args[0], width=120, sort_dicts=False))
+        else:
+            lines.append(" ".join(map(str, args)))
+
+    gen_standalone(inst, output=output)
+    return "\n".join(lines) + "\n"
+
+
+def _main(argv: list[str]) -> int:
+    if argv == ["--regenerate"]:
+        GENERATED.write_text(generate_parser_source(), encoding="utf-8")
+        print(f"wrote {GENERATED}")
+        return 0
+    if argv == ["--check"]:
+        import lark
+
+        from . import _seq_parser
+
+        fresh = GENERATED.read_text(encoding="utf-8") == generate_parser_source()
+        why = "" if _seq_parser.__version__ == lark.__version__ else \
+            f" (generated with lark {_seq_parser.__version__}; lark {lark.__version__} is installed)"
+        print(f"{GENERATED}: {'up to date' if fresh else 'STALE' + why + ': run python -m seqdsl.parse --regenerate'}")
+        return 0 if fresh else 1
+    print("usage: python -m seqdsl.parse --regenerate | --check", file=sys.stderr)
+    return 2
 
 
 def check_identifier(name: str, span: Span, what: str = "name", reserved: bool = True) -> None:
@@ -142,12 +273,9 @@ _FRIENDLY = {
 def _describe(term: str) -> str:
     if term in _FRIENDLY:
         return _FRIENDLY[term]
-    try:
-        pattern = parser().get_terminal(term).pattern
-        if pattern.type == "str":
-            return f"'{pattern.value}'"
-    except KeyError:
-        pass
+    terminal = _terminals().get(term)
+    if terminal is not None and terminal.pattern.type == "str":
+        return f"'{terminal.pattern.value}'"
     return term.lower()
 
 
@@ -389,7 +517,7 @@ def parse(source: bytes | str, file: str = "<string>") -> A.Module:
     text = _decode(source, file)
     _check_nesting(text, file)
     try:
-        tree = parser().parse(text + "\n")
+        tree = _standalone().parse(text + "\n")
     except UnexpectedInput as e:
         raise _translate(e, text, file) from None
     try:
@@ -398,3 +526,7 @@ def parse(source: bytes | str, file: str = "<string>") -> A.Module:
         if isinstance(e.orig_exc, SpecError):
             raise e.orig_exc from None
         raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))

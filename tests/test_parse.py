@@ -104,3 +104,89 @@ def test_language_doc_examples_load():
     assert len(blocks) >= 2
     for b in blocks:
         seqdsl.load(b)
+
+
+def test_generated_parser_matches_the_grammar():
+    """seqdsl/_seq_parser.py records the hash of the grammar it was generated from."""
+    from seqdsl import _seq_parser
+    from seqdsl.parse import grammar_sha256
+
+    assert _seq_parser.GRAMMAR_SHA256 == grammar_sha256(), (
+        "grammar/seq.lark changed: run `python -m seqdsl.parse --regenerate` and commit seqdsl/_seq_parser.py")
+
+
+def test_generated_parser_is_fresh(capsys):
+    """Regenerating gives the committed file byte for byte (the state numbering is canonical)."""
+    import lark
+
+    from seqdsl import _seq_parser
+    from seqdsl.parse import GENERATED, _main, generate_parser_source
+
+    if lark.__version__ != _seq_parser.__version__:
+        pytest.skip(f"generated with lark {_seq_parser.__version__}, lark {lark.__version__} is installed")
+    assert GENERATED.read_text(encoding="utf-8") == generate_parser_source(), (
+        "seqdsl/_seq_parser.py is stale: run `python -m seqdsl.parse --regenerate` and commit it")
+    assert _main(["--check"]) == 0 and "up to date" in capsys.readouterr().out
+
+
+def _shape(t):
+    """A parse tree (lark's or the generated module's classes) as tuples, positions included."""
+    if hasattr(t, "children"):
+        m = t.meta
+        pos = None if getattr(m, "empty", True) else (m.line, m.column, m.end_line, m.end_column)
+        return (str(t.data), pos, tuple(_shape(c) for c in t.children))
+    return t if t is None else (t.type, str(t), t.line, t.column, t.end_line, t.end_column)
+
+
+def _outcome(p, text):
+    try:
+        return _shape(p.parse(text))
+    except Exception as e:  # lark's and the generated module's exception classes differ: compare fields
+        return (type(e).__name__, e.line, e.column, str(getattr(e, "token", "")),
+                sorted(getattr(e, "expected", None) or getattr(e, "allowed", None) or []))
+
+
+def test_generated_parser_agrees_with_lark():
+    """The same trees, positions and errors as a Lark built from the grammar (what test_fuzz draws from)."""
+    from conftest import SPEC_FILES
+
+    from seqdsl.parse import _standalone, parser
+
+    texts = [f.read_text(encoding="utf-8") for f in SPEC_FILES]
+    texts += [t[: len(t) // 2] for t in texts] + [t.replace("=", "", 1) for t in texts]
+    texts += ["cell C() {\n    y = x $ 2\n}", "model M() {\n    d = C(1) over\n}", "use lstm.seq"]
+    for text in texts:
+        assert _outcome(_standalone(), text + "\n") == _outcome(parser(), text + "\n"), text
+
+
+def test_parsing_does_not_build_or_import_lark():
+    """The generated parser is used: lark is not even imported by loading a spec or reporting a syntax error."""
+    import subprocess
+    import sys
+
+    from conftest import SPECS
+
+    code = ("import sys, seqdsl\n"
+            f"seqdsl.load({str(SPECS / 'tasks.seq')!r})\n"
+            "try:\n    seqdsl.load('cell C() {\\n    y = x +\\n}\\n')\n"
+            "except seqdsl.SpecError as e:\n    assert 'unexpected end of line' in str(e), e\n"
+            "else:\n    raise AssertionError('no SpecError')\n"
+            "assert 'lark' not in sys.modules, sorted(m for m in sys.modules if 'lark' in m)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_parse_never_instantiates_lark(monkeypatch):
+    import lark
+
+    import seqdsl.parse as P
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("seqdsl.parse built a lark.Lark")
+
+    monkeypatch.setattr(lark.Lark, "__init__", refuse)
+    monkeypatch.setattr(lark.Lark, "_load", refuse)
+    P._standalone.cache_clear()
+    assert parse("cell C(H = 2) {\n    in x: [H]\n    out y = tanh(x)\n}\n").definitions[0].name == "C"
+    with pytest.raises(SpecError, match="unexpected"):
+        parse("cell C() {\n    y = (x\n}\n")
