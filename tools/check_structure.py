@@ -39,6 +39,8 @@ def scan(modules: dict):
     """(import edges module → module, private imports, long functions)."""
     edges, private, long_ = {}, [], []
     for mod, path in modules.items():
+        if mod in GENERATED:  # Lark's standalone code: its own relative imports are not ours
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         deps = edges.setdefault(mod, set())
         for node in ast.walk(tree):
@@ -56,7 +58,7 @@ def scan(modules: dict):
                                 and not target.startswith(PRIVATE_OK):
                             private.append(f"{path.relative_to(ROOT)}:{node.lineno}: imports private "
                                            f"'{a.name}' from {target}")
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and mod not in GENERATED:
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 n = node.end_lineno - node.lineno + 1
                 if n > MAX_LINES:
                     long_.append(f"{path.relative_to(ROOT)}:{node.lineno}: function '{node.name}' has {n} lines "
@@ -103,11 +105,6 @@ def cycles(edges: dict) -> list:
                     if len(comp) > 1:
                         out.append(sorted(comp))
     return out
-
-
-def ancestors_ok(edges):
-    """Importing a package runs its __init__: a module importing its own package's parent is fine."""
-    return edges
 
 
 def main() -> int:
