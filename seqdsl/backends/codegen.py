@@ -46,8 +46,8 @@ from ..ir import in_edges, interface, output_source, outputs, topo_order
 from ..ops import ELEMENTWISE_BINARY, Op
 from ..passes import optimize
 from ..scalars import scalar_eval, scalar_subs
-from ..schedule import schedule_cell
 from ..sizes import Size
+from .emit_cell import CellEmitter
 from .layout import Unsupported, align  # noqa: F401  (Unsupported: part of this module's API)
 from .vocab import token_vocab
 
@@ -343,183 +343,9 @@ class Codegen:
         return lines + ["    " + b for b in body]
 
     def gen_cell(self, u: Unit, grad: bool = False) -> list:
-        """A cell: the step loop (+ with grad=True, a tape and a backward closure).
-
-        The function takes one batch-first argument per input (`x__in`, `mask__in`, ... in
-        declaration order), all with the same batch and number of steps."""
-        g = u.graph
-        em = self.em
-        v = self.v = u.names.__getitem__
-        self.pre_t = {}  # set for the loop below; the code before it reads weights as they are
-        can_into = (lambda n: self._can_into(g, n)) if not grad and em.into and em.empty else None
-        sc = schedule_cell(g, grad=grad, can_into=can_into, pre_transpose=bool(em.pre_transpose))
-        order, where, xnames, max_delay = sc.order, sc.where, sc.inputs, sc.max_delay
-        step_nodes, used_in_loop, readers, tape = sc.step, sc.step_views, sc.readers, set(sc.tape)
-        mp, owned_states, pre_t = sc.plan, sc.owned_states, sc.pre_transposed
-        in_arg = lambda x: f"{v(x)}__in"
-        x0 = in_arg(xnames[0])
-        args = "".join(f"{in_arg(x)}, " for x in xnames)
-        lines = [f"def {u.twin('grad') if grad else u.fname}(P__, pre__, {args}init__, memory__, reverse__=False, "
-                 f"seqs__={grad!r}):",
-                 f"    B, T = {x0}.shape[0], {x0}.shape[1]"]
-        for x in xnames[1:]:
-            lines += [f"    if tuple({in_arg(x)}.shape[:2]) != (B, T):",
-                      f"        raise ValueError(f'{u.defn}: input {x} has batch and steps "
-                      f"{{tuple({in_arg(x)}.shape[:2])}}, input {xnames[0]} has {{(B, T)}}')"]
-        lines += ["    if T == 0:",
-                  f"        raise ValueError('{u.defn}: sequences must have at least one step')"]
-        body = []
-        # parameters, memory and everything computed once
-        for n in sc.once:
-            d = g.nodes[n]
-            if d["op"] == Op.PARAM:
-                body.append(f"{v(n)} = P__[pre__ + {n!r}]")
-            elif d["op"] == Op.MEMORY:
-                body.append(f"{v(n)} = memory__[{n!r}]")
-            else:
-                body.extend(self.assign(g, n, lambda s, k: v(s)).split("\n"))
-        # time-parallel work, time-major
-        for x in xnames:
-            body.append(f"{v(x)} = {em.to_time_major.format(v=in_arg(x))}")
-        for n in sc.time:
-            body.extend(self.assign(g, n, lambda s, k: v(s)).split("\n"))
-        for n in used_in_loop:
-            body.append(f"{v(n)}__steps = {em.steps.format(v=v(n))}")
-        # weights read by matmuls inside the loop, transposed once
-        for w in sorted({w for _, w in pre_t.values()}, key=order.index):
-            body.append(f"{v(w)}__T = {em.pre_transpose.format(v=v(w))}")
-        # state history: s__d1 is s[t-1], s__d2 is s[t-2], ...
-        for s in sc.states:
-            init = g.nodes[s]["init"]
-            shape = g.nodes[s]["type"].concrete_dims()
-            given = f"init__[{s!r}].copy()" if s in owned_states else f"init__[{s!r}]"
-            body.append(f"{v(s)}__d1 = {given} if init__.get({s!r}) is not None else "
-                        f"_full((B,) + {shape!r}, {float(init)!r}, {x0})")
-            for k in range(2, max_delay[s] + 1):
-                body.append(f"{v(s)}__d{k} = {v(s)}__d1" + (".copy()" if s in owned_states else ""))
-            if grad:
-                body.append(f"{v(s)}__init = {v(s)}__d1")
-        step_outs = sc.step_outputs
-        # outputs (and per-step states) are copied into preallocated time-major arrays, except
-        # those with a memory axis, whose length is only known at run time: they go to a list
-        buffered = {o for o in step_outs if mp and not g.nodes[o]["type"].seq}
-        listed = [o for o in step_outs if o not in buffered]
-        for o in listed:
-            body.append(f"{v(o)}__list = []")
-        if mp:
-            for o in sorted(buffered, key=step_outs.index):
-                shape = f"(T, B) + {g.nodes[o]['type'].concrete_dims()!r}"
-                body.append(f"{v(o)}__buf = {em.empty.format(shape=shape)}")
-            for s in sc.states:
-                shape = f"(T, B) + {g.nodes[s]['type'].concrete_dims()!r}"
-                body.append(f"{v(s)}__seq = {em.empty.format(shape=shape)} if seqs__ else None")
-            for n in mp.static:
-                shape = f"(B,) + {g.nodes[n]['type'].concrete_dims()!r}"
-                body.append(f"{v(n)}__buf = {em.empty.format(shape=shape)}")
-            for n in step_nodes:  # values living in static buffers, and their slices, bound once
-                if n in mp.root and n not in mp.static:
-                    body.append(f"{v(n)} = {v(mp.root[n])}__buf{self._offset(g, n, mp)}")
-        else:
-            for s in sc.states:
-                body.append(f"{v(s)}__list = [] if seqs__ else None")
-        for n in sorted(tape, key=order.index):
-            body.append(f"{v(n)}__tape = []")
-        body.append("for t in (range(T - 1, -1, -1) if reverse__ else range(T)):")
-        loop = []
-        # a hoisted value's view at step t: named when several nodes read it, inline otherwise
-        readers = {n: sum(1 for c in g.successors(n) if where[c] == "step") for n in used_in_loop}
-        for n in used_in_loop:
-            if readers[n] > 1 or grad:
-                loop.append(f"{v(n)}__t = {v(n)}__steps[t]")
-
-        def ctx(s, k):
-            if k:
-                return f"{v(s)}__d{k}"
-            if where[s] == "time":
-                return f"{v(s)}__t" if readers[s] > 1 or grad else f"{v(s)}__steps[t]"
-            return v(s)
-
-        self.pre_t = pre_t
-
-        def copy_out(o) -> str:
-            if o in buffered:
-                return f"{v(o)}__buf[t] = {v(output_source(g, o))}"
-            # with a memory plan, a later step node may overwrite this value in place
-            return f"{v(o)}__list.append({v(output_source(g, o))}{'.copy()' if mp else ''})"
-
-        # with a memory plan, each output is copied out as soon as it is computed, before a later
-        # node of the step can overwrite its buffer in place (or a state its delayed buffer)
-        copies: dict = {}
-        if mp:
-            for o in step_outs:
-                copies.setdefault(output_source(g, o), []).append(o)
-        for n in step_nodes:
-            into = None
-            if mp and n in mp.views:
-                loop.extend(copy_out(o) for o in copies.get(n, ()))
-                continue  # a slice of a static buffer, taken before the loop
-            if mp and n in mp.inplace:
-                into = self.args_of(g, n, ctx)[0][mp.inplace[n]]
-            elif mp and n in mp.static:
-                into = f"{v(n)}__buf"
-            elif mp and n in mp.own:
-                into = f"{v(n)}__d{mp.own[n]}"
-            if into is not None:
-                args, types = self.args_of(g, n, ctx)
-                loop.append(f"{v(n)} = {em.into[g.nodes[n]['op']](g.nodes[n], args, types, into)}")
-            else:
-                loop.extend(self.assign(g, n, ctx).split("\n"))
-            if n in tape:
-                loop.append(f"{v(n)}__tape.append({v(n)})")
-            loop.extend(copy_out(o) for o in copies.get(n, ()))
-        if not mp:
-            loop.extend(copy_out(o) for o in step_outs)
-        for s in sc.states:
-            if mp:
-                loop.append(f"if seqs__: {v(s)}__seq[t] = {v(s)}")
-            elif grad:
-                loop.append(f"{v(s)}__list.append({v(s)})")
-            else:
-                loop.append(f"if seqs__: {v(s)}__list.append({v(s)})")
-            for k in range(max_delay[s], 1, -1):
-                loop.append(f"{v(s)}__d{k} = {v(s)}__d{k - 1}")
-            if not (mp and max_delay[s] == 1 and mp.holds_own(g, s)):  # else s already is s__d1
-                loop.append(f"{v(s)}__d1 = {v(s)}")
-        body += ["    " + x for x in loop] or ["    pass  # nothing depends on the previous step"]
-        flips = [f"    {v(o)}__list.reverse()" for o in listed]
-        for s in sc.states if not mp else ():
-            flips.append(f"    {v(s)}__list.reverse()" if grad else f"    seqs__ and {v(s)}__list.reverse()")
-        if flips:
-            body += ["if reverse__:"] + flips
-        outs = []
-        for o in outputs(g):
-            src = output_source(g, o)
-            if o in buffered:
-                outs.append(f"{g.nodes[o]['output']!r}: {em.to_batch_first.format(v=v(o) + '__buf')}")
-            elif where[src] == "step":
-                outs.append(f"{g.nodes[o]['output']!r}: {em.stack.format(items=v(o) + '__list')}")
-            elif where[src] == "time":
-                outs.append(f"{g.nodes[o]['output']!r}: {em.to_batch_first.format(v=v(src))}")
-            else:  # computed once (from parameters and memories): the same value at every step
-                val = v(src) if g.nodes[src]["type"].batched else f"{v(src)}[None]"
-                outs.append(f"{g.nodes[o]['output']!r}: {em.every_step.format(v=val)}")
-        if mp:
-            seqs = ", ".join(f"{s!r}: {em.to_batch_first.format(v=v(s) + '__seq')}" for s in sc.states)
-        else:
-            seqs = ", ".join(f"{s!r}: {em.stack.format(items=v(s) + '__list')}" for s in sc.states)
-        if not grad and seqs:
-            seqs = f"{seqs}}} if seqs__ else {{"
-        finals = ", ".join(f"{s!r}: {v(s)}__d1" for s in sc.states)
-        if grad:
-            from .numpy_grad import cell_backward
-
-            body.append("")
-            body.append("def backward__(d_outs__, d_seqs__, d_final__, G__):")
-            body += ["    " + x for x in cell_backward(g, v, sc)]
-            body.append(f"return {{{', '.join(outs)}}}, {{{seqs}}}, {{{finals}}}, backward__")
-        else:
-            body.append(f"return {{{', '.join(outs)}}}, {{{seqs}}}, {{{finals}}}")
-        return lines + ["    " + b for b in body]
+        """A cell: the step loop (+ with grad=True, a tape and a backward closure); see
+        seqdsl.backends.emit_cell."""
+        return CellEmitter(self, u, grad).lines()
 
     def _can_into(self, g, n) -> bool:
         """Can the backend write node n's result into a given array?"""
@@ -531,20 +357,6 @@ class Codegen:
             wt, xt = g.nodes[w]["type"], g.nodes[x]["type"]
             return not wt.batched and wt.rank == 2 and xt.batched and not xt.seq
         return True
-
-    @staticmethod
-    def _offset(g, n, mp) -> str:
-        """The slice of n's root buffer that holds n ("" for the whole buffer)."""
-        width = g.nodes[n]["type"].dims[-1].value
-        start, sliced = 0, False
-        while n != mp.root[n]:
-            d = g.nodes[n]
-            if d["op"] == Op.SLICE:
-                start, sliced = start + d["start"].value, True
-                n = in_edges(g, n)[0][0]
-            else:  # written in place into an operand, or an identity
-                n = in_edges(g, n)[mp.inplace.get(n, 0)][0]
-        return f"[..., {start}:{start + width}]" if sliced else ""
 
     def module(self, name: str, sizes: dict, source_file: str) -> str:
         main = self.unit(name, sizes)

@@ -94,7 +94,7 @@ def cell_LSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=False, s
         out_y__buf[t] = h
         if seqs__: h__seq[t] = h
         if seqs__: c__seq[t] = c
-    return {'y': out_y__buf.swapaxes(0, 1)}, {'h': h__seq.swapaxes(0, 1), 'c': c__seq.swapaxes(0, 1)} if seqs__ else {}, {'h': h__d1, 'c': c__d1}
+    return {'y': out_y__buf.swapaxes(0, 1)}, ({'h': h__seq.swapaxes(0, 1), 'c': c__seq.swapaxes(0, 1)} if seqs__ else {}), {'h': h__d1, 'c': c__d1}
 
 
 def cell_LSTM__I_8__H_16__grad(P__, pre__, x__in, init__, memory__, reverse__=False, seqs__=True):

@@ -71,7 +71,7 @@ def cell_PeepholeLSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=
         out_y__list.reverse()
         seqs__ and h__list.reverse()
         seqs__ and c__list.reverse()
-    return {'y': torch.stack(out_y__list, 1)}, {'h': torch.stack(h__list, 1), 'c': torch.stack(c__list, 1)} if seqs__ else {}, {'h': h__d1, 'c': c__d1}
+    return {'y': torch.stack(out_y__list, 1)}, ({'h': torch.stack(h__list, 1), 'c': torch.stack(c__list, 1)} if seqs__ else {}), {'h': h__d1, 'c': c__d1}
 
 
 KIND = 'cell'

@@ -1,0 +1,242 @@
+"""A cell's generated function, printed from its schedule (seqdsl.schedule).
+
+In:  a `Codegen` (its emitter, `assign` and `args_of`), a cell's unit (optimised graph and
+     variable names) and whether the function is the gradient twin.
+Out: `CellEmitter(cg, u, grad).lines()`: the source lines of the function. It takes one
+     batch-first argument per input (`x__in`, `mask__in`, ... in declaration order, all with
+     the same batch and number of steps), the parameters `P__` (under the prefix `pre__`),
+     initial states `init__` and memories `memory__`, and returns
+     (outputs, per-step states, final states[, backward closure]).
+
+The body follows the schedule: what runs once (parameters, memories and what depends only on
+them), then what runs over all steps at once (time-major), then the step loop (states rotate
+through `h__d1`, `h__d2`, ... at its end), then the outputs. With a memory plan (NumPy
+inference) step values are written in place or into buffers allocated before the loop, and
+outputs are copied out as soon as they are computed.
+"""
+
+from __future__ import annotations
+
+from ..ir import in_edges, output_source, outputs
+from ..ops import Op
+from ..schedule import schedule_cell
+
+
+def buffer_offset(g, n, plan) -> str:
+    """The slice of n's root buffer that holds n ("" for the whole buffer)."""
+    width = g.nodes[n]["type"].dims[-1].value
+    start, sliced = 0, False
+    while n != plan.root[n]:
+        d = g.nodes[n]
+        if d["op"] == Op.SLICE:
+            start, sliced = start + d["start"].value, True
+            n = in_edges(g, n)[0][0]
+        else:  # written in place into an operand, or an identity
+            n = in_edges(g, n)[plan.inplace.get(n, 0)][0]
+    return f"[..., {start}:{start + width}]" if sliced else ""
+
+
+class CellEmitter:
+    def __init__(self, cg, u, grad: bool):
+        self.cg, self.u, self.grad = cg, u, grad
+        self.g = g = u.graph
+        self.em = em = cg.em
+        self.v = cg.v = u.names.__getitem__
+        cg.pre_t = {}  # set for the loop; the code before it reads weights as they are
+        can_into = (lambda n: cg._can_into(g, n)) if not grad and em.into and em.empty else None
+        self.sc = sc = schedule_cell(g, grad=grad, can_into=can_into, pre_transpose=bool(em.pre_transpose))
+        self.mp = sc.plan
+        # outputs (and per-step states) are copied into preallocated time-major arrays, except
+        # those with a memory axis, whose length is only known at run time: they go to a list
+        self.buffered = {o for o in sc.step_outputs if self.mp and not g.nodes[o]["type"].seq}
+        self.listed = [o for o in sc.step_outputs if o not in self.buffered]
+
+    def lines(self) -> list:
+        body = self.once_and_all_steps() + self.state_history() + self.buffers()
+        body.append("for t in (range(T - 1, -1, -1) if reverse__ else range(T)):")
+        body += ["    " + x for x in self.loop()] or ["    pass  # nothing depends on the previous step"]
+        body += self.returns()
+        return self.header() + ["    " + b for b in body]
+
+    def in_arg(self, x) -> str:
+        return f"{self.v(x)}__in"
+
+    def header(self) -> list:
+        u, xnames, in_arg = self.u, self.sc.inputs, self.in_arg
+        x0 = in_arg(xnames[0])
+        args = "".join(f"{in_arg(x)}, " for x in xnames)
+        lines = [f"def {u.twin('grad') if self.grad else u.fname}(P__, pre__, {args}init__, memory__, "
+                 f"reverse__=False, seqs__={self.grad!r}):",
+                 f"    B, T = {x0}.shape[0], {x0}.shape[1]"]
+        for x in xnames[1:]:
+            lines += [f"    if tuple({in_arg(x)}.shape[:2]) != (B, T):",
+                      f"        raise ValueError(f'{u.defn}: input {x} has batch and steps "
+                      f"{{tuple({in_arg(x)}.shape[:2])}}, input {xnames[0]} has {{(B, T)}}')"]
+        return lines + ["    if T == 0:",
+                        f"        raise ValueError('{u.defn}: sequences must have at least one step')"]
+
+    def once_and_all_steps(self) -> list:
+        g, v, em, sc = self.g, self.v, self.em, self.sc
+        whole = lambda s, k: v(s)
+        body = []
+        for n in sc.once:  # parameters, memories and everything computed from them alone
+            op = g.nodes[n]["op"]
+            if op == Op.PARAM:
+                body.append(f"{v(n)} = P__[pre__ + {n!r}]")
+            elif op == Op.MEMORY:
+                body.append(f"{v(n)} = memory__[{n!r}]")
+            else:
+                body.extend(self.cg.assign(g, n, whole).split("\n"))
+        for x in sc.inputs:  # time-parallel work, time-major
+            body.append(f"{v(x)} = {em.to_time_major.format(v=self.in_arg(x))}")
+        for n in sc.time:
+            body.extend(self.cg.assign(g, n, whole).split("\n"))
+        for n in sc.step_views:
+            body.append(f"{v(n)}__steps = {em.steps.format(v=v(n))}")
+        for w in sorted({w for _, w in sc.pre_transposed.values()}, key=sc.order.index):
+            body.append(f"{v(w)}__T = {em.pre_transpose.format(v=v(w))}")  # read by the loop's matmuls
+        return body
+
+    def state_history(self) -> list:
+        """s__d1 is s[t-1], s__d2 is s[t-2], ...: the initial states before the first step."""
+        g, v, sc = self.g, self.v, self.sc
+        body = []
+        for s in sc.states:
+            init, shape = g.nodes[s]["init"], g.nodes[s]["type"].concrete_dims()
+            owned = s in sc.owned_states  # the loop overwrites it in place: copy the caller's array
+            given = f"init__[{s!r}].copy()" if owned else f"init__[{s!r}]"
+            body.append(f"{v(s)}__d1 = {given} if init__.get({s!r}) is not None else "
+                        f"_full((B,) + {shape!r}, {float(init)!r}, {self.in_arg(sc.inputs[0])})")
+            for k in range(2, sc.max_delay[s] + 1):
+                body.append(f"{v(s)}__d{k} = {v(s)}__d1" + (".copy()" if owned else ""))
+            if self.grad:
+                body.append(f"{v(s)}__init = {v(s)}__d1")
+        return body
+
+    def buffers(self) -> list:
+        g, v, em, sc, mp = self.g, self.v, self.em, self.sc, self.mp
+        body = [f"{v(o)}__list = []" for o in self.listed]
+        if mp:
+            for o in sorted(self.buffered, key=sc.step_outputs.index):
+                shape = f"(T, B) + {g.nodes[o]['type'].concrete_dims()!r}"
+                body.append(f"{v(o)}__buf = {em.empty.format(shape=shape)}")
+            for s in sc.states:
+                shape = f"(T, B) + {g.nodes[s]['type'].concrete_dims()!r}"
+                body.append(f"{v(s)}__seq = {em.empty.format(shape=shape)} if seqs__ else None")
+            for n in mp.static:
+                shape = f"(B,) + {g.nodes[n]['type'].concrete_dims()!r}"
+                body.append(f"{v(n)}__buf = {em.empty.format(shape=shape)}")
+            for n in sc.step:  # values living in static buffers, and their slices, bound once
+                if n in mp.root and n not in mp.static:
+                    body.append(f"{v(n)} = {v(mp.root[n])}__buf{buffer_offset(g, n, mp)}")
+        else:
+            body += [f"{v(s)}__list = [] if seqs__ else None" for s in sc.states]
+        return body + [f"{v(n)}__tape = []" for n in sc.tape]
+
+    def view_at_t(self, n) -> bool:
+        """Is hoisted value n read at step t through a named view (several readers, or a tape)?"""
+        return self.sc.readers[n] > 1 or self.grad
+
+    def ctx(self, s, k) -> str:
+        """How the loop reads value s delayed by k."""
+        v = self.v
+        if k:
+            return f"{v(s)}__d{k}"
+        if self.sc.where[s] == "time":
+            return f"{v(s)}__t" if self.view_at_t(s) else f"{v(s)}__steps[t]"
+        return v(s)
+
+    def copy_out(self, o) -> str:
+        v, src = self.v, self.v(output_source(self.g, o))
+        if o in self.buffered:
+            return f"{v(o)}__buf[t] = {src}"
+        # with a memory plan, a later step node may overwrite this value in place
+        return f"{v(o)}__list.append({src}{'.copy()' if self.mp else ''})"
+
+    def loop(self) -> list:
+        sc, mp, v = self.sc, self.mp, self.v
+        self.cg.pre_t = sc.pre_transposed
+        loop = [f"{v(n)}__t = {v(n)}__steps[t]" for n in sc.step_views if self.view_at_t(n)]
+        # with a memory plan, each output is copied out as soon as it is computed, before a later
+        # node of the step can overwrite its buffer in place (or a state its delayed buffer)
+        copies: dict = {}
+        for o in sc.step_outputs if mp else ():
+            copies.setdefault(output_source(self.g, o), []).append(o)
+        for n in sc.step:
+            if not (mp and n in mp.views):  # (a view is a slice of a static buffer, taken before the loop)
+                loop += self.step_node(n)
+            loop.extend(self.copy_out(o) for o in copies.get(n, ()))
+        if not mp:
+            loop.extend(self.copy_out(o) for o in sc.step_outputs)
+        return loop + self.rotate_states()
+
+    def step_node(self, n) -> list:
+        g, v, mp, cg = self.g, self.v, self.mp, self.cg
+        into = None
+        if mp and n in mp.inplace:
+            into = cg.args_of(g, n, self.ctx)[0][mp.inplace[n]]
+        elif mp and n in mp.static:
+            into = f"{v(n)}__buf"
+        elif mp and n in mp.own:
+            into = f"{v(n)}__d{mp.own[n]}"
+        if into is not None:
+            args, types = cg.args_of(g, n, self.ctx)
+            lines = [f"{v(n)} = {self.em.into[g.nodes[n]['op']](g.nodes[n], args, types, into)}"]
+        else:
+            lines = cg.assign(g, n, self.ctx).split("\n")
+        if n in self.sc.tape:
+            lines.append(f"{v(n)}__tape.append({v(n)})")
+        return lines
+
+    def rotate_states(self) -> list:
+        """Keep each state's per-step value, then shift its history by one step."""
+        v, mp, sc = self.v, self.mp, self.sc
+        loop = []
+        for s in sc.states:
+            if mp:
+                loop.append(f"if seqs__: {v(s)}__seq[t] = {v(s)}")
+            elif self.grad:
+                loop.append(f"{v(s)}__list.append({v(s)})")
+            else:
+                loop.append(f"if seqs__: {v(s)}__list.append({v(s)})")
+            for k in range(sc.max_delay[s], 1, -1):
+                loop.append(f"{v(s)}__d{k} = {v(s)}__d{k - 1}")
+            if not (mp and sc.max_delay[s] == 1 and mp.holds_own(self.g, s)):  # else s already is s__d1
+                loop.append(f"{v(s)}__d1 = {v(s)}")
+        return loop
+
+    def output_value(self, o) -> str:
+        g, v, em = self.g, self.v, self.em
+        src = output_source(g, o)
+        if o in self.buffered:
+            return em.to_batch_first.format(v=v(o) + "__buf")
+        where = self.sc.where[src]
+        if where == "step":
+            return em.stack.format(items=v(o) + "__list")
+        if where == "time":
+            return em.to_batch_first.format(v=v(src))
+        # computed once (from parameters and memories): the same value at every step
+        return em.every_step.format(v=v(src) if g.nodes[src]["type"].batched else f"{v(src)}[None]")
+
+    def returns(self) -> list:
+        g, v, em, sc, mp = self.g, self.v, self.em, self.sc, self.mp
+        flips = [f"    {v(o)}__list.reverse()" for o in self.listed]
+        for s in sc.states if not mp else ():
+            flips.append(f"    {v(s)}__list.reverse()" if self.grad else f"    seqs__ and {v(s)}__list.reverse()")
+        body = ["if reverse__:"] + flips if flips else []
+        outs = "{" + ", ".join(f"{g.nodes[o]['output']!r}: {self.output_value(o)}" for o in outputs(g)) + "}"
+        if mp:
+            seqs = ", ".join(f"{s!r}: {em.to_batch_first.format(v=v(s) + '__seq')}" for s in sc.states)
+        else:
+            seqs = ", ".join(f"{s!r}: {em.stack.format(items=v(s) + '__list')}" for s in sc.states)
+        seqs = "{" + seqs + "}"
+        if not self.grad and sc.states:
+            seqs = f"({seqs} if seqs__ else {{}})"  # per-step states only when asked for
+        finals = "{" + ", ".join(f"{s!r}: {v(s)}__d1" for s in sc.states) + "}"
+        if not self.grad:
+            return body + [f"return {outs}, {seqs}, {finals}"]
+        from .numpy_grad import cell_backward
+
+        body += ["", "def backward__(d_outs__, d_seqs__, d_final__, G__):"]
+        body += ["    " + x for x in cell_backward(g, v, sc)]
+        return body + [f"return {outs}, {seqs}, {finals}, backward__"]
