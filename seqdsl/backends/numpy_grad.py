@@ -193,157 +193,192 @@ def _last_dim(g, n):
 def cell_backward(g, v, sc) -> list:
     """The body of a cell's `backward__` closure (see the module docstring) for its schedule
     `sc` (seqdsl.schedule.CellSchedule, made for a gradient); `v`: node → variable."""
-    L = []
-    order, where, xnames = sc.order, sc.where, sc.inputs
-    like = f"{v(xnames[0])}__in"
-    states = sc.states
-    K = {s: sc.max_delay[s] for s in states}
-    contribs = Contribs()
-    step_nodes = sc.step
-    hoisted = [n for n in order if where[n] in ("time", "once") and g.nodes[n]["op"] != Op.OUTPUT]
-    outs = outputs(g)
-    L.append("ts__ = list(range(T - 1, -1, -1)) if reverse__ else list(range(T))")
-    for s in states:
-        L.append(f"{v(s)}__P = {v(s)}__list[::-1] if reverse__ else {v(s)}__list")
-        L.append(f"{v(s)}__H = [{v(s)}__init] * {K[s]} + {v(s)}__P")
-        L.append(f"{v(s)}__G = np.zeros(({K[s]} + T,) + {v(s)}__init.shape, dtype={v(s)}__init.dtype)")
-        L.append(f"if d_seqs__.get({s!r}) is not None:")
-        L.append(f"    {v(s)}__G[{K[s]}:] += np.moveaxis(d_seqs__[{s!r}][:, ts__], 1, 0)")
-        L.append(f"if d_final__.get({s!r}) is not None:")
-        L.append(f"    {v(s)}__G[{K[s]} + T - 1] += d_final__[{s!r}]")
-    for o in outs:
-        name = g.nodes[o]["output"]
-        src = output_source(g, o)
-        if where[src] == "step":
-            # an output with a memory axis has that axis's length, known at run time
-            t = g.nodes[o]["type"]
-            dims = f"{v(o)}__list[0].shape[1:]" if t.seq else repr(t.concrete_dims())
-            L.append(f"{v(o)}__d = d_outs__.get({name!r})")
-            L.append(f"{v(o)}__d = np.zeros((B, T) + {dims}, dtype={like}.dtype) if {v(o)}__d is None "
-                     f"else {v(o)}__d")
-        elif where[src] == "time":  # computed before the loop, time-major (T, B, ...), in time order
-            L.append(f"{v(o)}__d = d_outs__.get({name!r})")
-            L.append(f"{v(o)}__d = np.zeros_like({v(src)}) if {v(o)}__d is None "
-                     f"else {v(o)}__d.swapaxes(0, 1)")
-            contribs.add(src, f"{v(o)}__d")
-        else:  # computed once, the same value at every step: its gradient sums over the steps
-            batched = g.nodes[src]["type"].batched
-            shape = f"(B, T) + {v(src)}.shape[1:]" if batched else f"(B, T) + np.shape({v(src)})"
-            L.append(f"{v(o)}__d = d_outs__.get({name!r})")
-            L.append(f"{v(o)}__d = np.zeros({shape}, dtype={like}.dtype) if {v(o)}__d is None "
-                     f"else {v(o)}__d")
-            contribs.add(src, f"{v(o)}__d.sum(1)" if batched else f"{v(o)}__d.sum((0, 1))")
-    # buffers for gradients flowing from the loop into hoisted values
-    t_bufs, o_accs, mm_bufs = set(), set(), {}
-    for n in step_nodes:
-        d = g.nodes[n]
-        for port, (u, _, delay) in enumerate(in_edges(g, n)):
-            if delay:
-                continue
-            if where[u] == "time":
-                t_bufs.add(u)
-            elif where[u] == "once" and not OPS[g.nodes[u]["op"]].constant:
-                if d["op"] == Op.MATMUL and port == 0 and not g.nodes[u]["type"].batched \
-                        and g.nodes[u]["type"].rank == 2:
-                    mm_bufs[n] = u
-                else:
-                    o_accs.add(u)
-    used: set = set()  # the buffers above that the loop writes (a value nothing reads gets none)
+    return CellBackward(g, v, sc).lines()
 
-    def step_val(u, delay):
+
+class CellBackward:
+    """Backpropagation through time over a cell's schedule: the step loop in reverse (state
+    gradients `h__G` per delay slot, values read back from the tape), then what was computed
+    over all steps or once, whole arrays at a time."""
+
+    def __init__(self, g, v, sc):
+        self.g, self.v, self.sc = g, v, sc
+        self.K = {s: sc.max_delay[s] for s in sc.states}
+        self.like = f"{v(sc.inputs[0])}__in"
+        self.contribs = Contribs()
+        self.used: set = set()  # the gradient buffers the loop writes (a value nothing reads gets none)
+
+    def lines(self) -> list:
+        L = ["ts__ = list(range(T - 1, -1, -1)) if reverse__ else list(range(T))"]
+        L += self.state_cotangents() + self.output_cotangents()
+        t_bufs, o_accs, mm_bufs = self.loop_targets()
+        loop = self.loop(mm_bufs)
+        t_bufs = {u for u in t_bufs if ("T", u) in self.used}
+        o_accs = {u for u in o_accs if ("O", u) in self.used}
+        mm_bufs = {n: w for n, w in mm_bufs.items() if ("B", n) in self.used}
+        v, order = self.v, self.sc.order
+        L += [f"{v(u)}__gT = np.zeros_like({v(u)})" for u in sorted(t_bufs, key=order.index)]
+        L += [f"{v(u)}__gO = 0" for u in sorted(o_accs, key=order.index)]
+        for n in mm_bufs:  # every row is written: the matmul's gradient is emitted at every step
+            dims = self.g.nodes[n]["type"].concrete_dims()
+            L.append(f"{v(n)}__gB = np.empty((T, B) + {dims!r}, dtype={self.like}.dtype)")
+        L.append("for i__ in range(T - 1, -1, -1):")
+        L += ["    " + x for x in loop]
+        L += [f"{v(s)}__ginit = {v(s)}__G[:{self.K[s]}].sum(0)" for s in self.sc.states]
+        self.weight_gradients(mm_bufs)
+        L += self.hoisted(t_bufs, o_accs)
+        mems = ", ".join(f"{m!r}: {v(m)}__g" for m in self.sc.memories)
+        inits = ", ".join(f"{s!r}: {v(s)}__ginit" for s in self.sc.states)
+        xs = ", ".join(f"{x!r}: {v(x)}__g.swapaxes(0, 1)" for x in self.sc.inputs)
+        return L + [f"return {{{xs}}}, {{{inits}}}, {{{mems}}}"]
+
+    def state_cotangents(self) -> list:
+        """h__H: the states' history (initial ones first); h__G: their gradients per slot."""
+        v, K, L = self.v, self.K, []
+        for s in self.sc.states:
+            L.append(f"{v(s)}__P = {v(s)}__list[::-1] if reverse__ else {v(s)}__list")
+            L.append(f"{v(s)}__H = [{v(s)}__init] * {K[s]} + {v(s)}__P")
+            L.append(f"{v(s)}__G = np.zeros(({K[s]} + T,) + {v(s)}__init.shape, dtype={v(s)}__init.dtype)")
+            L.append(f"if d_seqs__.get({s!r}) is not None:")
+            L.append(f"    {v(s)}__G[{K[s]}:] += np.moveaxis(d_seqs__[{s!r}][:, ts__], 1, 0)")
+            L.append(f"if d_final__.get({s!r}) is not None:")
+            L.append(f"    {v(s)}__G[{K[s]} + T - 1] += d_final__[{s!r}]")
+        return L
+
+    def output_cotangents(self) -> list:
+        g, v, like, L = self.g, self.v, self.like, []
+        for o in outputs(g):
+            name, src = g.nodes[o]["output"], output_source(g, o)
+            where = self.sc.where[src]
+            L.append(f"{v(o)}__d = d_outs__.get({name!r})")
+            if where == "step":
+                # an output with a memory axis has that axis's length, known at run time
+                t = g.nodes[o]["type"]
+                dims = f"{v(o)}__list[0].shape[1:]" if t.seq else repr(t.concrete_dims())
+                L.append(f"{v(o)}__d = np.zeros((B, T) + {dims}, dtype={like}.dtype) if {v(o)}__d is None "
+                         f"else {v(o)}__d")
+            elif where == "time":  # computed before the loop, time-major (T, B, ...), in time order
+                L.append(f"{v(o)}__d = np.zeros_like({v(src)}) if {v(o)}__d is None "
+                         f"else {v(o)}__d.swapaxes(0, 1)")
+                self.contribs.add(src, f"{v(o)}__d")
+            else:  # computed once, the same value at every step: its gradient sums over the steps
+                batched = g.nodes[src]["type"].batched
+                shape = f"(B, T) + {v(src)}.shape[1:]" if batched else f"(B, T) + np.shape({v(src)})"
+                L.append(f"{v(o)}__d = np.zeros({shape}, dtype={like}.dtype) if {v(o)}__d is None "
+                         f"else {v(o)}__d")
+                self.contribs.add(src, f"{v(o)}__d.sum(1)" if batched else f"{v(o)}__d.sum((0, 1))")
+        return L
+
+    def loop_targets(self) -> tuple:
+        """Where gradients flowing from the loop into hoisted values go: per step (`__gT`, time
+        values), summed (`__gO`, once values), or per step for one weight matmul at the end (`__gB`)."""
+        g, where = self.g, self.sc.where
+        t_bufs, o_accs, mm_bufs = set(), set(), {}
+        for n in self.sc.step:
+            for port, (u, _, delay) in enumerate(in_edges(g, n)):
+                if delay:
+                    continue
+                if where[u] == "time":
+                    t_bufs.add(u)
+                elif where[u] == "once" and not OPS[g.nodes[u]["op"]].constant:
+                    ut = g.nodes[u]["type"]
+                    if g.nodes[n]["op"] == Op.MATMUL and port == 0 and not ut.batched and ut.rank == 2:
+                        mm_bufs[n] = u
+                    else:
+                        o_accs.add(u)
+        return t_bufs, o_accs, mm_bufs
+
+    def step_val(self, u, delay) -> str:
+        """Node u's value at the step being differentiated, read `delay` steps back."""
+        v, where = self.v, self.sc.where
         if delay:
-            return f"{v(u)}__H[i__ + {K[u] - delay}]"
+            return f"{v(u)}__H[i__ + {self.K[u] - delay}]"
         if where[u] == "time":
             return f"{v(u)}[t]"
         if where[u] == "once":
             return v(u)
         return f"{v(u)}__tape[i__]"
 
-    loop = ["t = ts__[i__]"]
-    for o in outs:
-        src = output_source(g, o)
-        if where[src] == "step":
-            contribs.add(src, f"{v(o)}__d[:, t]")
-    for n in sc.backward_steps:
-        if g.nodes[n].get("state"):
-            contribs.add(n, f"{v(n)}__G[i__ + {K[n]}]")
-        lines = contribs.emit(f"{v(n)}__g", n, _last_dim(g, n), step_val(n, 0))
-        if not lines:
-            continue
-        loop += lines
-        vals, types = _vals(g, n, step_val)
-        vals = vals + [step_val(n, 0)]
-        for port, expr in _vjp(g, n, f"{v(n)}__g", vals, types):
-            u, _, delay = in_edges(g, n)[port]
-            kind = g.nodes[u]["op"]
-            if OPS[kind].constant:
+    def loop(self, mm_bufs) -> list:
+        g, v, K, contribs = self.g, self.v, self.K, self.contribs
+        loop = ["t = ts__[i__]"]
+        for o in outputs(g):
+            src = output_source(g, o)
+            if self.sc.where[src] == "step":
+                contribs.add(src, f"{v(o)}__d[:, t]")
+        for n in self.sc.backward_steps:
+            if g.nodes[n].get("state"):
+                contribs.add(n, f"{v(n)}__G[i__ + {K[n]}]")
+            lines = contribs.emit(f"{v(n)}__g", n, _last_dim(g, n), self.step_val(n, 0))
+            if not lines:
                 continue
-            if delay:
-                loop.append(_add_into(f"{v(u)}__G[i__ + {K[u] - delay}]", expr))
-            elif where[u] == "step":
-                contribs.add(u, expr)
-            elif where[u] == "time":
-                loop.append(_add_into(f"{v(u)}__gT[t]", expr))
-                used.add(("T", u))
-            elif n in mm_bufs and port == 0:
-                loop.append(f"{v(n)}__gB[i__] = {v(n)}__g")
-                used.add(("B", n))
-            else:
-                loop.append(_add_into(f"{v(u)}__gO", expr, accumulate=True))
-                used.add(("O", u))
-    t_bufs = {u for u in t_bufs if ("T", u) in used}
-    o_accs = {u for u in o_accs if ("O", u) in used}
-    mm_bufs = {n: w for n, w in mm_bufs.items() if ("B", n) in used}
-    for u in sorted(t_bufs, key=order.index):
-        L.append(f"{v(u)}__gT = np.zeros_like({v(u)})")
-    for u in sorted(o_accs, key=order.index):
-        L.append(f"{v(u)}__gO = 0")
-    for n in mm_bufs:  # every row is written: the matmul's gradient is emitted at every step
-        L.append(f"{v(n)}__gB = np.empty((T, B) + {g.nodes[n]['type'].concrete_dims()!r}, dtype={like}.dtype)")
-    L.append("for i__ in range(T - 1, -1, -1):")
-    L += ["    " + x for x in loop]
-    for s in states:
-        L.append(f"{v(s)}__ginit = {v(s)}__G[:{K[s]}].sum(0)")
-    # the weight gradients of matmuls inside the loop: one matmul over all T*B rows
-    for n, w in mm_bufs.items():
-        u, _, delay = in_edges(g, n)[1]
+            loop += lines
+            vals, types = _vals(g, n, self.step_val)
+            for port, expr in _vjp(g, n, f"{v(n)}__g", vals + [self.step_val(n, 0)], types):
+                loop += self.send(n, port, expr, mm_bufs)
+        return loop
+
+    def send(self, n, port, expr, mm_bufs) -> list:
+        """Node n's gradient contribution to its operand at `port`."""
+        u, _, delay = in_edges(self.g, n)[port]
+        v, where = self.v, self.sc.where
+        if OPS[self.g.nodes[u]["op"]].constant:
+            return []
         if delay:
-            xs = f"np.stack({v(u)}__H[{K[u] - delay}:{K[u] - delay} + T])"
-        elif where[u] == "time":
-            xs = f"{v(u)}[ts__]"
-        else:
-            xs = f"np.stack({v(u)}__tape)"
-        M, N = g.nodes[w]["type"].concrete_dims()
-        contribs.add(w, f"{v(n)}__gB.reshape(-1, {M}).T @ {xs}.reshape(-1, {N})")
-    # hoisted values, all steps at once
-    full = lambda u, delay: v(u)
-    for n in reversed(hoisted):
-        d = g.nodes[n]
-        if n in t_bufs:
-            contribs.add(n, f"{v(n)}__gT")
-        if n in o_accs:
-            contribs.add(n, f"{v(n)}__gO")
-        lines = contribs.emit(f"{v(n)}__g", n, _last_dim(g, n), v(n))
-        if not lines:
-            if OPS[d["op"]].fed:  # read, but nothing it reaches has a gradient
-                L.append(f"{v(n)}__g = np.zeros_like({v(n)})")
-            continue
-        L += lines
-        if d["op"] == Op.PARAM:
-            L.append(f"G__[pre__ + {n!r}] = G__.get(pre__ + {n!r}, 0) + {v(n)}__g")
-            continue
-        if not OPS[d["op"]].differentiable:
-            continue
-        vals, types = _vals(g, n, full)
-        for port, expr in _vjp(g, n, f"{v(n)}__g", vals + [v(n)], types):
-            u = in_edges(g, n)[port][0]
-            if not OPS[g.nodes[u]["op"]].constant:
-                contribs.add(u, expr)
-    mems = ", ".join(f"{m!r}: {v(m)}__g" for m in sc.memories)
-    inits = ", ".join(f"{s!r}: {v(s)}__ginit" for s in states)
-    xs = ", ".join(f"{x!r}: {v(x)}__g.swapaxes(0, 1)" for x in xnames)
-    L.append(f"return {{{xs}}}, {{{inits}}}, {{{mems}}}")
-    return L
+            return [_add_into(f"{v(u)}__G[i__ + {self.K[u] - delay}]", expr)]
+        if where[u] == "step":
+            self.contribs.add(u, expr)
+            return []
+        if where[u] == "time":
+            self.used.add(("T", u))
+            return [_add_into(f"{v(u)}__gT[t]", expr)]
+        if n in mm_bufs and port == 0:
+            self.used.add(("B", n))
+            return [f"{v(n)}__gB[i__] = {v(n)}__g"]
+        self.used.add(("O", u))
+        return [_add_into(f"{v(u)}__gO", expr, accumulate=True)]
+
+    def weight_gradients(self, mm_bufs) -> None:
+        """The weight gradients of matmuls inside the loop: one matmul over all T*B rows."""
+        g, v, K = self.g, self.v, self.K
+        for n, w in mm_bufs.items():
+            u, _, delay = in_edges(g, n)[1]
+            if delay:
+                xs = f"np.stack({v(u)}__H[{K[u] - delay}:{K[u] - delay} + T])"
+            elif self.sc.where[u] == "time":
+                xs = f"{v(u)}[ts__]"
+            else:
+                xs = f"np.stack({v(u)}__tape)"
+            M, N = g.nodes[w]["type"].concrete_dims()
+            self.contribs.add(w, f"{v(n)}__gB.reshape(-1, {M}).T @ {xs}.reshape(-1, {N})")
+
+    def hoisted(self, t_bufs, o_accs) -> list:
+        """Values computed once or over all steps, in reverse order, whole arrays at a time."""
+        g, v, sc, contribs, L = self.g, self.v, self.sc, self.contribs, []
+        hoisted = [n for n in sc.order if sc.where[n] in ("time", "once") and g.nodes[n]["op"] != Op.OUTPUT]
+        for n in reversed(hoisted):
+            d = g.nodes[n]
+            if n in t_bufs:
+                contribs.add(n, f"{v(n)}__gT")
+            if n in o_accs:
+                contribs.add(n, f"{v(n)}__gO")
+            lines = contribs.emit(f"{v(n)}__g", n, _last_dim(g, n), v(n))
+            if not lines:
+                if OPS[d["op"]].fed:  # read, but nothing it reaches has a gradient
+                    L.append(f"{v(n)}__g = np.zeros_like({v(n)})")
+                continue
+            L += lines
+            if d["op"] == Op.PARAM:
+                L.append(f"G__[pre__ + {n!r}] = G__.get(pre__ + {n!r}, 0) + {v(n)}__g")
+                continue
+            if not OPS[d["op"]].differentiable:
+                continue
+            vals, types = _vals(g, n, lambda u, delay: v(u))
+            for port, expr in _vjp(g, n, f"{v(n)}__g", vals + [v(n)], types):
+                u = in_edges(g, n)[port][0]
+                if not OPS[g.nodes[u]["op"]].constant:
+                    contribs.add(u, expr)
+        return L
 
 
 def _add_into(target: str, expr, accumulate: bool = False) -> str:
