@@ -1,8 +1,9 @@
 """`python -m seqdsl.gallery [FOLDER]`: the PNGs shown in docs/gallery.md (`make gallery`).
 
 In:  the bundled specs.
-Out: FOLDER/<name>.<view>.png for RNN, LSTM, GRU, seq2seq, attention seq2seq and
-     self-attention, rolled and unrolled.
+Out: FOLDER/<name>.<view>.png for RNN, LSTM, GRU, seq2seq, attention seq2seq,
+     self-attention, a transformer and stacked runs, rolled and unrolled; the LSTM's and
+     GRU's equations (<name>.rolled-gates.png); the classifier unrolled.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BOTH = (("rolled", None), ("unrolled", None))
 PICTURES = [
-    ("rnn", "rnn.seq", "RNN"),
-    ("lstm", "lstm.seq", "LSTM"),
-    ("gru", "gru.seq", "GRU"),
-    ("seq2seq", "tasks.seq", "Translate"),
-    ("attention", "attention.seq", "AttnTranslate"),
-    ("self_attention", "transformer.seq", "SelfAttention"),
-    ("transformer", "transformer.seq", "TinyTransformer"),
-    ("stacked", "stacked.seq", "StackedTagger"),
+    ("rnn", "rnn.seq", "RNN", BOTH),
+    ("lstm", "lstm.seq", "LSTM", BOTH + (("rolled", "gates"),)),
+    ("gru", "gru.seq", "GRU", BOTH + (("rolled", "gates"),)),
+    ("sentiment", "tasks.seq", "Sentiment", (("unrolled", None),)),
+    ("seq2seq", "tasks.seq", "Translate", BOTH),
+    ("attention", "attention.seq", "AttnTranslate", BOTH),
+    ("self_attention", "transformer.seq", "SelfAttention", BOTH),
+    ("transformer", "transformer.seq", "TinyTransformer", BOTH),
+    ("stacked", "stacked.seq", "StackedTagger", BOTH),
 ]
 
 
@@ -31,10 +34,11 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0] if argv else ROOT / "docs" / "gallery")
     specs = ROOT / "specs"
-    for stem, spec, name in PICTURES:
+    for stem, spec, name, views in PICTURES:
         program = load(specs / spec)
-        for view in ("rolled", "unrolled"):
-            path = write(to_dot(program, name, view, 4), out / f"{stem}.{view}.png")
+        for view, detail in views:
+            suffix = f"{view}-{detail}" if detail else view
+            path = write(to_dot(program, name, view, 4, detail), out / f"{stem}.{suffix}.png")
             print(f"wrote {path}")
     return 0
 

@@ -2,14 +2,16 @@
 
 In:  a `Program`, a model's IR graph, steps, shapes flag.
 Out: DOT text: inputs (red), position-wise ops, one box per run of a cell or block
-     with a loop per state (h blue, c purple, labelled with its delay), outputs (green).
-     GET nodes and the bias half of linear() are folded into edge labels.
+     with a loop per state (h blue, c purple, labelled with its delays), outputs (green).
+     A run whose final states start another (`from enc.final`) hands them over through a
+     yellow "context C" node. Other GET nodes and the bias half of linear() are folded
+     into edge labels.
 """
 
 from __future__ import annotations
 
 from .dot import Dot
-from .ir import in_edges, topo_order
+from .ir import delays, in_edges, topo_order
 from .ops import Op
 from .render import _legend, _style, op_word, state_loop, state_roles
 
@@ -20,9 +22,18 @@ def model_rolled(program, g, shapes: bool) -> str:
     dot = Dot(f"{g.graph['name']} (rolled)", rankdir="BT", nodesep="0.35", ranksep="0.4",
               label=f"model {g.graph['name']}: rolled", labelloc="t")
     ids = {}
+    contexts: dict = {}  # run -> its context C node
     for n in topo_order(g):
         d = g.nodes[n]
         op = d["op"]
+        if op == Op.GET and d["field"].startswith("final."):
+            call = in_edges(g, n)[0][0]
+            if call not in contexts:  # one context node per run, whatever reads its final states
+                contexts[call] = dot.node(f"context C\n({g.nodes[call]['instance']}.final)", shape="box",
+                                          **_style("context", penwidth="2"))
+                dot.edge(ids[call], contexts[call], label="final")
+            ids[n] = contexts[call]
+            continue
         if op in HIDDEN or op == Op.GET or (op == Op.ADD and not op_word(g, n)):
             continue
         if op == Op.INPUT:
@@ -34,14 +45,14 @@ def model_rolled(program, g, shapes: bool) -> str:
                               shape="box", width="1.4", height="0.6", **_style("cell", penwidth="2"))
             if d["kind"] == "cell":
                 callee = program.instance(d["callee"], d["sizes"])
-                roles = state_roles(callee)
+                roles, ks = state_roles(callee), delays(callee)
                 for s, role in roles.items():
-                    state_loop(dot, ids[n], s, role)
+                    state_loop(dot, ids[n], s, role, ks[s])
         else:
             ids[n] = dot.node(op_word(g, n), shape="ellipse", **_style("op", fontsize="10", height="0.3"))
     for n in topo_order(g):
-        if n not in ids:
-            continue
+        if n not in ids or ids[n] in contexts.values() and g.nodes[n]["op"] == Op.GET:
+            continue  # a context node: drawn with its edge from the run
         for u, port, _ in in_edges(g, n):
             label = []
             while u not in ids and g.nodes[u]["op"] not in HIDDEN:

@@ -8,15 +8,21 @@ Out: `to_dot(...)` → DOT text, a pure function driven by `STYLE` (op → label
      .png and .pdf. Node ids are generated; every label is escaped (seqdsl.dot).
 
 Colours follow the classic picture: input red, short-term memory blue, long-term memory
-purple, output green. A state that a cell outputs is short-term (h); other states are
-long-term (c).
+purple, output green, context vectors yellow. A state that a cell outputs is short-term (h);
+other states are long-term (c).
+
+The rolled view of a cell is, by default (detail "cell"), the textbook picture: the cell as
+one box, every per-step input x_t into it, every output y_t out of it and each state looping
+back into it. Detail "gates" draws its equations instead, one node per operation; `a − b` and
+`a ÷ b` are labelled in the order they were written (`1 − z`), an unnamed operand by a letter
+that its edge repeats.
 """
 
 from __future__ import annotations
 
 from .dot import Dot
 from .errors import SpecError
-from .ir import delays, in_edges, interface, states, topo_order
+from .ir import delays, in_edges, interface, outputs, states, topo_order
 from .ops import Op
 
 COLORS = {
@@ -57,8 +63,9 @@ def state_roles(g) -> dict:
     outs = set()
     for o, d in g.nodes(data=True):
         if d["op"] == Op.OUTPUT:
-            src = in_edges(g, o)[0][0]
-            while g.nodes[src]["op"] == Op.IDENTITY:
+            src, seen = in_edges(g, o)[0][0], set()
+            while g.nodes[src]["op"] == Op.IDENTITY and src not in seen:  # `h = h[t-1]` is a loop
+                seen.add(src)
                 src = in_edges(g, src)[0][0]
             outs.add(src)
     return {s: ("short" if s in outs else "long") for s in states(g)}
@@ -71,7 +78,7 @@ def _style(role: str, **extra) -> dict:
 
 
 LEGEND = (("input", "input x"), ("short", "short-term memory h"), ("long", "long-term memory c"),
-          ("output", "output y"))
+          ("output", "output y"), ("context", "context vector C"))
 
 
 def legend_entries(dot: Dot) -> list:
@@ -81,11 +88,13 @@ def legend_entries(dot: Dot) -> list:
             if f'fillcolor="{COLORS[role][0]}"' in text or f'color="{COLORS[role][1]}"' in text]
 
 
-def state_loop(dot: Dot, box: str, state: str, role: str, delay: int = 1) -> None:
-    """A state's loop on a box: h on the right side, c over the top (rankdir=BT: "s" is up)."""
+def state_loop(dot: Dot, box: str, state: str, role: str, delay=(1,)) -> None:
+    """A state's loop on a box, labelled with the delays it is read with (`h (t-1)`, `h (t-1, t-2)`):
+    h on the right side, c on the left, clear of the edges in and out."""
     line = COLORS[role][1]
-    ports = {"tailport": "s", "headport": "s"} if role == "long" else {}
-    dot.edge(box, box, label=f"{state} (t-{delay})", color=line, fontcolor=line, penwidth="2", **ports)
+    ports = {"tailport": "w", "headport": "w"} if role == "long" else {"tailport": "e", "headport": "e"}
+    ks = ", ".join(f"t-{k}" for k in ([delay] if isinstance(delay, int) else delay))
+    dot.edge(box, box, label=f"{state} ({ks})", color=line, fontcolor=line, penwidth="2", **ports)
 
 
 def _legend(dot: Dot) -> None:
@@ -99,6 +108,48 @@ def _legend(dot: Dot) -> None:
     dot.end_cluster()
 
 
+# operators whose operand order matters: drawn infix, as written (`1 − z`, not `− 1`)
+ORDERED = {Op.SUB, Op.DIV}
+
+
+def _folded_text(g, u) -> str | None:
+    """A parameter's name or a constant's value, drawn inside the node that reads it."""
+    ud = g.nodes[u]
+    if ud["op"] == Op.PARAM:
+        return u.split("@")[0]
+    if ud["op"] == Op.CONST:
+        v = ud["value"]
+        return str(int(v)) if float(v).is_integer() else str(v)
+    return None
+
+
+def operand_letters(g, n) -> dict:
+    """port → letter ("a", "b") for the unnamed operands of `a − b` / `a ÷ b`: the node's label
+    names them so, and so does the edge that carries each one."""
+    if g.nodes[n]["op"] not in ORDERED:
+        return {}
+    out = {}
+    for u, port, delay in in_edges(g, n):
+        if _folded_text(g, u) is None and _operand_name(g, u, n, delay) is None:
+            out[port] = "ab"[port] if isinstance(port, int) and port < 2 else "?"
+    return out
+
+
+def _operand_name(g, u, n, delay: int = 0) -> str | None:
+    """How an operand is called in the spec: its name (h[t-1] when read from an earlier step), or
+    None for a temporary."""
+    ud = g.nodes[u]
+    if "initial_of" in ud:
+        base, k = ud["initial_of"], (g.nodes[n].get("step") or 0) - ud["step"]
+    else:
+        base = u.split("@")[0]
+        su, sn = ud.get("step"), g.nodes[n].get("step")
+        k = delay or (sn - su if su is not None and sn is not None else 0)
+    if base.startswith("_"):
+        return None
+    return f"{base}[t-{k}]" if k else base
+
+
 def op_label(g, n) -> str:
     d = g.nodes[n]
     op = d["op"]
@@ -107,16 +158,13 @@ def op_label(g, n) -> str:
         return base if "initial_of" not in d else f"{d['initial_of']}[{d['step']}]"
     if op == Op.OUTPUT:
         return d["output"]
-    folded = []
-    for u, _, _delay in in_edges(g, n):
-        ud = g.nodes[u]
-        if ud["op"] == Op.PARAM:
-            folded.append(u.split("@")[0])
-        elif ud["op"] == Op.CONST:
-            v = ud["value"]
-            folded.append(str(int(v)) if float(v).is_integer() else str(v))
+    folded = [t for t in (_folded_text(g, u) for u, _, _ in in_edges(g, n)) if t is not None]
     sym = STYLE[op]
-    if op == Op.MATMUL and folded:
+    if op in ORDERED:
+        letters = operand_letters(g, n)
+        terms = [_folded_text(g, u) or _operand_name(g, u, n, k) or letters[port] for u, port, k in in_edges(g, n)]
+        text = f" {sym} ".join(terms)
+    elif op == Op.MATMUL and folded:
         text = f"{folded[0]} @"
     elif op == Op.SLICE:
         text = f"[{d['start']}:{d['stop']}]"
@@ -160,11 +208,12 @@ def _draw_ops(dot: Dot, g, nodes, roles, shapes: bool) -> dict:
 # ---- cells -------------------------------------------------------------------------
 
 def cell_rolled(g, detail: str, shapes: bool) -> str:
+    gates = ", gates" if detail == "gates" and g.graph["kind"] == "cell" else ""
     dot = Dot(f"{g.graph['name']} (rolled)", rankdir="BT", nodesep="0.3", ranksep="0.35", newrank="true",
-              label=f"{g.graph['kind']} {g.graph['name']}: rolled", labelloc="t")
+              label=f"{g.graph['kind']} {g.graph['name']}: rolled{gates}", labelloc="t")
     roles = state_roles(g)
     if detail == "cell":
-        _cell_box_rolled(dot, g, roles)
+        _cell_box_rolled(dot, g, roles, shapes)
     else:
         nodes = [n for n in topo_order(g) if g.nodes[n]["op"] not in FOLDED]
         ids = _draw_ops(dot, g, nodes, roles, shapes)
@@ -172,7 +221,7 @@ def cell_rolled(g, detail: str, shapes: bool) -> str:
         for u, v, d in sorted(g.edges(data=True), key=lambda e: (e[0], e[1], str(e[2]["port"]))):
             if u not in ids or v not in ids:
                 continue
-            attrs = {"label": str(g.nodes[u]["type"])} if shapes else {}
+            attrs = _edge_label(g, u, v, d["port"], shapes)
             src = ids[u]
             if d["delay"]:
                 # one node per delayed state, fed by a single loop back from the state
@@ -193,22 +242,42 @@ def cell_rolled(g, detail: str, shapes: bool) -> str:
     return dot.text()
 
 
-def _cell_box_rolled(dot: Dot, g, roles) -> None:
+def _edge_label(g, u, v, port, shapes: bool) -> dict:
+    """An edge's label: the operand letter of `a − b` (when the node names it so), then the shape."""
+    words = [operand_letters(g, v).get(port, "")] if g.nodes[v]["op"] in ORDERED else []
+    if shapes:
+        words.append(str(g.nodes[u]["type"]))
+    text = " ".join(w for w in words if w)
+    return {"label": text} if text else {}
+
+
+def _cell_box_rolled(dot: Dot, g, roles, shapes: bool = False) -> None:
+    """The textbook picture: the cell as one box, x_t in, y_t out, each state looping back."""
     box = dot.node(g.graph["name"], shape="box", width="1.6", height="0.8", **_style("cell", penwidth="2"))
-    for n, d in g.nodes(data=True):
-        if d["op"] in (Op.INPUT, Op.MEMORY):
-            dot.edge(dot.node(n, shape="box", **_style(_role(g, n, roles))), box)
-        elif d["op"] == Op.OUTPUT:
-            dot.edge(box, dot.node(d["output"], shape="box", **_style("output")))
+    ins = []
+    for n in topo_order(g):
+        d = g.nodes[n]
+        if d["op"] == Op.INPUT:
+            ins.append(dot.node(f"{n}_t", shape="box", **_style("input")))
+            dot.edge(ins[-1], box, **({"label": str(d["type"])} if shapes else {}))
+        elif d["op"] == Op.MEMORY:
+            ins.append(dot.node(f"{n} (memory)", shape="box", **_style("memory")))
+            dot.edge(ins[-1], box, **({"label": str(d["type"])} if shapes else {}))
+    for o in outputs(g):
+        d = g.nodes[o]
+        dot.edge(box, dot.node(f"{d['output']}_t", shape="box", **_style("output")),
+                 **({"label": str(d["type"])} if shapes else {}))
     for s, ks in delays(g).items():
-        for k in ks:
-            state_loop(dot, box, s, roles[s], k)
+        state_loop(dot, box, s, roles[s], ks)
+    dot.same_rank(ins)
 
 
 def _cell_iface(g) -> dict:
-    """What the unrolled views need of a cell: its input, states, outputs, memories, delays."""
+    """What the unrolled views need of a cell: its inputs (the first one sets the time axis),
+    states, outputs, memories, delays."""
     iface = interface(g)
-    return {"input": next(iter(iface["inputs"]), "x"), "states": list(iface["states"]),
+    inputs = list(iface["inputs"]) or ["x"]
+    return {"input": inputs[0], "inputs": inputs, "states": list(iface["states"]),
             "outputs": list(iface["outputs"]), "memories": list(iface["memories"]), "delays": delays(g)}
 
 
@@ -262,7 +331,7 @@ def _to_dot(program, defn, view: str, steps: int, detail: str | None, shapes: bo
     from . import unrolled
 
     g = defn.graph
-    detail = detail or ("gates" if view == "rolled" else "cell")
+    detail = detail or "cell"  # a cell as one box (rolled: the textbook loop); "gates" draws its equations
     kind = g.graph["kind"]
     if view == "rolled":
         if kind == "model":

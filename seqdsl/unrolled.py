@@ -7,10 +7,15 @@ Out: DOT text whose nodes carry pinned positions (`pos="x,y!"`, laid out by neat
      horizontal line (h through the middle of the boxes in blue, c along their tops in
      purple); initial states sit left of step 1 and final states right of the last step.
      Each time axis (e.g. source and target of a translation) gets its own block of
-     columns; the context C sits between them. `attend` gives each decoder step a
-     context node C_t with an edge from every encoder step; a block with attention
-     connects every position to every position it attends (only earlier ones when causal).
-     Above 8 steps the middle ones are elided with a "…" column.
+     columns; the context vector C (yellow, "context C") sits between them. `attend` gives
+     each decoder step a context node C_t, drawn above the decoder so that the edges from
+     every encoder step fan out to it instead of running in one bundle. A cell with
+     several per-step inputs gets them side by side under each step. In models, a run's
+     initial and final states are named by its instance (`enc.h_0`, `dec.c_4`), a run's
+     `h[last]` is its final h, and per-sample results (a classifier's label) sit right of
+     every time axis. A block with attention connects every position to every position it
+     attends (only earlier ones when causal). Above 8 steps the middle ones are elided
+     with a "…" column.
 """
 
 from __future__ import annotations
@@ -40,17 +45,21 @@ LONG_DY = 0.5  # the long-term line runs this many rows above the short-term one
 class Grid:
     """Nodes at grid positions, plus the bookkeeping of which columns each time axis uses."""
 
-    def __init__(self, title: str, label: str, widest: int = 12):
-        # NOTE: columns are as wide as the longest box label needs
-        self.dx = max(DX, 0.085 * widest + 0.55)
+    def __init__(self, title: str, label: str, widest: int = 12, min_width: float = 0.0):
+        # NOTE: columns are as wide as the longest box label needs, or the inputs side by side
+        # under one step (min_width inches), with room between them: nodes must not touch
+        self.dx = max(DX, 0.085 * widest + 0.55, min_width + 0.6)
         self.dot = Dot(title, layout="neato", splines="true", overlap="true", label=label, labelloc="t",
                        outputorder="edgesfirst")
         self.next_col = 0.0
         self.top = 0.0
+        self.at: dict = {}  # node id -> (col, row)
 
     def node(self, label, col, row, **attrs) -> str:
         self.top = max(self.top, row)
-        return self.dot.node(label, pos=f"{col * self.dx:.2f},{row * DY:.2f}!", **attrs)
+        nid = self.dot.node(label, pos=f"{col * self.dx:.2f},{row * DY:.2f}!", **attrs)
+        self.at[nid] = (col, row)
+        return nid
 
     def axis(self, n_cols: int) -> float:
         """Reserve a block of columns (an init column, the steps, a final column)."""
@@ -70,12 +79,33 @@ class Grid:
         return self.dot.text()
 
 
-def _step_nodes(grid, shown, col0, row, label: str, role, shape="box", **extra):
-    """One node per shown step, labelled `label` with {t} the step number (1-based)."""
+GAP = 0.25  # inches between inputs drawn side by side under one step
+
+
+def _box_width(label: str) -> float:
+    """About how wide graphviz draws a box with this one-line label, in inches (11 pt Helvetica)."""
+    return max(0.75, 0.085 * len(label) + 0.3)
+
+
+def side_by_side(labels) -> tuple:
+    """The centres (inches from the column's centre) of boxes drawn side by side under each step,
+    and the width they take together."""
+    widths = [_box_width(label) for label in labels]
+    total = sum(widths) + GAP * (len(widths) - 1)
+    centres, x = [], -total / 2
+    for w in widths:
+        centres.append(x + w / 2)
+        x += w + GAP
+    return centres, total
+
+
+def _step_nodes(grid, shown, col0, row, label: str, role, shape="box", dots: bool = True, **extra):
+    """One node per shown step, labelled `label` with {t} the step number (1-based); the '…'
+    column gets a '…' (or None, for a second row beside another)."""
     ids = []
     for i, t in enumerate(shown):
         if t is None:
-            ids.append(grid.node("…", col0 + i, row, shape="plaintext", fontsize="16"))
+            ids.append(grid.node("…", col0 + i, row, shape="plaintext", fontsize="16") if dots else None)
         else:
             ids.append(grid.node(label.replace("{t}", str(t + 1)), col0 + i, row, shape=shape,
                                  **_style(role, **extra)))
@@ -83,14 +113,24 @@ def _step_nodes(grid, shown, col0, row, label: str, role, shape="box", **extra):
 
 
 class Run:
-    """One run of a cell drawn as a row of step boxes, with its state lines."""
+    """One run of a cell drawn as a row of step boxes, with its state lines. `prefix` names its
+    initial and final states (`enc.` in a model, so that two runs' `h_0` differ)."""
 
-    def __init__(self, grid, label, iface, roles, shown, steps, col0, row, reverse=False):
+    def __init__(self, grid, label, iface, roles, shown, steps, col0, row, reverse=False, prefix=""):
         self.grid, self.iface, self.roles, self.shown = grid, iface, roles, shown
         self.col0, self.row, self.reverse, self.steps = col0, row, reverse, steps
+        self.prefix = prefix
         self.boxes = _step_nodes(grid, shown, col0, row, f"{label}\nt={{t}}", "cell",
                                  width="1.15", height="0.75", penwidth="1.6")
         self.final_nodes: dict = {}
+        self.context = None  # the context C node when another run starts from this one's final states
+
+    def carried(self, s: str, i: int) -> str:
+        """The label of state s on its way from box i to box i+1: c_t, t the step that made it."""
+        if self.reverse:
+            return s
+        t = self.shown[i] if self.shown[i] is not None else self.shown[i + 1] - 1
+        return f"{s}_{t + 1}"
 
     def states(self, inits: dict, draw_finals: bool = True) -> None:
         grid, dot = self.grid, self.grid.dot
@@ -108,12 +148,12 @@ class Run:
             if s in inits:
                 dot.edge(inits[s], self.boxes[first], color=line, penwidth="2", label=s, fontcolor=line)
             else:
-                init = grid.node(f"{s}_0", init_col, self.row + dy, shape="box", **_style(role))
+                init = grid.node(f"{self.prefix}{s}_0", init_col, self.row + dy, shape="box", **_style(role))
                 a, b = (self.boxes[first], init) if self.reverse else (init, self.boxes[first])
                 dot.edge(a, b, color=line, penwidth="2", **back)
             for i in range(n - 1):
                 dot.edge(self.boxes[i], self.boxes[i + 1], color=line, penwidth="2",
-                         **({"label": s, "fontcolor": line} if long else {}), **ports, **back)
+                         **({"label": self.carried(s, i), "fontcolor": line} if long else {}), **ports, **back)
             for k in self.iface["delays"][s]:
                 if k < 2:
                     continue
@@ -122,8 +162,8 @@ class Run:
                         dot.edge(self.boxes[self.shown.index(t - k)], self.boxes[i], color=line, style="dashed",
                                  label=f"{s} t-{k}", fontcolor=line)
             if draw_finals:
-                fin = grid.node(f"{s}_{self.steps}" if not self.reverse else f"{s}_final", final_col,
-                                self.row + dy, shape="box", **_style(role))
+                fin = grid.node(f"{self.prefix}{s}_{self.steps}" if not self.reverse else f"{self.prefix}{s}_final",
+                                final_col, self.row + dy, shape="box", **_style(role))
                 a, b = (fin, self.boxes[last]) if self.reverse else (self.boxes[last], fin)
                 dot.edge(a, b, color=line, penwidth="2", **back)
                 self.final_nodes[s] = fin
@@ -133,14 +173,18 @@ class Run:
 
 def cell_unrolled(g, steps: int, shapes: bool) -> str:
     name = g.graph["name"]
-    grid = Grid(f"{name} (unrolled)", f"cell {name}: unrolled over {steps} steps")
     iface, roles, shown = _cell_iface(g), state_roles(g), shown_steps(steps)
+    centres, width = side_by_side([f"{inp}_{steps}" for inp in iface["inputs"]])
+    grid = Grid(f"{name} (unrolled)", f"cell {name}: unrolled over {steps} steps", max(12, len(name)), width)
     col0 = grid.axis(len(shown))
-    xs = _step_nodes(grid, shown, col0, 0, f"{iface['input']}_{{t}}", "input")
+    # every per-step input, side by side under each step (x_t and mask_t)
+    rows = [_step_nodes(grid, shown, col0 + dx / grid.dx, 0, f"{inp}_{{t}}", "input", dots=j == 0)
+            for j, (inp, dx) in enumerate(zip(iface["inputs"], centres))]
     run = Run(grid, name, iface, roles, shown, steps, col0, 1)
-    for x, b, t in zip(xs, run.boxes, shown):
-        if t is not None:
-            grid.dot.edge(x, b, **({"label": str(g.nodes[iface["input"]]["type"])} if shapes else {}))
+    for inp, xs in zip(iface["inputs"], rows):
+        for x, b, t in zip(xs, run.boxes, shown):
+            if t is not None:
+                grid.dot.edge(x, b, **({"label": str(g.nodes[inp]["type"])} if shapes else {}))
     run.states({})
     for j, o in enumerate(iface["outputs"]):
         ys = _step_nodes(grid, shown, col0, 2 + j * 0.7, f"{o}_{{t}}", "output")
@@ -186,7 +230,7 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
     A value carried from an earlier step enters a step once, as an `h[t-1]` node beside the
     inputs, fed by one edge from the step that computed it."""
     from .passes.unroll import unroll
-    from .render import _draw_ops, op_label
+    from .render import _draw_ops, _edge_label, op_label
 
     name = g.graph["name"]
     dot = Dot(f"{name} (unrolled)", rankdir="BT", newrank="true", nodesep="0.25", ranksep="0.3",
@@ -219,11 +263,11 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
     for a, b in zip(bottom, bottom[1:]):
         dot.edge(a, b, style="invis")  # steps left to right
     dot.same_rank(bottom)
-    for a, b, _ in sorted(u.edges(data=True), key=lambda e: (e[0], e[1], str(e[2]["port"]))):
+    for a, b, e in sorted(u.edges(data=True), key=lambda e: (e[0], e[1], str(e[2]["port"]))):
         if b not in ids or u.nodes[a]["op"] in FOLDED:
             continue
         tb = u.nodes[b]["step"]
-        attrs = {"label": str(u.nodes[a]["type"])} if shapes else {}
+        attrs = _edge_label(u, a, b, e["port"], shapes)
         if (a, tb) in carry:
             base = a.split("@")[0] if u.nodes[a]["step"] >= 0 else u.nodes[a]["initial_of"]
             line = COLORS[roles.get(base, "short")][1]
@@ -241,22 +285,71 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
 
 # ---- models ----------------------------------------------------------------------------
 
+HIDDEN = (Op.PARAM, Op.CONST, Op.POSITIONS)
+
+
 class Row:
     def __init__(self, ids, axis, row, chain=(), run=None):
         self.ids, self.axis, self.row, self.chain, self.run = ids, axis, row, list(chain), run
+
+
+def _origin(g, u):
+    """The model input (a sequence) that a per-step value comes from through position-wise ops
+    (`embed(src, V, E)` → src), or None."""
+    for _ in range(g.number_of_nodes()):
+        d = g.nodes[u]
+        if d["op"] == Op.INPUT:
+            return u if d["type"].seq else None
+        if d["op"] in (Op.CALL, Op.GET, Op.LAST, Op.OUTPUT):
+            return None
+        ins = [x for x, _, _ in in_edges(g, u) if g.nodes[x]["op"] not in HIDDEN]
+        if not ins:
+            return None
+        u = ins[-1]
+    return None
+
+
+def _sharing(program, g) -> dict:
+    """model input → the input whose columns it is drawn in, side by side: a cell's second
+    per-step input (`over (x = embed(src, V, E), mask = m)`) runs on the first one's time axis."""
+    beside: dict = {}
+    owners: set = set()
+    for n in topo_order(g):
+        d = g.nodes[n]
+        if d["op"] != Op.CALL or d["kind"] != "cell":
+            continue
+        ports = {p: u for u, p, _ in in_edges(g, n)}
+        names = _cell_iface(program.instance(d["callee"], d["sizes"]))["inputs"]
+        first = _origin(g, ports[names[0]]) if names[0] in ports else None
+        if first is None:
+            continue
+        first = beside.get(first, first)
+        owners.add(first)
+        for p in names[1:]:
+            o = _origin(g, ports[p]) if p in ports else None
+            if o is not None and o != first and o not in owners and o not in beside:
+                beside[o] = first
+    return beside
 
 
 def model_unrolled(program, g, steps: int, shapes: bool) -> str:
     name = g.graph["name"]
     widest = max([len(f"{d['instance']}: {d['callee']}") for _, d in g.nodes(data=True) if d["op"] == Op.CALL]
                  or [12])
-    grid = Grid(f"{name} (unrolled)", f"model {name}: unrolled over {steps} steps", widest)
+    beside = _sharing(program, g)
+    groups = {n: [n] + [m for m in topo_order(g) if beside.get(m) == n] for n in topo_order(g)
+              if g.nodes[n]["op"] == Op.INPUT and g.nodes[n]["type"].seq and n not in beside}
+    placed = {n: side_by_side([f"{m}_{steps}" for m in group]) for n, group in groups.items()}
+    grid = Grid(f"{name} (unrolled)", f"model {name}: unrolled over {steps} steps", widest,
+                max([w for _, w in placed.values()] or [0.0]))
     dot = grid.dot
     shown = shown_steps(steps)
     rows: dict = {}
     singles: dict = {}
     axes: dict = {}  # axis id -> column of step 0
     used: dict = {}  # axis id -> set of occupied row levels
+    contexts: list = []  # (run, memory rows, axis): each step's C_t, drawn last, above everything
+    right: set = set()  # rows taken right of every time axis (per-sample results)
     consumed = {}
     for n, d in g.nodes(data=True):
         if d["op"] == Op.GET and d["field"].startswith("final."):
@@ -276,30 +369,41 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
         lines = [" ".join(words[i:i + 3]) for i in range(0, len(words), 3)]
         return {"label": "\n".join(lines)} if words else {}
 
+    # sequence inputs first, each on a time axis of its own, or beside the input it runs with
+    for n, group in groups.items():
+        axes[n] = grid.axis(len(shown))
+        lv = level(n, 0)
+        for j, (m, dx) in enumerate(zip(group, placed[n][0])):
+            rows[m] = Row(_step_nodes(grid, shown, axes[n] + dx / grid.dx, lv, f"{m}_{{t}}", "input", dots=j == 0),
+                          n, lv)
+
     for n in topo_order(g):
         d = g.nodes[n]
         op = d["op"]
-        ins = [(u, p) for u, p, _ in in_edges(g, n) if g.nodes[u]["op"] not in (Op.PARAM, Op.CONST, Op.POSITIONS)]
-        if op in (Op.PARAM, Op.CONST, Op.POSITIONS):
+        ins = [(u, p) for u, p, _ in in_edges(g, n) if g.nodes[u]["op"] not in HIDDEN]
+        if op in HIDDEN:
             continue
         if op == Op.INPUT:
-            if d["type"].seq:
-                axes[n] = grid.axis(len(shown))
-                rows[n] = Row(_step_nodes(grid, shown, axes[n], 0, f"{n}_{{t}}", "input"), n,
-                              level(n, 0))
-            else:
+            if not d["type"].seq:
                 singles[n] = [None, [], n]  # drawn where it is first used
         elif op == Op.CALL and d["kind"] == "cell":
             ports = {p: u for u, p, _ in in_edges(g, n)}
             callee = program.instance(d["callee"], d["sizes"])
             iface, roles = _cell_iface(callee), state_roles(callee)
+            given = {p: rows[ports[p]] for p in iface["inputs"] if p in ports and ports[p] in rows}
             x = rows[ports[iface["input"]]]
-            col0, lv = axes[x.axis], level(x.axis, x.row + 1)
-            run = Run(grid, f"{d['instance']}: {d['callee']}", iface, roles, shown, steps, col0, lv, d["reverse"])
-            per_step = str(g.nodes[ports[iface["input"]]]["type"].with_(seq=False))
-            for a, b, t in zip(x.ids, run.boxes, shown):
-                if t is not None:
-                    dot.edge(a, b, **label(x.chain + ([per_step] if shapes else [])))
+            col0 = axes[x.axis]
+            lv = level(x.axis, max(r.row for r in given.values() if r.axis == x.axis) + 1)
+            run = Run(grid, f"{d['instance']}: {d['callee']}", iface, roles, shown, steps, col0, lv, d["reverse"],
+                      prefix=f"{d['instance']}.")
+            for p, r in given.items():  # every per-step input, named when there are several
+                per_step = str(g.nodes[ports[p]]["type"].with_(seq=False))
+                attrs = label(r.chain + ([per_step] if shapes else []))
+                if len(given) > 1:  # which input it is, on a line of its own
+                    attrs["label"] = "\n".join([attrs.get("label", ""), f"→ {p}"]).strip("\n")
+                for a, b, t in zip(r.ids, run.boxes, shown):
+                    if t is not None and a is not None:
+                        dot.edge(a, b, **attrs)
             inits = {}
             for s in iface["states"]:
                 if s in ports:
@@ -307,22 +411,16 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
                                                                                       else 0))
             run.states(inits, draw_finals=n not in consumed)
             if n in consumed:
-                ctx = grid.node(f"C\n({d['instance']}.final)", col0 + len(shown), lv, shape="box",
+                ctx = grid.node(f"context C\n({d['instance']}.final)", col0 + len(shown), lv, shape="box",
                                 **_style("context", penwidth="2"))
                 for s in iface["states"]:
                     line = COLORS[roles[s]][1]
                     dot.edge(run.boxes[-1], ctx, color=line, penwidth="2")
                     run.final_nodes[s] = ctx
-            mem = [m for m in iface["memories"] if m in ports]
-            if mem:
-                src = rows[ports[mem[0]]]
-                for i, (b, t) in enumerate(zip(run.boxes, shown)):
-                    if t is None:
-                        continue
-                    c = grid.node(f"C_{t + 1}", col0 + i + 0.38, lv - 0.55, shape="circle", width="0.42",
-                                  fixedsize="true", fontsize="8", **_style("context"))
-                    attention_edges(dot, src.ids, [c], shown, [t], causal=False)
-                    dot.edge(c, b, color=COLORS["context"][1])
+                run.context = ctx
+            mems = [rows[ports[m]] for m in iface["memories"] if m in ports and ports[m] in rows]
+            if mems:
+                contexts.append((run, mems, x.axis))
             rows[n] = Row(run.boxes, x.axis, lv, run=run)
         elif op == Op.CALL:
             src = rows[next(u for u, p, _ in in_edges(g, n))]
@@ -341,9 +439,14 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
             else:
                 rows[n] = Row(src.ids, src.axis, src.row, [], src.run)
         elif op == Op.LAST:
-            src = rows[ins[0][0]]
+            u = ins[0][0]
+            src = rows[u]
+            run, field = src.run, g.nodes[u].get("field") if g.nodes[u]["op"] == Op.GET else None
+            if run and not src.chain and not run.reverse and run.context is None and field in run.final_nodes:
+                singles[n] = [run.final_nodes[field], [], n]  # enc.h[last] is enc's final h
+                continue
             last = next(i for i in reversed(src.ids) if i is not None)
-            node = grid.node(f"{_name_of(g, ins[0][0])}[last]", axes[src.axis] + len(shown), src.row - 0.55,
+            node = grid.node(f"{_name_of(g, u)}[last]", axes[src.axis] + len(shown), src.row - 0.55,
                              shape="box", **_style("short"))
             dot.edge(last, node, **label(src.chain))
             singles[n] = [node, [], n]
@@ -354,12 +457,18 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
                 lv = level(r.axis, r.row + 1)
                 ys = _step_nodes(grid, shown, axes[r.axis], lv, f"{d['output']}_{{t}}", "output")
                 for a, b, t in zip(r.ids, ys, shown):
-                    if t is not None:
+                    if t is not None and a is not None:
                         dot.edge(a, b, **label(r.chain))
-            else:
+            else:  # a per-sample result: right of every time axis, on its source's row
                 node, chain, _ = singles[src]
-                base = grid.node(d["output"], grid.next_col, 1, shape="box", **_style("output"))
-                dot.edge(_place_single(grid, singles, src, grid.next_col - 1, 1), base, **label(chain))
+                col = grid.next_col + (1 if node is not None else 2)
+                row = grid.at[node][1] if node is not None else 1
+                while row in right:
+                    row += 0.7
+                right.add(row)
+                via = _place_single(grid, singles, src, col, row)  # the chain of ops in an ellipse
+                out = grid.node(d["output"], col + (1 if any(chain) else 0), row, shape="box", **_style("output"))
+                dot.edge(via, out)
         else:
             row_ins = [u for u, _ in ins if u in rows]
             word = op_word(g, n)
@@ -369,7 +478,22 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
             elif ins:
                 src = singles[ins[0][0]]
                 singles[n] = [src[0], src[1] + [word], src[2]]
+    for run, mems, axis in contexts:
+        _contexts(grid, run, mems, max(used[axis]) + 0.85)
     return grid.text()
+
+
+def _contexts(grid, run, mems, row) -> None:
+    """Each decoder step's context C_t, above the decoder (row `row`, between its step and the one
+    before), with an edge from every step of each sequence it attends: a fan, not a bundle."""
+    for i, (b, t) in enumerate(zip(run.boxes, run.shown)):
+        if t is None:
+            continue
+        c = grid.node(f"C_{t + 1}", run.col0 + i - 0.5, row, shape="circle", width="0.42", fixedsize="true",
+                      fontsize="8", **_style("context"))
+        for src in mems:
+            attention_edges(grid.dot, src.ids, [c], run.shown, [t], causal=False)
+        grid.dot.edge(c, b, color=COLORS["context"][1])
 
 
 def _place_single(grid, singles, n, col, row) -> str:
