@@ -14,10 +14,10 @@ from pathlib import Path
 
 def main(argv=None) -> int:
     from .backends import generate_source
+    from .cli.cmd_render import write
     from .errors import SpecError
     from .program import load
     from .render import to_dot
-    from .render_cli import write
 
     argv = sys.argv[1:] if argv is None else argv
     specs, out = Path(argv[0] if argv else "specs"), Path(argv[1] if len(argv) > 1 else "out")

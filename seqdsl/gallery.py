@@ -27,9 +27,9 @@ PICTURES = [
 
 
 def main(argv=None) -> int:
+    from .cli.cmd_render import write
     from .program import load
     from .render import to_dot
-    from .render_cli import write
 
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0] if argv else ROOT / "docs" / "gallery")

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from .dot import Dot
 from .ir import delays, in_edges, topo_order
-from .ops import Op
-from .render import _legend, _style, op_word, state_loop, state_roles
+from .ops import Op, ops_where
+from .render_style import legend, op_word, state_loop, state_roles, style
 
-HIDDEN = {Op.PARAM, Op.CONST, Op.POSITIONS}
+HIDDEN = ops_where(drawn="folded") | ops_where(drawn="hidden")  # not drawn in model pictures
 
 
 def model_rolled(program, g, shapes: bool) -> str:
@@ -30,26 +30,26 @@ def model_rolled(program, g, shapes: bool) -> str:
             call = in_edges(g, n)[0][0]
             if call not in contexts:  # one context node per run, whatever reads its final states
                 contexts[call] = dot.node(f"context C\n({g.nodes[call]['instance']}.final)", shape="box",
-                                          **_style("context", penwidth="2"))
+                                          **style("context", penwidth="2"))
                 dot.edge(ids[call], contexts[call], label="final")
             ids[n] = contexts[call]
             continue
         if op in HIDDEN or op == Op.GET or (op == Op.ADD and not op_word(g, n)):
             continue
         if op == Op.INPUT:
-            ids[n] = dot.node(f"{n}: {d['type']}", shape="box", **_style("input"))
+            ids[n] = dot.node(f"{n}: {d['type']}", shape="box", **style("input"))
         elif op == Op.OUTPUT:
-            ids[n] = dot.node(d["output"], shape="box", **_style("output"))
+            ids[n] = dot.node(d["output"], shape="box", **style("output"))
         elif op == Op.CALL:
             ids[n] = dot.node(f"{d['instance']}: {d['callee']}" + (" (reversed)" if d["reverse"] else ""),
-                              shape="box", width="1.4", height="0.6", **_style("cell", penwidth="2"))
+                              shape="box", width="1.4", height="0.6", **style("cell", penwidth="2"))
             if d["kind"] == "cell":
                 callee = program.instance(d["callee"], d["sizes"])
                 roles, ks = state_roles(callee), delays(callee)
                 for s, role in roles.items():
                     state_loop(dot, ids[n], s, role, ks[s])
         else:
-            ids[n] = dot.node(op_word(g, n), shape="ellipse", **_style("op", fontsize="10", height="0.3"))
+            ids[n] = dot.node(op_word(g, n), shape="ellipse", **style("op", fontsize="10", height="0.3"))
     for n in topo_order(g):
         if n not in ids or ids[n] in contexts.values() and g.nodes[n]["op"] == Op.GET:
             continue  # a context node: drawn with its edge from the run
@@ -70,7 +70,7 @@ def model_rolled(program, g, shapes: bool) -> str:
                 if text:
                     attrs["label"] = text
                 dot.edge(ids[u], ids[n], **attrs)
-    _legend(dot)
+    legend(dot)
     return dot.text()
 
 

@@ -22,18 +22,18 @@ from __future__ import annotations
 
 from .dot import Dot
 from .ir import delays, in_edges, topo_order
-from .ops import Op
-from .render import (
+from .ops import Op, ops_where
+from .render_style import (
     BACKWARDS,
     COLORS,
     FOLDED,
-    _cell_iface,
-    _legend,
-    _style,
+    cell_iface,
+    legend,
     legend_entries,
     op_word,
     shown_steps,
     state_roles,
+    style,
 )
 
 DX, DY = 1.7, 1.4  # inches between columns / rows
@@ -70,7 +70,7 @@ class Grid:
     def legend(self) -> None:
         y = -1.2
         for i, (role, text) in enumerate(legend_entries(self.dot)):
-            self.node(text, i * 1.5 * DX / self.dx, y, shape="box", fontsize="9", **_style(role))
+            self.node(text, i * 1.5 * DX / self.dx, y, shape="box", fontsize="9", **style(role))
 
     def text(self) -> str:
         self.legend()
@@ -108,7 +108,7 @@ def _step_nodes(grid, shown, col0, row, label: str, role, shape="box", dots: boo
             ids.append(grid.node("…", col0 + i, row, shape="plaintext", fontsize="16") if dots else None)
         else:
             ids.append(grid.node(label.replace("{t}", str(t + 1)), col0 + i, row, shape=shape,
-                                 **_style(role, **extra)))
+                                 **style(role, **extra)))
     return ids
 
 
@@ -148,7 +148,7 @@ class Run:
             if s in inits:
                 dot.edge(inits[s], self.boxes[first], color=line, penwidth="2", label=s, fontcolor=line)
             else:
-                init = grid.node(f"{self.prefix}{s}_0", init_col, self.row + dy, shape="box", **_style(role))
+                init = grid.node(f"{self.prefix}{s}_0", init_col, self.row + dy, shape="box", **style(role))
                 a, b = (self.boxes[first], init) if self.reverse else (init, self.boxes[first])
                 dot.edge(a, b, color=line, penwidth="2", **back)
             for i in range(n - 1):
@@ -163,7 +163,7 @@ class Run:
                                  label=f"{s} t-{k}", fontcolor=line)
             if draw_finals:
                 fin = grid.node(f"{self.prefix}{s}_{self.steps}" if not self.reverse else f"{self.prefix}{s}_final",
-                                final_col, self.row + dy, shape="box", **_style(role))
+                                final_col, self.row + dy, shape="box", **style(role))
                 a, b = (fin, self.boxes[last]) if self.reverse else (self.boxes[last], fin)
                 dot.edge(a, b, color=line, penwidth="2", **back)
                 self.final_nodes[s] = fin
@@ -173,7 +173,7 @@ class Run:
 
 def cell_unrolled(g, steps: int, shapes: bool) -> str:
     name = g.graph["name"]
-    iface, roles, shown = _cell_iface(g), state_roles(g), shown_steps(steps)
+    iface, roles, shown = cell_iface(g), state_roles(g), shown_steps(steps)
     centres, width = side_by_side([f"{inp}_{steps}" for inp in iface["inputs"]])
     grid = Grid(f"{name} (unrolled)", f"cell {name}: unrolled over {steps} steps", max(12, len(name)), width)
     col0 = grid.axis(len(shown))
@@ -192,7 +192,7 @@ def cell_unrolled(g, steps: int, shapes: bool) -> str:
             if t is not None:
                 grid.dot.edge(b, y)
     for m in iface["memories"]:
-        mem = grid.node(f"{m} (memory)", col0 - 1, 0, shape="box", **_style("memory"))
+        mem = grid.node(f"{m} (memory)", col0 - 1, 0, shape="box", **style("memory"))
         for b, t in zip(run.boxes, shown):
             if t is not None:
                 grid.dot.edge(mem, b, color="#999999", style="dotted")
@@ -230,7 +230,7 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
     A value carried from an earlier step enters a step once, as an `h[t-1]` node beside the
     inputs, fed by one edge from the step that computed it."""
     from .passes.unroll import unroll
-    from .render import _draw_ops, _edge_label, op_label
+    from .render_style import draw_ops, edge_label, op_label
 
     name = g.graph["name"]
     dot = Dot(f"{name} (unrolled)", rankdir="BT", newrank="true", nodesep="0.25", ranksep="0.3",
@@ -248,14 +248,14 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
             continue
         dot.begin_cluster(f"t = {t + 1}", style="rounded", color="#bbbbbb")
         nodes = [n for n in topo_order(u) if u.nodes[n].get("step") == t and u.nodes[n]["op"] not in FOLDED]
-        ids.update(_draw_ops(dot, u, nodes, roles, shapes))
+        ids.update(draw_ops(dot, u, nodes, roles, shapes))
         row = [ids[n] for n in nodes if u.nodes[n]["op"] == Op.INPUT]
         for a, b, _ in sorted(u.edges(data=True), key=lambda e: (e[0], e[1], str(e[2]["port"]))):
             ta = u.nodes[a].get("step")
             if u.nodes[b].get("step") == t and ta is not None and ta != t and (a, t) not in carry:
                 base = a.split("@")[0] if ta >= 0 else u.nodes[a]["initial_of"]
                 label = f"{base}[t-{t - ta}]" if ta >= 0 else op_label(u, a)
-                carry[(a, t)] = dot.node(label, shape="box", **_style(roles.get(base, "short"), style="filled,dashed"))
+                carry[(a, t)] = dot.node(label, shape="box", **style(roles.get(base, "short"), style="filled,dashed"))
                 row.append(carry[(a, t)])
         dot.end_cluster()
         bottom += row[:1]
@@ -267,7 +267,7 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
         if b not in ids or u.nodes[a]["op"] in FOLDED:
             continue
         tb = u.nodes[b]["step"]
-        attrs = _edge_label(u, a, b, e["port"], shapes)
+        attrs = edge_label(u, a, b, e["port"], shapes)
         if (a, tb) in carry:
             base = a.split("@")[0] if u.nodes[a]["step"] >= 0 else u.nodes[a]["initial_of"]
             line = COLORS[roles.get(base, "short")][1]
@@ -279,13 +279,13 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
             base = a.split("@")[0]
             line = COLORS[roles.get(base, "short")][1]
             dot.edge(ids[a], entry, color=line, penwidth="1.8", style="dashed", constraint="false")
-    _legend(dot)
+    legend(dot)
     return dot.text()
 
 
 # ---- models ----------------------------------------------------------------------------
 
-HIDDEN = (Op.PARAM, Op.CONST, Op.POSITIONS)
+HIDDEN = ops_where(drawn="folded") | ops_where(drawn="hidden")  # not drawn in model pictures
 
 
 class Row:
@@ -319,7 +319,7 @@ def _sharing(program, g) -> dict:
         if d["op"] != Op.CALL or d["kind"] != "cell":
             continue
         ports = {p: u for u, p, _ in in_edges(g, n)}
-        names = _cell_iface(program.instance(d["callee"], d["sizes"]))["inputs"]
+        names = cell_iface(program.instance(d["callee"], d["sizes"]))["inputs"]
         first = _origin(g, ports[names[0]]) if names[0] in ports else None
         if first is None:
             continue
@@ -389,7 +389,7 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
         elif op == Op.CALL and d["kind"] == "cell":
             ports = {p: u for u, p, _ in in_edges(g, n)}
             callee = program.instance(d["callee"], d["sizes"])
-            iface, roles = _cell_iface(callee), state_roles(callee)
+            iface, roles = cell_iface(callee), state_roles(callee)
             given = {p: rows[ports[p]] for p in iface["inputs"] if p in ports and ports[p] in rows}
             x = rows[ports[iface["input"]]]
             col0 = axes[x.axis]
@@ -412,7 +412,7 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
             run.states(inits, draw_finals=n not in consumed)
             if n in consumed:
                 ctx = grid.node(f"context C\n({d['instance']}.final)", col0 + len(shown), lv, shape="box",
-                                **_style("context", penwidth="2"))
+                                **style("context", penwidth="2"))
                 for s in iface["states"]:
                     line = COLORS[roles[s]][1]
                     dot.edge(run.boxes[-1], ctx, color=line, penwidth="2")
@@ -447,7 +447,7 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
                 continue
             last = next(i for i in reversed(src.ids) if i is not None)
             node = grid.node(f"{_name_of(g, u)}[last]", axes[src.axis] + len(shown), src.row - 0.55,
-                             shape="box", **_style("short"))
+                             shape="box", **style("short"))
             dot.edge(last, node, **label(src.chain))
             singles[n] = [node, [], n]
         elif op == Op.OUTPUT:
@@ -467,7 +467,7 @@ def model_unrolled(program, g, steps: int, shapes: bool) -> str:
                     row += 0.7
                 right.add(row)
                 via = _place_single(grid, singles, src, col, row)  # the chain of ops in an ellipse
-                out = grid.node(d["output"], col + (1 if any(chain) else 0), row, shape="box", **_style("output"))
+                out = grid.node(d["output"], col + (1 if any(chain) else 0), row, shape="box", **style("output"))
                 dot.edge(via, out)
         else:
             row_ins = [u for u, _ in ins if u in rows]
@@ -490,7 +490,7 @@ def _contexts(grid, run, mems, row) -> None:
         if t is None:
             continue
         c = grid.node(f"C_{t + 1}", run.col0 + i - 0.5, row, shape="circle", width="0.42", fixedsize="true",
-                      fontsize="8", **_style("context"))
+                      fontsize="8", **style("context"))
         for src in mems:
             attention_edges(grid.dot, src.ids, [c], run.shown, [t], causal=False)
         grid.dot.edge(c, b, color=COLORS["context"][1])
@@ -500,11 +500,11 @@ def _place_single(grid, singles, n, col, row) -> str:
     """A per-sample value (image, enc.h[last], C): draw it on first use, next to its consumer."""
     node, chain, origin = singles[n]
     if node is None:
-        node = grid.node(origin, col - 1, row, shape="box", **_style("input"))
+        node = grid.node(origin, col - 1, row, shape="box", **style("input"))
         singles[n][0] = node
     words = [w for w in chain if w]
     if words:
-        via = grid.node(" ".join(words), col, row, shape="ellipse", fontsize="9", **_style("op"))
+        via = grid.node(" ".join(words), col, row, shape="ellipse", fontsize="9", **style("op"))
         grid.dot.edge(node, via)
         return via
     return node

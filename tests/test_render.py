@@ -176,7 +176,7 @@ def test_escaping():
 
 @pytest.mark.skipif(not HAS_DOT, reason="graphviz's dot is not installed")
 def test_nasty_labels_render_to_svg():
-    from seqdsl.render_cli import write
+    from seqdsl.cli.cmd_render import write
 
     d = Dot("t")
     prev = None

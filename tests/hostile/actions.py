@@ -346,8 +346,8 @@ def weights(p):
 # ---- rendering ----------------------------------------------------------------------------------
 @action
 def render(p):
+    from seqdsl.cli.cmd_render import write
     from seqdsl.render import to_dot
-    from seqdsl.render_cli import write
 
     program = _load(p)
     text = to_dot(program, p.get("name"), p.get("view", "rolled"), p.get("steps", 4), p.get("detail"),
@@ -414,7 +414,7 @@ def _s_load_kw(kw):
 
 def _s_dot_fails():
     """dot rejecting its input: the error says why (dot's own message)."""
-    from seqdsl.render_cli import write
+    from seqdsl.cli.cmd_render import write
 
     write('digraph "x" {\n  n0 -> ;\n}\n', Path("x.svg"))
     return "accepted"

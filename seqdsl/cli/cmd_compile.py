@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import SpecError
+from ..errors import SpecError
+from .common import parse_sizes
 
 
 def register(sub) -> None:
@@ -26,17 +27,16 @@ def register(sub) -> None:
 
 
 def cmd_compile(args) -> int:
-    from .backends import generate_source
-    from .cli import _sizes
-    from .program import load
+    from ..backends import generate_source
+    from ..program import load
 
     if args.output is not None:
         _check_output(args.output)
-    program = load(Path(args.file), _sizes(args.set))
-    _, defn, code = generate_source(program, args.backend, _sizes(args.set), args.defn, args.dtype,
+    program = load(Path(args.file), parse_sizes(args.set))
+    _, defn, code = generate_source(program, args.backend, parse_sizes(args.set), args.defn, args.dtype,
                                     fused=not args.no_fused)
     if args.output:
-        from .backends.runtime import write_file
+        from ..backends.runtime import write_file
 
         out = Path(args.output)
         _check_not_source(out, [args.file] + [f for _, f in program.asts.values()])

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import SpecError
+from ..errors import SpecError
+from .common import parse_sizes, pick
 
 FORMATS = {".dot", ".gv", ".svg", ".png", ".pdf"}
 MAX_STEPS = 1000
 
 
 def _save(path: Path, data: bytes) -> None:
-    from .backends.runtime import write_file
+    from ..backends.runtime import write_file
 
     write_file(path, lambda f: f.write(data), "the drawing")
 
@@ -92,10 +93,8 @@ def register(sub) -> None:
 
 def _drawn(program, name):
     """The definitions to draw: --def's, or every one in the file itself (not its imports)."""
-    from .cli import _pick
-
     if name is not None:
-        return [_pick(program, name)]
+        return [pick(program, name)]
     main = program.main  # a file that defines nothing is an error that says so
     return [d for d in program.definitions.values() if d.file == program.top_file] or [main]
 
@@ -108,13 +107,12 @@ def _what(defn, view: str, detail: str | None) -> str:
 
 
 def cmd_render(args) -> int:
-    from .cli import _sizes
-    from .program import load
-    from .render import to_dot
+    from ..program import load
+    from ..render import to_dot
 
     if not (1 <= args.steps <= MAX_STEPS):
         raise SpecError(f"--steps must be between 1 and {MAX_STEPS}, got {args.steps}")
-    program = load(Path(args.file), _sizes(args.set))
+    program = load(Path(args.file), parse_sizes(args.set))
     defs = _drawn(program, args.defn)
     if args.output and len(defs) > 1:
         names = ", ".join(d.name for d in defs)
