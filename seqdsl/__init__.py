@@ -30,9 +30,11 @@ its IR (`seqdsl ir rnn.seq`)::
 
 and the loop of the NumPy it compiles to (`seqdsl compile rnn.seq --backend numpy`): the input
 projection and the bias are computed for all steps before the loop, and each step writes into
-buffers allocated once (the last argument of each call is where the result goes)::
+buffers allocated once (the last argument of each call is where the result goes); a comment
+names the spec line each piece of code comes from::
 
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
+        # <string>:5: h = tanh(W @ x + U @ h[t-1] + b)
         _h2 = np.matmul(h__d1, U__T, _h2__buf)
         _h4 = np.add(_h4s1__steps[t], _h2, _h2)
         h = np.tanh(_h4, h__d1)

@@ -299,3 +299,21 @@ def test_self_attention_matches_multihead_attention(backend, causal):
     else:
         got = exe(x=x)[0]["y"].detach().numpy()
     _close(got, ref, 1e-10)
+
+
+def test_generated_lines_name_their_spec_line():
+    """Each spec line's code starts with `# file:line: source`; odd characters in the spec's
+    comments are escaped, so they can never end the comment or break the module."""
+    text = ("cell C(I = 2, H = 3) {\n    in x: [I]\n    state h: [H]\n    param W: [H, I]\n"
+            "    h = tanh(W @ x + h[t-1])   # \\ ''' \"\"\" \u00e9\u2028 \\\n    out y = h\n}\n")
+    from seqdsl.backends import generate_source
+
+    for backend in ("numpy", "torch"):
+        code = generate_source(text, backend, None, "C", "float64", False)[2]
+        notes = [line.strip() for line in code.splitlines() if line.strip().startswith("# <string>:5:")]
+        assert notes and all(n.isascii() and n.isprintable() for n in notes), notes
+        assert "h = tanh(W @ x + h[t-1])" in notes[0] and "\\xe9" in notes[0] and "\\u2028" in notes[0]
+        compile(code, "<test>", "exec")
+    exe = seqdsl.compile(text, name="C", dtype="float64")
+    exe.init_params(0)
+    assert exe(x=np.ones((1, 2, 2)))[0]["y"].shape == (1, 2, 3)

@@ -40,6 +40,7 @@ import builtins
 import keyword
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..analysis.tiles import tiling
 from ..ir import in_edges, interface, output_source, outputs, topo_order
@@ -200,6 +201,7 @@ class Codegen:
         self.dtype = dtype
         self.fused = fused
         self.reserved = PLAIN | BUILTIN | emitter.kernels.names
+        self.last_line = None  # (file, line) of the spec line the code just emitted comes from
         self.pre_t: dict = {}  # the function being generated: node -> (port, weight transposed once)
         self.v = None  # the function being generated: node -> its variable
         self.units: dict = {}
@@ -251,6 +253,20 @@ class Codegen:
             names[port] = f"{self.v(w)}__T"
         return names, types
 
+    def source_note(self, d) -> list:
+        """`# lstm.seq:12: c = f * c[t-1] + i * g` when node d comes from another spec line than
+        the code just before it (torch.fx does the same): every generated line maps back to the
+        spec. The text is escaped to printable ASCII, so it can never end the comment."""
+        span = d.get("span")
+        if span is None or span.line <= 0 or (span.file, span.line) == self.last_line:
+            return []
+        self.last_line = (span.file, span.line)
+        text = "".join(c if " " <= c <= "~" else c.encode("unicode_escape").decode("ascii")
+                       for c in span.source_line().strip())
+        where = f"{Path(span.file).name}:{span.line}"
+        where = "".join(c if " " <= c <= "~" else "?" for c in where)
+        return [f"# {where}: {text[:100]}" + ("..." if len(text) > 100 else "")]
+
     def assign(self, g, n, ctx) -> str:
         v = self.v
         d = g.nodes[n]
@@ -271,13 +287,14 @@ class Codegen:
         if self.em.split and tiling(g, n):
             sizes = [g.nodes[s]["type"].dims[-1].value for s in tiling(g, n)]
             line += f"\n{v(n)}__parts = {self.em.split.format(v=v(n), sizes=sizes)}"
-        return line
+        return "\n".join(self.source_note(d) + [line])
 
     def gen_straight(self, u: Unit, grad: bool = False) -> list:
         """A block or model: straight-line code on batch-first values (+ a backward closure)."""
         g = u.graph
         v = self.v = u.names.__getitem__
         self.pre_t = {}
+        self.last_line = None
         lines = [f"def {u.twin('grad') if grad else u.fname}(P__, pre__, inputs__):"]
         body = []
         first_seq = None

@@ -43,6 +43,7 @@ class CellEmitter:
         self.em = em = cg.em
         self.v = cg.v = u.names.__getitem__
         cg.pre_t = {}  # set for the loop; the code before it reads weights as they are
+        cg.last_line = None
         can_into = (lambda n: cg._can_into(g, n)) if not grad and em.into and em.empty else None
         self.sc = sc = schedule_cell(g, grad=grad, can_into=can_into, pre_transpose=bool(em.pre_transpose))
         self.mp = sc.plan
@@ -156,6 +157,7 @@ class CellEmitter:
     def loop(self) -> list:
         sc, mp, v = self.sc, self.mp, self.v
         self.cg.pre_t = sc.pre_transposed
+        self.cg.last_line = None  # the loop notes its spec lines afresh
         loop = [f"{v(n)}__t = {v(n)}__steps[t]" for n in sc.step_views if self.view_at_t(n)]
         # with a memory plan, each output is copied out as soon as it is computed, before a later
         # node of the step can overwrite its buffer in place (or a state its delayed buffer)
@@ -181,7 +183,8 @@ class CellEmitter:
             into = f"{v(n)}__d{mp.own[n]}"
         if into is not None:
             args, types = cg.args_of(g, n, self.ctx)
-            lines = [f"{v(n)} = {self.em.into[g.nodes[n]['op']](g.nodes[n], args, types, into)}"]
+            lines = cg.source_note(g.nodes[n])
+            lines.append(f"{v(n)} = {self.em.into[g.nodes[n]['op']](g.nodes[n], args, types, into)}")
         else:
             lines = cg.assign(g, n, self.ctx).split("\n")
         if n in self.sc.tape:

@@ -41,9 +41,13 @@ def cell_LSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=False, s
     b_hf = P__[pre__ + 'b_hf']
     b_hg = P__[pre__ + 'b_hg']
     b_ho = P__[pre__ + 'b_ho']
+    # lstm.seq:14: o = sigmoid(W_io @ x + b_io + W_ho @ h[t-1] + b_ho)   # output gate
     _o5s1 = b_io + b_ho
+    # lstm.seq:13: g = tanh(W_ig @ x + b_ig + W_hg @ h[t-1] + b_hg)      # candidate memories
     _g5s1 = b_ig + b_hg
+    # lstm.seq:12: f = sigmoid(W_if @ x + b_if + W_hf @ h[t-1] + b_hf)   # forget gate (F1): which long-term memories t...
     _f5s1 = b_if + b_hf
+    # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
     _i5s1 = b_ii + b_hi
     _half = 0.5
     _i5s1_half = _i5s1 * _half
@@ -81,14 +85,17 @@ def cell_LSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=False, s
     o = _i3_fused__buf[..., 32:48]
     _c2 = _i3_fused__buf[..., 0:16]
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
+        # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
         _i3_fused = np.matmul(h__d1, _W_i3_fused__T, _i3_fused__buf)
         _i5_0_64 = np.add(_i5s2_0_64__steps[t], _i3_fused, _i3_fused)
         _i5_0_64_act = np.tanh(_i5_0_64, _i5_0_64)
         _i5_0_64_act_h = np.multiply(_i5_0_64_act_t, _half, _i5_0_64_act_t)
         _i5_0_64_act_sig = np.add(_i5_0_64_act_h, _half, _i5_0_64_act_h)
+        # lstm.seq:15: c = f * c[t-1] + i * g                                # C_t from C_{t-1}
         _c1 = np.multiply(f, c__d1, c__d1)
         _c2 = np.multiply(i, g, i)
         c = np.add(_c1, _c2, _c1)
+        # lstm.seq:16: h = o * tanh(c)                                       # S_t, updated by C_t
         _h1 = np.tanh(c, _h1__buf)
         h = np.multiply(o, _h1, h__d1)
         out_y__buf[t] = h
@@ -117,9 +124,13 @@ def cell_LSTM__I_8__H_16__grad(P__, pre__, x__in, init__, memory__, reverse__=Fa
     b_hf = P__[pre__ + 'b_hf']
     b_hg = P__[pre__ + 'b_hg']
     b_ho = P__[pre__ + 'b_ho']
+    # lstm.seq:14: o = sigmoid(W_io @ x + b_io + W_ho @ h[t-1] + b_ho)   # output gate
     _o5s1 = b_io + b_ho
+    # lstm.seq:13: g = tanh(W_ig @ x + b_ig + W_hg @ h[t-1] + b_hg)      # candidate memories
     _g5s1 = b_ig + b_hg
+    # lstm.seq:12: f = sigmoid(W_if @ x + b_if + W_hf @ h[t-1] + b_hf)   # forget gate (F1): which long-term memories t...
     _f5s1 = b_if + b_hf
+    # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
     _i5s1 = b_ii + b_hi
     _half = 0.5
     _i5s1_half = _i5s1 * _half
@@ -157,26 +168,33 @@ def cell_LSTM__I_8__H_16__grad(P__, pre__, x__in, init__, memory__, reverse__=Fa
     h__tape = []
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         _i5s2_0_64__t = _i5s2_0_64__steps[t]
+        # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
         _i3_fused = h__d1 @ _W_i3_fused__T
         _i5_0_64 = _i5s2_0_64__t + _i3_fused
         _i5_0_64_act = np.tanh(_i5_0_64)
         _i5_0_64_act__tape.append(_i5_0_64_act)
+        # lstm.seq:13: g = tanh(W_ig @ x + b_ig + W_hg @ h[t-1] + b_hg)      # candidate memories
         g = _i5_0_64_act[..., 48:64]
         g__tape.append(g)
+        # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
         _i5_0_64_act_t = _i5_0_64_act[..., 0:48]
         _i5_0_64_act_t__tape.append(_i5_0_64_act_t)
         _i5_0_64_act_h = _i5_0_64_act_t * _half
         _i5_0_64_act_sig = _i5_0_64_act_h + _half
         i = _i5_0_64_act_sig[..., 0:16]
         i__tape.append(i)
+        # lstm.seq:12: f = sigmoid(W_if @ x + b_if + W_hf @ h[t-1] + b_hf)   # forget gate (F1): which long-term memories t...
         f = _i5_0_64_act_sig[..., 16:32]
         f__tape.append(f)
+        # lstm.seq:14: o = sigmoid(W_io @ x + b_io + W_ho @ h[t-1] + b_ho)   # output gate
         o = _i5_0_64_act_sig[..., 32:48]
         o__tape.append(o)
+        # lstm.seq:15: c = f * c[t-1] + i * g                                # C_t from C_{t-1}
         _c1 = f * c__d1
         _c2 = i * g
         c = _c1 + _c2
         c__tape.append(c)
+        # lstm.seq:16: h = o * tanh(c)                                       # S_t, updated by C_t
         _h1 = np.tanh(c)
         _h1__tape.append(_h1)
         h = o * _h1

@@ -48,6 +48,7 @@ def cell_PeepholeLSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=
     b_f = P__[pre__ + 'b_f']
     b_g = P__[pre__ + 'b_g']
     b_o = P__[pre__ + 'b_o']
+    # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
     _W_i1_fused = np.concatenate([W_i, W_f, W_o, W_g], axis=0)
     _W_i2_fused = np.concatenate([U_i, U_f, U_o, U_g], axis=0)
     _b_i_b_f_cat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
@@ -80,21 +81,31 @@ def cell_PeepholeLSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=
     _o6 = _i2_fused__buf[..., 32:48]
     o = _i2_fused__buf[..., 32:48]
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
+        # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
         _i4 = np.multiply(p_i, c__d1, _i4__buf)
+        # peephole_lstm.seq:12: f = sigmoid(W_f @ x + U_f @ h[t-1] + p_f * c[t-1] + b_f)
         _f4 = np.multiply(p_f, c__d1, _f4__buf)
+        # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
         _i2_fused = np.matmul(h__d1, _W_i2_fused__T, _i2_fused__buf)
         _i6s2_0_64 = np.add(_i6s1_0_64__steps[t], _i2_fused, _i2_fused)
+        # peephole_lstm.seq:13: g = tanh(W_g @ x + U_g @ h[t-1] + b_g)
         g = np.tanh(_g4, _g4)
+        # peephole_lstm.seq:12: f = sigmoid(W_f @ x + U_f @ h[t-1] + p_f * c[t-1] + b_f)
         _f6 = np.add(_f6s2, _f4, _f6s2)
         f = _sigmoid(_f6, out=_f6)
+        # peephole_lstm.seq:14: c = f * c[t-1] + i * g
         _c1 = np.multiply(f, c__d1, c__d1)
+        # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
         _i6 = np.add(_i6s2, _i4, _i6s2)
         i = _sigmoid(_i6, out=_i6)
+        # peephole_lstm.seq:14: c = f * c[t-1] + i * g
         _c2 = np.multiply(i, g, i)
         c = np.add(_c1, _c2, _c1)
+        # peephole_lstm.seq:15: o = sigmoid(W_o @ x + U_o @ h[t-1] + p_o * c + b_o)   # the output gate peeks at the new c
         _o4 = np.multiply(p_o, c, _o4__buf)
         _o6 = np.add(_o6s2, _o4, _o6s2)
         o = _sigmoid(_o6, out=_o6)
+        # peephole_lstm.seq:16: h = o * tanh(c)
         _h1 = np.tanh(c, _h1__buf)
         h = np.multiply(o, _h1, h__d1)
         out_y__buf[t] = h
@@ -122,6 +133,7 @@ def cell_PeepholeLSTM__I_8__H_16__grad(P__, pre__, x__in, init__, memory__, reve
     b_f = P__[pre__ + 'b_f']
     b_g = P__[pre__ + 'b_g']
     b_o = P__[pre__ + 'b_o']
+    # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
     _W_i1_fused = np.concatenate([W_i, W_f, W_o, W_g], axis=0)
     _W_i2_fused = np.concatenate([U_i, U_f, U_o, U_g], axis=0)
     _b_i_b_f_cat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
@@ -146,30 +158,41 @@ def cell_PeepholeLSTM__I_8__H_16__grad(P__, pre__, x__in, init__, memory__, reve
     h__tape = []
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         _i6s1_0_64__t = _i6s1_0_64__steps[t]
+        # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
         _i4 = p_i * c__d1
+        # peephole_lstm.seq:12: f = sigmoid(W_f @ x + U_f @ h[t-1] + p_f * c[t-1] + b_f)
         _f4 = p_f * c__d1
+        # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
         _i2_fused = h__d1 @ _W_i2_fused__T
         _i6s2_0_64 = _i6s1_0_64__t + _i2_fused
+        # peephole_lstm.seq:13: g = tanh(W_g @ x + U_g @ h[t-1] + b_g)
         _g4 = _i6s2_0_64[..., 48:64]
         g = np.tanh(_g4)
         g__tape.append(g)
+        # peephole_lstm.seq:15: o = sigmoid(W_o @ x + U_o @ h[t-1] + p_o * c + b_o)   # the output gate peeks at the new c
         _o6s2 = _i6s2_0_64[..., 32:48]
+        # peephole_lstm.seq:12: f = sigmoid(W_f @ x + U_f @ h[t-1] + p_f * c[t-1] + b_f)
         _f6s2 = _i6s2_0_64[..., 16:32]
         _f6 = _f6s2 + _f4
         f = _sigmoid(_f6)
         f__tape.append(f)
+        # peephole_lstm.seq:14: c = f * c[t-1] + i * g
         _c1 = f * c__d1
+        # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
         _i6s2 = _i6s2_0_64[..., 0:16]
         _i6 = _i6s2 + _i4
         i = _sigmoid(_i6)
         i__tape.append(i)
+        # peephole_lstm.seq:14: c = f * c[t-1] + i * g
         _c2 = i * g
         c = _c1 + _c2
         c__tape.append(c)
+        # peephole_lstm.seq:15: o = sigmoid(W_o @ x + U_o @ h[t-1] + p_o * c + b_o)   # the output gate peeks at the new c
         _o4 = p_o * c
         _o6 = _o6s2 + _o4
         o = _sigmoid(_o6)
         o__tape.append(o)
+        # peephole_lstm.seq:16: h = o * tanh(c)
         _h1 = np.tanh(c)
         _h1__tape.append(_h1)
         h = o * _h1

@@ -31,6 +31,7 @@ def cell_PeepholeLSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=
     b_f = P__[pre__ + 'b_f']
     b_g = P__[pre__ + 'b_g']
     b_o = P__[pre__ + 'b_o']
+    # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
     _W_i1_fused = torch.cat([W_i, W_f, W_o, W_g], dim=0)
     _W_i2_fused = torch.cat([U_i, U_f, U_o, U_g], dim=0)
     _b_i_b_f_cat = torch.cat([b_i, b_f, b_o, b_g], dim=-1)
@@ -45,21 +46,29 @@ def cell_PeepholeLSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=
     h__list = [] if seqs__ else None
     c__list = [] if seqs__ else None
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
+        # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
         _i6s2_0_64 = torch.addmm(_i6s1_0_64__steps[t], h__d1, _W_i2_fused__T)
         _i6s2_0_64__parts = _i6s2_0_64.split([16, 16, 16, 16], -1)
+        # peephole_lstm.seq:13: g = tanh(W_g @ x + U_g @ h[t-1] + b_g)
         _g4 = _i6s2_0_64__parts[3]
         g = torch.tanh(_g4)
+        # peephole_lstm.seq:15: o = sigmoid(W_o @ x + U_o @ h[t-1] + p_o * c + b_o)   # the output gate peeks at the new c
         _o6s2 = _i6s2_0_64__parts[2]
+        # peephole_lstm.seq:12: f = sigmoid(W_f @ x + U_f @ h[t-1] + p_f * c[t-1] + b_f)
         _f6s2 = _i6s2_0_64__parts[1]
         _f6 = torch.addcmul(_f6s2, p_f, c__d1)
         f = torch.sigmoid(_f6)
+        # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
         _i6s2 = _i6s2_0_64__parts[0]
         _i6 = torch.addcmul(_i6s2, p_i, c__d1)
         i = torch.sigmoid(_i6)
+        # peephole_lstm.seq:14: c = f * c[t-1] + i * g
         _c2 = i * g
         c = torch.addcmul(_c2, f, c__d1)
+        # peephole_lstm.seq:15: o = sigmoid(W_o @ x + U_o @ h[t-1] + p_o * c + b_o)   # the output gate peeks at the new c
         _o6 = torch.addcmul(_o6s2, p_o, c)
         o = torch.sigmoid(_o6)
+        # peephole_lstm.seq:16: h = o * tanh(c)
         _h1 = torch.tanh(c)
         h = o * _h1
         out_y__list.append(h)

@@ -57,9 +57,13 @@ def cell_LSTM__I_32__H_64(P__, pre__, x__in, init__, memory__, reverse__=False, 
     b_hf = P__[pre__ + 'b_hf']
     b_hg = P__[pre__ + 'b_hg']
     b_ho = P__[pre__ + 'b_ho']
+    # lstm.seq:14: o = sigmoid(W_io @ x + b_io + W_ho @ h[t-1] + b_ho)   # output gate
     _o5s1 = b_io + b_ho
+    # lstm.seq:13: g = tanh(W_ig @ x + b_ig + W_hg @ h[t-1] + b_hg)      # candidate memories
     _g5s1 = b_ig + b_hg
+    # lstm.seq:12: f = sigmoid(W_if @ x + b_if + W_hf @ h[t-1] + b_hf)   # forget gate (F1): which long-term memories t...
     _f5s1 = b_if + b_hf
+    # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
     _i5s1 = b_ii + b_hi
     _half = 0.5
     _i5s1_half = _i5s1 * _half
@@ -97,14 +101,17 @@ def cell_LSTM__I_32__H_64(P__, pre__, x__in, init__, memory__, reverse__=False, 
     o = _i3_fused__buf[..., 128:192]
     _c2 = _i3_fused__buf[..., 0:64]
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
+        # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
         _i3_fused = np.matmul(h__d1, _W_i3_fused__T, _i3_fused__buf)
         _i5_0_256 = np.add(_i5s2_0_256__steps[t], _i3_fused, _i3_fused)
         _i5_0_256_act = np.tanh(_i5_0_256, _i5_0_256)
         _i5_0_256_act_h = np.multiply(_i5_0_256_act_t, _half, _i5_0_256_act_t)
         _i5_0_256_act_sig = np.add(_i5_0_256_act_h, _half, _i5_0_256_act_h)
+        # lstm.seq:15: c = f * c[t-1] + i * g                                # C_t from C_{t-1}
         _c1 = np.multiply(f, c__d1, c__d1)
         _c2 = np.multiply(i, g, i)
         c = np.add(_c1, _c2, _c1)
+        # lstm.seq:16: h = o * tanh(c)                                       # S_t, updated by C_t
         _h1 = np.tanh(c, _h1__buf)
         h = np.multiply(o, _h1, h__d1)
         out_y__buf[t] = h
@@ -117,9 +124,11 @@ def model_Sentiment__V_1000__E_32__H_64(P__, pre__, inputs__):
     words = inputs__['words']
     T = words.shape[1]
     enc_embed_weight = P__[pre__ + 'enc_embed.weight']
+    # tasks.seq:6: enc = LSTM(E, H) over embed(words, V, E)
     _enc1 = enc_embed_weight[words]
     enc = cell_LSTM__I_32__H_64(P__, pre__ + 'enc.', _enc1, {}, {}, False, True)
     enc_h = enc[1]['h']
+    # tasks.seq:7: out label = linear(enc.h[last], 2)
     _label1 = enc_h[:, -1]
     label_W = P__[pre__ + 'label.W']
     label_b = P__[pre__ + 'label.b']
@@ -148,9 +157,13 @@ def cell_LSTM__I_32__H_64__grad(P__, pre__, x__in, init__, memory__, reverse__=F
     b_hf = P__[pre__ + 'b_hf']
     b_hg = P__[pre__ + 'b_hg']
     b_ho = P__[pre__ + 'b_ho']
+    # lstm.seq:14: o = sigmoid(W_io @ x + b_io + W_ho @ h[t-1] + b_ho)   # output gate
     _o5s1 = b_io + b_ho
+    # lstm.seq:13: g = tanh(W_ig @ x + b_ig + W_hg @ h[t-1] + b_hg)      # candidate memories
     _g5s1 = b_ig + b_hg
+    # lstm.seq:12: f = sigmoid(W_if @ x + b_if + W_hf @ h[t-1] + b_hf)   # forget gate (F1): which long-term memories t...
     _f5s1 = b_if + b_hf
+    # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
     _i5s1 = b_ii + b_hi
     _half = 0.5
     _i5s1_half = _i5s1 * _half
@@ -188,26 +201,33 @@ def cell_LSTM__I_32__H_64__grad(P__, pre__, x__in, init__, memory__, reverse__=F
     h__tape = []
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         _i5s2_0_256__t = _i5s2_0_256__steps[t]
+        # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
         _i3_fused = h__d1 @ _W_i3_fused__T
         _i5_0_256 = _i5s2_0_256__t + _i3_fused
         _i5_0_256_act = np.tanh(_i5_0_256)
         _i5_0_256_act__tape.append(_i5_0_256_act)
+        # lstm.seq:13: g = tanh(W_ig @ x + b_ig + W_hg @ h[t-1] + b_hg)      # candidate memories
         g = _i5_0_256_act[..., 192:256]
         g__tape.append(g)
+        # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
         _i5_0_256_act_t = _i5_0_256_act[..., 0:192]
         _i5_0_256_act_t__tape.append(_i5_0_256_act_t)
         _i5_0_256_act_h = _i5_0_256_act_t * _half
         _i5_0_256_act_sig = _i5_0_256_act_h + _half
         i = _i5_0_256_act_sig[..., 0:64]
         i__tape.append(i)
+        # lstm.seq:12: f = sigmoid(W_if @ x + b_if + W_hf @ h[t-1] + b_hf)   # forget gate (F1): which long-term memories t...
         f = _i5_0_256_act_sig[..., 64:128]
         f__tape.append(f)
+        # lstm.seq:14: o = sigmoid(W_io @ x + b_io + W_ho @ h[t-1] + b_ho)   # output gate
         o = _i5_0_256_act_sig[..., 128:192]
         o__tape.append(o)
+        # lstm.seq:15: c = f * c[t-1] + i * g                                # C_t from C_{t-1}
         _c1 = f * c__d1
         _c2 = i * g
         c = _c1 + _c2
         c__tape.append(c)
+        # lstm.seq:16: h = o * tanh(c)                                       # S_t, updated by C_t
         _h1 = np.tanh(c)
         _h1__tape.append(_h1)
         h = o * _h1
@@ -324,9 +344,11 @@ def model_Sentiment__V_1000__E_32__H_64__grad(P__, pre__, inputs__):
     words = inputs__['words']
     T = words.shape[1]
     enc_embed_weight = P__[pre__ + 'enc_embed.weight']
+    # tasks.seq:6: enc = LSTM(E, H) over embed(words, V, E)
     _enc1 = enc_embed_weight[words]
     enc = cell_LSTM__I_32__H_64__grad(P__, pre__ + 'enc.', _enc1, {}, {}, False, True)
     enc_h = enc[1]['h']
+    # tasks.seq:7: out label = linear(enc.h[last], 2)
     _label1 = enc_h[:, -1]
     label_W = P__[pre__ + 'label.W']
     label_b = P__[pre__ + 'label.b']

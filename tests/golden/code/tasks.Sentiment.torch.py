@@ -72,9 +72,13 @@ def cell_LSTM__I_32__H_64__loop(P__, pre__, x__in, init__, memory__, reverse__=F
     b_hf = P__[pre__ + 'b_hf']
     b_hg = P__[pre__ + 'b_hg']
     b_ho = P__[pre__ + 'b_ho']
+    # lstm.seq:14: o = sigmoid(W_io @ x + b_io + W_ho @ h[t-1] + b_ho)   # output gate
     _o5s1 = b_io + b_ho
+    # lstm.seq:13: g = tanh(W_ig @ x + b_ig + W_hg @ h[t-1] + b_hg)      # candidate memories
     _g5s1 = b_ig + b_hg
+    # lstm.seq:12: f = sigmoid(W_if @ x + b_if + W_hf @ h[t-1] + b_hf)   # forget gate (F1): which long-term memories t...
     _f5s1 = b_if + b_hf
+    # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
     _i5s1 = b_ii + b_hi
     _W_i1_fused = torch.cat([W_ii, W_if, W_io, W_ig], dim=0)
     _W_i3_fused = torch.cat([W_hi, W_hf, W_ho, W_hg], dim=0)
@@ -90,15 +94,21 @@ def cell_LSTM__I_32__H_64__loop(P__, pre__, x__in, init__, memory__, reverse__=F
     h__list = [] if seqs__ else None
     c__list = [] if seqs__ else None
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
+        # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
         _i5_0_256 = torch.addmm(_i5s2_0_256__steps[t], h__d1, _W_i3_fused__T)
         _i5_0_256_act = _sigtanh(_i5_0_256, 192)
         _i5_0_256_act__parts = _i5_0_256_act.split([64, 64, 64, 64], -1)
         i = _i5_0_256_act__parts[0]
+        # lstm.seq:12: f = sigmoid(W_if @ x + b_if + W_hf @ h[t-1] + b_hf)   # forget gate (F1): which long-term memories t...
         f = _i5_0_256_act__parts[1]
+        # lstm.seq:13: g = tanh(W_ig @ x + b_ig + W_hg @ h[t-1] + b_hg)      # candidate memories
         g = _i5_0_256_act__parts[3]
+        # lstm.seq:14: o = sigmoid(W_io @ x + b_io + W_ho @ h[t-1] + b_ho)   # output gate
         o = _i5_0_256_act__parts[2]
+        # lstm.seq:15: c = f * c[t-1] + i * g                                # C_t from C_{t-1}
         _c2 = i * g
         c = torch.addcmul(_c2, f, c__d1)
+        # lstm.seq:16: h = o * tanh(c)                                       # S_t, updated by C_t
         _h1 = torch.tanh(c)
         h = o * _h1
         out_y__list.append(h)
@@ -117,9 +127,11 @@ def model_Sentiment__V_1000__E_32__H_64(P__, pre__, inputs__):
     words = inputs__['words']
     T = words.shape[1]
     enc_embed_weight = P__[pre__ + 'enc_embed.weight']
+    # tasks.seq:6: enc = LSTM(E, H) over embed(words, V, E)
     _enc1 = enc_embed_weight[words]
     enc = cell_LSTM__I_32__H_64(P__, pre__ + 'enc.', _enc1, {}, {}, False, True)
     enc_h = enc[1]['h']
+    # tasks.seq:7: out label = linear(enc.h[last], 2)
     _label1 = enc_h[:, -1]
     label_W = P__[pre__ + 'label.W']
     label_b = P__[pre__ + 'label.b']

@@ -63,11 +63,13 @@ def block_SelfAttention__D_32__heads_4__causal_True(P__, pre__, inputs__):
     T = x.shape[1]
     q_k_v_linear_W = P__[pre__ + 'q_k_v_linear.W']
     q_k_v_linear_b = P__[pre__ + 'q_k_v_linear.b']
+    # transformer.seq:4: q, k, v = split(linear(x, 3*D), 3)
     _q_k_v1 = _mm(x, q_k_v_linear_W)
     _q_k_v2 = _q_k_v1 + q_k_v_linear_b
     q = _q_k_v2[..., 0:32]
     k = _q_k_v2[..., 32:64]
     v = _q_k_v2[..., 64:96]
+    # transformer.seq:5: out y = linear(attention(q, k, v, heads, causal), D)
     _y1 = _attention(q, k, v, 4, True)
     y_W = P__[pre__ + 'y.W']
     y_b = P__[pre__ + 'y.b']
@@ -81,11 +83,13 @@ def block_SelfAttention__D_32__heads_4__causal_True__grad(P__, pre__, inputs__):
     T = x.shape[1]
     q_k_v_linear_W = P__[pre__ + 'q_k_v_linear.W']
     q_k_v_linear_b = P__[pre__ + 'q_k_v_linear.b']
+    # transformer.seq:4: q, k, v = split(linear(x, 3*D), 3)
     _q_k_v1 = _mm(x, q_k_v_linear_W)
     _q_k_v2 = _q_k_v1 + q_k_v_linear_b
     q = _q_k_v2[..., 0:32]
     k = _q_k_v2[..., 32:64]
     v = _q_k_v2[..., 64:96]
+    # transformer.seq:5: out y = linear(attention(q, k, v, heads, causal), D)
     _y1 = _attention(q, k, v, 4, True)
     y_W = P__[pre__ + 'y.W']
     y_b = P__[pre__ + 'y.b']

@@ -23,12 +23,14 @@ def block_SelfAttention__D_32__heads_4__causal_True(P__, pre__, inputs__):
     T = x.shape[1]
     q_k_v_linear_W = P__[pre__ + 'q_k_v_linear.W']
     q_k_v_linear_b = P__[pre__ + 'q_k_v_linear.b']
+    # transformer.seq:4: q, k, v = split(linear(x, 3*D), 3)
     _q_k_v1 = x @ q_k_v_linear_W.T
     _q_k_v2 = _q_k_v1 + q_k_v_linear_b
     _q_k_v2__parts = _q_k_v2.split([32, 32, 32], -1)
     q = _q_k_v2__parts[0]
     k = _q_k_v2__parts[1]
     v = _q_k_v2__parts[2]
+    # transformer.seq:5: out y = linear(attention(q, k, v, heads, causal), D)
     _y1 = _attention(q, k, v, 4, True)
     y_W = P__[pre__ + 'y.W']
     y_b = P__[pre__ + 'y.b']
