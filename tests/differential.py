@@ -223,7 +223,10 @@ def _check_torch(program, name, params, inputs, state, want_out, want_fin, d_out
     leaves.update({("inputs", k): v for k, v in ti.items() if v.requires_grad})
     leaves.update({("state", k): v for k, v in (ts or {}).items()})
     keys = list(leaves)
-    gs = torch.autograd.grad(loss, [leaves[k] for k in keys], allow_unused=True)
+    if torch.is_tensor(loss) and loss.requires_grad:
+        gs = torch.autograd.grad(loss, [leaves[k] for k in keys], allow_unused=True)
+    else:  # nothing the loss reads depends on a leaf (e.g. y = s[t-1], s started at zeros): all zero
+        gs = [None] * len(keys)
     got = {"params": {}, "inputs": {}, "state": {}}
     for (part, k), g in zip(keys, gs):
         got[part][k] = np.zeros(leaves[(part, k)].shape) if g is None else g.numpy()

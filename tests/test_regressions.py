@@ -139,6 +139,26 @@ model M(D = 3) {
     out b = linear(c.y + c.z, 2)
 }
 """, "M"),
+    # nothing the outputs read depends on a parameter, an input or a given initial state (the
+    # harness asked torch for gradients of a constant loss)
+    "constant_loss": """\
+cell C(I = 2, H = 1, K = 1) {
+    in x: [I]
+    in mask: []
+    memory m: seq[H]
+    memory mm1: seq[H]
+    state h: [H]
+    state s2: [H]
+    param W1: [H, I]
+    param W5: [I, I]
+    param b6: [I]
+    gate = mask * (W1 @ x)
+    h = s2[t-1]
+    p3, p4 = split(W5 @ x + b6, 2)
+    s2 = sigmoid(s2[t-1]) * s2[t-1] + s2[t-1]
+    out y = h
+}
+""",
     # a cell without states generated a loop with an empty body (IndentationError)
     "stateless": """\
 cell C(D = 2) {
