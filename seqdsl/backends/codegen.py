@@ -311,34 +311,9 @@ class Codegen:
             elif op == Op.OUTPUT:
                 continue
             elif op == Op.CALL:
-                callee = self.unit(d["callee"], d["sizes"])
-                fn = callee.twin("grad") if grad else callee.fname
-                ins = {p: v(src) for src, p, _ in in_edges(g, n)}
-                if callee.kind == "cell":
-                    ci = interface(callee.graph)
-                    xs = "".join(f"{ins[x]}, " for x in ci["inputs"])
-                    init = ", ".join(f"{k!r}: {x}" for k, x in ins.items() if k in ci["states"])
-                    mem = ", ".join(f"{k!r}: {x}" for k, x in ins.items() if k in ci["memories"])
-                    # per-step states are only collected when the model reads them (enc.h)
-                    reads_states = any(g.nodes[c]["op"] == Op.GET and g.nodes[c]["field"] in ci["states"]
-                                       for c in g.successors(n))
-                    body.append(f"{v(n)} = {fn}(P__, pre__ + {d['instance'] + '.'!r}, {xs}"
-                                f"{{{init}}}, {{{mem}}}, {d['reverse']!r}" + (", True" if reads_states else "") + ")")
-                else:
-                    items = ", ".join(f"{k!r}: {x}" for k, x in ins.items())
-                    body.append(f"{v(n)} = {fn}(P__, pre__ + {d['instance'] + '.'!r}, {{{items}}})")
+                body.append(self.call_line(g, n, grad))
             elif op == Op.GET:
-                (src,) = [u_ for u_, _, _ in in_edges(g, n)]
-                callee_kind = g.nodes[src]["kind"]
-                field_ = d["field"]
-                if callee_kind == "block":
-                    body.append(f"{v(n)} = {v(src)}[0][{field_!r}]")
-                elif field_.startswith("final."):
-                    body.append(f"{v(n)} = {v(src)}[2][{field_[6:]!r}]")
-                else:
-                    out_names = interface(self.unit(g.nodes[src]["callee"], g.nodes[src]["sizes"]).graph)["outputs"]
-                    which = 0 if field_ in out_names else 1
-                    body.append(f"{v(n)} = {v(src)}[{which}][{field_!r}]")
+                body.append(self.get_line(g, n))
             else:
                 body.extend(self.assign(g, n, lambda s, k: v(s)).split("\n"))
         outs = ", ".join(f"{g.nodes[o]['output']!r}: {v(output_source(g, o))}" for o in outputs(g))
@@ -359,6 +334,36 @@ class Codegen:
             body.append(f"return {{{outs}}}, {{}}, {{{', '.join(finals)}}}")
         return lines + ["    " + b for b in body]
 
+    def call_line(self, g, n, grad: bool) -> str:
+        """A run of a cell or block: its function called with this instance's parameter prefix."""
+        v, d = self.v, g.nodes[n]
+        callee = self.unit(d["callee"], d["sizes"])
+        fn = callee.twin("grad") if grad else callee.fname
+        ins = {p: v(src) for src, p, _ in in_edges(g, n)}
+        prefix = d["instance"] + "."
+        if callee.kind != "cell":
+            items = ", ".join(f"{k!r}: {x}" for k, x in ins.items())
+            return f"{v(n)} = {fn}(P__, pre__ + {prefix!r}, {{{items}}})"
+        ci = interface(callee.graph)
+        xs = "".join(f"{ins[x]}, " for x in ci["inputs"])
+        init = ", ".join(f"{k!r}: {x}" for k, x in ins.items() if k in ci["states"])
+        mem = ", ".join(f"{k!r}: {x}" for k, x in ins.items() if k in ci["memories"])
+        # per-step states are only collected when the model reads them (enc.h)
+        reads_states = any(g.nodes[c]["op"] == Op.GET and g.nodes[c]["field"] in ci["states"] for c in g.successors(n))
+        return (f"{v(n)} = {fn}(P__, pre__ + {prefix!r}, {xs}{{{init}}}, {{{mem}}}, {d['reverse']!r}"
+                + (", True" if reads_states else "") + ")")
+
+    def get_line(self, g, n) -> str:
+        """A field of a run: (outputs, per-step states, final states)[which][name]."""
+        v, field_ = self.v, g.nodes[n]["field"]
+        (src,) = [u_ for u_, _, _ in in_edges(g, n)]
+        if g.nodes[src]["kind"] == "block":
+            return f"{v(n)} = {v(src)}[0][{field_!r}]"
+        if field_.startswith("final."):
+            return f"{v(n)} = {v(src)}[2][{field_[6:]!r}]"
+        out_names = interface(self.unit(g.nodes[src]["callee"], g.nodes[src]["sizes"]).graph)["outputs"]
+        return f"{v(n)} = {v(src)}[{0 if field_ in out_names else 1}][{field_!r}]"
+
     def gen_cell(self, u: Unit, grad: bool = False) -> list:
         """A cell: the step loop (+ with grad=True, a tape and a backward closure); see
         seqdsl.backends.emit_cell."""
@@ -375,13 +380,29 @@ class Codegen:
             return not wt.batched and wt.rank == 2 and xt.batched and not xt.seq
         return True
 
+    def metadata(self, main: Unit, name: str) -> list:
+        """The module's constants the runtime reads: KIND, NAME, SIZES, PARAMS, INPUTS, MEMORIES,
+        OUTPUTS, STATES and STATE_SHAPES."""
+        iface = interface(main.graph)
+        params = self.param_table(main)
+        finals = {s: str(t) for s, t in iface["states"].items()} if main.kind == "cell" else {}
+        # a cell's executable takes the whole sequence of its per-step input; token ids range over
+        # the smallest vocabulary that reads them, through the blocks it runs (None: not checked)
+        vocab = {n: token_vocab(self.program, main.graph, n) for n, t in iface["inputs"].items() if t.dtype == "int"}
+        inputs = {n: (str(t), t.concrete_dims(), t.dtype, t.seq or main.kind == "cell", vocab.get(n))
+                  for n, t in iface["inputs"].items()}
+        inputs.update({n: (str(t), t.concrete_dims(), t.dtype, t.seq, None) for n, t in iface["memories"].items()})
+        outputs = {n: str(t) for n, t in iface["outputs"].items()}
+        return ["", f"KIND = {main.kind!r}", f"NAME = {name!r}",
+                f"SIZES = {{{', '.join(f'{k!r}: {_concrete(v)!r}' for k, v in main.sizes.items())}}}",
+                "PARAMS = {", *[f"    {k!r}: ({s!r}, {i!r})," for k, (s, i) in params.items()], "}",
+                f"INPUTS = {inputs!r}", f"MEMORIES = {tuple(iface['memories'])!r}", f"OUTPUTS = {outputs!r}",
+                f"STATES = {{{', '.join(f'{k!r}: {v!r}' for k, v in finals.items())}}}",
+                f"STATE_SHAPES = {{{', '.join(f'{s!r}: {t.concrete_dims()!r}' for s, t in iface['states'].items())}}}"]
+
     def module(self, name: str, sizes: dict, source_file: str) -> str:
         main = self.unit(name, sizes)
-        params = self.param_table(main)
         iface = interface(main.graph)
-        finals = {}
-        if main.kind == "cell":
-            finals = {s: str(t) for s, t in iface["states"].items()}
         sizes_txt = ", ".join(f"{k}={_concrete(v)}" for k, v in main.sizes.items())
         out = [f"# Generated by seqdsl from {source_file!r}: {main.kind} {name}({sizes_txt})",  # NOTE: repr, never raw
                f"# backend: {self.em.name}, dtype: {self.dtype}. Regenerate with `seqdsl compile`; do not edit.",
@@ -401,21 +422,8 @@ class Codegen:
             for u in self.order:
                 body = self.gen_cell(u, grad=True) if u.kind == "cell" else self.gen_straight(u, grad=True)
                 out += ["", *body, ""]
-        # a cell's executable takes the whole sequence of its per-step input
-        # token ids range over the smallest vocabulary that reads them (an embedding or a onehot)
-        # (through the blocks it runs); None: ids are not range-checked
-        vocab = {n: token_vocab(self.program, main.graph, n) for n, t in iface["inputs"].items() if t.dtype == "int"}
-        inputs = {n: (str(t), t.concrete_dims(), t.dtype, t.seq or main.kind == "cell", vocab.get(n))
-                  for n, t in iface["inputs"].items()}
-        inputs.update({n: (str(t), t.concrete_dims(), t.dtype, t.seq, None) for n, t in iface["memories"].items()})
-        outputs = {n: str(t) for n, t in iface["outputs"].items()}
-        out += ["", f"KIND = {main.kind!r}", f"NAME = {name!r}",
-                f"SIZES = {{{', '.join(f'{k!r}: {_concrete(v)!r}' for k, v in main.sizes.items())}}}",
-                "PARAMS = {", *[f"    {k!r}: ({s!r}, {i!r})," for k, (s, i) in params.items()], "}",
-                f"INPUTS = {inputs!r}", f"MEMORIES = {tuple(iface['memories'])!r}", f"OUTPUTS = {outputs!r}",
-                f"STATES = {{{', '.join(f'{k!r}: {v!r}' for k, v in finals.items())}}}",
-                f"STATE_SHAPES = {{{', '.join(f'{s!r}: {t.concrete_dims()!r}' for s, t in iface['states'].items())}}}",
-                "", "", "def forward(P, inputs, state=None):",
+        out += self.metadata(main, name)
+        out += ["", "", "def forward(P, inputs, state=None):",
                 '    """Run the definition: (outputs, final states) as dicts by spec name."""']
         if main.kind == "cell":
             xs = "".join(f"inputs[{x!r}], " for x in iface["inputs"])
