@@ -1,6 +1,6 @@
 # make demo: set up .venv, then check, compile and render every bundled spec into out/
 # make test: set up .venv, then run the whole test suite
-# make fuzz: 5,200 random programs through every path (about 1 h on 2 cores; FUZZ_N=... per kind); make hostile: every attack case
+# make fuzz: 5,200 random programs through every path (about 50 min on 2 cores; FUZZ_N=... per kind); make hostile: every attack case
 # SEQDSL_ACCEPT=1 make test regenerates the golden files (review them with git diff)
 PY ?= python3
 VENV := .venv
@@ -51,7 +51,8 @@ golden: setup
 	SEQDSL_ACCEPT=1 $(BIN)/python -m pytest -n 2 tests
 
 lint: setup
-	$(BIN)/ruff check seqdsl tests benchmarks
+	$(BIN)/ruff check seqdsl tests benchmarks tools
+	$(BIN)/python tools/check_structure.py
 
 clean:
 	rm -rf out build dist *.egg-info

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import seqdsl  # noqa: E402
+from seqdsl.cli.cmd_render import write  # noqa: E402
 from seqdsl.render import to_dot  # noqa: E402
-from seqdsl.render_cli import write  # noqa: E402
 
 
 def timed(fn) -> float:

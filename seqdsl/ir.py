@@ -7,7 +7,8 @@ Out: `new_graph()`, `add_node()`, `verify(g)` (raises `IRError` on a broken inva
 
 Node and edge attributes are documented in docs/ir.md. In short: every node has `op`
 (`seqdsl.ops.Op`), `name` (unique; the variable name in generated code), `type`
-(`VType`) and `span`; a node that defines a state has `state=True` and `init`. Every
+(`VType`) and `span`; a node that defines a state has `state=True` and `init`; a
+temporary the compiler made (not a name of the spec) has `temp=True`. Every
 edge has `port` (argument position, or for `call` nodes the name of the callee's input,
 state or memory it feeds) and `delay` (0, or k for a reference `h[t-k]`). Graph
 attributes: `kind`, `name`, `sizes`.
@@ -45,6 +46,12 @@ def add_node(g: nx.MultiDiGraph, name: str, op: Op, type: VType, span: Span, inp
         port = item[2] if len(item) > 2 else i
         g.add_edge(src, name, port=port, delay=delay)
     return name
+
+
+def add_temp(g: nx.MultiDiGraph, name: str, op: Op, type: VType, span: Span, **attrs) -> str:
+    """Add a new temporary for a pass, named `fresh_name(g, name)` and marked `temp=True` (the
+    renderer draws it as an unnamed operation); its edges are the caller's to add."""
+    return add_node(g, fresh_name(g, name), op, type, span, temp=True, **attrs)
 
 
 def fresh_name(g, name: str) -> str:
@@ -143,6 +150,7 @@ def verify(g: nx.MultiDiGraph) -> None:
             raise IRError(f"IR node '{n}' has no type", span)
         if d.get("state") and "init" not in d:
             raise IRError(f"state '{n}' has no init", span)
+        _verify_naming(g, n, d, span)
         if d["op"] == Op.OUTPUT and g.out_degree(n):
             raise IRError(f"output '{n}' feeds other nodes", span)
         edges = in_edges(g, n)
@@ -168,9 +176,22 @@ def verify(g: nx.MultiDiGraph) -> None:
         raise IRError("IR has a cycle without delay: " + " -> ".join(u for u, _ in cycle))
 
 
+def _verify_naming(g, n, d, span) -> None:
+    """`temp` is True when present, on a name no spec name can take (it starts with `_`);
+    `origin`, the cell node an unrolled copy was made from, only in unrolled graphs."""
+    if "temp" in d and d["temp"] is not True:
+        raise IRError(f"IR node '{n}' has temp={d['temp']!r}; a temporary has temp=True", span)
+    if d.get("temp") and not n.startswith("_"):
+        raise IRError(f"temporary '{n}' does not start with '_' and could take a spec name", span)
+    if "origin" in d and ("unrolled" not in g.graph or not isinstance(d["origin"], str)):
+        raise IRError(f"IR node '{n}' has origin={d['origin']!r} outside an unrolled graph", span)
+
+
 # ---- text and JSON ----------------------------------------------------------------
 
-_SKIP = {"op", "name", "type", "span", "state", "init", "decl"}
+# `temp` and `origin` are not printed: a temporary's `_` name already says what `temp` does, and
+# unrolled graphs are not printed as text
+_SKIP = {"op", "name", "type", "span", "state", "init", "decl", "temp", "origin"}
 
 
 def fmt_value(v) -> str:
@@ -187,11 +208,48 @@ def fmt_value(v) -> str:
     return str(v)
 
 
-def fmt_init(init) -> str:
-    from .scalars import scalar_str
+_PREC = {"+": 1, "-": 1, "*": 2, "/": 2}
 
+
+def _scalar_prec(s) -> int:
+    """How tightly a scalar tree's text binds: 1 a sum, 2 a product, 3 a negation, 4 an atom."""
+    if s[0] == "bin":
+        return _PREC[s[1]]
+    if s[0] == "neg":
+        return 3
+    if s[0] == "size" and len(s[1].terms) > 1:
+        return 1
+    if s[0] == "size" and s[1].terms and (s[1].terms[0][1] != 1 or len(s[1].terms[0][0]) > 1):
+        return 2  # 4*H, H*I, -H, -3
+    return 4
+
+
+def fmt_scalar(s) -> str:
+    """An initializer's scale (`seqdsl.scalars` tree) as text that reads back as the same tree
+    (`seqdsl.ir_parse`): like `scalars.scalar_str`, with parentheses wherever precedence needs
+    them (`(1 + 2) * 3`, `-(H - 1)`, `1/(4*H)`), so identical for the usual `1/sqrt(H)`."""
+    kind = s[0]
+    if kind in ("num", "size"):
+        from .scalars import scalar_str
+
+        return scalar_str(s)
+    if kind == "sqrt":
+        return f"sqrt({fmt_scalar(s[1])})"
+    if kind == "neg":
+        inner = fmt_scalar(s[1])
+        return f"-({inner})" if _scalar_prec(s[1]) < 3 else f"-{inner}"
+    p = _PREC[s[1]]
+    a, b = fmt_scalar(s[2]), fmt_scalar(s[3])
+    if _scalar_prec(s[2]) < p:
+        a = f"({a})"
+    if s[3][0] == "bin" or _scalar_prec(s[3]) <= p:
+        b = f"({b})"
+    return f"{a}{s[1]}{b}" if s[1] == "/" else f"{a} {s[1]} {b}"
+
+
+def fmt_init(init) -> str:
     if isinstance(init, tuple) and init and init[0] in ("uniform", "normal", "const"):
-        return f"{init[0]}({scalar_str(init[1])})"
+        return f"{init[0]}({fmt_scalar(init[1])})"
     return fmt_value(init)
 
 

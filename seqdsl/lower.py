@@ -50,6 +50,7 @@ class Lowerer:
         self.splits: dict = {}
         self.used_names: set = set()
         self.counters: dict = {}
+        self.temps: set = set()  # the names temp() made: their nodes are marked temp=True
         self.instance_counts: dict = {}
         self.prefix = ""
         self.target = "v"
@@ -61,9 +62,11 @@ class Lowerer:
 
     # ---- naming ---------------------------------------------------------------
     def temp(self, base: str) -> str:
+        """A name for a temporary (`_` + base + a count); the node made with it gets `temp=True`."""
         base = base.replace(".", "_")
         n = self.counters.get(base, 0) + 1
         self.counters[base] = n
+        self.temps.add(f"_{base}{n}")
         return f"_{base}{n}"
 
     def fresh(self, name: str) -> str:
@@ -96,12 +99,16 @@ class Lowerer:
                 self.pending_delays.append((src, name, i, d))
             else:
                 real_inputs.append((src, 0, i))
-        add_node(self.g, name, op, t, span, real_inputs, **attrs)
+        add_node(self.g, name, op, t, span, real_inputs, **self._marked(name, attrs))
         return name
 
     def leaf(self, op: Op, name: str, t: VType, span: Span, **attrs) -> str:
         self._check_dims(t, span)
-        return add_node(self.g, name, op, t, span, (), **attrs)
+        return add_node(self.g, name, op, t, span, (), **self._marked(name, attrs))
+
+    def _marked(self, name: str, attrs: dict) -> dict:
+        """`attrs`, with `temp=True` when `name` is a temporary's (made by `temp()`)."""
+        return {**attrs, "temp": True} if name in self.temps else attrs
 
     def _check_dims(self, t: VType, span: Span) -> None:
         count = 1

@@ -1,7 +1,9 @@
 """The look of every picture, and how IR nodes are labelled: one module the views import.
 
 In:  IR graphs (a cell's, a block's or a model's; unrolled copies `name@t` from passes/unroll)
-     and a `Dot` being built.
+     and a `Dot` being built. What a node is called in the spec comes from its attributes,
+     never from its name: `origin` (the node an unrolled copy was made from, else the node
+     itself), `temp` (a temporary the compiler made: drawn unnamed), `initial_of`.
 Out: `COLORS` (role → fill and line colour) and `STYLE` (op → symbol); `style(role)`, the node
      attributes of a role; `legend(dot)`; `state_loop(...)`; `shown_steps(n)` (the steps drawn
      when there are many); `state_roles(g)` (h short-term, c long-term); `op_label`,
@@ -110,7 +112,7 @@ def _folded_text(g, u) -> str | None:
     """A parameter's name or a constant's value, drawn inside the node that reads it."""
     ud = g.nodes[u]
     if ud["op"] == Op.PARAM:
-        return u.split("@")[0]
+        return ud.get("origin", u)
     if ud["op"] == Op.CONST:
         v = ud["value"]
         return str(int(v)) if float(v).is_integer() else str(v)
@@ -136,10 +138,10 @@ def _operand_name(g, u, n, delay: int = 0) -> str | None:
     if "initial_of" in ud:
         base, k = ud["initial_of"], (g.nodes[n].get("step") or 0) - ud["step"]
     else:
-        base = u.split("@")[0]
+        base = ud.get("origin", u)
         su, sn = ud.get("step"), g.nodes[n].get("step")
         k = delay or (sn - su if su is not None and sn is not None else 0)
-    if base.startswith("_"):
+    if ud.get("temp"):
         return None
     return f"{base}[t-{k}]" if k else base
 
@@ -147,7 +149,7 @@ def _operand_name(g, u, n, delay: int = 0) -> str | None:
 def op_label(g, n) -> str:
     d = g.nodes[n]
     op = d["op"]
-    base = n.split("@")[0]
+    base = d.get("origin", n)
     if op in (Op.INPUT, Op.MEMORY):
         return base if "initial_of" not in d else f"{d['initial_of']}[{d['step']}]"
     if op == Op.OUTPUT:
@@ -168,7 +170,7 @@ def op_label(g, n) -> str:
         text = f"{sym} {', '.join(folded)}"
     else:
         text = sym
-    if not base.startswith("_"):
+    if not d.get("temp"):
         return f"{base} = {text}"
     return text
 
@@ -184,8 +186,8 @@ def _role(g, n, roles) -> str:
     if d["op"] == Op.OUTPUT:
         return "output"
     if d.get("state"):
-        return roles.get(n.split("@")[0], "short")
-    return "gate" if not n.split("@")[0].startswith("_") else "op"
+        return roles.get(d.get("origin", n), "short")
+    return "gate" if not d.get("temp") else "op"
 
 
 def draw_ops(dot: Dot, g, nodes, roles, shapes: bool) -> dict:

@@ -253,7 +253,7 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
         for a, b, _ in sorted(u.edges(data=True), key=lambda e: (e[0], e[1], str(e[2]["port"]))):
             ta = u.nodes[a].get("step")
             if u.nodes[b].get("step") == t and ta is not None and ta != t and (a, t) not in carry:
-                base = a.split("@")[0] if ta >= 0 else u.nodes[a]["initial_of"]
+                base = u.nodes[a]["origin"] if ta >= 0 else u.nodes[a]["initial_of"]
                 label = f"{base}[t-{t - ta}]" if ta >= 0 else op_label(u, a)
                 carry[(a, t)] = dot.node(label, shape="box", **style(roles.get(base, "short"), style="filled,dashed"))
                 row.append(carry[(a, t)])
@@ -269,14 +269,14 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
         tb = u.nodes[b]["step"]
         attrs = edge_label(u, a, b, e["port"], shapes)
         if (a, tb) in carry:
-            base = a.split("@")[0] if u.nodes[a]["step"] >= 0 else u.nodes[a]["initial_of"]
+            base = u.nodes[a]["origin"] if u.nodes[a]["step"] >= 0 else u.nodes[a]["initial_of"]
             line = COLORS[roles.get(base, "short")][1]
             dot.edge(carry[(a, tb)], ids[b], color=line, **attrs)
         elif a in ids:
             dot.edge(ids[a], ids[b], **attrs)
     for (a, _t), entry in carry.items():
         if a in ids:  # from the step that computed it; earlier steps behind '…' have no node
-            base = a.split("@")[0]
+            base = u.nodes[a]["origin"]
             line = COLORS[roles.get(base, "short")][1]
             dot.edge(ids[a], entry, color=line, penwidth="1.8", style="dashed", constraint="false")
     legend(dot)
@@ -293,7 +293,7 @@ class Row:
         self.ids, self.axis, self.row, self.chain, self.run = ids, axis, row, list(chain), run
 
 
-def _origin(g, u):
+def _sequence_input(g, u):
     """The model input (a sequence) that a per-step value comes from through position-wise ops
     (`embed(src, V, E)` → src), or None."""
     for _ in range(g.number_of_nodes()):
@@ -320,167 +320,225 @@ def _sharing(program, g) -> dict:
             continue
         ports = {p: u for u, p, _ in in_edges(g, n)}
         names = cell_iface(program.instance(d["callee"], d["sizes"]))["inputs"]
-        first = _origin(g, ports[names[0]]) if names[0] in ports else None
+        first = _sequence_input(g, ports[names[0]]) if names[0] in ports else None
         if first is None:
             continue
         first = beside.get(first, first)
         owners.add(first)
         for p in names[1:]:
-            o = _origin(g, ports[p]) if p in ports else None
+            o = _sequence_input(g, ports[p]) if p in ports else None
             if o is not None and o != first and o not in owners and o not in beside:
                 beside[o] = first
     return beside
 
 
 def model_unrolled(program, g, steps: int, shapes: bool) -> str:
-    name = g.graph["name"]
-    widest = max([len(f"{d['instance']}: {d['callee']}") for _, d in g.nodes(data=True) if d["op"] == Op.CALL]
-                 or [12])
-    beside = _sharing(program, g)
-    groups = {n: [n] + [m for m in topo_order(g) if beside.get(m) == n] for n in topo_order(g)
-              if g.nodes[n]["op"] == Op.INPUT and g.nodes[n]["type"].seq and n not in beside}
-    placed = {n: side_by_side([f"{m}_{steps}" for m in group]) for n, group in groups.items()}
-    grid = Grid(f"{name} (unrolled)", f"model {name}: unrolled over {steps} steps", widest,
-                max([w for _, w in placed.values()] or [0.0]))
-    dot = grid.dot
-    shown = shown_steps(steps)
-    rows: dict = {}
-    singles: dict = {}
-    axes: dict = {}  # axis id -> column of step 0
-    used: dict = {}  # axis id -> set of occupied row levels
-    contexts: list = []  # (run, memory rows, axis): each step's C_t, drawn last, above everything
-    right: set = set()  # rows taken right of every time axis (per-sample results)
-    consumed = {}
+    return ModelPicture(program, g, steps, shapes).draw()
+
+
+def _chain_label(chain) -> dict:
+    """An edge's label from the words of the position-wise ops on its way, three to a line."""
+    words = [w for w in chain if w]
+    lines = [" ".join(words[i:i + 3]) for i in range(0, len(words), 3)]
+    return {"label": "\n".join(lines)} if words else {}
+
+
+def _finals_read(g) -> dict:
+    """run → the states whose final values something reads (`from enc.final`)."""
+    consumed: dict = {}
     for n, d in g.nodes(data=True):
         if d["op"] == Op.GET and d["field"].startswith("final."):
             src = in_edges(g, n)[0][0]
             consumed.setdefault(src, set()).add(d["field"][6:])
+    return consumed
 
-    def level(axis, at_least):
-        taken = used.setdefault(axis, set())
+
+class ModelPicture:
+    """A model unrolled on a grid, drawn node by node in dependency order. A per-step value is a
+    `Row` in `rows` (its step nodes and the op words on its way); a per-sample one is in `singles`
+    as [its node or None until first used, op words, the model node it starts from]."""
+
+    def __init__(self, program, g, steps: int, shapes: bool):
+        self.program, self.g, self.steps, self.shapes = program, g, steps, shapes
+        name = g.graph["name"]
+        widest = max([len(f"{d['instance']}: {d['callee']}") for _, d in g.nodes(data=True) if d["op"] == Op.CALL]
+                     or [12])
+        beside = _sharing(program, g)
+        self.groups = {n: [n] + [m for m in topo_order(g) if beside.get(m) == n] for n in topo_order(g)
+                       if g.nodes[n]["op"] == Op.INPUT and g.nodes[n]["type"].seq and n not in beside}
+        self.placed = {n: side_by_side([f"{m}_{steps}" for m in group]) for n, group in self.groups.items()}
+        self.grid = Grid(f"{name} (unrolled)", f"model {name}: unrolled over {steps} steps", widest,
+                         max([w for _, w in self.placed.values()] or [0.0]))
+        self.dot = self.grid.dot
+        self.shown = shown_steps(steps)
+        self.rows: dict = {}
+        self.singles: dict = {}
+        self.axes: dict = {}  # axis id -> column of step 0
+        self.used: dict = {}  # axis id -> set of occupied row levels
+        self.contexts: list = []  # (run, memory rows, axis): each step's C_t, drawn last, above everything
+        self.right: set = set()  # rows taken right of every time axis (per-sample results)
+        self.consumed = _finals_read(g)
+
+    def level(self, axis, at_least):
+        """The lowest free row level of `axis` from `at_least` up, now taken."""
+        taken = self.used.setdefault(axis, set())
         lv = at_least
         while lv in taken:
             lv += 1
         taken.add(lv)
         return lv
 
-    def label(chain):
-        words = [w for w in chain if w]
-        lines = [" ".join(words[i:i + 3]) for i in range(0, len(words), 3)]
-        return {"label": "\n".join(lines)} if words else {}
-
-    # sequence inputs first, each on a time axis of its own, or beside the input it runs with
-    for n, group in groups.items():
-        axes[n] = grid.axis(len(shown))
-        lv = level(n, 0)
-        for j, (m, dx) in enumerate(zip(group, placed[n][0])):
-            rows[m] = Row(_step_nodes(grid, shown, axes[n] + dx / grid.dx, lv, f"{m}_{{t}}", "input", dots=j == 0),
-                          n, lv)
-
-    for n in topo_order(g):
-        d = g.nodes[n]
-        op = d["op"]
-        ins = [(u, p) for u, p, _ in in_edges(g, n) if g.nodes[u]["op"] not in HIDDEN]
-        if op in HIDDEN:
-            continue
-        if op == Op.INPUT:
-            if not d["type"].seq:
-                singles[n] = [None, [], n]  # drawn where it is first used
-        elif op == Op.CALL and d["kind"] == "cell":
-            ports = {p: u for u, p, _ in in_edges(g, n)}
-            callee = program.instance(d["callee"], d["sizes"])
-            iface, roles = cell_iface(callee), state_roles(callee)
-            given = {p: rows[ports[p]] for p in iface["inputs"] if p in ports and ports[p] in rows}
-            x = rows[ports[iface["input"]]]
-            col0 = axes[x.axis]
-            lv = level(x.axis, max(r.row for r in given.values() if r.axis == x.axis) + 1)
-            run = Run(grid, f"{d['instance']}: {d['callee']}", iface, roles, shown, steps, col0, lv, d["reverse"],
-                      prefix=f"{d['instance']}.")
-            for p, r in given.items():  # every per-step input, named when there are several
-                per_step = str(g.nodes[ports[p]]["type"].with_(seq=False))
-                attrs = label(r.chain + ([per_step] if shapes else []))
-                if len(given) > 1:  # which input it is, on a line of its own
-                    attrs["label"] = "\n".join([attrs.get("label", ""), f"→ {p}"]).strip("\n")
-                for a, b, t in zip(r.ids, run.boxes, shown):
-                    if t is not None and a is not None:
-                        dot.edge(a, b, **attrs)
-            inits = {}
-            for s in iface["states"]:
-                if s in ports:
-                    inits[s] = _place_single(grid, singles, ports[s], col0 - 1, lv + (LONG_DY if roles[s] == "long"
-                                                                                      else 0))
-            run.states(inits, draw_finals=n not in consumed)
-            if n in consumed:
-                ctx = grid.node(f"context C\n({d['instance']}.final)", col0 + len(shown), lv, shape="box",
-                                **style("context", penwidth="2"))
-                for s in iface["states"]:
-                    line = COLORS[roles[s]][1]
-                    dot.edge(run.boxes[-1], ctx, color=line, penwidth="2")
-                    run.final_nodes[s] = ctx
-                run.context = ctx
-            mems = [rows[ports[m]] for m in iface["memories"] if m in ports and ports[m] in rows]
-            if mems:
-                contexts.append((run, mems, x.axis))
-            rows[n] = Row(run.boxes, x.axis, lv, run=run)
-        elif op == Op.CALL:
-            src = rows[next(u for u, p, _ in in_edges(g, n))]
-            callee = program.instance(d["callee"], d["sizes"])
-            att = [a for a, ad in callee.nodes(data=True) if ad["op"] == Op.ATTENTION]
-            causal = bool(att) and all(callee.nodes[a]["causal"] for a in att)
-            lv = level(src.axis, src.row + 1)
-            ids = _step_nodes(grid, shown, axes[src.axis], lv, f"{d['instance']}: {d['callee']}\nt={{t}}",
-                              "cell", width="1.15")
-            attention_edges(dot, src.ids, ids, shown, shown, causal, bool(att))
-            rows[n] = Row(ids, src.axis, lv)
-        elif op == Op.GET:
-            src = rows[ins[0][0]]
-            if d["field"].startswith("final."):
-                singles[n] = [src.run.final_nodes[d["field"][6:]], [], n]
-            else:
-                rows[n] = Row(src.ids, src.axis, src.row, [], src.run)
-        elif op == Op.LAST:
-            u = ins[0][0]
-            src = rows[u]
-            run, field = src.run, g.nodes[u].get("field") if g.nodes[u]["op"] == Op.GET else None
-            if run and not src.chain and not run.reverse and run.context is None and field in run.final_nodes:
-                singles[n] = [run.final_nodes[field], [], n]  # enc.h[last] is enc's final h
+    def draw(self) -> str:
+        g = self.g
+        self.inputs()
+        for n in topo_order(g):
+            d = g.nodes[n]
+            op = d["op"]
+            ins = [(u, p) for u, p, _ in in_edges(g, n) if g.nodes[u]["op"] not in HIDDEN]
+            if op in HIDDEN:
                 continue
-            last = next(i for i in reversed(src.ids) if i is not None)
-            node = grid.node(f"{_name_of(g, u)}[last]", axes[src.axis] + len(shown), src.row - 0.55,
-                             shape="box", **style("short"))
-            dot.edge(last, node, **label(src.chain))
-            singles[n] = [node, [], n]
-        elif op == Op.OUTPUT:
-            src = ins[0][0]
-            if src in rows:
-                r = rows[src]
-                lv = level(r.axis, r.row + 1)
-                ys = _step_nodes(grid, shown, axes[r.axis], lv, f"{d['output']}_{{t}}", "output")
-                for a, b, t in zip(r.ids, ys, shown):
-                    if t is not None and a is not None:
-                        dot.edge(a, b, **label(r.chain))
-            else:  # a per-sample result: right of every time axis, on its source's row
-                node, chain, _ = singles[src]
-                col = grid.next_col + (1 if node is not None else 2)
-                row = grid.at[node][1] if node is not None else 1
-                while row in right:
-                    row += 0.7
-                right.add(row)
-                via = _place_single(grid, singles, src, col, row)  # the chain of ops in an ellipse
-                out = grid.node(d["output"], col + (1 if any(chain) else 0), row, shape="box", **style("output"))
-                dot.edge(via, out)
+            if op == Op.INPUT:
+                if not d["type"].seq:
+                    self.singles[n] = [None, [], n]  # drawn where it is first used
+            elif op == Op.CALL and d["kind"] == "cell":
+                self.cell_run(n, d)
+            elif op == Op.CALL:
+                self.block_run(n, d)
+            elif op == Op.GET:
+                self.get(n, d, ins)
+            elif op == Op.LAST:
+                self.last(n, ins)
+            elif op == Op.OUTPUT:
+                self.output(d, ins)
+            else:
+                self.position_wise(n, ins)
+        for run, mems, axis in self.contexts:
+            _contexts(self.grid, run, mems, max(self.used[axis]) + 0.85)
+        return self.grid.text()
+
+    def inputs(self) -> None:
+        """Sequence inputs first, each on a time axis of its own, or beside the input it runs with."""
+        for n, group in self.groups.items():
+            self.axes[n] = self.grid.axis(len(self.shown))
+            lv = self.level(n, 0)
+            for j, (m, dx) in enumerate(zip(group, self.placed[n][0])):
+                self.rows[m] = Row(_step_nodes(self.grid, self.shown, self.axes[n] + dx / self.grid.dx, lv,
+                                               f"{m}_{{t}}", "input", dots=j == 0), n, lv)
+
+    def cell_run(self, n, d) -> None:
+        """A run of a cell: its step boxes above its input, its states, the context C it hands on."""
+        ports = {p: u for u, p, _ in in_edges(self.g, n)}
+        callee = self.program.instance(d["callee"], d["sizes"])
+        iface, roles = cell_iface(callee), state_roles(callee)
+        given = {p: self.rows[ports[p]] for p in iface["inputs"] if p in ports and ports[p] in self.rows}
+        x = self.rows[ports[iface["input"]]]
+        col0 = self.axes[x.axis]
+        lv = self.level(x.axis, max(r.row for r in given.values() if r.axis == x.axis) + 1)
+        run = Run(self.grid, f"{d['instance']}: {d['callee']}", iface, roles, self.shown, self.steps, col0, lv,
+                  d["reverse"], prefix=f"{d['instance']}.")
+        self.feed(run, given, ports)
+        inits = {}
+        for s in iface["states"]:
+            if s in ports:
+                inits[s] = _place_single(self.grid, self.singles, ports[s], col0 - 1,
+                                         lv + (LONG_DY if roles[s] == "long" else 0))
+        run.states(inits, draw_finals=n not in self.consumed)
+        if n in self.consumed:
+            self.context(run, d, col0, lv)
+        mems = [self.rows[ports[m]] for m in iface["memories"] if m in ports and ports[m] in self.rows]
+        if mems:
+            self.contexts.append((run, mems, x.axis))
+        self.rows[n] = Row(run.boxes, x.axis, lv, run=run)
+
+    def feed(self, run, given: dict, ports: dict) -> None:
+        """Every per-step input into the run's step boxes, named when there are several."""
+        for p, r in given.items():
+            per_step = str(self.g.nodes[ports[p]]["type"].with_(seq=False))
+            attrs = _chain_label(r.chain + ([per_step] if self.shapes else []))
+            if len(given) > 1:  # which input it is, on a line of its own
+                attrs["label"] = "\n".join([attrs.get("label", ""), f"→ {p}"]).strip("\n")
+            for a, b, t in zip(r.ids, run.boxes, self.shown):
+                if t is not None and a is not None:
+                    self.dot.edge(a, b, **attrs)
+
+    def context(self, run, d, col0, lv) -> None:
+        """The context C right of a run whose final states start another: it stands for them."""
+        ctx = self.grid.node(f"context C\n({d['instance']}.final)", col0 + len(self.shown), lv, shape="box",
+                             **style("context", penwidth="2"))
+        for s in run.iface["states"]:
+            line = COLORS[run.roles[s]][1]
+            self.dot.edge(run.boxes[-1], ctx, color=line, penwidth="2")
+            run.final_nodes[s] = ctx
+        run.context = ctx
+
+    def block_run(self, n, d) -> None:
+        """A run of a block: a row of step boxes above its input, attention edges between them."""
+        src = self.rows[next(u for u, p, _ in in_edges(self.g, n))]
+        callee = self.program.instance(d["callee"], d["sizes"])
+        att = [a for a, ad in callee.nodes(data=True) if ad["op"] == Op.ATTENTION]
+        causal = bool(att) and all(callee.nodes[a]["causal"] for a in att)
+        lv = self.level(src.axis, src.row + 1)
+        ids = _step_nodes(self.grid, self.shown, self.axes[src.axis], lv, f"{d['instance']}: {d['callee']}\nt={{t}}",
+                          "cell", width="1.15")
+        attention_edges(self.dot, src.ids, ids, self.shown, self.shown, causal, bool(att))
+        self.rows[n] = Row(ids, src.axis, lv)
+
+    def get(self, n, d, ins) -> None:
+        src = self.rows[ins[0][0]]
+        if d["field"].startswith("final."):
+            self.singles[n] = [src.run.final_nodes[d["field"][6:]], [], n]
         else:
-            row_ins = [u for u, _ in ins if u in rows]
-            word = op_word(g, n)
-            if row_ins:
-                base = rows[row_ins[-1]]
-                rows[n] = Row(base.ids, base.axis, base.row, base.chain + [word], base.run)
-            elif ins:
-                src = singles[ins[0][0]]
-                singles[n] = [src[0], src[1] + [word], src[2]]
-    for run, mems, axis in contexts:
-        _contexts(grid, run, mems, max(used[axis]) + 0.85)
-    return grid.text()
+            self.rows[n] = Row(src.ids, src.axis, src.row, [], src.run)
+
+    def last(self, n, ins) -> None:
+        """`x[last]`: a run's final h when that is what it is, else a node right of the last step."""
+        u = ins[0][0]
+        src = self.rows[u]
+        run, field = src.run, self.g.nodes[u].get("field") if self.g.nodes[u]["op"] == Op.GET else None
+        if run and not src.chain and not run.reverse and run.context is None and field in run.final_nodes:
+            self.singles[n] = [run.final_nodes[field], [], n]  # enc.h[last] is enc's final h
+            return
+        last = next(i for i in reversed(src.ids) if i is not None)
+        node = self.grid.node(f"{_name_of(self.g, u)}[last]", self.axes[src.axis] + len(self.shown), src.row - 0.55,
+                              shape="box", **style("short"))
+        self.dot.edge(last, node, **_chain_label(src.chain))
+        self.singles[n] = [node, [], n]
+
+    def output(self, d, ins) -> None:
+        """An output per step above its source, or a per-sample result right of every time axis."""
+        src = ins[0][0]
+        if src not in self.rows:
+            self.per_sample_output(d, src)
+            return
+        r = self.rows[src]
+        lv = self.level(r.axis, r.row + 1)
+        ys = _step_nodes(self.grid, self.shown, self.axes[r.axis], lv, f"{d['output']}_{{t}}", "output")
+        for a, b, t in zip(r.ids, ys, self.shown):
+            if t is not None and a is not None:
+                self.dot.edge(a, b, **_chain_label(r.chain))
+
+    def per_sample_output(self, d, src) -> None:
+        """A per-sample result: right of every time axis, on its source's row."""
+        node, chain, _ = self.singles[src]
+        col = self.grid.next_col + (1 if node is not None else 2)
+        row = self.grid.at[node][1] if node is not None else 1
+        while row in self.right:
+            row += 0.7
+        self.right.add(row)
+        via = _place_single(self.grid, self.singles, src, col, row)  # the chain of ops in an ellipse
+        out = self.grid.node(d["output"], col + (1 if any(chain) else 0), row, shape="box", **style("output"))
+        self.dot.edge(via, out)
+
+    def position_wise(self, n, ins) -> None:
+        """Any other op: a word on the edges of the value it reads (per step or per sample)."""
+        row_ins = [u for u, _ in ins if u in self.rows]
+        word = op_word(self.g, n)
+        if row_ins:
+            base = self.rows[row_ins[-1]]
+            self.rows[n] = Row(base.ids, base.axis, base.row, base.chain + [word], base.run)
+        elif ins:
+            src = self.singles[ins[0][0]]
+            self.singles[n] = [src[0], src[1] + [word], src[2]]
 
 
 def _contexts(grid, run, mems, row) -> None:

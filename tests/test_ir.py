@@ -114,3 +114,62 @@ def test_op_table_covers_every_op_and_answers_queries():
     assert ops_where(inplace=True) <= ops_where(kind="elementwise")
     assert not ops_where(differentiable=True) & ops_where(kind="leaf")
     assert ops_where(fed=True) == {Op.INPUT, Op.MEMORY}
+
+
+def test_temporaries_are_marked_and_spec_names_are_not():
+    """A temporary says so in `temp=True`, whoever made it (lowering or a pass); a name from the
+    spec never has it. Nothing needs to read the `_` its name starts with."""
+    from seqdsl.passes import optimize
+    from seqdsl.passes.fuse_multiply_add import fuse_multiply_add
+    from seqdsl.passes.sigmoid_via_tanh import sigmoid_via_tanh
+
+    for path in SPEC_FILES:
+        for defn in seqdsl.load(path).definitions.values():
+            g = defn.graph
+            temps = {n for n, d in g.nodes(data=True) if d.get("temp")}
+            assert temps == {n for n in g if n.startswith("_")}, (path, defn.name)
+            assert all(g.nodes[n]["temp"] is True for n in temps)
+    g = lstm()
+    assert {"x", "h", "c", "i", "f", "g", "o", "W_ii", "b_ho"}.isdisjoint(n for n, d in g.nodes(data=True)
+                                                                            if d.get("temp"))
+    for spec in ("lstm.seq", "gru.seq", "peephole_lstm.seq"):
+        g = seqdsl.load(f"specs/{spec}").main.graph
+        for extra in ((fuse_multiply_add,), (sigmoid_via_tanh,)):
+            opt = optimize(g, extra=extra)
+            made = set(opt) - set(g)
+            assert made and all(opt.nodes[n].get("temp") for n in made), (spec, extra)
+            assert {n for n, d in opt.nodes(data=True) if d.get("temp")} == {n for n in opt if n.startswith("_")}
+    assert "temp" not in to_text(opt) and "temp" in to_json(opt)
+
+
+def test_verify_checks_temp_and_origin():
+    g = lstm().copy()
+    g.nodes["_i1"]["temp"] = "yes"
+    with pytest.raises(IRError, match="temp=True"):
+        verify(g)
+    g = lstm().copy()
+    g.nodes["i"]["temp"] = True  # a spec name: a temporary could take it
+    with pytest.raises(IRError, match="does not start with '_'"):
+        verify(g)
+    g = lstm().copy()
+    g.nodes["i"]["origin"] = "i"
+    with pytest.raises(IRError, match="outside an unrolled graph"):
+        verify(g)
+
+
+def test_unroll_says_what_each_copy_is_of():
+    """Each copy names the cell node it copies (`origin`) beside its step; a temporary stays one."""
+    from seqdsl.passes import unroll
+
+    g = lstm()
+    u = unroll(g, 3)
+    verify(u)
+    for n, d in u.nodes(data=True):
+        if "initial_of" in d:
+            assert "origin" not in d and d["initial_of"] in ("h", "c") and d["step"] < 0
+            continue
+        o = d["origin"]
+        assert o in g and d["op"] == g.nodes[o]["op"] and d.get("temp") == g.nodes[o].get("temp")
+        assert n == (o if d["step"] is None else f"{o}@{d['step']}")
+    assert u.nodes["i@2"]["origin"] == "i" and u.nodes["W_ii"]["origin"] == "W_ii"
+    assert u.nodes["_i1@0"]["temp"] is True

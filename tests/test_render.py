@@ -551,3 +551,53 @@ def test_a_state_that_is_its_previous_value_draws(tmp_path):
     r = subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True, cwd=ROOT,
                        timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def picture(text) -> tuple:
+    """What a drawing shows, whatever its node ids and order: its nodes' attributes and its edges'
+    (with the attributes of both ends)."""
+    ns = nodes(text)
+    key = lambda attrs: tuple(sorted(attrs.items()))  # noqa: E731
+    return (collections.Counter(key(a) for a in ns.values()),
+            collections.Counter((key(ns[a]), key(ns[b]), key(e)) for a, b, e in edges(text)))
+
+
+def renamed(g, new) -> nx.MultiDiGraph:
+    """g with node n renamed new(n, attrs) (its `name` attribute too), attributes kept."""
+    h = nx.relabel_nodes(g, {n: new(n, d) for n, d in g.nodes(data=True)}, copy=True)
+    for n in h:
+        h.nodes[n]["name"] = n
+    return h
+
+
+DIFF = ("cell D(H = 4) {\n    in x: [H]\n    state h: [H] = zeros\n    d = x - h[t-1]\n"
+        "    h = tanh(x) / sigmoid(d)\n    out y = h\n}\n")
+
+
+@pytest.mark.parametrize("spec", ["lstm.seq", "gru.seq", "peephole_lstm.seq", "delay2.seq", DIFF])
+def test_labels_come_from_attributes_not_names(spec, monkeypatch):
+    """A temporary is drawn unnamed because it has `temp=True`, and an unrolled copy is labelled
+    by its `origin`: renaming the nodes (no `_`, no `@t`) changes nothing in the picture."""
+    import importlib
+
+    from seqdsl import render, unrolled
+
+    unroll_module = importlib.import_module("seqdsl.passes.unroll")  # seqdsl.passes.unroll is the function
+
+    g = (seqdsl.load(spec) if spec == DIFF else load(spec)).main.graph
+    verify(g)
+    plain = renamed(g, lambda n, d: f"tmp{list(g).index(n)}" if d.get("temp") else n)
+    assert any(d.get("temp") for _, d in g.nodes(data=True)) and not any(n.startswith("_") for n in plain)
+    for shapes in (False, True):
+        assert picture(render.cell_rolled(plain, "gates", shapes)) == picture(render.cell_rolled(g, "gates", shapes))
+    before = {s: unrolled.cell_gates_unrolled(g, s, False) for s in (2, 10)}
+    real = unroll_module.unroll
+
+    def opaque(*args, **kw):  # every node of the unrolled graph called v0, v1, ...
+        u = real(*args, **kw)
+        return renamed(u, lambda n, d: f"v{list(u).index(n)}")
+
+    monkeypatch.setattr(unroll_module, "unroll", opaque)
+    for s, text in before.items():
+        after = unrolled.cell_gates_unrolled(g, s, False)
+        assert picture(after) == picture(text)

@@ -206,73 +206,79 @@ def _lstm(g, x, c, h, H, I):
     return m, _pack(Standard("lstm", x, {"h": h, "c": c}, []), [i, f, gg, o])
 
 
+def _gru_reset(m, H, I, r_ref, hn_ref):
+    """r * (W_hn @ h[t-1] + b_hn) as its two factors → (r's gate, W_hn, [b_hn])."""
+    r = m.gate(r_ref, Op.SIGMOID, H, I)
+    U_hn = None
+    b_hn = []
+    for t in m.terms(hn_ref):
+        if m.is_param(t):
+            b_hn.append(m.param(t, (H,)))
+        elif m.is_op(t, Op.MATMUL) and U_hn is None:
+            U_hn = m.matmul(t, m.h, 1, (H, H))
+        else:
+            raise _NoMatch
+    if U_hn is None or len(b_hn) > 1:
+        raise _NoMatch
+    return r, U_hn, b_hn
+
+
+def _gru_candidate(m, H, I, n_ref):
+    """n = tanh(W_in @ x + b_in + r * (W_hn @ h[t-1] + b_hn)) → (r's gate, (W_in, W_hn, [b_in], [b_hn]))."""
+    (pre,) = m.op(n_ref, Op.TANH, 1)
+    W_in = prod = None
+    b_in = []
+    for t in m.terms(pre):
+        if m.is_param(t):
+            b_in.append(m.param(t, (H,)))
+        elif m.is_op(t, Op.MATMUL) and W_in is None:
+            W_in = m.matmul(t, m.x, 0, (H, I))
+        elif m.is_op(t, Op.MUL) and prod is None:
+            prod = t
+        else:
+            raise _NoMatch
+    if W_in is None or prod is None or len(b_in) > 1:
+        raise _NoMatch
+    r, U_hn, b_hn = _first(m, [lambda p=p: _gru_reset(m, H, I, *p) for p in m.product(prod)])
+    return r, (W_in, U_hn, b_in, b_hn)
+
+
+def _gru_update(m, H, I, keep_term, new_term):
+    """h = (1 - z) * n + z * h[t-1], given its two terms → (r's gate, z's gate, n's weights)."""
+    g, h = m.g, m.h
+
+    def z_of(z_ref, hh):  # z * h[t-1]
+        if m.value(hh) != (h, 1):
+            raise _NoMatch
+        return m.value(z_ref)
+
+    z = _first(m, [lambda p=p: z_of(*p) for p in m.product(keep_term)])
+    if z[1]:
+        raise _NoMatch
+
+    def new(one_minus, n_ref):  # (1 - z) * n
+        one, zz = m.op(one_minus, Op.SUB, 2)
+        one = m.value(one)
+        if one[1] or g.nodes[one[0]]["op"] != Op.CONST or g.nodes[one[0]]["value"] != 1.0:
+            raise _NoMatch
+        if m.value(zz) != z:
+            raise _NoMatch
+        m.used.add(one[0])
+        return _gru_candidate(m, H, I, n_ref)
+
+    r, n_gate = _first(m, [lambda p=p: new(*p) for p in m.product(new_term)])
+    zg = m.gate(z, Op.SIGMOID, H, I)
+    return r, zg, n_gate
+
+
 def _gru(g, x, h, H, I):
     """r, z = σ(..); n = tanh(W_in @ x + b_in + r * (W_hn @ h[t-1] + b_hn)); h = (1 - z) * n + z * h[t-1]."""
     m = _Matcher(g, x, h)
     terms = m.terms((h, 0))
     if len(terms) != 2:
         raise _NoMatch
-
-    def candidate(n_ref):
-        (pre,) = m.op(n_ref, Op.TANH, 1)
-        W_in = prod = None
-        b_in = []
-        for t in m.terms(pre):
-            if m.is_param(t):
-                b_in.append(m.param(t, (H,)))
-            elif m.is_op(t, Op.MATMUL) and W_in is None:
-                W_in = m.matmul(t, x, 0, (H, I))
-            elif m.is_op(t, Op.MUL) and prod is None:
-                prod = t
-            else:
-                raise _NoMatch
-        if W_in is None or prod is None or len(b_in) > 1:
-            raise _NoMatch
-
-        def reset(r_ref, hn_ref):
-            r = m.gate(r_ref, Op.SIGMOID, H, I)
-            U_hn = None
-            b_hn = []
-            for t in m.terms(hn_ref):
-                if m.is_param(t):
-                    b_hn.append(m.param(t, (H,)))
-                elif m.is_op(t, Op.MATMUL) and U_hn is None:
-                    U_hn = m.matmul(t, h, 1, (H, H))
-                else:
-                    raise _NoMatch
-            if U_hn is None or len(b_hn) > 1:
-                raise _NoMatch
-            return r, U_hn, b_hn
-
-        r, U_hn, b_hn = _first(m, [lambda p=p: reset(*p) for p in m.product(prod)])
-        return r, (W_in, U_hn, b_in, b_hn)
-
-    def update(keep_term, new_term):
-        def z_of(z_ref, hh):  # z * h[t-1]
-            if m.value(hh) != (h, 1):
-                raise _NoMatch
-            return m.value(z_ref)
-
-        z = _first(m, [lambda p=p: z_of(*p) for p in m.product(keep_term)])
-        if z[1]:
-            raise _NoMatch
-
-        def new(one_minus, n_ref):  # (1 - z) * n
-            one, zz = m.op(one_minus, Op.SUB, 2)
-            one = m.value(one)
-            if one[1] or g.nodes[one[0]]["op"] != Op.CONST or g.nodes[one[0]]["value"] != 1.0:
-                raise _NoMatch
-            if m.value(zz) != z:
-                raise _NoMatch
-            m.used.add(one[0])
-            return candidate(n_ref)
-
-        r, n_gate = _first(m, [lambda p=p: new(*p) for p in m.product(new_term)])
-        zg = m.gate(z, Op.SIGMOID, H, I)
-        return r, zg, n_gate
-
-    r, z, (W_in, U_hn, b_in, b_hn) = _first(m, [lambda: update(terms[1], terms[0]),
-                                               lambda: update(terms[0], terms[1])])
+    r, z, (W_in, U_hn, b_in, b_hn) = _first(m, [lambda: _gru_update(m, H, I, terms[1], terms[0]),
+                                               lambda: _gru_update(m, H, I, terms[0], terms[1])])
     std = _pack(Standard("gru", x, {"h": h}, []), [r, z])
     std.w_ih.append(W_in)
     std.w_hh.append(U_hn)

@@ -220,6 +220,68 @@ def read_weights_file(path, expect: str, limit: int | None = None) -> bytes:
     return data
 
 
+def _check_npz_magic(path, data: bytes) -> None:
+    """Refuse a single .npy array or anything that is not a zip archive, before unzipping."""
+    if data.startswith(b"\x93NUMPY"):
+        raise SpecError(f"cannot load weights from {path}: it holds a single array (.npy), "
+                        "not named weights (.npz, as written by exe.save)")
+    if not data.startswith(b"PK"):
+        raise SpecError(f"cannot load weights from {path}: not an .npz file (an .npz file is a zip archive "
+                        "of named arrays, as written by exe.save)")
+
+
+def _npy_header(zf, info, k: str, path) -> tuple:
+    """Member `k`'s (shape, bytes its data takes), from its .npy header alone: no data is read.
+    Not a .npy array, Python objects or numbers that are not real are a `SpecError`."""
+    with zf.open(info) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        except ValueError as e:
+            raise SpecError(f"cannot load weights from {path}: array '{k}' is not a .npy array "
+                            f"({e})") from None
+        if dtype.hasobject:
+            raise SpecError(f"cannot load weights from {path}: array '{k}' holds Python objects, "
+                            "not numbers")
+        kind = _kind(np.empty(0, dtype))
+        if kind not in ("float", "int"):
+            raise SpecError(f"cannot load weights from {path}: array '{k}' holds {kind}, "
+                            "not real numbers")
+        return tuple(shape), int(np.prod(shape, dtype=object)) * dtype.itemsize
+
+
+def _check_declared(path, expected: dict, members: dict, shapes: dict, limit) -> None:
+    """The members are the spec's parameters, each of the spec's shape and no larger than `limit`."""
+    check_loaded_names(expected, members, path)
+    for k, (shape, nbytes) in shapes.items():
+        if shape != tuple(expected[k][0]):
+            raise SpecError(f"{path}: parameter {k} has shape {shape}, "
+                            f"the spec says {tuple(expected[k][0])}")
+        if nbytes > limit:
+            raise SpecError(f"cannot load weights from {path}: array '{k}' declares {nbytes} bytes, "
+                            "far more than the spec's parameters need")
+
+
+def _read_arrays(data: bytes, path) -> dict:
+    """Every array of the archive (allow_pickle=False: object arrays are a `SpecError`)."""
+    import io
+
+    arrays = {}
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        for k in z.files:
+            try:
+                arrays[k] = z[k]
+            except ValueError as e:
+                if "pickle" in str(e) or "Object arrays" in str(e):
+                    raise SpecError(f"cannot load weights from {path}: array '{k}' holds Python objects, "
+                                    "not numbers") from None
+                raise
+    return arrays
+
+
 def load_npz(path, expected: dict | None = None) -> dict:
     """Named arrays from an .npz file (allow_pickle=False), with a clear `SpecError` for anything else.
     With `expected` (the spec's `PARAMS`), the member names are checked first and each member's
@@ -230,57 +292,17 @@ def load_npz(path, expected: dict | None = None) -> dict:
 
     limit = weights_limit(expected) if expected is not None else None
     data = read_weights_file(path, "an .npz file", limit)
-    if data.startswith(b"\x93NUMPY"):
-        raise SpecError(f"cannot load weights from {path}: it holds a single array (.npy), "
-                        "not named weights (.npz, as written by exe.save)")
-    if not data.startswith(b"PK"):
-        raise SpecError(f"cannot load weights from {path}: not an .npz file (an .npz file is a zip archive "
-                        "of named arrays, as written by exe.save)")
-    arrays = {}
+    _check_npz_magic(path, data)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             members = {}
             for info in zf.infolist():
                 name = info.filename
                 members[name[:-4] if name.endswith(".npy") else name] = info
-            shapes = {}
-            for k, info in members.items():
-                with zf.open(info) as f:
-                    try:
-                        version = np.lib.format.read_magic(f)
-                        if version == (1, 0):
-                            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
-                        else:
-                            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
-                    except ValueError as e:
-                        raise SpecError(f"cannot load weights from {path}: array '{k}' is not a .npy array "
-                                        f"({e})") from None
-                    if dtype.hasobject:
-                        raise SpecError(f"cannot load weights from {path}: array '{k}' holds Python objects, "
-                                        "not numbers")
-                    kind = _kind(np.empty(0, dtype))
-                    if kind not in ("float", "int"):
-                        raise SpecError(f"cannot load weights from {path}: array '{k}' holds {kind}, "
-                                        "not real numbers")
-                    shapes[k] = (tuple(shape), int(np.prod(shape, dtype=object)) * dtype.itemsize)
+            shapes = {k: _npy_header(zf, info, k, path) for k, info in members.items()}
             if expected is not None:
-                check_loaded_names(expected, members, path)
-                for k, (shape, nbytes) in shapes.items():
-                    if shape != tuple(expected[k][0]):
-                        raise SpecError(f"{path}: parameter {k} has shape {shape}, "
-                                        f"the spec says {tuple(expected[k][0])}")
-                    if nbytes > limit:
-                        raise SpecError(f"cannot load weights from {path}: array '{k}' declares {nbytes} bytes, "
-                                        "far more than the spec's parameters need")
-            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                for k in z.files:
-                    try:
-                        arrays[k] = z[k]
-                    except ValueError as e:
-                        if "pickle" in str(e) or "Object arrays" in str(e):
-                            raise SpecError(f"cannot load weights from {path}: array '{k}' holds Python objects, "
-                                            "not numbers") from None
-                        raise
+                _check_declared(path, expected, members, shapes, limit)
+            arrays = _read_arrays(data, path)
     except SpecError:
         raise
     except (ValueError, EOFError, OSError, KeyError, zipfile.BadZipFile, zlib.error) as e:

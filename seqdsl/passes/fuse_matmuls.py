@@ -10,7 +10,7 @@ Out: a new graph where every group of ≥2 `matmul(W_k, v)` with shared matrix p
 
 from __future__ import annotations
 
-from ..ir import fresh_name, in_edges
+from ..ir import add_temp, in_edges
 from ..ops import Op
 from ..sizes import Size
 from ..types import VType
@@ -54,17 +54,14 @@ def fuse_matmuls(g):
         first = g.nodes[members[0]]
         span = first["span"]
         stem = members[0].lstrip("_")
-        wname = fresh_name(g, f"_W_{stem}_fused")
         rows = Size(())
         for w in weights:
             rows = rows + g.nodes[w]["type"].dims[0]
         cols = g.nodes[weights[0]]["type"].dims[1]
-        g.add_node(wname, op=Op.CONCAT, name=wname, type=VType((rows, cols), False, "float", False), span=span,
-                   axis=0)
+        wname = add_temp(g, f"_W_{stem}_fused", Op.CONCAT, VType((rows, cols), False, "float", False), span, axis=0)
         for i, w in enumerate(weights):
             g.add_edge(w, wname, port=i, delay=0)
-        mname = fresh_name(g, f"_{stem}_fused")
-        g.add_node(mname, op=Op.MATMUL, name=mname, type=first["type"].with_(dims=(rows,)), span=span)
+        mname = add_temp(g, f"_{stem}_fused", Op.MATMUL, first["type"].with_(dims=(rows,)), span)
         g.add_edge(wname, mname, port=0, delay=0)
         g.add_edge(v, mname, port=1, delay=delay)
         start = Size(())

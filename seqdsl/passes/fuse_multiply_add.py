@@ -29,7 +29,7 @@ def fuse_multiply_add(g):
             continue
         for port, (u, _, delay) in enumerate(in_edges(g, n)):
             ud = g.nodes[u]
-            if delay or g.out_degree(u) != 1 or ud.get("state") or not u.startswith("_"):
+            if delay or g.out_degree(u) != 1 or ud.get("state") or not ud.get("temp"):
                 continue
             other, odelay = in_edges(g, n)[1 - port][0], in_edges(g, n)[1 - port][2]
             if g.nodes[other]["type"] != d["type"]:

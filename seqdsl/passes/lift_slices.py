@@ -19,7 +19,7 @@ states and parameters).
 
 from __future__ import annotations
 
-from ..ir import fresh_name, in_edges, topo_order
+from ..ir import add_temp, in_edges, topo_order
 from ..ops import OPS, Op
 from ..sizes import Size
 
@@ -94,30 +94,30 @@ def _lift(g, op, run):
             if (a, b) == (0, full):
                 new_inputs.append((x, 0))
             else:
-                name = fresh_name(g, f"{x.lstrip('_')}_{a}_{b}" if not x.startswith("_") else f"{x}_{a}_{b}")
-                g.add_node(name, op=Op.SLICE, name=name, type=g.nodes[x]["type"].with_(dims=(width,)), span=span,
-                           start=Size.const(a), stop=Size.const(b))
+                name = add_temp(g, f"{x.lstrip('_')}_{a}_{b}" if not x.startswith("_") else f"{x}_{a}_{b}",
+                                Op.SLICE, g.nodes[x]["type"].with_(dims=(width,)), span,
+                                start=Size.const(a), stop=Size.const(b))
                 g.add_edge(x, name, port=0, delay=0)
                 new_inputs.append((name, 0))
         elif g.nodes[u]["op"] == Op.CONST:
             new_inputs.append((u, 0))
         else:
             parts = [in_edges(g, n)[port][0] for _, n in run]
-            name = fresh_name(g, "_" + "_".join(p.lstrip("_") for p in parts[:2]) + "_cat")
-            g.add_node(name, op=Op.CONCAT, name=name, type=g.nodes[u]["type"].with_(dims=(width,)), span=span)
+            name = add_temp(g, "_" + "_".join(p.lstrip("_") for p in parts[:2]) + "_cat", Op.CONCAT,
+                            g.nodes[u]["type"].with_(dims=(width,)), span)
             for i, p in enumerate(parts):
                 g.add_edge(p, name, port=i, delay=0)
             new_inputs.append((name, 0))
     base = run[0][1].lstrip("_")
-    lifted = fresh_name(g, f"_{base}_{a}_{b}" if run[0][1].startswith("_") else f"_{base}_lift")
-    g.add_node(lifted, op=op, name=lifted, type=first["type"].with_(dims=(width,)), span=span)
+    lifted = add_temp(g, f"_{base}_{a}_{b}" if run[0][1].startswith("_") else f"_{base}_lift", op,
+                      first["type"].with_(dims=(width,)), span)
     for i, (u, delay) in enumerate(new_inputs):
         g.add_edge(u, lifted, port=i, delay=delay)
     for (start, stop), n in run:
         for u, _, k in list(g.in_edges(n, keys=True)):
             g.remove_edge(u, n, k)
         d = g.nodes[n]
-        for key in [k for k in d if k not in ("op", "name", "type", "span", "state", "init", "decl")]:
+        for key in [k for k in d if k not in ("op", "name", "type", "span", "state", "init", "decl", "temp")]:
             del d[key]
         d.update(op=Op.SLICE, start=Size.const(start - a), stop=Size.const(stop - a))
         g.add_edge(lifted, n, port=0, delay=0)
@@ -162,8 +162,8 @@ def _merge_activations(g) -> bool:
         if g.nodes[sig]["op"] != Op.SIGMOID or g.nodes[th]["op"] != Op.TANH:
             continue
         d = g.nodes[x]
-        name = fresh_name(g, f"{x}_act" if x.startswith("_") else f"_{x}_act")
-        g.add_node(name, op=Op.SIGTANH, name=name, type=d["type"], span=d["span"], split=Size.const(k))
+        name = add_temp(g, f"{x}_act" if x.startswith("_") else f"_{x}_act", Op.SIGTANH, d["type"], d["span"],
+                        split=Size.const(k))
         g.add_edge(x, name, port=0, delay=0)
         for act, s in ((sig, lo), (th, hi)):
             for u, _, kk in list(g.in_edges(act, keys=True)):

@@ -15,7 +15,7 @@ constants add up to a scalar).
 
 from __future__ import annotations
 
-from ..ir import fresh_name, in_edges, topo_order
+from ..ir import add_temp, in_edges, topo_order
 from ..ops import Op, infer
 from .hoist import classify
 
@@ -26,7 +26,7 @@ def _terms(g, n, root):
     for u, _, delay in in_edges(g, n):
         d = g.nodes[u]
         if (not delay and d["op"] == Op.ADD and g.out_degree(u) == 1 and not d.get("state")
-                and not d["name"].lstrip("_") == d["name"] and d["type"] == g.nodes[root]["type"]):
+                and d.get("temp") and d["type"] == g.nodes[root]["type"]):
             out += _terms(g, u, root)
         else:
             out.append((u, delay))
@@ -43,7 +43,7 @@ def reassociate(g):
             continue
         consumers = list(g.successors(n))
         if len(consumers) == 1 and g.nodes[consumers[0]]["op"] == Op.ADD and not g.nodes[n].get("state") \
-                and n.startswith("_") and where.get(consumers[0]) == "step":
+                and g.nodes[n].get("temp") and where.get(consumers[0]) == "step":
             continue  # not the root of its tree
         terms = _terms(g, n, n)
         if len(terms) < 3:
@@ -76,10 +76,10 @@ def _rebuild(g, root, terms, where):
         g.remove_edge(u, root, k)
     acc = terms[0]
     for i, term in enumerate(terms[1:-1], 1):
-        name = fresh_name(g, f"{root.lstrip('_')}_sum{i}" if not root.startswith("_") else f"{root}s{i}")
         # the partial sum's own type (two scalar constants make a scalar, not the root's [H])
         nt = infer(Op.ADD, {}, [g.nodes[x]["type"] for x, _ in (acc, term)], span)
-        g.add_node(name, op=Op.ADD, name=name, type=nt, span=span)
+        name = add_temp(g, f"{root.lstrip('_')}_sum{i}" if not root.startswith("_") else f"{root}s{i}", Op.ADD,
+                        nt, span)
         g.add_edge(acc[0], name, port=0, delay=acc[1])
         g.add_edge(term[0], name, port=1, delay=term[1])
         acc = (name, 0)

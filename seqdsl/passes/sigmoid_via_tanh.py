@@ -22,7 +22,7 @@ torch backend keeps its single-kernel sigmoid and does not run this pass.)
 
 from __future__ import annotations
 
-from ..ir import fresh_name, in_edges, topo_order
+from ..ir import add_temp, in_edges, topo_order
 from ..ops import Op
 from ..sizes import Size
 from ..types import VType
@@ -90,8 +90,7 @@ def _rows(g, n, reader, port, lo, hi, todo) -> bool:
 def _halve(g, m, reader, port, half, span, copies):
     """Make `reader` read m * ½ (one copy per m) at `port` instead of m."""
     if m not in copies:
-        name = fresh_name(g, f"_{m.lstrip('_')}_half")
-        g.add_node(name, op=Op.MUL, name=name, type=g.nodes[m]["type"], span=span)
+        name = add_temp(g, f"_{m.lstrip('_')}_half", Op.MUL, g.nodes[m]["type"], span)
         g.add_edge(m, name, port=0, delay=0)
         g.add_edge(half, name, port=1, delay=0)
         copies[m] = name
@@ -117,8 +116,7 @@ def _readers_ok(g, n, k, width) -> bool:
 
 
 def _node(g, name, op, type, span, inputs, **attrs):
-    name = fresh_name(g, name)
-    g.add_node(name, op=op, name=name, type=type, span=span, **attrs)
+    name = add_temp(g, name, op, type, span, **attrs)
     for i, u in enumerate(inputs):
         g.add_edge(u, name, port=i, delay=0)
     return name

@@ -1,8 +1,9 @@
 """unroll: a cell's graph → the same computation written out for N steps (a DAG).
 
 In:  a cell's IR graph and a number of steps N.
-Out: a graph with one copy `name@t` of every per-step node for t = 0..N-1 (attribute
-     `step=t`), one shared copy of parameters, constants and memory (`step=None`), and
+Out: a graph with one copy `name@t` of every per-step node for t = 0..N-1 (attributes
+     `step=t` and `origin=name`, the node it copies, so no reader takes `name@t` apart), one
+     shared copy of parameters, constants and memory (`step=None`, `origin=name`), and
      for each state `s` read with delay k, initial nodes `s@-1` .. `s@-k` (op `input`,
      `initial_of=s`). A delayed edge u → v with delay k becomes u@(t-k) → v@t; no edge is
      delayed any more, so the result is a DAG. Unrolling is inlining the step T times.
@@ -31,9 +32,9 @@ def unroll(g, steps: int, only=None):
     import networkx as nx
 
     out = nx.MultiDiGraph(**{**g.graph, "unrolled": steps})
-    shared = {n for n, d in g.nodes(data=True) if OPS[d["op"]].shared}
+    shared = {n: None for n, d in g.nodes(data=True) if OPS[d["op"]].shared}  # in graph order: runs agree
     for n in shared:
-        out.add_node(n, **{**g.nodes[n], "step": None})
+        out.add_node(n, **{**g.nodes[n], "step": None, "origin": n})
     max_delay: dict = {}
     for u, _, d in g.edges(data=True):
         if d["delay"]:
@@ -48,7 +49,7 @@ def unroll(g, steps: int, only=None):
             if n in shared:
                 continue
             attrs = {k: v for k, v in d.items() if k != "name"}
-            out.add_node(f"{n}@{t}", name=f"{n}@{t}", step=t, **attrs)
+            out.add_node(f"{n}@{t}", name=f"{n}@{t}", step=t, origin=n, **attrs)
         for n in g.nodes:
             if n in shared:
                 continue
