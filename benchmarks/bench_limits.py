@@ -58,8 +58,8 @@ def timed(fn) -> float:
 
 FAMILIES = {
     "layers": (layers, (10, 100, 1000, 2000), "layer", True),
-    "chain": (chain, (10, 100, 1000, 5000), "equation", True),
-    "repeat": (repeat, (10, 100, 1000, 10000), "repeat", True),
+    "chain": (chain, (10, 100, 1000, 2400), "equation", True),  # 4 IR nodes an equation: 10,000 per load
+    "repeat": (repeat, (10, 100, 1000, 9000), "repeat", True),
     "text": (text, (16, 128, 1000), "KiB", False),
 }
 

@@ -49,6 +49,7 @@ class Lowerer:
         self.pending_delays: list = []
         self.splits: dict = {}
         self.used_names: set = set()
+        self.next_suffix: dict = {}  # name -> where fresh() looks for its next free suffix
         self.counters: dict = {}
         self.temps: set = set()  # the names temp() made: their nodes are marked temp=True
         self.instance_counts: dict = {}
@@ -73,9 +74,12 @@ class Lowerer:
         if name not in self.g and name not in self.used_names:
             self.used_names.add(name)
             return name
-        k = 2
+        # the smallest free suffix: every suffix below the last one given out is taken (names are
+        # never freed), so the search starts there (from 2 every time was quadratic in re-bindings)
+        k = self.next_suffix.get(name, 2)
         while f"{name}_{k}" in self.g or f"{name}_{k}" in self.used_names:
             k += 1
+        self.next_suffix[name] = k + 1
         self.used_names.add(f"{name}_{k}")
         return f"{name}_{k}"
 

@@ -51,6 +51,7 @@ class CellEmitter:
         # those with a memory axis, whose length is only known at run time: they go to a list
         self.buffered = {o for o in sc.step_outputs if self.mp and not g.nodes[o]["type"].seq}
         self.listed = [o for o in sc.step_outputs if o not in self.buffered]
+        self.taped = set(sc.tape)
 
     def lines(self) -> list:
         body = self.once_and_all_steps() + self.state_history() + self.buffers()
@@ -187,7 +188,7 @@ class CellEmitter:
             lines.append(f"{v(n)} = {self.em.into[g.nodes[n]['op']](g.nodes[n], args, types, into)}")
         else:
             lines = cg.assign(g, n, self.ctx).split("\n")
-        if n in self.sc.tape:
+        if n in self.taped:
             lines.append(f"{v(n)}__tape.append({v(n)})")
         return lines
 

@@ -102,7 +102,8 @@ def schedule_cell(g, grad: bool = False, can_into=None, pre_transpose: bool = Fa
     s.operands = {n: (g.nodes[n]["op"].value, [(u, k) for u, _, k in in_edges(g, n)]) for n in step}
     if grad:
         outs_needed, ins_needed = _needs(g)
-        s.tape = [n for n in order if n in outs_needed | ins_needed and where[n] == "step"]
+        needed = outs_needed | ins_needed
+        s.tape = [n for n in order if n in needed and where[n] == "step"]
     elif can_into is not None:
         s.plan = memory_plan(g, step, s.states, max_delay, can_into)
         s.owned_states = set(s.plan.own) | {u for n, p in s.plan.inplace.items()
