@@ -38,6 +38,9 @@ class Span:
 NO_SPAN = Span("<seqdsl>", 0, 0)
 
 
+SHOWN_LINE = 160  # characters of a source line shown under a message
+
+
 def format_diagnostic(kind: str, message: str, span: Span | None, hint: str | None = None) -> str:
     """``file:line:col: kind: message`` + source line + caret (+ hint)."""
     span = span or NO_SPAN
@@ -46,11 +49,16 @@ def format_diagnostic(kind: str, message: str, span: Span | None, hint: str | No
     out = [f"{where}: {kind}: {message}"]
     text = span.source_line()
     if text:
-        shown = text.expandtabs(1)
-        out.append("    " + shown)
+        shown, col = text.expandtabs(1), span.col
         width = max(1, (span.end_col - span.col) if span.end_col > span.col else 1)
-        width = min(width, max(1, len(shown) - span.col + 1))
-        out.append("    " + " " * (span.col - 1) + "^" + "~" * (width - 1))
+        if len(shown) > SHOWN_LINE:  # a window round the caret, not a 400 KB line
+            start = max(0, min(col - 1 - SHOWN_LINE // 4, len(shown) - SHOWN_LINE))
+            shown = ("..." if start else "") + shown[start:start + SHOWN_LINE] + (
+                "..." if start + SHOWN_LINE < len(shown) else "")
+            col = col - start + (3 if start else 0)
+        out.append("    " + shown)
+        width = min(width, max(1, len(shown) - col + 1), SHOWN_LINE)
+        out.append("    " + " " * (col - 1) + "^" + "~" * (width - 1))
     if hint:
         out.append(f"    hint: {hint}")
     return "\n".join(out)

@@ -35,7 +35,12 @@ def test_bad_spec(spec_dir, cid, src, line, col, frag):
     assert first.startswith(f"{path}:{line}:{col}: error: ")
     lines = text.splitlines()
     assert len(lines) >= 3 and lines[2].strip().startswith("^"), text
-    assert lines[2].index("^") - 4 == col - 1
+    if lines[1].startswith("    ..."):  # a long line is shown as a window: the caret is on the same text
+        source = src.splitlines()[line - 1] if isinstance(src, str) else None
+        if source is not None:
+            assert lines[1][lines[2].index("^")] == source.expandtabs(1)[col - 1], text
+    else:
+        assert lines[2].index("^") - 4 == col - 1
 
 
 def test_at_least_forty_cases():
@@ -111,3 +116,14 @@ def test_cli_bad_usage(args, msg):
     assert r.returncode == 1, r.stderr
     assert msg in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_long_source_line_is_shown_as_a_window_round_the_caret():
+    text = "cell C() {\n    in x: [3]\n    out y = " + " + ".join(["x"] * 150) + " + q\n}\n"
+    with pytest.raises(SpecError) as e:
+        seqdsl.load(text)
+    lines = str(e.value).splitlines()
+    assert lines[0].endswith("error: unknown name 'q'")
+    shown, caret = lines[1], lines[2]
+    assert len(shown) < 200 and shown.lstrip().startswith("...") and shown.endswith("+ q")
+    assert shown[caret.index("^")] == "q"

@@ -159,6 +159,17 @@ cell C(I = 2, H = 1, K = 1) {
     out y = h
 }
 """,
+    # an output that is a number, or a matrix of parameters, crashed at run time (a float has no
+    # [None]) once such outputs compiled: it is one array of the module's dtype for every sequence
+    "number_output": """\
+cell C(I = 2) {
+    in x: [I]
+    param W: [I, I]
+    out y = 1
+    out z = tanh(W @ x)
+    out w = W @ W
+}
+""",
     # a cell without states generated a loop with an empty body (IndentationError)
     "stateless": """\
 cell C(D = 2) {

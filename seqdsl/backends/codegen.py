@@ -98,6 +98,7 @@ class Emitter:
     to_time_major: str  # format with {v}
     to_batch_first: str  # format with {v}
     every_step: str  # format with {v}: a batched value (B, ...) repeated at every step, (B, T, ...)
+    as_array: str  # format with {v}: a value of parameters and numbers alone as an array of the module's dtype
     grad: bool = False  # the backend generates its own backward pass (`forward_grad`)
     always: tuple = ()  # kernels every module holds, called or not (torch: `_CTX`, set by its wrapper)
     into: dict | None = None  # op -> f(node, args, types, out): the result written into array `out`

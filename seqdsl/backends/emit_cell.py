@@ -220,7 +220,8 @@ class CellEmitter:
         if where == "time":
             return em.to_batch_first.format(v=v(src))
         # computed once (from parameters and memories): the same value at every step
-        return em.every_step.format(v=v(src) if g.nodes[src]["type"].batched else f"{v(src)}[None]")
+        batched = g.nodes[src]["type"].batched  # else a number, or made of parameters: one for every sequence
+        return em.every_step.format(v=v(src) if batched else em.as_array.format(v=v(src)) + "[None]")
 
     def returns(self) -> list:
         g, v, em, sc, mp = self.g, self.v, self.em, self.sc, self.mp

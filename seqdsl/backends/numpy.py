@@ -67,6 +67,7 @@ EMITTER = Emitter(
     to_time_major="{v}.swapaxes(0, 1)",
     to_batch_first="{v}.swapaxes(0, 1)",
     every_step="np.broadcast_to({v}[:, None], (B, T) + {v}.shape[1:]).copy()",
+    as_array="np.asarray({v}, dtype=DTYPE__)",
     grad=True,
     into=INTO,
     passes=(sigmoid_via_tanh,),

@@ -69,6 +69,7 @@ EMITTER = Emitter(
     to_time_major="{v}.transpose(0, 1)",
     to_batch_first="{v}.transpose(0, 1)",
     every_step="{v}[:, None].expand((B, T) + tuple({v}.shape[1:])).clone()",
+    as_array="torch.as_tensor({v}, dtype=_CTX['dtype'], device=_CTX['device'])",
     fused_cell=fused_cell,
     passes=(fuse_multiply_add,),
     split="{v}.split({sizes}, -1)",
