@@ -3,7 +3,8 @@
 In:  a `Spec` (tests/programs.py) or any spec text and a definition name.
 Out: `check_all_paths(text, name, ...)` raises AssertionError naming the path, the value
      and the difference when any of these disagrees with `seqdsl.interpret.run`:
-       - NumPy inference, float64 (1e-10) and float32 (5e-5 abs + 1e-5 rel);
+       - NumPy inference, float64 (1e-10 abs + 1e-12 rel: a value of 1e9 has no 1e-10 digits) and
+         float32 (5e-5 abs + 1e-5 rel);
        - NumPy `value_and_grad` outputs; its gradients (parameters, float inputs, initial
          states) against torch autograd (1e-9 relative to the largest) and against central
          finite differences of the interpreter along a random direction (float64);
@@ -23,6 +24,7 @@ import seqdsl
 from seqdsl import interpret
 from seqdsl.backends import codegen as _codegen
 
+F64 = (1e-10, 1e-12)  # float64: absolute, and relative for values too large to hold 1e-10 digits
 PASSES = ("reassociate", "fuse_matmuls", "lift_slices", "fuse_multiply_add", "sigmoid_via_tanh")
 
 
@@ -101,13 +103,13 @@ def check_all_paths(text, name, seed=0, steps=5, batch=2, pass_off=None, torch_p
         assert np.isfinite(v).all(), f"the reference gives non-finite {k} (generator bug)"
     # NumPy inference and value_and_grad
     got_out, got_fin = exe(**inputs, state=state)
-    _close_dicts("numpy outputs", got_out, want_out, 1e-10)
-    _close_dicts("numpy final", got_fin, want_fin, 1e-10)
+    _close_dicts("numpy outputs", got_out, want_out, *F64)
+    _close_dicts("numpy final", got_fin, want_fin, *F64)
     d_out = {k: rng.standard_normal(v.shape) for k, v in want_out.items()}
     d_fin = {k: rng.standard_normal(v.shape) for k, v in want_fin.items()}
     g_out, g_fin, grads = exe.value_and_grad(inputs, d_out, d_fin, state=state)
-    _close_dicts("numpy value_and_grad outputs", g_out, want_out, 1e-10)
-    _close_dicts("numpy value_and_grad final", g_fin, want_fin, 1e-10)
+    _close_dicts("numpy value_and_grad outputs", g_out, want_out, *F64)
+    _close_dicts("numpy value_and_grad final", g_fin, want_fin, *F64)
     if fd:
         _check_fd(program, name, params, inputs, state, d_out, d_fin, grads, rng)
     variants = [()] + ([tuple(PASSES)] + ([(pass_off,)] if pass_off else []))
@@ -119,8 +121,8 @@ def check_all_paths(text, name, seed=0, steps=5, batch=2, pass_off=None, torch_p
                 n2 = seqdsl.compile(program, backend="numpy", name=name, dtype="float64")
                 n2.params = params
                 o2, f2 = n2(**inputs, state=state)
-                _close_dicts("numpy outputs" + label, o2, want_out, 1e-10)
-                _close_dicts("numpy final" + label, f2, want_fin, 1e-10)
+                _close_dicts("numpy outputs" + label, o2, want_out, *F64)
+                _close_dicts("numpy final" + label, f2, want_fin, *F64)
                 _, _, gr2 = n2.value_and_grad(inputs, d_out, d_fin, state=state)
                 _close_grads("numpy grads" + label, gr2, ref_grads)
             if torch_paths:
@@ -186,11 +188,19 @@ def _check_fd(program, name, params, inputs, state, d_out, d_fin, grads, rng):
         return (-at(2 * h, only) + 8 * at(h, only) - 8 * at(-h, only) + at(-2 * h, only)) / (12 * h)
 
     tried = []
-    for h in (1e-5, 1e-4, 1e-6):  # a steep spot can defeat one step size, never all three
+    for h in (1e-5, 1e-4, 1e-6, 1e-7):  # a steep spot can defeat one step size, never all of them
         fd = numeric(h)
         if abs(fd - analytic) <= 1e-6 * max(1.0, abs(fd)):
             return
         tried.append(fd)
+    # relu's kink within a step of the point (a pre-activation ~1e-6 from zero) breaks central
+    # differences; the side that does not cross it still gives the derivative (a wrong gradient
+    # fails on both sides)
+    h, base = 1e-7, at(0.0)
+    for side in ((at(h) - base) / h, (base - at(-h)) / h):
+        if abs(side - analytic) <= 1e-5 * max(1.0, abs(side)):
+            return
+        tried.append(side)
     # name the culprits: the same comparison along each direction alone
     wrong = []
     for (part, k), d in dirs.items():
@@ -198,7 +208,8 @@ def _check_fd(program, name, params, inputs, state, d_out, d_fin, grads, rng):
         if abs(a - n) > 1e-6 * max(1.0, abs(n)):
             wrong.append(f"{part}[{k!r}] analytic {a:.6g} numeric {n:.6g}")
     raise AssertionError(f"gradient vs finite differences: analytic {analytic!r}, numeric {tried!r} "
-                         f"(steps 1e-5, 1e-4, 1e-6); along each alone: {'; '.join(wrong) or 'all agree'}")
+                         f"(central, steps 1e-5, 1e-4, 1e-6, 1e-7; one-sided 1e-7); "
+                         f"along each alone: {'; '.join(wrong) or 'all agree'}")
 
 
 def _check_torch(program, name, params, inputs, state, want_out, want_fin, d_out, d_fin, ref_grads, fused, label):
@@ -215,8 +226,8 @@ def _check_torch(program, name, params, inputs, state, want_out, want_fin, d_out
             v.requires_grad_(True)
     ts = None if state is None else {k: torch.from_numpy(v).requires_grad_(True) for k, v in state.items()}
     o, f = m(**ti, state=ts)
-    _close_dicts(f"{what} outputs", {k: v.detach().numpy() for k, v in o.items()}, want_out, 1e-10)
-    _close_dicts(f"{what} final", {k: v.detach().numpy() for k, v in f.items()}, want_fin, 1e-10)
+    _close_dicts(f"{what} outputs", {k: v.detach().numpy() for k, v in o.items()}, want_out, *F64)
+    _close_dicts(f"{what} final", {k: v.detach().numpy() for k, v in f.items()}, want_fin, *F64)
     loss = sum((o[k] * torch.from_numpy(v)).sum() for k, v in d_out.items())
     loss = loss + sum((f[k] * torch.from_numpy(v)).sum() for k, v in d_fin.items())
     leaves = {("params", k): p for k, p in m.params.items()}

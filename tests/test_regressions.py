@@ -198,3 +198,87 @@ model M(D = 2) {
 def test_regression(name, steps):
     text, defn = SPECS[name] if isinstance(SPECS[name], tuple) else (SPECS[name], "C")
     check_all_paths(text, defn, seed=1, steps=steps)
+
+
+# programs that failed only with the seed and number of steps they were drawn with: the harness
+# was wrong, not the compiler (each path agreed with torch autograd)
+EXACT = {
+    # a state that grows to ~7e9: 1e-10 absolute is below float64's resolution there (now also 1e-12 relative)
+    "huge_state": ("""\
+cell C(I = 3, H = 1, K = 1) {
+    in x: [I]
+    memory m: seq[H]
+    state h: [H]
+    state s1: [2*H]
+    state reverse: [I]
+    param W3: [H, H]
+    param W4: [H, H]
+    param v5: [H]
+    param W6: [2*H, H]
+    param W7: [2*H, H]
+    param v8: [2*H]
+    param W9: [H, H]
+    v2 = tanh(sum(softmax(v5 @ tanh(W3 @ h[t-1] + W4 @ m)) * m))
+    h = sum(softmax(v8 @ tanh(W6 @ (tanh(h[t-1]) + (W9 @ h[t-1])) + W7 @ m)) * m)
+    s1 = sigmoid(tanh(s1[t-1])) * s1[t-1] + linear((h[t-1] * (s1[t-1] @ s1[t-1])), 2*H)
+    reverse = reverse[t-1]
+    out y = h
+}
+""", "C", 0, 6),
+    # a relu pre-activation ~1e-6 from zero: central differences crossed the kink at every step size
+    # (now also one-sided differences at 1e-7, and the side that does not cross matches)
+    "relu_kink_within_a_step": ("""\
+cell Enc(I = 3, H = 4, K = 1) {
+    in x: [3]
+    state h: [4] = ones
+    state s1: [1]
+    param W5: [12, 3]
+    param b6: [12]
+    param W7: [12, 4]
+    param W9: [4, 3]
+    param W10: [4, 4] ~ uniform(0.4)
+    param b11: [4]
+    param W12: [1, 3]
+    param W13: [1, 1]
+    param b14: [1]
+    p2, p3, p4 = split(W5 @ x + b6 + W7 @ h[t-1], 3)
+    v8 = (s1[t-1] + s1[t-1])
+    h = relu(W9 @ x + W10 @ h[t-1] + b11)
+    s1 = tanh(W12 @ x + W13 @ s1[t-1] + b14)
+    out y = h
+}
+
+cell Dec(I = 3, H = 4, K = 1) {
+    in x: [3]
+    state h: [4]
+    param W1: [4, 3]
+    param W2: [4, 4]
+    param b3: [4]
+    h = tanh(W1 @ x + W2 @ h[t-1] + b3)
+    out y = h
+}
+
+block Blk(D = 4, heads = 2, causal = false) {
+    in x: seq[D]
+    z0 = layernorm(x + tanh(linear(x, D)))
+    z1 = layernorm(z0 + tanh(linear(z0, D)))
+    q2, k2, w2 = split(linear(z1, 3*D), 3)
+    z2 = linear(attention(q2, k2, w2, heads, causal), D)
+    out y = z2
+}
+model M(V = 6, E = 3, H = 4) {
+    in src: seq<int>
+    x = linear(onehot(src, V), E)
+    x = linear(Blk() over linear(x, 4), E)
+    enc = Enc(E, H) over x
+    dec = Dec(E, H) over x
+    out word = linear(dec.y, V)
+}
+""", "M", 65535, 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXACT))
+def test_exact_draw(name):
+    text, defn, seed, steps = EXACT[name]
+    check_all_paths(text, defn, seed=seed, steps=steps)
