@@ -208,43 +208,12 @@ def fmt_value(v) -> str:
     return str(v)
 
 
-_PREC = {"+": 1, "-": 1, "*": 2, "/": 2}
-
-
-def _scalar_prec(s) -> int:
-    """How tightly a scalar tree's text binds: 1 a sum, 2 a product, 3 a negation, 4 an atom."""
-    if s[0] == "bin":
-        return _PREC[s[1]]
-    if s[0] == "neg":
-        return 3
-    if s[0] == "size" and len(s[1].terms) > 1:
-        return 1
-    if s[0] == "size" and s[1].terms and (s[1].terms[0][1] != 1 or len(s[1].terms[0][0]) > 1):
-        return 2  # 4*H, H*I, -H, -3
-    return 4
-
-
 def fmt_scalar(s) -> str:
     """An initializer's scale (`seqdsl.scalars` tree) as text that reads back as the same tree
-    (`seqdsl.ir_parse`): like `scalars.scalar_str`, with parentheses wherever precedence needs
-    them (`(1 + 2) * 3`, `-(H - 1)`, `1/(4*H)`), so identical for the usual `1/sqrt(H)`."""
-    kind = s[0]
-    if kind in ("num", "size"):
-        from .scalars import scalar_str
+    (`seqdsl.ir_parse`)."""
+    from .scalars import scalar_str
 
-        return scalar_str(s)
-    if kind == "sqrt":
-        return f"sqrt({fmt_scalar(s[1])})"
-    if kind == "neg":
-        inner = fmt_scalar(s[1])
-        return f"-({inner})" if _scalar_prec(s[1]) < 3 else f"-{inner}"
-    p = _PREC[s[1]]
-    a, b = fmt_scalar(s[2]), fmt_scalar(s[3])
-    if _scalar_prec(s[2]) < p:
-        a = f"({a})"
-    if s[3][0] == "bin" or _scalar_prec(s[3]) <= p:
-        b = f"({b})"
-    return f"{a}{s[1]}{b}" if s[1] == "/" else f"{a} {s[1]} {b}"
+    return scalar_str(s)
 
 
 def fmt_init(init) -> str:

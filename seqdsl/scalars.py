@@ -16,7 +16,25 @@ import math
 FLOAT32_MAX = 3.4028234663852886e38  # parameters are drawn in float64, then cast to the dtype
 
 
+_PREC = {"+": 1, "-": 1, "*": 2, "/": 2}
+
+
+def _prec(s) -> int:
+    """How tightly a scalar tree's text binds: 1 a sum, 2 a product, 3 a negation, 4 an atom."""
+    if s[0] == "bin":
+        return _PREC[s[1]]
+    if s[0] == "neg":
+        return 3
+    if s[0] == "size" and len(s[1].terms) > 1:
+        return 1
+    if s[0] == "size" and s[1].terms and (s[1].terms[0][1] != 1 or len(s[1].terms[0][0]) > 1):
+        return 2  # 4*H, H*I, -H, -3
+    return 4
+
+
 def scalar_str(s) -> str:
+    """The tree as text that reads back as the same tree, with parentheses wherever precedence
+    needs them (`(1 + 2) * 3`, `-(H - 1)`, `1/(4*H)`; the usual `1/sqrt(H)` has none)."""
     kind = s[0]
     if kind == "num":
         v = s[1]
@@ -26,9 +44,13 @@ def scalar_str(s) -> str:
     if kind == "sqrt":
         return f"sqrt({scalar_str(s[1])})"
     if kind == "neg":
-        return f"-{scalar_str(s[1])}"
+        inner = scalar_str(s[1])
+        return f"-({inner})" if _prec(s[1]) < 3 else f"-{inner}"
+    p = _PREC[s[1]]
     a, b = scalar_str(s[2]), scalar_str(s[3])
-    if s[3][0] == "bin":
+    if _prec(s[2]) < p:
+        a = f"({a})"
+    if s[3][0] == "bin" or _prec(s[3]) <= p:
         b = f"({b})"
     return f"{a}{s[1]}{b}" if s[1] == "/" else f"{a} {s[1]} {b}"
 

@@ -104,3 +104,11 @@ def test_wheel_ships_the_grammar(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "seqdsl/grammar/seq.lark" in names and "seqdsl/parse.py" in names
     assert not any(n.startswith(("tests/", "specs/")) for n in names)
+
+
+def test_initializer_scales_print_with_their_brackets():
+    from seqdsl.scalars import scalar_str
+
+    assert scalar_str(("bin", "*", ("bin", "+", ("num", 1.0), ("num", 2.0)), ("num", 3.0))) == "(1 + 2) * 3"
+    assert scalar_str(("bin", "/", ("num", 1.0), ("sqrt", ("num", 16.0)))) == "1/sqrt(16)"
+    assert scalar_str(("neg", ("bin", "-", ("num", 1.0), ("num", 2.0)))) == "-(1 - 2)"
