@@ -13,6 +13,7 @@ Out: `SpecError`, whose `str()` is ``file:line:col: error: message`` followed by
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -26,16 +27,21 @@ class Span:
     source: str = field(default="", repr=False, compare=False)
 
     def source_line(self) -> str:
-        lines = self.source.split("\n")  # NOTE: the lexer's notion of a line, not str.splitlines
-        if 1 <= self.line <= len(lines):
-            return lines[self.line - 1].rstrip("\r")
-        return ""
+        lines = _lines(self.source)
+        return lines[self.line - 1] if 1 <= self.line <= len(lines) else ""
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
 
 NO_SPAN = Span("<seqdsl>", 0, 0)
+
+
+@lru_cache(maxsize=16)
+def _lines(source: str) -> tuple:
+    """The lexer's notion of lines (not str.splitlines), split once per source: code generation
+    asks for the line of every node."""
+    return tuple(line.rstrip("\r") for line in source.split("\n"))
 
 
 SHOWN_LINE = 160  # characters of a source line shown under a message

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from .dot import Dot
 from .ir import delays, in_edges, topo_order
-from .ops import Op, ops_where
-from .render_style import legend, op_word, state_loop, state_roles, style
-
-HIDDEN = ops_where(drawn="folded") | ops_where(drawn="hidden")  # not drawn in model pictures
+from .ops import Op
+from .render_style import HIDDEN, legend, op_word, state_loop, state_roles, style
 
 
 def model_rolled(program, g, shapes: bool) -> str:

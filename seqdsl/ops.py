@@ -64,7 +64,6 @@ class Op(str, enum.Enum):
 
 
 ELEMENTWISE_BINARY = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/"}
-ELEMENTWISE_UNARY = {Op.NEG, Op.TANH, Op.SIGMOID, Op.RELU, Op.EXP, Op.LOG, Op.IDENTITY}
 FUNCTIONS = {"tanh": Op.TANH, "sigmoid": Op.SIGMOID, "relu": Op.RELU, "exp": Op.EXP, "log": Op.LOG,
              "softmax": Op.SOFTMAX, "sum": Op.SUM}
 

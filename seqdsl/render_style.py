@@ -42,6 +42,7 @@ STYLE = {
     Op.PARAM: "param",
 }
 FOLDED = ops_where(drawn="folded")  # a parameter or a number: drawn inside its reader's label
+HIDDEN = FOLDED | ops_where(drawn="hidden")  # not drawn in model pictures
 # an edge laid out left to right but pointing right to left (reversed runs)
 BACKWARDS = {"dir": "both", "arrowhead": "none", "arrowtail": "normal"}
 MAX_SHOWN = 8

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from .dot import Dot
 from .ir import delays, in_edges, topo_order
-from .ops import Op, ops_where
+from .ops import Op
 from .render_style import (
     BACKWARDS,
     COLORS,
     FOLDED,
+    HIDDEN,
     cell_iface,
     legend,
     legend_entries,
@@ -285,7 +286,6 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
 
 # ---- models ----------------------------------------------------------------------------
 
-HIDDEN = ops_where(drawn="folded") | ops_where(drawn="hidden")  # not drawn in model pictures
 
 
 class Row:

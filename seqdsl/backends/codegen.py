@@ -203,7 +203,6 @@ class Codegen:
         self.fused = fused
         self.reserved = PLAIN | BUILTIN | emitter.kernels.names
         self.last_line = None  # (file, line) of the spec line the code just emitted comes from
-        self.source_lines: dict = {}  # file -> its lines, for those comments
         self.pre_t: dict = {}  # the function being generated: node -> (port, weight transposed once)
         self.v = None  # the function being generated: node -> its variable
         self.units: dict = {}
@@ -263,11 +262,8 @@ class Codegen:
         if span is None or span.line <= 0 or (span.file, span.line) == self.last_line:
             return []
         self.last_line = (span.file, span.line)
-        if span.file not in self.source_lines:  # (Span.source_line splits the whole text each call)
-            self.source_lines[span.file] = [line.rstrip("\r") for line in span.source.split("\n")]
-        lines = self.source_lines[span.file]
-        line = lines[span.line - 1] if span.line <= len(lines) else ""
-        text = "".join(c if " " <= c <= "~" else c.encode("unicode_escape").decode("ascii") for c in line.strip())
+        text = "".join(c if " " <= c <= "~" else c.encode("unicode_escape").decode("ascii")
+                       for c in span.source_line().strip())
         where = f"{Path(span.file).name}:{span.line}"
         where = "".join(c if " " <= c <= "~" else "?" for c in where)
         return [f"# {where}: {text[:100]}" + ("..." if len(text) > 100 else "")]
