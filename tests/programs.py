@@ -20,6 +20,7 @@ under a second; hypothesis shrinks a failure to a minimal spec. Values stay boun
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
@@ -311,8 +312,9 @@ class CellGen:
         self.outs.append("out y = h")
         for _ in range(d(st.integers(0, 2))):
             cands = [t for t, k, _ in self.pool if k == "vec" and t != "x" and "[" not in t]
-            form = d(st.integers(0, 3))
+            form = d(st.integers(0, 4))
             o = self.names("o")
+            vecs = [m.group(1) for m in map(re.compile(r"param (\w+): \[[^,\]]+\]").match, self.params) if m]
             if form == 0 and cands:
                 self.outs.append(f"out {o} = {d(st.sampled_from(cands))}")
                 self.features.add("intermediate_output")
@@ -320,6 +322,10 @@ class CellGen:
                 s = d(st.sampled_from(state_names))
                 self.outs.append(f"out {o} = {s}[t-{d(st.integers(1, 2))}]")
                 self.features.add("delayed_output")
+            elif form == 4:  # a number, or made of parameters alone: the same value at every step
+                self.outs.append(f"out {o} = " + (f"tanh({d(st.sampled_from(vecs))}) * 2" if vecs and d(st.booleans())
+                                                  else "0.5"))
+                self.features.add("once_output")
             elif form == 2 and self.memories:
                 m, md = d(st.sampled_from(self.memories))
                 self.outs.append(f"out {o} = {self.seqs(m, md, 0)}")
