@@ -68,6 +68,6 @@ def compile(source, backend: str = "numpy", sizes=None, name=None, dtype: str = 
     """Compile a spec (path, text or `Program`) to an executable; see docs/api.md.
 
     `fused=False` keeps standard RNN/LSTM/GRU cells on the generated loop (torch backend)."""
-    from .backends import compile_program
+    from .driver import compile_program
 
     return compile_program(source, backend=backend, sizes=sizes, name=name, dtype=dtype, fused=fused, **options)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def main(argv=None) -> int:
-    from .backends import generate_source
+    from .driver import generate_source
     from .cli.cmd_render import write
     from .errors import SpecError
     from .program import load

@@ -21,8 +21,8 @@ import contextlib
 import numpy as np
 
 import seqdsl
+from seqdsl import driver as _driver
 from seqdsl import interpret
-from seqdsl.backends import codegen as _codegen
 
 F64 = (1e-10, 1e-12)  # float64: absolute, and relative for values too large to hold 1e-10 digits
 PASSES = ("reassociate", "fuse_matmuls", "lift_slices", "fuse_multiply_add", "sigmoid_via_tanh")
@@ -31,7 +31,7 @@ PASSES = ("reassociate", "fuse_matmuls", "lift_slices", "fuse_multiply_add", "si
 @contextlib.contextmanager
 def passes_off(names):
     """Compile with the named passes skipped (`hoist` always runs: codegen needs its marks)."""
-    real = _codegen.optimize
+    real = _driver.optimize
     names = set(names)
     if not names:
         yield
@@ -43,11 +43,11 @@ def passes_off(names):
         extra = tuple(p for p in extra if p.__name__ not in names)
         return real(g, keep, extra)
 
-    _codegen.optimize = optimize
+    _driver.optimize = optimize
     try:
         yield
     finally:
-        _codegen.optimize = real
+        _driver.optimize = real
 
 
 def _close(what, got, want, atol, rtol=0.0):

@@ -361,20 +361,19 @@ def plan_is_safe(source, name: str | None = None, steps: int = 7) -> None:
     step, a list that keeps a memory-axis output, the final states) must find them unchanged.
     Arrays the loop does not own (hoisted values, parameters, memory, inputs, the caller's
     initial states) must never be written."""
-    from seqdsl.backends.codegen import Codegen
     from seqdsl.backends.numpy import EMITTER
+    from seqdsl.driver import plan as compile_plan
     from seqdsl.ir import delays, in_edges, interface, topo_order
     from seqdsl.ops import Op
     from seqdsl.schedule.buffers import plan
 
     program = seqdsl.load(source)
-    cg = Codegen(program, EMITTER, "float64")
-    g = cg.unit(name or list(program.definitions)[-1], {}).graph
+    g = compile_plan(program, name or list(program.definitions)[-1], {}, EMITTER).main.graph
     order = topo_order(g)
     step = [n for n in order if g.nodes[n]["hoist"] == "step" and g.nodes[n]["op"] != Op.OUTPUT]
     states = list(interface(g)["states"])
     max_delay = {s: ks[-1] for s, ks in delays(g).items()}
-    mp = plan(g, step, states, max_delay, lambda n: cg._can_into(g, n))
+    mp = plan(g, step, states, max_delay, lambda n: EMITTER.writes_into(g, n))
     owned = set(mp.own) | {in_edges(g, n)[p][0] for n, p in mp.inplace.items() if in_edges(g, n)[p][2]}
 
     def width(n):

@@ -163,16 +163,18 @@ def test_unsupported_op_is_an_explicit_error():
 
     from seqdsl.backends import numpy as npb
     from seqdsl.backends.codegen import Codegen
+    from seqdsl.driver import plan
 
     em = replace(npb.EMITTER, table={k: v for k, v in npb.TABLE.items() if k != Op.TANH})
+    program = seqdsl.load(ROOT / "specs/rnn.seq")
     with pytest.raises(Unsupported, match="the numpy backend cannot compile op 'tanh'") as info:
-        Codegen(seqdsl.load(ROOT / "specs/rnn.seq"), em, "float32").module("RNN", {}, "rnn.seq")
+        Codegen(program, plan(program, "RNN", {}, em), em, "float32").module("rnn.seq")
     assert info.value.line == 8
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_generated_code_golden(backend):
-    from seqdsl.backends import generate_source
+    from seqdsl.driver import generate_source
 
     for spec in ("lstm", "peephole_lstm"):
         golden(f"code/{spec}.{backend}.py", generate_source(ROOT / f"specs/{spec}.seq", backend)[2])
@@ -306,7 +308,7 @@ def test_generated_lines_name_their_spec_line():
     comments are escaped, so they can never end the comment or break the module."""
     text = ("cell C(I = 2, H = 3) {\n    in x: [I]\n    state h: [H]\n    param W: [H, I]\n"
             "    h = tanh(W @ x + h[t-1])   # \\ ''' \"\"\" \u00e9\u2028 \\\n    out y = h\n}\n")
-    from seqdsl.backends import generate_source
+    from seqdsl.driver import generate_source
 
     for backend in ("numpy", "torch"):
         code = generate_source(text, backend, None, "C", "float64", False)[2]

@@ -126,7 +126,7 @@ def _defined(code):
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_generated_module_holds_only_the_kernels_it_uses(backend):
-    from seqdsl.backends import generate_source
+    from seqdsl.driver import generate_source
 
     kernels = Kernels("numpy_kernels.py" if backend == "numpy" else "torch_kernels.py")
     _, _, lstm = generate_source(seqdsl.load(ROOT / "specs/lstm.seq"), backend, None, "LSTM", "float64", True)

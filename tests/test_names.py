@@ -392,6 +392,7 @@ def test_generated_names_follow_the_rule(backend, accepted):
     from seqdsl.backends import codegen
     from seqdsl.backends.numpy import EMITTER as NP
     from seqdsl.backends.torch import EMITTER as TT
+    from seqdsl.driver import plan
 
     em = {"numpy": NP, "torch": TT}[backend]
     a, b = _halves(accepted)
@@ -399,10 +400,10 @@ def test_generated_names_follow_the_rule(backend, accepted):
     for src, name in sources + [(model_text(a[:12], b[:12]), "M")]:
         program = seqdsl.load(src)
         for defn in [name or list(program.definitions)[-1]]:
-            cg = codegen.Codegen(program, em, "float64")
-            tree = ast.parse(cg.module(defn, {}, "x.seq"))
+            p = plan(program, defn, {}, em)
+            tree = ast.parse(codegen.Codegen(program, p, em, "float64").module("x.seq"))
             variables = set()
-            for u in cg.order:
+            for u in p.units:
                 assert not any("__" in v for v in u.names.values()), u.names
                 variables |= set(u.names.values())
             module_names = {f.name for f in _functions(tree)} | {
@@ -411,7 +412,7 @@ def test_generated_names_follow_the_rule(backend, accepted):
             read_globals = (module_names - API) | codegen.PLAIN | set(dir(builtins))
             assert not variables & read_globals, sorted(variables & read_globals)
             for f in _functions(tree):
-                units = [u for u in cg.order if f.name in (u.fname, u.twin("grad"), u.twin("loop"))]
+                units = [u for u in p.units if f.name in (u.fname, u.twin("grad"), u.twin("loop"))]
                 if not units or (units[0].standard is not None and f.name == units[0].fname):
                     continue  # helpers, forward, the fused kernel's wrapper: no IR value in their scope
                 bound = {n.id for n in ast.walk(f) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}

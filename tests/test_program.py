@@ -68,7 +68,7 @@ def test_package_docstring_is_true():
     """The spec, IR and generated loop shown in seqdsl's docstring are what seqdsl produces."""
     import textwrap
 
-    from seqdsl.backends import generate_source
+    from seqdsl.driver import generate_source
     from seqdsl.ir import to_text
 
     doc = seqdsl.__doc__

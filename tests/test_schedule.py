@@ -13,21 +13,15 @@ from conftest import ROOT, all_definitions, golden
 import seqdsl
 from seqdsl.backends import numpy as npb
 from seqdsl.backends import torch as tb
-from seqdsl.backends.codegen import Codegen
+from seqdsl.driver import plan
 from seqdsl.ir import in_edges
-from seqdsl.schedule import schedule_cell
 
 
 def _schedules(path, name):
     program = seqdsl.load(path)
-    np_cg = Codegen(program, npb.EMITTER, "float64")
-    u = np_cg.unit(name, {})
-    t = Codegen(program, tb.EMITTER, "float64", fused=False).unit(name, {})
-    return {
-        "numpy": (schedule_cell(u.graph, can_into=lambda n: np_cg._can_into(u.graph, n), pre_transpose=True), u),
-        "grad": (schedule_cell(u.graph, grad=True), u),
-        "torch": (schedule_cell(t.graph, pre_transpose=True), t),
-    }
+    u = plan(program, name, {}, npb.EMITTER).main
+    t = plan(program, name, {}, tb.EMITTER, fused=False).main
+    return {"numpy": (u.schedule, u), "grad": (u.grad_schedule, u), "torch": (t.schedule, t)}
 
 
 @pytest.mark.parametrize("spec,name", [("lstm", "LSTM"), ("delay2", "Delay2RNN"), ("attention", "LuongDecoder")])

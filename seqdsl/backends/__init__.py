@@ -1,38 +1,28 @@
-"""Backends: the registry and `compile_program`, shared by the API and the CLI.
+"""Backends: the registry of code generators, and what the compile driver asks of a definition.
 
-In:  a spec (path, text or `Program`), a backend name, sizes, a definition name, dtype.
-Out: an executable (NumPy) or an nn.Module (torch) following docs/api.md, or the
-     generated source (`generate_source`). A `Program` compiles at the sizes it was loaded
-     with (`load(path, sizes=...)`), overridden by `sizes` given here.
+In:  a backend name; a loaded `Program` and one of its definitions.
+Out: `emitter_for(name)` → the backend's `codegen.Emitter` (its op → emitter table and hooks;
+     an unknown name is a `SpecError` that lists the backends); `loaded_sizes` (the sizes a
+     `Program` was loaded with, which a compile keeps unless it overrides them) and
+     `dim_names` (the spec's names of each input's dims, for run-time messages). The compile
+     itself is `seqdsl.driver`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..errors import SpecError, did_you_mean
-from .vocab import token_vocab
 
 BACKENDS = {"numpy": "seqdsl.backends.numpy", "torch": "seqdsl.backends.torch"}
 DTYPES = ("float32", "float64")
 
 
-def _emitter(backend: str):
+def emitter_for(backend: str):
     import importlib
 
     if backend not in BACKENDS:
         raise SpecError(f"unknown backend '{backend}'", None,
                         did_you_mean(backend, BACKENDS) or f"choose one of: {', '.join(BACKENDS)}")
     return importlib.import_module(BACKENDS[backend]).EMITTER
-
-
-def _program(source, sizes):
-    from ..program import Program, load
-
-    if isinstance(source, Program):
-        return source, source.top_file
-    program = load(source, sizes)
-    return program, program.top_file
 
 
 def loaded_sizes(program, defn) -> dict:
@@ -71,51 +61,3 @@ def dim_names(defn) -> dict:
             except SpecError:
                 pass
     return {"dims": dims, "memories": memories}
-
-
-def generate_source(source, backend: str = "numpy", sizes=None, name=None, dtype: str = "float32",
-                    fused: bool = True):
-    """(program, definition, generated module text). `fused=False` keeps standard cells on the
-    generated loop instead of a vendor kernel (torch backend)."""
-    from .codegen import Codegen
-
-    if dtype not in DTYPES:
-        raise SpecError(f"unknown dtype '{dtype}'", None, f"choose one of: {', '.join(DTYPES)}")
-    if name is not None and not isinstance(name, str):
-        raise SpecError(f"the argument name must be a definition name (a str), got {type(name).__name__} {name!r}",
-                        None, "pass name=\"RNN\", or leave it out for the file's main definition")
-    emitter = _emitter(backend)
-    program, file = _program(source, sizes)
-    if name is None:
-        defn = program.main
-    elif name in program.definitions:
-        defn = program.definitions[name]
-    else:
-        raise SpecError(f"no definition named '{name}'", None, did_you_mean(name, program.definitions))
-    given = _given(program, defn, sizes)
-    code = Codegen(program, emitter, dtype, fused).module(defn.name, given, Path(file).name if file else "<string>")
-    return program, defn, code
-
-
-def _given(program, defn, sizes) -> dict:
-    return {**loaded_sizes(program, defn), **{k: v for k, v in (sizes or {}).items() if k in defn.sizes}}
-
-
-def compile_program(source, backend="numpy", sizes=None, name=None, dtype="float32", fused=True, **options):
-    from .runtime import NumpyExecutable, exec_module
-
-    if options:
-        raise SpecError(f"unknown compile option(s): {', '.join(sorted(options))}", None,
-                        "options are backend, sizes, name, dtype and fused")
-    program, defn, code = generate_source(source, backend, sizes, name, dtype, fused)
-    filename = f"<seqdsl:{Path(program.top_file).name}:{defn.name}:{backend}>"
-    ns = exec_module(code, filename)
-    symbols = dim_names(defn)
-    g = program.specialize(defn.name, _given(program, defn, sizes))
-    symbols["vocab"] = {n: token_vocab(program, g, n) for n, (*_, dtype, _seq, _v) in ns["INPUTS"].items()
-                        if dtype == "int"}
-    if backend == "numpy":
-        return NumpyExecutable(code, ns, filename, symbols)
-    from .torch_module import make_module
-
-    return make_module(code, ns, filename, symbols)

@@ -1,6 +1,8 @@
-"""Codegen: specialised, optimised IR graphs → Python source, one assignment per node.
+"""Codegen: a compile plan → Python source, one assignment per node.
 
-In:  a `Program`, the name of the definition to compile, bound sizes, and an `Emitter`
+In:  a `Program`, a compile plan (`seqdsl.driver.Plan`: the units the definition needs, each
+     with its optimised IR, recognised standard cell, schedules and variable names; codegen
+     runs no pass and makes no decision of its own about what runs when), and an `Emitter`
      (the backend: an op → emitter table plus a few hooks; see numpy.py and torch.py).
 Out: the source of a standalone module: a header naming the spec and sizes, the
      backend's helpers, one function per cell/block/model used, `PARAMS` (name →
@@ -39,13 +41,12 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..analysis.tiles import tiling
 from ..ir import in_edges, interface, output_source, outputs, topo_order
 from ..ops import ELEMENTWISE_BINARY, Op
-from ..passes import optimize
 from ..scalars import scalar_eval, scalar_subs
 from ..sizes import Size
 from .emit_cell import CellEmitter
@@ -108,6 +109,17 @@ class Emitter:
     passes: tuple = ()  # backend-specific passes run after the shared PIPELINE
     split: str | None = None  # format with {v}, {sizes}: slices that tile a value taken in one call
 
+    def writes_into(self, g, n) -> bool:
+        """Can the backend write node n's result into a given array?"""
+        d = g.nodes[n]
+        if not self.into or d["op"] not in self.into:
+            return False
+        if d["op"] == Op.MATMUL:
+            (w, _, _), (x, _, _) = in_edges(g, n)
+            wt, xt = g.nodes[w]["type"], g.nodes[x]["type"]
+            return not wt.batched and wt.rank == 2 and xt.batched and not xt.seq
+        return True
+
     def emit(self, node: dict, args: list, types: list) -> str:
         fn = self.table.get(node["op"])
         if fn is None:
@@ -166,72 +178,29 @@ def _concrete(v):
     return v.value if isinstance(v, Size) else v
 
 
-def _size_text(v) -> str:
-    """A size's value in a function name: `16`, `True`, `m1` for -1 (letters and digits only)."""
-    v = _concrete(v)
-    if isinstance(v, int) and not isinstance(v, bool):
-        return str(v) if v >= 0 else f"m{-v}"
-    return re.sub(r"[^0-9A-Za-z]", "", str(v)) or "x"
-
-
-@dataclass
-class Unit:
-    """One generated function: a specialised definition."""
-
-    stem: str  # `cell_LSTM__I_8__H_16`: kind, definition, then `__<size>_<value>` per size
-    defn: str
-    kind: str
-    graph: object
-    sizes: dict
-    standard: object = None  # a `analysis.recognize.Standard` when the backend maps it to a kernel
-    names: dict = field(default_factory=dict)  # node -> variable (`variable_names`)
-
-    @property
-    def fname(self) -> str:
-        return self.stem if "__" in self.stem else self.stem + "__"
-
-    def twin(self, variant: str) -> str:
-        """The name of its `grad` or `loop` twin: `cell_A__H_1__grad`, `cell_A__grad`."""
-        return f"{self.stem}__{variant}"
+def reserved_names(em) -> frozenset:
+    """The names without "__" a backend's generated functions read besides their IR values."""
+    return PLAIN | BUILTIN | em.kernels.names
 
 
 class Codegen:
-    def __init__(self, program, emitter: Emitter, dtype: str, fused: bool = True):
+    """Prints a compile plan (`seqdsl.driver.Plan`) as a module for the backend `em`."""
+
+    def __init__(self, program, plan, emitter: Emitter, dtype: str):
         self.program = program
+        self.plan = plan
         self.em = emitter
         self.dtype = dtype
-        self.fused = fused
-        self.reserved = PLAIN | BUILTIN | emitter.kernels.names
         self.last_line = None  # (file, line) of the spec line the code just emitted comes from
         self.pre_t: dict = {}  # the function being generated: node -> (port, weight transposed once)
         self.v = None  # the function being generated: node -> its variable
-        self.units: dict = {}
-        self.order: list = []
 
-    def unit(self, name: str, sizes: dict) -> Unit:
-        sizes = {k: _concrete(v) for k, v in sizes.items()}
-        g = self.program.specialize(name, sizes)
-        key = (name, tuple(sorted(g.graph["sizes"].items(), key=lambda kv: kv[0])))
-        if key in self.units:
-            return self.units[key]
-        # definition and size names are identifiers without "__", so the "__" before each size
-        # keeps `A(H = 1)` (`cell_A__H_1`) apart from `A_H1()` (`cell_A_H1__`)
-        stem = f"{g.graph['kind']}_{name}" + "".join(f"__{k}_{_size_text(v)}" for k, v in g.graph["sizes"].items())
-        og = optimize(g, extra=self.em.passes)
-        u = Unit(stem, name, g.graph["kind"], og, g.graph["sizes"], names=variable_names(og, self.reserved))
-        if self.fused and self.em.fused_cell is not None:
-            from ..analysis.recognize import recognize
-
-            u.standard = recognize(g)
-        self.units[key] = u
-        for _, d in u.graph.nodes(data=True):
-            if d["op"] == Op.CALL:
-                self.unit(d["callee"], d["sizes"])
-        self.order.append(u)
-        return u
+    def callee(self, d: dict):
+        """The unit (`seqdsl.driver.Unit`) a call node runs."""
+        return self.plan.callee(d)
 
     # ---- parameters of a unit, qualified by instance path -------------------------
-    def param_table(self, u: Unit, prefix: str = "") -> dict:
+    def param_table(self, u, prefix: str = "") -> dict:
         out = {}
         for n in topo_order(u.graph):
             d = u.graph.nodes[n]
@@ -240,7 +209,7 @@ class Codegen:
                 init = (d["init"][0], scalar_eval(scalar_subs(d["init"][1], {})))
                 out[prefix + n] = (shape, init)
             elif d["op"] == Op.CALL:
-                out.update(self.param_table(self.unit(d["callee"], d["sizes"]), prefix + d["instance"] + "."))
+                out.update(self.param_table(self.callee(d), prefix + d["instance"] + "."))
         return out
 
     # ---- function bodies ------------------------------------------------------------
@@ -290,7 +259,7 @@ class Codegen:
             line += f"\n{v(n)}__parts = {self.em.split.format(v=v(n), sizes=sizes)}"
         return "\n".join(self.source_note(d) + [line])
 
-    def gen_straight(self, u: Unit, grad: bool = False) -> list:
+    def gen_straight(self, u, grad: bool = False) -> list:
         """A block or model: straight-line code on batch-first values (+ a backward closure)."""
         g = u.graph
         v = self.v = u.names.__getitem__
@@ -321,7 +290,7 @@ class Codegen:
         finals = []
         for n, d in g.nodes(data=True):
             if d["op"] == Op.CALL and d["kind"] == "cell":
-                callee = self.unit(d["callee"], d["sizes"])
+                callee = self.callee(d)
                 for s in interface(callee.graph)["states"]:
                     finals.append(f"{d['instance'] + '.' + s!r}: {v(n)}[2][{s!r}]")
         if grad:
@@ -338,7 +307,7 @@ class Codegen:
     def call_line(self, g, n, grad: bool) -> str:
         """A run of a cell or block: its function called with this instance's parameter prefix."""
         v, d = self.v, g.nodes[n]
-        callee = self.unit(d["callee"], d["sizes"])
+        callee = self.callee(d)
         fn = callee.twin("grad") if grad else callee.fname
         ins = {p: v(src) for src, p, _ in in_edges(g, n)}
         prefix = d["instance"] + "."
@@ -362,26 +331,15 @@ class Codegen:
             return f"{v(n)} = {v(src)}[0][{field_!r}]"
         if field_.startswith("final."):
             return f"{v(n)} = {v(src)}[2][{field_[6:]!r}]"
-        out_names = interface(self.unit(g.nodes[src]["callee"], g.nodes[src]["sizes"]).graph)["outputs"]
+        out_names = interface(self.callee(g.nodes[src]).graph)["outputs"]
         return f"{v(n)} = {v(src)}[{0 if field_ in out_names else 1}][{field_!r}]"
 
-    def gen_cell(self, u: Unit, grad: bool = False) -> list:
+    def gen_cell(self, u, grad: bool = False) -> list:
         """A cell: the step loop (+ with grad=True, a tape and a backward closure); see
         seqdsl.backends.emit_cell."""
         return CellEmitter(self, u, grad).lines()
 
-    def _can_into(self, g, n) -> bool:
-        """Can the backend write node n's result into a given array?"""
-        d = g.nodes[n]
-        if d["op"] not in self.em.into:
-            return False
-        if d["op"] == Op.MATMUL:
-            (w, _, _), (x, _, _) = in_edges(g, n)
-            wt, xt = g.nodes[w]["type"], g.nodes[x]["type"]
-            return not wt.batched and wt.rank == 2 and xt.batched and not xt.seq
-        return True
-
-    def metadata(self, main: Unit, name: str) -> list:
+    def metadata(self, main, name: str) -> list:
         """The module's constants the runtime reads: KIND, NAME, SIZES, PARAMS, INPUTS, MEMORIES,
         OUTPUTS, STATES and STATE_SHAPES."""
         iface = interface(main.graph)
@@ -401,8 +359,9 @@ class Codegen:
                 f"STATES = {{{', '.join(f'{k!r}: {v!r}' for k, v in finals.items())}}}",
                 f"STATE_SHAPES = {{{', '.join(f'{s!r}: {t.concrete_dims()!r}' for s, t in iface['states'].items())}}}"]
 
-    def module(self, name: str, sizes: dict, source_file: str) -> str:
-        main = self.unit(name, sizes)
+    def module(self, source_file: str) -> str:
+        main = self.plan.main
+        name = main.defn
         iface = interface(main.graph)
         sizes_txt = ", ".join(f"{k}={_concrete(v)}" for k, v in main.sizes.items())
         out = [f"# Generated by seqdsl from {source_file!r}: {main.kind} {name}({sizes_txt})",  # NOTE: repr, never raw
@@ -411,16 +370,15 @@ class Codegen:
         if self.em.empty:  # what the functions read: a value may be named DTYPE
             out.append("DTYPE__ = DTYPE")
         kernels_at = len(out)  # the kernels the functions below call go here
-        for u in self.order:
+        for u in self.plan.units:
             if u.standard is not None:
                 out += ["", *self.em.fused_cell(u.fname, u.twin("loop"), u.standard, u.sizes), ""]
-                loop = Unit(u.twin("loop"), u.defn, u.kind, u.graph, u.sizes, names=u.names)
-                out += ["", *self.gen_cell(loop), ""]
+                out += ["", *self.gen_cell(u.loop()), ""]
                 continue
             body = self.gen_cell(u) if u.kind == "cell" else self.gen_straight(u)
             out += ["", *body, ""]
         if self.em.grad:
-            for u in self.order:
+            for u in self.plan.units:
                 body = self.gen_cell(u, grad=True) if u.kind == "cell" else self.gen_straight(u, grad=True)
                 out += ["", *body, ""]
         out += self.metadata(main, name)

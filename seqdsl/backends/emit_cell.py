@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from ..ir import in_edges, output_source, outputs
 from ..ops import Op
-from ..schedule import schedule_cell
 
 
 def buffer_offset(g, n, plan) -> str:
@@ -40,12 +39,11 @@ class CellEmitter:
     def __init__(self, cg, u, grad: bool):
         self.cg, self.u, self.grad = cg, u, grad
         self.g = g = u.graph
-        self.em = em = cg.em
+        self.em = cg.em
         self.v = cg.v = u.names.__getitem__
         cg.pre_t = {}  # set for the loop; the code before it reads weights as they are
         cg.last_line = None
-        can_into = (lambda n: cg._can_into(g, n)) if not grad and em.into and em.empty else None
-        self.sc = sc = schedule_cell(g, grad=grad, can_into=can_into, pre_transpose=bool(em.pre_transpose))
+        self.sc = sc = u.grad_schedule if grad else u.schedule
         self.mp = sc.plan
         # outputs (and per-step states) are copied into preallocated time-major arrays, except
         # those with a memory axis, whose length is only known at run time: they go to a list

@@ -441,7 +441,7 @@ def straight_backward(cg, u, g) -> list:
 
 def _call_backward(cg, g, v, n, d, gets, have, contribs) -> list:
     """Call a run's (or block's) backward with the gradients its fields received."""
-    callee = cg.unit(d["callee"], d["sizes"])
+    callee = cg.callee(d)
     iface = interface(callee.graph)
     douts, dseqs, fin = [], [], {}
     for gn in gets:

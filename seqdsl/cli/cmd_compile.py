@@ -27,7 +27,7 @@ def register(sub) -> None:
 
 
 def cmd_compile(args) -> int:
-    from ..backends import generate_source
+    from ..driver import generate_source
     from ..program import load
 
     if args.output is not None:

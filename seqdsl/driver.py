@@ -1,0 +1,199 @@
+"""The compile driver: specialise → passes → recognise → schedule → emit, for the API and the CLI.
+
+In:  a spec (a path, spec text or a loaded `Program`), a backend name, sizes, the definition to
+     compile, a dtype, and whether standard cells may run on a vendor kernel (`fused`).
+Out: `plan(program, name, sizes, emitter, fused)` → `Plan`: every definition the compiled one
+     uses, once per set of sizes, callees first, each a `Unit` holding its specialised IR, its
+     optimised IR (the shared pipeline plus the backend's own passes), the standard cell it is
+     when the backend has a kernel for it (`analysis.recognize`), its schedules (forward, and
+     the gradient's when the backend generates one) and the variable names of its values.
+     `generate_source(...)` → (program, definition, module text): the plan printed by
+     `backends.codegen`. `compile_program(...)` → an executable (NumPy) or an nn.Module
+     (torch), docs/api.md. Both `seqdsl.compile` and `seqdsl compile` come through here.
+
+The emitters only print what the plan says: no pass, recognition or scheduling happens in
+code generation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .analysis.recognize import recognize
+from .backends import DTYPES, dim_names, emitter_for, loaded_sizes
+from .backends.codegen import Codegen, reserved_names, variable_names
+from .backends.vocab import token_vocab
+from .errors import SpecError, did_you_mean
+from .ops import Op
+from .passes import optimize
+from .schedule import schedule_cell
+from .sizes import Size
+
+
+@dataclass
+class Unit:
+    """One generated function: a definition specialised to concrete sizes."""
+
+    stem: str  # `cell_LSTM__I_8__H_16`: kind, definition, then `__<size>_<value>` per size
+    defn: str
+    kind: str  # "cell" | "block" | "model"
+    graph: object  # the optimised IR
+    sizes: dict
+    source: object = None  # the specialised IR before the passes
+    standard: object = None  # an `analysis.recognize.Standard` when the backend runs it on a kernel
+    schedule: object = None  # a cell's forward `CellSchedule`
+    grad_schedule: object = None  # a cell's gradient `CellSchedule` (backends that generate one)
+    names: dict = field(default_factory=dict)  # node -> variable (`codegen.variable_names`)
+
+    @property
+    def fname(self) -> str:
+        return self.stem if "__" in self.stem else self.stem + "__"
+
+    def twin(self, variant: str) -> str:
+        """The name of its `grad` or `loop` twin: `cell_A__H_1__grad`, `cell_A__grad`."""
+        return f"{self.stem}__{variant}"
+
+    def loop(self) -> Unit:
+        """The generated loop of a unit that runs on a kernel (the kernel falls back to it)."""
+        return replace(self, stem=self.twin("loop"), standard=None)
+
+
+@dataclass
+class Plan:
+    """The units a compiled definition needs; `main` is the definition itself."""
+
+    main: Unit
+    units: list  # callees before callers
+    calls: dict  # (definition, sizes as given) -> Unit
+
+    def callee(self, d: dict) -> Unit:
+        """The unit a `call` node runs."""
+        return self.calls[_key(d["callee"], d["sizes"])]
+
+
+def _concrete(v):
+    return v.value if isinstance(v, Size) else v
+
+
+def _key(name: str, sizes: dict) -> tuple:
+    return name, tuple(sorted((k, _concrete(v)) for k, v in sizes.items()))
+
+
+def _size_text(v) -> str:
+    """A size's value in a function name: `16`, `True`, `m1` for -1 (letters and digits only)."""
+    v = _concrete(v)
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v) if v >= 0 else f"m{-v}"
+    return re.sub(r"[^0-9A-Za-z]", "", str(v)) or "x"
+
+
+def plan(program, name: str, sizes: dict, em, fused: bool = True) -> Plan:
+    """Every unit `name` needs at `sizes`, each specialised, optimised, recognised and scheduled
+    for the backend `em` (a `codegen.Emitter`)."""
+    units: dict = {}  # specialised key -> Unit
+    calls: dict = {}
+    order: list = []
+    reserved = reserved_names(em)
+
+    def visit(defn: str, given: dict) -> Unit:
+        key = _key(defn, given)
+        if key in calls:
+            return calls[key]
+        g = program.specialize(defn, {k: _concrete(v) for k, v in given.items()})
+        skey = _key(defn, g.graph["sizes"])
+        if skey not in units:
+            units[skey] = _unit(g, defn, em, fused, reserved)
+            for _, d in units[skey].graph.nodes(data=True):
+                if d["op"] == Op.CALL:
+                    visit(d["callee"], d["sizes"])
+            order.append(units[skey])
+        calls[key] = units[skey]
+        return units[skey]
+
+    main = visit(name, sizes)
+    return Plan(main, order, calls)
+
+
+def _unit(g, defn: str, em, fused: bool, reserved) -> Unit:
+    # definition and size names are identifiers without "__", so the "__" before each size
+    # keeps `A(H = 1)` (`cell_A__H_1`) apart from `A_H1()` (`cell_A_H1__`)
+    kind = g.graph["kind"]
+    stem = f"{kind}_{defn}" + "".join(f"__{k}_{_size_text(v)}" for k, v in g.graph["sizes"].items())
+    og = optimize(g, extra=em.passes)
+    u = Unit(stem, defn, kind, og, g.graph["sizes"], source=g, names=variable_names(og, reserved))
+    if fused and em.fused_cell is not None:
+        u.standard = recognize(g)
+    if kind == "cell":
+        plan_memory = em.into and em.empty
+        u.schedule = schedule_cell(og, can_into=(lambda n: em.writes_into(og, n)) if plan_memory else None,
+                                   pre_transpose=bool(em.pre_transpose))
+        if em.grad:
+            u.grad_schedule = schedule_cell(og, grad=True, pre_transpose=bool(em.pre_transpose))
+    return u
+
+
+# ---- the API and the CLI ---------------------------------------------------------------
+
+def _program(source, sizes):
+    from .program import Program, load
+
+    if isinstance(source, Program):
+        return source, source.top_file
+    program = load(source, sizes)
+    return program, program.top_file
+
+
+def _definition(program, name):
+    if name is not None and not isinstance(name, str):
+        raise SpecError(f"the argument name must be a definition name (a str), got {type(name).__name__} {name!r}",
+                        None, "pass name=\"RNN\", or leave it out for the file's main definition")
+    if name is None:
+        return program.main
+    if name in program.definitions:
+        return program.definitions[name]
+    raise SpecError(f"no definition named '{name}'", None, did_you_mean(name, program.definitions))
+
+
+def _given(program, defn, sizes) -> dict:
+    return {**loaded_sizes(program, defn), **{k: v for k, v in (sizes or {}).items() if k in defn.sizes}}
+
+
+def generate(source, backend: str = "numpy", sizes=None, name=None, dtype: str = "float32", fused: bool = True):
+    """(program, definition, plan, generated module text)."""
+    if dtype not in DTYPES:
+        raise SpecError(f"unknown dtype '{dtype}'", None, f"choose one of: {', '.join(DTYPES)}")
+    em = emitter_for(backend)
+    program, file = _program(source, sizes)
+    defn = _definition(program, name)
+    p = plan(program, defn.name, _given(program, defn, sizes), em, fused)
+    code = Codegen(program, p, em, dtype).module(Path(file).name if file else "<string>")
+    return program, defn, p, code
+
+
+def generate_source(source, backend: str = "numpy", sizes=None, name=None, dtype: str = "float32",
+                    fused: bool = True):
+    """(program, definition, generated module text). `fused=False` keeps standard cells on the
+    generated loop instead of a vendor kernel (torch backend)."""
+    program, defn, _, code = generate(source, backend, sizes, name, dtype, fused)
+    return program, defn, code
+
+
+def compile_program(source, backend="numpy", sizes=None, name=None, dtype="float32", fused=True, **options):
+    from .backends.runtime import NumpyExecutable, exec_module
+
+    if options:
+        raise SpecError(f"unknown compile option(s): {', '.join(sorted(options))}", None,
+                        "options are backend, sizes, name, dtype and fused")
+    program, defn, p, code = generate(source, backend, sizes, name, dtype, fused)
+    filename = f"<seqdsl:{Path(program.top_file).name}:{defn.name}:{backend}>"
+    ns = exec_module(code, filename)
+    symbols = dim_names(defn)
+    symbols["vocab"] = {n: token_vocab(program, p.main.source, n) for n, (*_, dtype, _seq, _v) in ns["INPUTS"].items()
+                        if dtype == "int"}
+    if backend == "numpy":
+        return NumpyExecutable(code, ns, filename, symbols)
+    from .backends.torch_module import make_module
+
+    return make_module(code, ns, filename, symbols)
