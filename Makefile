@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev,torch]'
+	$(BIN)/python -m compileall -q seqdsl >/dev/null  # bytecode up front: a cold `seqdsl check` pays no compile
 	touch $(STAMP)
 
 demo: setup

@@ -5,8 +5,9 @@ In:  a `Codegen` (its emitter, `assign` and `args_of`), a cell's unit (optimised
 Out: `CellEmitter(cg, u, grad).lines()`: the source lines of the function. It takes one
      batch-first argument per input (`x__in`, `mask__in`, ... in declaration order, all with
      the same batch and number of steps), the parameters `P__` (under the prefix `pre__`),
-     initial states `init__` and memories `memory__`, and returns
-     (outputs, per-step states, final states[, backward closure]).
+     initial states `init__` and memories `memory__`, and returns a `_Run` (codegen.RUN_TYPES):
+     outputs, per-step states and final states by name, and for the gradient twin the
+     backward function, which returns a `_Grads` (inputs, initial states, memories).
 
 The body follows the schedule: what runs once (parameters, memories and what depends only on
 them), then what runs over all steps at once (time-major), then the step loop (states rotate
@@ -237,9 +238,9 @@ class CellEmitter:
             seqs = f"({seqs} if seqs__ else {{}})"  # per-step states only when asked for
         finals = "{" + ", ".join(f"{s!r}: {v(s)}__d1" for s in sc.states) + "}"
         if not self.grad:
-            return body + [f"return {outs}, {seqs}, {finals}"]
+            return body + [f"return _Run(outputs={outs}, states={seqs}, final={finals})"]
         from .numpy_grad import cell_backward
 
         body += ["", "def backward__(d_outs__, d_seqs__, d_final__, G__):"]
         body += ["    " + x for x in cell_backward(g, v, sc)]
-        return body + [f"return {outs}, {seqs}, {finals}, backward__"]
+        return body + [f"return _Run(outputs={outs}, states={seqs}, final={finals}, backward=backward__)"]

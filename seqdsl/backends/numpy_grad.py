@@ -230,7 +230,7 @@ class CellBackward:
         mems = ", ".join(f"{m!r}: {v(m)}__g" for m in self.sc.memories)
         inits = ", ".join(f"{s!r}: {v(s)}__ginit" for s in self.sc.states)
         xs = ", ".join(f"{x!r}: {v(x)}__g.swapaxes(0, 1)" for x in self.sc.inputs)
-        return L + [f"return {{{xs}}}, {{{inits}}}, {{{mems}}}"]
+        return L + [f"return _Grads(inputs={{{xs}}}, state={{{inits}}}, memories={{{mems}}})"]
 
     def state_cotangents(self) -> list:
         """h__H: the states' history (initial ones first); h__G: their gradients per slot."""
@@ -435,7 +435,7 @@ def straight_backward(cg, u, g) -> list:
             src = in_edges(g, n)[port][0]
             if not OPS[g.nodes[src]["op"]].constant and g.nodes[src]["type"].dtype != "int":
                 contribs.add(src, expr)
-    L.append(f"return {{{', '.join(f'{n!r}: {v(n)}__g' for n in ins)}}}, {{}}, {{}}")
+    L.append(f"return _Grads(inputs={{{', '.join(f'{n!r}: {v(n)}__g' for n in ins)}}}, state={{}}, memories={{}})")
     return L
 
 
@@ -457,9 +457,9 @@ def _call_backward(cg, g, v, n, d, gets, have, contribs) -> list:
     # a model's own final-state cotangents are keyed by instance path: 'enc.h'
     dfin = [f"{s!r}: _add_opt(d_final__.get({d['instance'] + '.' + s!r}), {fin.get(s, 'None')})"
             for s in iface["states"]]
-    lines = [f"{v(n)}__back = {v(n)}[3]({{{', '.join(douts)}}}, {{{', '.join(dseqs)}}}, {{{', '.join(dfin)}}}, G__)"]
+    lines = [f"{v(n)}__back = {v(n)}.backward({{{', '.join(douts)}}}, {{{', '.join(dseqs)}}}, {{{', '.join(dfin)}}}, G__)"]
     for src, port, _ in in_edges(g, n):
-        slot = 0 if port in iface["inputs"] else 1 if port in iface["states"] else 2
+        part = "inputs" if port in iface["inputs"] else "state" if port in iface["states"] else "memories"
         if g.nodes[src]["type"].dtype != "int":
-            contribs.add(src, f"{v(n)}__back[{slot}][{port!r}]")
+            contribs.add(src, f"{v(n)}__back.{part}[{port!r}]")
     return lines

@@ -54,7 +54,7 @@ def fused_cell(fname: str, loop_fname: str, std, sizes: dict) -> list:
                  f"torch.is_grad_enabled(), False, True)")
     lines.append("    y = y.flip(1) if reverse__ else y")
     finals = f"{h!r}: h_n[0]" + (f", {c!r}: c_n[0]" if c else "")
-    lines.append(f"    return {{{', '.join(f'{o!r}: y' for o in std.outputs)}}}, {{}}, {{{finals}}}")
+    lines.append(f"    return _Run(outputs={{{', '.join(f'{o!r}: y' for o in std.outputs)}}}, states={{}}, final={{{finals}}})")
     return lines
 
 
