@@ -23,7 +23,8 @@ from pathlib import Path
 
 from .analysis.recognize import recognize
 from .backends import DTYPES, dim_names, emitter_for, loaded_sizes
-from .backends.codegen import Codegen, reserved_names, variable_names
+from .backends.codegen import Codegen, reserved_names
+from .backends.value_names import variable_names
 from .backends.vocab import token_vocab
 from .errors import SpecError, did_you_mean
 from .ops import Op

@@ -348,8 +348,8 @@ def test_memory_plan_keeps_the_lstm_loop_in_place():
     src = seqdsl.compile(ROOT / "specs/lstm.seq").source
     loop = src[src.index("    for t in"):]
     loop = loop[:loop.index("\n    return")]
-    assert "np.multiply(f, c__d1, c__d1)" in loop and "np.add(_c1, _c2, _c1)" in loop
-    assert "np.multiply(o, _h1, h__d1)" in loop and "np.tanh(c, _h1__buf)" in loop
+    assert "np.multiply(f, c__d1, c__d1)" in loop and "np.add(_c_mul, _c_mul_2, _c_mul)" in loop
+    assert "np.multiply(o, _h_tanh, h__d1)" in loop and "np.tanh(c, _h_tanh__buf)" in loop
 
 
 def plan_is_safe(source, name: str | None = None, steps: int = 7) -> None:

@@ -112,7 +112,7 @@ def test_inference_keeps_no_tape():
 
 def test_weight_gradient_of_the_loop_is_one_matmul():
     src = seqdsl.compile(ROOT / "specs/lstm.seq").source
-    assert "_i3_fused__gB.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)" in src
+    assert "_i_f_o_g_matmul_2__gB.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)" in src
 
 
 def test_value_and_grad_rejects_unknown_output():

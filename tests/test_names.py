@@ -432,7 +432,8 @@ API = {"DTYPE", "KIND", "NAME", "SIZES", "PARAMS", "INPUTS", "MEMORIES", "OUTPUT
 def test_variable_names_escape():
     import networkx as nx
 
-    from seqdsl.backends.codegen import PLAIN, variable_names
+    from seqdsl.backends.codegen import PLAIN
+    from seqdsl.backends.value_names import variable_names
 
     g = nx.MultiDiGraph()
     g.add_nodes_from(["o.W", "o_W", "a__y", "a_y", "_mm", "h", "x@3", "q_.W"])
@@ -441,3 +442,42 @@ def test_variable_names_escape():
     assert names["o.W"] == "o_W_2" and names["a__y"] == "a_y_2" and names["_mm"] == "_mm_2"
     assert names["q_.W"] == "q_W" and names["x@3"] == "x_at_3"
     assert len(set(names.values())) == len(names) and not any("__" in v for v in names.values())
+
+
+@pytest.mark.parametrize("spec", ["lstm", "gru", "peephole_lstm"])
+def test_loop_temporaries_are_named_after_spec_values(spec):
+    """Every value the generated NumPy loop computes is a spec name or a temporary named
+    `_` + the spec values it holds + its op (`_i_f_o_g_tanh`, `_c_mul`): never a name made of
+    counters and offsets (`_i5_0_64_act_h`), and a fused gate block is named after all its gates."""
+    from seqdsl.ops import Op
+
+    program = seqdsl.load(ROOT / f"specs/{spec}.seq")
+    g = program.specialize(program.main.name, {})
+    spec_names = {n for n in g.nodes if not g.nodes[n].get("temp")}
+    ops = {op.value for op in Op}
+    src = seqdsl.compile(ROOT / f"specs/{spec}.seq").source
+    loop = src.split("for t in", 1)[1].split("return _Run", 1)[0]
+    targets = re.findall(r"^\s+(\w+) = ", loop, re.M)
+    assert targets
+    for name in targets:
+        if "__" in name or name in spec_names:
+            continue
+        words = name.lstrip("_").split("_")
+        base = [w for w in words if not w.isdigit()]
+        assert base[-1] in ops, (name, "does not end with its op")
+        held = "_".join(base[:-1])
+        assert held and all(part in spec_names or part == "to" for part in _split_names(held, spec_names)), name
+    if spec == "lstm":
+        assert "_i_f_o_g_tanh = np.tanh(" in loop and "_c_mul = np.multiply(f, c__d1, c__d1)" in loop
+
+
+def _split_names(text: str, names: set) -> list:
+    """`i_f_o_g` → [i, f, o, g]; `W_hi_W_hf` → [W_hi, W_hf]: the longest spec names first."""
+    out, rest = [], text
+    while rest:
+        match = max((n for n in names | {"to"} if rest == n or rest.startswith(n + "_")), key=len, default=None)
+        if match is None:
+            return [rest]
+        out.append(match)
+        rest = rest[len(match) + 1:]
+    return out

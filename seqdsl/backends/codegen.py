@@ -20,7 +20,8 @@ Names (docs/ir.md, "Names in generated code"). In a function that holds IR value
 definition used, its `__grad` twin and their `backward__` closures) one rule keeps the
 spec's names apart from the names the code makes for itself:
 
-- a value's variable is its IR node's name (`W_ii`, `f`, `c`, `_h3`), unless that name is
+- a temporary is named after the spec values it holds and its op (`_i_f_o_g_tanh`, `_c_mul`;
+  `value_names.py`); a spec value's variable is its IR node's name (`W_ii`, `f`, `c`), unless that name is
   not an identifier free of "__", or is a name the code reads (`Codegen.reserved`: `PLAIN`,
   i.e. `t`, `B`, `T`, `np`, `torch`, `F`; the helpers such as `_mm`; Python's builtins and
   keywords): then it is escaped to a fresh identifier free of "__" (`enc.W` → `enc_W`,
@@ -40,7 +41,6 @@ from __future__ import annotations
 
 import builtins
 import keyword
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,29 +68,6 @@ BUILTIN = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keywo
 # at its last "__"; `grad` and `loop` end function names and are never roles)
 ROLES = ("in", "t", "steps", "T", "parts", "d1", "d2", "init", "list", "buf", "seq", "tape",  # d1, d2, ...: delays
          "P", "H", "G", "g", "gT", "gO", "gB", "ginit", "back", "d")
-
-
-def _ok(name: str, reserved) -> bool:
-    return name.isidentifier() and "__" not in name and name not in reserved
-
-
-def variable_names(g, reserved=PLAIN | BUILTIN) -> dict:
-    """Node → its variable in generated code: the node's name, or an escaped fresh one (see
-    the module docstring). Names that need no escape keep theirs; the others, in sorted order,
-    get `enc.W` → `enc_W` (`enc_W_2`, ... while taken). None contains "__"."""
-    names = {n: n for n in g.nodes if _ok(n, reserved)}
-    taken = set(names)
-    for n in sorted(n for n in g.nodes if n not in names):
-        base = re.sub(r"_+", "_", re.sub(r"[^0-9A-Za-z_]", "_", n.replace("@", "_at_")))
-        if not base or base[0].isdigit():
-            base = "_" + base
-        cand, k = base, 1
-        while cand in taken or not _ok(cand, reserved):
-            k += 1
-            cand = f"{base}{k}" if base.endswith("_") else f"{base}_{k}"
-        names[n] = cand
-        taken.add(cand)
-    return names
 
 
 @dataclass

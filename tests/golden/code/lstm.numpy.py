@@ -50,62 +50,62 @@ def cell_LSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=False, s
     b_hg = P__[pre__ + 'b_hg']
     b_ho = P__[pre__ + 'b_ho']
     # lstm.seq:14: o = sigmoid(W_io @ x + b_io + W_ho @ h[t-1] + b_ho)   # output gate
-    _o5s1 = b_io + b_ho
+    _b_io_b_ho_add = b_io + b_ho
     # lstm.seq:13: g = tanh(W_ig @ x + b_ig + W_hg @ h[t-1] + b_hg)      # candidate memories
-    _g5s1 = b_ig + b_hg
+    _b_ig_b_hg_add = b_ig + b_hg
     # lstm.seq:12: f = sigmoid(W_if @ x + b_if + W_hf @ h[t-1] + b_hf)   # forget gate (F1): which long-term memories t...
-    _f5s1 = b_if + b_hf
+    _b_if_b_hf_add = b_if + b_hf
     # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
-    _i5s1 = b_ii + b_hi
+    _b_ii_b_hi_add = b_ii + b_hi
     _half = 0.5
-    _i5s1_half = _i5s1 * _half
-    _f5s1_half = _f5s1 * _half
-    _o5s1_half = _o5s1 * _half
-    _i5s1_f5s1_cat = np.concatenate([_i5s1_half, _f5s1_half, _o5s1_half, _g5s1], axis=-1)
-    _W_ii_half = W_ii * _half
-    _W_if_half = W_if * _half
-    _W_io_half = W_io * _half
-    _W_i1_fused = np.concatenate([_W_ii_half, _W_if_half, _W_io_half, W_ig], axis=0)
-    _W_hi_half = W_hi * _half
-    _W_hf_half = W_hf * _half
-    _W_ho_half = W_ho * _half
-    _W_i3_fused = np.concatenate([_W_hi_half, _W_hf_half, _W_ho_half, W_hg], axis=0)
+    _b_ii_b_hi_mul = _b_ii_b_hi_add * _half
+    _b_if_b_hf_mul = _b_if_b_hf_add * _half
+    _b_io_b_ho_mul = _b_io_b_ho_add * _half
+    _i_f_o_g_concat = np.concatenate([_b_ii_b_hi_mul, _b_if_b_hf_mul, _b_io_b_ho_mul, _b_ig_b_hg_add], axis=-1)
+    _W_ii_mul = W_ii * _half
+    _W_if_mul = W_if * _half
+    _W_io_mul = W_io * _half
+    _W_ii_W_if_W_io_W_ig_concat = np.concatenate([_W_ii_mul, _W_if_mul, _W_io_mul, W_ig], axis=0)
+    _W_hi_mul = W_hi * _half
+    _W_hf_mul = W_hf * _half
+    _W_ho_mul = W_ho * _half
+    _W_hi_W_hf_W_ho_W_hg_concat = np.concatenate([_W_hi_mul, _W_hf_mul, _W_ho_mul, W_hg], axis=0)
     x = x__in.swapaxes(0, 1)
-    _i1_fused = _mm(x, _W_i1_fused)
-    _i5s2_0_64 = _i5s1_f5s1_cat + _i1_fused
-    _i5s2_0_64__steps = _i5s2_0_64
-    _W_i3_fused__T = np.ascontiguousarray(_W_i3_fused.T)
+    _i_f_o_g_matmul = _mm(x, _W_ii_W_if_W_io_W_ig_concat)
+    _i_f_o_g_add = _i_f_o_g_concat + _i_f_o_g_matmul
+    _i_f_o_g_add__steps = _i_f_o_g_add
+    _W_hi_W_hf_W_ho_W_hg_concat__T = np.ascontiguousarray(_W_hi_W_hf_W_ho_W_hg_concat.T)
     h__d1 = init__['h'].copy() if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
     c__d1 = init__['c'].copy() if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     out_y__buf = np.empty((T, B) + (16,), dtype=DTYPE__)
     h__seq = np.empty((T, B) + (16,), dtype=DTYPE__) if seqs__ else None
     c__seq = np.empty((T, B) + (16,), dtype=DTYPE__) if seqs__ else None
-    _i3_fused__buf = np.empty((B,) + (64,), dtype=DTYPE__)
-    _h1__buf = np.empty((B,) + (16,), dtype=DTYPE__)
-    _i5_0_64 = _i3_fused__buf
-    _i5_0_64_act = _i3_fused__buf
-    g = _i3_fused__buf[..., 48:64]
-    _i5_0_64_act_t = _i3_fused__buf[..., 0:48]
-    _i5_0_64_act_h = _i3_fused__buf[..., 0:48]
-    _i5_0_64_act_sig = _i3_fused__buf[..., 0:48]
-    i = _i3_fused__buf[..., 0:16]
-    f = _i3_fused__buf[..., 16:32]
-    o = _i3_fused__buf[..., 32:48]
-    _c2 = _i3_fused__buf[..., 0:16]
+    _i_f_o_g_matmul_2__buf = np.empty((B,) + (64,), dtype=DTYPE__)
+    _h_tanh__buf = np.empty((B,) + (16,), dtype=DTYPE__)
+    _i_f_o_g_add_2 = _i_f_o_g_matmul_2__buf
+    _i_f_o_g_tanh = _i_f_o_g_matmul_2__buf
+    g = _i_f_o_g_matmul_2__buf[..., 48:64]
+    _i_f_o_slice = _i_f_o_g_matmul_2__buf[..., 0:48]
+    _i_f_o_mul = _i_f_o_g_matmul_2__buf[..., 0:48]
+    _i_f_o_add = _i_f_o_g_matmul_2__buf[..., 0:48]
+    i = _i_f_o_g_matmul_2__buf[..., 0:16]
+    f = _i_f_o_g_matmul_2__buf[..., 16:32]
+    o = _i_f_o_g_matmul_2__buf[..., 32:48]
+    _c_mul_2 = _i_f_o_g_matmul_2__buf[..., 0:16]
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
-        _i3_fused = np.matmul(h__d1, _W_i3_fused__T, _i3_fused__buf)
-        _i5_0_64 = np.add(_i5s2_0_64__steps[t], _i3_fused, _i3_fused)
-        _i5_0_64_act = np.tanh(_i5_0_64, _i5_0_64)
-        _i5_0_64_act_h = np.multiply(_i5_0_64_act_t, _half, _i5_0_64_act_t)
-        _i5_0_64_act_sig = np.add(_i5_0_64_act_h, _half, _i5_0_64_act_h)
+        _i_f_o_g_matmul_2 = np.matmul(h__d1, _W_hi_W_hf_W_ho_W_hg_concat__T, _i_f_o_g_matmul_2__buf)
+        _i_f_o_g_add_2 = np.add(_i_f_o_g_add__steps[t], _i_f_o_g_matmul_2, _i_f_o_g_matmul_2)
+        _i_f_o_g_tanh = np.tanh(_i_f_o_g_add_2, _i_f_o_g_add_2)
+        _i_f_o_mul = np.multiply(_i_f_o_slice, _half, _i_f_o_slice)
+        _i_f_o_add = np.add(_i_f_o_mul, _half, _i_f_o_mul)
         # lstm.seq:15: c = f * c[t-1] + i * g                                # C_t from C_{t-1}
-        _c1 = np.multiply(f, c__d1, c__d1)
-        _c2 = np.multiply(i, g, i)
-        c = np.add(_c1, _c2, _c1)
+        _c_mul = np.multiply(f, c__d1, c__d1)
+        _c_mul_2 = np.multiply(i, g, i)
+        c = np.add(_c_mul, _c_mul_2, _c_mul)
         # lstm.seq:16: h = o * tanh(c)                                       # S_t, updated by C_t
-        _h1 = np.tanh(c, _h1__buf)
-        h = np.multiply(o, _h1, h__d1)
+        _h_tanh = np.tanh(c, _h_tanh__buf)
+        h = np.multiply(o, _h_tanh, h__d1)
         out_y__buf[t] = h
         if seqs__: h__seq[t] = h
         if seqs__: c__seq[t] = c
@@ -133,31 +133,31 @@ def cell_LSTM__I_8__H_16__grad(P__, pre__, x__in, init__, memory__, reverse__=Fa
     b_hg = P__[pre__ + 'b_hg']
     b_ho = P__[pre__ + 'b_ho']
     # lstm.seq:14: o = sigmoid(W_io @ x + b_io + W_ho @ h[t-1] + b_ho)   # output gate
-    _o5s1 = b_io + b_ho
+    _b_io_b_ho_add = b_io + b_ho
     # lstm.seq:13: g = tanh(W_ig @ x + b_ig + W_hg @ h[t-1] + b_hg)      # candidate memories
-    _g5s1 = b_ig + b_hg
+    _b_ig_b_hg_add = b_ig + b_hg
     # lstm.seq:12: f = sigmoid(W_if @ x + b_if + W_hf @ h[t-1] + b_hf)   # forget gate (F1): which long-term memories t...
-    _f5s1 = b_if + b_hf
+    _b_if_b_hf_add = b_if + b_hf
     # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
-    _i5s1 = b_ii + b_hi
+    _b_ii_b_hi_add = b_ii + b_hi
     _half = 0.5
-    _i5s1_half = _i5s1 * _half
-    _f5s1_half = _f5s1 * _half
-    _o5s1_half = _o5s1 * _half
-    _i5s1_f5s1_cat = np.concatenate([_i5s1_half, _f5s1_half, _o5s1_half, _g5s1], axis=-1)
-    _W_ii_half = W_ii * _half
-    _W_if_half = W_if * _half
-    _W_io_half = W_io * _half
-    _W_i1_fused = np.concatenate([_W_ii_half, _W_if_half, _W_io_half, W_ig], axis=0)
-    _W_hi_half = W_hi * _half
-    _W_hf_half = W_hf * _half
-    _W_ho_half = W_ho * _half
-    _W_i3_fused = np.concatenate([_W_hi_half, _W_hf_half, _W_ho_half, W_hg], axis=0)
+    _b_ii_b_hi_mul = _b_ii_b_hi_add * _half
+    _b_if_b_hf_mul = _b_if_b_hf_add * _half
+    _b_io_b_ho_mul = _b_io_b_ho_add * _half
+    _i_f_o_g_concat = np.concatenate([_b_ii_b_hi_mul, _b_if_b_hf_mul, _b_io_b_ho_mul, _b_ig_b_hg_add], axis=-1)
+    _W_ii_mul = W_ii * _half
+    _W_if_mul = W_if * _half
+    _W_io_mul = W_io * _half
+    _W_ii_W_if_W_io_W_ig_concat = np.concatenate([_W_ii_mul, _W_if_mul, _W_io_mul, W_ig], axis=0)
+    _W_hi_mul = W_hi * _half
+    _W_hf_mul = W_hf * _half
+    _W_ho_mul = W_ho * _half
+    _W_hi_W_hf_W_ho_W_hg_concat = np.concatenate([_W_hi_mul, _W_hf_mul, _W_ho_mul, W_hg], axis=0)
     x = x__in.swapaxes(0, 1)
-    _i1_fused = _mm(x, _W_i1_fused)
-    _i5s2_0_64 = _i5s1_f5s1_cat + _i1_fused
-    _i5s2_0_64__steps = _i5s2_0_64
-    _W_i3_fused__T = np.ascontiguousarray(_W_i3_fused.T)
+    _i_f_o_g_matmul = _mm(x, _W_ii_W_if_W_io_W_ig_concat)
+    _i_f_o_g_add = _i_f_o_g_concat + _i_f_o_g_matmul
+    _i_f_o_g_add__steps = _i_f_o_g_add
+    _W_hi_W_hf_W_ho_W_hg_concat__T = np.ascontiguousarray(_W_hi_W_hf_W_ho_W_hg_concat.T)
     h__d1 = init__['h'] if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
     h__init = h__d1
     c__d1 = init__['c'] if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
@@ -165,47 +165,47 @@ def cell_LSTM__I_8__H_16__grad(P__, pre__, x__in, init__, memory__, reverse__=Fa
     out_y__list = []
     h__list = [] if seqs__ else None
     c__list = [] if seqs__ else None
-    _i5_0_64_act__tape = []
+    _i_f_o_g_tanh__tape = []
     g__tape = []
-    _i5_0_64_act_t__tape = []
+    _i_f_o_slice__tape = []
     i__tape = []
     f__tape = []
     o__tape = []
     c__tape = []
-    _h1__tape = []
+    _h_tanh__tape = []
     h__tape = []
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
-        _i5s2_0_64__t = _i5s2_0_64__steps[t]
+        _i_f_o_g_add__t = _i_f_o_g_add__steps[t]
         # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
-        _i3_fused = h__d1 @ _W_i3_fused__T
-        _i5_0_64 = _i5s2_0_64__t + _i3_fused
-        _i5_0_64_act = np.tanh(_i5_0_64)
-        _i5_0_64_act__tape.append(_i5_0_64_act)
+        _i_f_o_g_matmul_2 = h__d1 @ _W_hi_W_hf_W_ho_W_hg_concat__T
+        _i_f_o_g_add_2 = _i_f_o_g_add__t + _i_f_o_g_matmul_2
+        _i_f_o_g_tanh = np.tanh(_i_f_o_g_add_2)
+        _i_f_o_g_tanh__tape.append(_i_f_o_g_tanh)
         # lstm.seq:13: g = tanh(W_ig @ x + b_ig + W_hg @ h[t-1] + b_hg)      # candidate memories
-        g = _i5_0_64_act[..., 48:64]
+        g = _i_f_o_g_tanh[..., 48:64]
         g__tape.append(g)
         # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
-        _i5_0_64_act_t = _i5_0_64_act[..., 0:48]
-        _i5_0_64_act_t__tape.append(_i5_0_64_act_t)
-        _i5_0_64_act_h = _i5_0_64_act_t * _half
-        _i5_0_64_act_sig = _i5_0_64_act_h + _half
-        i = _i5_0_64_act_sig[..., 0:16]
+        _i_f_o_slice = _i_f_o_g_tanh[..., 0:48]
+        _i_f_o_slice__tape.append(_i_f_o_slice)
+        _i_f_o_mul = _i_f_o_slice * _half
+        _i_f_o_add = _i_f_o_mul + _half
+        i = _i_f_o_add[..., 0:16]
         i__tape.append(i)
         # lstm.seq:12: f = sigmoid(W_if @ x + b_if + W_hf @ h[t-1] + b_hf)   # forget gate (F1): which long-term memories t...
-        f = _i5_0_64_act_sig[..., 16:32]
+        f = _i_f_o_add[..., 16:32]
         f__tape.append(f)
         # lstm.seq:14: o = sigmoid(W_io @ x + b_io + W_ho @ h[t-1] + b_ho)   # output gate
-        o = _i5_0_64_act_sig[..., 32:48]
+        o = _i_f_o_add[..., 32:48]
         o__tape.append(o)
         # lstm.seq:15: c = f * c[t-1] + i * g                                # C_t from C_{t-1}
-        _c1 = f * c__d1
-        _c2 = i * g
-        c = _c1 + _c2
+        _c_mul = f * c__d1
+        _c_mul_2 = i * g
+        c = _c_mul + _c_mul_2
         c__tape.append(c)
         # lstm.seq:16: h = o * tanh(c)                                       # S_t, updated by C_t
-        _h1 = np.tanh(c)
-        _h1__tape.append(_h1)
-        h = o * _h1
+        _h_tanh = np.tanh(c)
+        _h_tanh__tape.append(_h_tanh)
+        h = o * _h_tanh
         h__tape.append(h)
         out_y__list.append(h)
         h__list.append(h)
@@ -235,82 +235,82 @@ def cell_LSTM__I_8__H_16__grad(P__, pre__, x__in, init__, memory__, reverse__=Fa
             c__G[1 + T - 1] += d_final__['c']
         out_y__d = d_outs__.get('y')
         out_y__d = np.zeros((B, T) + (16,), dtype=x__in.dtype) if out_y__d is None else out_y__d
-        _i5s2_0_64__gT = np.zeros_like(_i5s2_0_64)
-        _i3_fused__gB = np.empty((T, B) + (64,), dtype=x__in.dtype)
+        _i_f_o_g_add__gT = np.zeros_like(_i_f_o_g_add)
+        _i_f_o_g_matmul_2__gB = np.empty((T, B) + (64,), dtype=x__in.dtype)
         for i__ in range(T - 1, -1, -1):
             t = ts__[i__]
             h__g = out_y__d[:, t] + h__G[i__ + 1]
-            _h1__g = h__g * o__tape[i__]
-            c__g = _h1__g * (1 - _h1__tape[i__] * _h1__tape[i__]) + c__G[i__ + 1]
-            _c2__g = c__g
-            _c1__g = c__g
-            c__G[i__ + 0] += _c1__g * f__tape[i__]
-            o__g = h__g * _h1__tape[i__]
-            f__g = _c1__g * c__H[i__ + 0]
-            i__g = _c2__g * g__tape[i__]
-            _i5_0_64_act_sig__g = np.concatenate([i__g, f__g, o__g], axis=-1)
-            _i5_0_64_act_h__g = _i5_0_64_act_sig__g
-            _i5_0_64_act_t__g = _i5_0_64_act_h__g * _half
-            g__g = _c2__g * i__tape[i__]
-            _i5_0_64_act__g = np.concatenate([_i5_0_64_act_t__g, g__g], axis=-1)
-            _i5_0_64__g = _i5_0_64_act__g * (1 - _i5_0_64_act__tape[i__] * _i5_0_64_act__tape[i__])
-            _i5s2_0_64__gT[t] += _i5_0_64__g
-            _i3_fused__g = _i5_0_64__g
-            h__G[i__ + 0] += _i3_fused__g @ _W_i3_fused
-            _i3_fused__gB[i__] = _i3_fused__g
+            _h_tanh__g = h__g * o__tape[i__]
+            c__g = _h_tanh__g * (1 - _h_tanh__tape[i__] * _h_tanh__tape[i__]) + c__G[i__ + 1]
+            _c_mul_2__g = c__g
+            _c_mul__g = c__g
+            c__G[i__ + 0] += _c_mul__g * f__tape[i__]
+            o__g = h__g * _h_tanh__tape[i__]
+            f__g = _c_mul__g * c__H[i__ + 0]
+            i__g = _c_mul_2__g * g__tape[i__]
+            _i_f_o_add__g = np.concatenate([i__g, f__g, o__g], axis=-1)
+            _i_f_o_mul__g = _i_f_o_add__g
+            _i_f_o_slice__g = _i_f_o_mul__g * _half
+            g__g = _c_mul_2__g * i__tape[i__]
+            _i_f_o_g_tanh__g = np.concatenate([_i_f_o_slice__g, g__g], axis=-1)
+            _i_f_o_g_add_2__g = _i_f_o_g_tanh__g * (1 - _i_f_o_g_tanh__tape[i__] * _i_f_o_g_tanh__tape[i__])
+            _i_f_o_g_add__gT[t] += _i_f_o_g_add_2__g
+            _i_f_o_g_matmul_2__g = _i_f_o_g_add_2__g
+            h__G[i__ + 0] += _i_f_o_g_matmul_2__g @ _W_hi_W_hf_W_ho_W_hg_concat
+            _i_f_o_g_matmul_2__gB[i__] = _i_f_o_g_matmul_2__g
         h__ginit = h__G[:1].sum(0)
         c__ginit = c__G[:1].sum(0)
-        _W_i3_fused__g = _i3_fused__gB.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)
-        _W_ho_half__g = _W_i3_fused__g[32:48]
-        _W_hf_half__g = _W_i3_fused__g[16:32]
-        _W_hi_half__g = _W_i3_fused__g[0:16]
-        _i5s2_0_64__g = _i5s2_0_64__gT
-        _i1_fused__g = _i5s2_0_64__g
-        _W_i1_fused__g = _i1_fused__g.reshape(-1, 64).T @ x.reshape(-1, 8)
-        _W_io_half__g = _W_i1_fused__g[32:48]
-        _W_if_half__g = _W_i1_fused__g[16:32]
-        _W_ii_half__g = _W_i1_fused__g[0:16]
-        _i5s1_f5s1_cat__g = _sum_to(_i5s2_0_64__g, (64,))
-        _o5s1_half__g = _i5s1_f5s1_cat__g[..., 32:48]
-        _f5s1_half__g = _i5s1_f5s1_cat__g[..., 16:32]
-        _i5s1_half__g = _i5s1_f5s1_cat__g[..., 0:16]
-        _i5s1__g = _sum_to(_i5s1_half__g * _half, (16,))
-        _f5s1__g = _sum_to(_f5s1_half__g * _half, (16,))
-        _g5s1__g = _i5s1_f5s1_cat__g[..., 48:64]
-        _o5s1__g = _sum_to(_o5s1_half__g * _half, (16,))
-        b_ho__g = _sum_to(_o5s1__g, (16,))
+        _W_hi_W_hf_W_ho_W_hg_concat__g = _i_f_o_g_matmul_2__gB.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)
+        _W_ho_mul__g = _W_hi_W_hf_W_ho_W_hg_concat__g[32:48]
+        _W_hf_mul__g = _W_hi_W_hf_W_ho_W_hg_concat__g[16:32]
+        _W_hi_mul__g = _W_hi_W_hf_W_ho_W_hg_concat__g[0:16]
+        _i_f_o_g_add__g = _i_f_o_g_add__gT
+        _i_f_o_g_matmul__g = _i_f_o_g_add__g
+        _W_ii_W_if_W_io_W_ig_concat__g = _i_f_o_g_matmul__g.reshape(-1, 64).T @ x.reshape(-1, 8)
+        _W_io_mul__g = _W_ii_W_if_W_io_W_ig_concat__g[32:48]
+        _W_if_mul__g = _W_ii_W_if_W_io_W_ig_concat__g[16:32]
+        _W_ii_mul__g = _W_ii_W_if_W_io_W_ig_concat__g[0:16]
+        _i_f_o_g_concat__g = _sum_to(_i_f_o_g_add__g, (64,))
+        _b_io_b_ho_mul__g = _i_f_o_g_concat__g[..., 32:48]
+        _b_if_b_hf_mul__g = _i_f_o_g_concat__g[..., 16:32]
+        _b_ii_b_hi_mul__g = _i_f_o_g_concat__g[..., 0:16]
+        _b_ii_b_hi_add__g = _sum_to(_b_ii_b_hi_mul__g * _half, (16,))
+        _b_if_b_hf_add__g = _sum_to(_b_if_b_hf_mul__g * _half, (16,))
+        _b_ig_b_hg_add__g = _i_f_o_g_concat__g[..., 48:64]
+        _b_io_b_ho_add__g = _sum_to(_b_io_b_ho_mul__g * _half, (16,))
+        b_ho__g = _sum_to(_b_io_b_ho_add__g, (16,))
         G__[pre__ + 'b_ho'] = G__.get(pre__ + 'b_ho', 0) + b_ho__g
-        b_hg__g = _sum_to(_g5s1__g, (16,))
+        b_hg__g = _sum_to(_b_ig_b_hg_add__g, (16,))
         G__[pre__ + 'b_hg'] = G__.get(pre__ + 'b_hg', 0) + b_hg__g
-        b_hf__g = _sum_to(_f5s1__g, (16,))
+        b_hf__g = _sum_to(_b_if_b_hf_add__g, (16,))
         G__[pre__ + 'b_hf'] = G__.get(pre__ + 'b_hf', 0) + b_hf__g
-        b_hi__g = _sum_to(_i5s1__g, (16,))
+        b_hi__g = _sum_to(_b_ii_b_hi_add__g, (16,))
         G__[pre__ + 'b_hi'] = G__.get(pre__ + 'b_hi', 0) + b_hi__g
-        b_io__g = _sum_to(_o5s1__g, (16,))
+        b_io__g = _sum_to(_b_io_b_ho_add__g, (16,))
         G__[pre__ + 'b_io'] = G__.get(pre__ + 'b_io', 0) + b_io__g
-        b_ig__g = _sum_to(_g5s1__g, (16,))
+        b_ig__g = _sum_to(_b_ig_b_hg_add__g, (16,))
         G__[pre__ + 'b_ig'] = G__.get(pre__ + 'b_ig', 0) + b_ig__g
-        b_if__g = _sum_to(_f5s1__g, (16,))
+        b_if__g = _sum_to(_b_if_b_hf_add__g, (16,))
         G__[pre__ + 'b_if'] = G__.get(pre__ + 'b_if', 0) + b_if__g
-        b_ii__g = _sum_to(_i5s1__g, (16,))
+        b_ii__g = _sum_to(_b_ii_b_hi_add__g, (16,))
         G__[pre__ + 'b_ii'] = G__.get(pre__ + 'b_ii', 0) + b_ii__g
-        W_ho__g = _sum_to(_W_ho_half__g * _half, (16, 16))
+        W_ho__g = _sum_to(_W_ho_mul__g * _half, (16, 16))
         G__[pre__ + 'W_ho'] = G__.get(pre__ + 'W_ho', 0) + W_ho__g
-        W_hg__g = _W_i3_fused__g[48:64]
+        W_hg__g = _W_hi_W_hf_W_ho_W_hg_concat__g[48:64]
         G__[pre__ + 'W_hg'] = G__.get(pre__ + 'W_hg', 0) + W_hg__g
-        W_hf__g = _sum_to(_W_hf_half__g * _half, (16, 16))
+        W_hf__g = _sum_to(_W_hf_mul__g * _half, (16, 16))
         G__[pre__ + 'W_hf'] = G__.get(pre__ + 'W_hf', 0) + W_hf__g
-        W_hi__g = _sum_to(_W_hi_half__g * _half, (16, 16))
+        W_hi__g = _sum_to(_W_hi_mul__g * _half, (16, 16))
         G__[pre__ + 'W_hi'] = G__.get(pre__ + 'W_hi', 0) + W_hi__g
-        W_io__g = _sum_to(_W_io_half__g * _half, (16, 8))
+        W_io__g = _sum_to(_W_io_mul__g * _half, (16, 8))
         G__[pre__ + 'W_io'] = G__.get(pre__ + 'W_io', 0) + W_io__g
-        W_ig__g = _W_i1_fused__g[48:64]
+        W_ig__g = _W_ii_W_if_W_io_W_ig_concat__g[48:64]
         G__[pre__ + 'W_ig'] = G__.get(pre__ + 'W_ig', 0) + W_ig__g
-        W_if__g = _sum_to(_W_if_half__g * _half, (16, 8))
+        W_if__g = _sum_to(_W_if_mul__g * _half, (16, 8))
         G__[pre__ + 'W_if'] = G__.get(pre__ + 'W_if', 0) + W_if__g
-        W_ii__g = _sum_to(_W_ii_half__g * _half, (16, 8))
+        W_ii__g = _sum_to(_W_ii_mul__g * _half, (16, 8))
         G__[pre__ + 'W_ii'] = G__.get(pre__ + 'W_ii', 0) + W_ii__g
-        x__g = _i1_fused__g @ _W_i1_fused
+        x__g = _i_f_o_g_matmul__g @ _W_ii_W_if_W_io_W_ig_concat
         return _Grads(inputs={'x': x__g.swapaxes(0, 1)}, state={'h': h__ginit, 'c': c__ginit}, memories={})
     return _Run(outputs={'y': np.stack(out_y__list, 1)}, states={'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)}, final={'h': h__d1, 'c': c__d1}, backward=backward__)
 

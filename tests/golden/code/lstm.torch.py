@@ -79,21 +79,21 @@ def cell_LSTM__I_8__H_16__loop(P__, pre__, x__in, init__, memory__, reverse__=Fa
     b_hg = P__[pre__ + 'b_hg']
     b_ho = P__[pre__ + 'b_ho']
     # lstm.seq:14: o = sigmoid(W_io @ x + b_io + W_ho @ h[t-1] + b_ho)   # output gate
-    _o5s1 = b_io + b_ho
+    _b_io_b_ho_add = b_io + b_ho
     # lstm.seq:13: g = tanh(W_ig @ x + b_ig + W_hg @ h[t-1] + b_hg)      # candidate memories
-    _g5s1 = b_ig + b_hg
+    _b_ig_b_hg_add = b_ig + b_hg
     # lstm.seq:12: f = sigmoid(W_if @ x + b_if + W_hf @ h[t-1] + b_hf)   # forget gate (F1): which long-term memories t...
-    _f5s1 = b_if + b_hf
+    _b_if_b_hf_add = b_if + b_hf
     # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
-    _i5s1 = b_ii + b_hi
-    _W_i1_fused = torch.cat([W_ii, W_if, W_io, W_ig], dim=0)
-    _W_i3_fused = torch.cat([W_hi, W_hf, W_ho, W_hg], dim=0)
-    _i5s1_f5s1_cat = torch.cat([_i5s1, _f5s1, _o5s1, _g5s1], dim=-1)
+    _b_ii_b_hi_add = b_ii + b_hi
+    _W_ii_W_if_W_io_W_ig_concat = torch.cat([W_ii, W_if, W_io, W_ig], dim=0)
+    _W_hi_W_hf_W_ho_W_hg_concat = torch.cat([W_hi, W_hf, W_ho, W_hg], dim=0)
+    _i_f_o_g_concat = torch.cat([_b_ii_b_hi_add, _b_if_b_hf_add, _b_io_b_ho_add, _b_ig_b_hg_add], dim=-1)
     x = x__in.transpose(0, 1)
-    _i1_fused = x @ _W_i1_fused.T
-    _i5s2_0_64 = _i5s1_f5s1_cat + _i1_fused
-    _i5s2_0_64__steps = _i5s2_0_64.unbind(0)
-    _W_i3_fused__T = _W_i3_fused.T
+    _i_f_o_g_matmul = x @ _W_ii_W_if_W_io_W_ig_concat.T
+    _i_f_o_g_add = _i_f_o_g_concat + _i_f_o_g_matmul
+    _i_f_o_g_add__steps = _i_f_o_g_add.unbind(0)
+    _W_hi_W_hf_W_ho_W_hg_concat__T = _W_hi_W_hf_W_ho_W_hg_concat.T
     h__d1 = init__['h'] if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
     c__d1 = init__['c'] if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     out_y__list = []
@@ -101,22 +101,22 @@ def cell_LSTM__I_8__H_16__loop(P__, pre__, x__in, init__, memory__, reverse__=Fa
     c__list = [] if seqs__ else None
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
-        _i5_0_64 = torch.addmm(_i5s2_0_64__steps[t], h__d1, _W_i3_fused__T)
-        _i5_0_64_act = _sigtanh(_i5_0_64, 48)
-        _i5_0_64_act__parts = _i5_0_64_act.split([16, 16, 16, 16], -1)
-        i = _i5_0_64_act__parts[0]
+        _i_f_o_g_addmm = torch.addmm(_i_f_o_g_add__steps[t], h__d1, _W_hi_W_hf_W_ho_W_hg_concat__T)
+        _i_f_o_g_sigtanh = _sigtanh(_i_f_o_g_addmm, 48)
+        _i_f_o_g_sigtanh__parts = _i_f_o_g_sigtanh.split([16, 16, 16, 16], -1)
+        i = _i_f_o_g_sigtanh__parts[0]
         # lstm.seq:12: f = sigmoid(W_if @ x + b_if + W_hf @ h[t-1] + b_hf)   # forget gate (F1): which long-term memories t...
-        f = _i5_0_64_act__parts[1]
+        f = _i_f_o_g_sigtanh__parts[1]
         # lstm.seq:13: g = tanh(W_ig @ x + b_ig + W_hg @ h[t-1] + b_hg)      # candidate memories
-        g = _i5_0_64_act__parts[3]
+        g = _i_f_o_g_sigtanh__parts[3]
         # lstm.seq:14: o = sigmoid(W_io @ x + b_io + W_ho @ h[t-1] + b_ho)   # output gate
-        o = _i5_0_64_act__parts[2]
+        o = _i_f_o_g_sigtanh__parts[2]
         # lstm.seq:15: c = f * c[t-1] + i * g                                # C_t from C_{t-1}
-        _c2 = i * g
-        c = torch.addcmul(_c2, f, c__d1)
+        _c_mul = i * g
+        c = torch.addcmul(_c_mul, f, c__d1)
         # lstm.seq:16: h = o * tanh(c)                                       # S_t, updated by C_t
-        _h1 = torch.tanh(c)
-        h = o * _h1
+        _h_tanh = torch.tanh(c)
+        h = o * _h_tanh
         out_y__list.append(h)
         if seqs__: h__list.append(h)
         h__d1 = h

@@ -57,65 +57,65 @@ def cell_PeepholeLSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=
     b_g = P__[pre__ + 'b_g']
     b_o = P__[pre__ + 'b_o']
     # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
-    _W_i1_fused = np.concatenate([W_i, W_f, W_o, W_g], axis=0)
-    _W_i2_fused = np.concatenate([U_i, U_f, U_o, U_g], axis=0)
-    _b_i_b_f_cat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
+    _W_i_W_f_W_o_W_g_concat = np.concatenate([W_i, W_f, W_o, W_g], axis=0)
+    _U_i_U_f_U_o_U_g_concat = np.concatenate([U_i, U_f, U_o, U_g], axis=0)
+    _b_i_b_f_b_o_b_g_concat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
     x = x__in.swapaxes(0, 1)
-    _i1_fused = _mm(x, _W_i1_fused)
-    _i6s1_0_64 = _b_i_b_f_cat + _i1_fused
-    _i6s1_0_64__steps = _i6s1_0_64
-    _W_i2_fused__T = np.ascontiguousarray(_W_i2_fused.T)
+    _i_f_o_g_matmul = _mm(x, _W_i_W_f_W_o_W_g_concat)
+    _i_f_o_g_add = _b_i_b_f_b_o_b_g_concat + _i_f_o_g_matmul
+    _i_f_o_g_add__steps = _i_f_o_g_add
+    _U_i_U_f_U_o_U_g_concat__T = np.ascontiguousarray(_U_i_U_f_U_o_U_g_concat.T)
     h__d1 = init__['h'].copy() if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
     c__d1 = init__['c'].copy() if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     out_y__buf = np.empty((T, B) + (16,), dtype=DTYPE__)
     h__seq = np.empty((T, B) + (16,), dtype=DTYPE__) if seqs__ else None
     c__seq = np.empty((T, B) + (16,), dtype=DTYPE__) if seqs__ else None
-    _i4__buf = np.empty((B,) + (16,), dtype=DTYPE__)
-    _f4__buf = np.empty((B,) + (16,), dtype=DTYPE__)
-    _i2_fused__buf = np.empty((B,) + (64,), dtype=DTYPE__)
-    _o4__buf = np.empty((B,) + (16,), dtype=DTYPE__)
-    _h1__buf = np.empty((B,) + (16,), dtype=DTYPE__)
-    _i6s2_0_64 = _i2_fused__buf
-    _g4 = _i2_fused__buf[..., 48:64]
-    g = _i2_fused__buf[..., 48:64]
-    _o6s2 = _i2_fused__buf[..., 32:48]
-    _f6s2 = _i2_fused__buf[..., 16:32]
-    _f6 = _i2_fused__buf[..., 16:32]
-    f = _i2_fused__buf[..., 16:32]
-    _i6s2 = _i2_fused__buf[..., 0:16]
-    _i6 = _i2_fused__buf[..., 0:16]
-    i = _i2_fused__buf[..., 0:16]
-    _c2 = _i2_fused__buf[..., 0:16]
-    _o6 = _i2_fused__buf[..., 32:48]
-    o = _i2_fused__buf[..., 32:48]
+    _i_mul__buf = np.empty((B,) + (16,), dtype=DTYPE__)
+    _f_mul__buf = np.empty((B,) + (16,), dtype=DTYPE__)
+    _i_f_o_g_matmul_2__buf = np.empty((B,) + (64,), dtype=DTYPE__)
+    _o_mul__buf = np.empty((B,) + (16,), dtype=DTYPE__)
+    _h_tanh__buf = np.empty((B,) + (16,), dtype=DTYPE__)
+    _i_f_o_g_add_2 = _i_f_o_g_matmul_2__buf
+    _g_slice = _i_f_o_g_matmul_2__buf[..., 48:64]
+    g = _i_f_o_g_matmul_2__buf[..., 48:64]
+    _o_slice = _i_f_o_g_matmul_2__buf[..., 32:48]
+    _f_slice = _i_f_o_g_matmul_2__buf[..., 16:32]
+    _f_add = _i_f_o_g_matmul_2__buf[..., 16:32]
+    f = _i_f_o_g_matmul_2__buf[..., 16:32]
+    _i_slice = _i_f_o_g_matmul_2__buf[..., 0:16]
+    _i_add = _i_f_o_g_matmul_2__buf[..., 0:16]
+    i = _i_f_o_g_matmul_2__buf[..., 0:16]
+    _c_mul_2 = _i_f_o_g_matmul_2__buf[..., 0:16]
+    _o_add = _i_f_o_g_matmul_2__buf[..., 32:48]
+    o = _i_f_o_g_matmul_2__buf[..., 32:48]
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
-        _i4 = np.multiply(p_i, c__d1, _i4__buf)
+        _i_mul = np.multiply(p_i, c__d1, _i_mul__buf)
         # peephole_lstm.seq:12: f = sigmoid(W_f @ x + U_f @ h[t-1] + p_f * c[t-1] + b_f)
-        _f4 = np.multiply(p_f, c__d1, _f4__buf)
+        _f_mul = np.multiply(p_f, c__d1, _f_mul__buf)
         # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
-        _i2_fused = np.matmul(h__d1, _W_i2_fused__T, _i2_fused__buf)
-        _i6s2_0_64 = np.add(_i6s1_0_64__steps[t], _i2_fused, _i2_fused)
+        _i_f_o_g_matmul_2 = np.matmul(h__d1, _U_i_U_f_U_o_U_g_concat__T, _i_f_o_g_matmul_2__buf)
+        _i_f_o_g_add_2 = np.add(_i_f_o_g_add__steps[t], _i_f_o_g_matmul_2, _i_f_o_g_matmul_2)
         # peephole_lstm.seq:13: g = tanh(W_g @ x + U_g @ h[t-1] + b_g)
-        g = np.tanh(_g4, _g4)
+        g = np.tanh(_g_slice, _g_slice)
         # peephole_lstm.seq:12: f = sigmoid(W_f @ x + U_f @ h[t-1] + p_f * c[t-1] + b_f)
-        _f6 = np.add(_f6s2, _f4, _f6s2)
-        f = _sigmoid(_f6, out=_f6)
+        _f_add = np.add(_f_slice, _f_mul, _f_slice)
+        f = _sigmoid(_f_add, out=_f_add)
         # peephole_lstm.seq:14: c = f * c[t-1] + i * g
-        _c1 = np.multiply(f, c__d1, c__d1)
+        _c_mul = np.multiply(f, c__d1, c__d1)
         # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
-        _i6 = np.add(_i6s2, _i4, _i6s2)
-        i = _sigmoid(_i6, out=_i6)
+        _i_add = np.add(_i_slice, _i_mul, _i_slice)
+        i = _sigmoid(_i_add, out=_i_add)
         # peephole_lstm.seq:14: c = f * c[t-1] + i * g
-        _c2 = np.multiply(i, g, i)
-        c = np.add(_c1, _c2, _c1)
+        _c_mul_2 = np.multiply(i, g, i)
+        c = np.add(_c_mul, _c_mul_2, _c_mul)
         # peephole_lstm.seq:15: o = sigmoid(W_o @ x + U_o @ h[t-1] + p_o * c + b_o)   # the output gate peeks at the new c
-        _o4 = np.multiply(p_o, c, _o4__buf)
-        _o6 = np.add(_o6s2, _o4, _o6s2)
-        o = _sigmoid(_o6, out=_o6)
+        _o_mul = np.multiply(p_o, c, _o_mul__buf)
+        _o_add = np.add(_o_slice, _o_mul, _o_slice)
+        o = _sigmoid(_o_add, out=_o_add)
         # peephole_lstm.seq:16: h = o * tanh(c)
-        _h1 = np.tanh(c, _h1__buf)
-        h = np.multiply(o, _h1, h__d1)
+        _h_tanh = np.tanh(c, _h_tanh__buf)
+        h = np.multiply(o, _h_tanh, h__d1)
         out_y__buf[t] = h
         if seqs__: h__seq[t] = h
         if seqs__: c__seq[t] = c
@@ -142,14 +142,14 @@ def cell_PeepholeLSTM__I_8__H_16__grad(P__, pre__, x__in, init__, memory__, reve
     b_g = P__[pre__ + 'b_g']
     b_o = P__[pre__ + 'b_o']
     # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
-    _W_i1_fused = np.concatenate([W_i, W_f, W_o, W_g], axis=0)
-    _W_i2_fused = np.concatenate([U_i, U_f, U_o, U_g], axis=0)
-    _b_i_b_f_cat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
+    _W_i_W_f_W_o_W_g_concat = np.concatenate([W_i, W_f, W_o, W_g], axis=0)
+    _U_i_U_f_U_o_U_g_concat = np.concatenate([U_i, U_f, U_o, U_g], axis=0)
+    _b_i_b_f_b_o_b_g_concat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
     x = x__in.swapaxes(0, 1)
-    _i1_fused = _mm(x, _W_i1_fused)
-    _i6s1_0_64 = _b_i_b_f_cat + _i1_fused
-    _i6s1_0_64__steps = _i6s1_0_64
-    _W_i2_fused__T = np.ascontiguousarray(_W_i2_fused.T)
+    _i_f_o_g_matmul = _mm(x, _W_i_W_f_W_o_W_g_concat)
+    _i_f_o_g_add = _b_i_b_f_b_o_b_g_concat + _i_f_o_g_matmul
+    _i_f_o_g_add__steps = _i_f_o_g_add
+    _U_i_U_f_U_o_U_g_concat__T = np.ascontiguousarray(_U_i_U_f_U_o_U_g_concat.T)
     h__d1 = init__['h'] if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
     h__init = h__d1
     c__d1 = init__['c'] if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
@@ -162,48 +162,48 @@ def cell_PeepholeLSTM__I_8__H_16__grad(P__, pre__, x__in, init__, memory__, reve
     i__tape = []
     c__tape = []
     o__tape = []
-    _h1__tape = []
+    _h_tanh__tape = []
     h__tape = []
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
-        _i6s1_0_64__t = _i6s1_0_64__steps[t]
+        _i_f_o_g_add__t = _i_f_o_g_add__steps[t]
         # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
-        _i4 = p_i * c__d1
+        _i_mul = p_i * c__d1
         # peephole_lstm.seq:12: f = sigmoid(W_f @ x + U_f @ h[t-1] + p_f * c[t-1] + b_f)
-        _f4 = p_f * c__d1
+        _f_mul = p_f * c__d1
         # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
-        _i2_fused = h__d1 @ _W_i2_fused__T
-        _i6s2_0_64 = _i6s1_0_64__t + _i2_fused
+        _i_f_o_g_matmul_2 = h__d1 @ _U_i_U_f_U_o_U_g_concat__T
+        _i_f_o_g_add_2 = _i_f_o_g_add__t + _i_f_o_g_matmul_2
         # peephole_lstm.seq:13: g = tanh(W_g @ x + U_g @ h[t-1] + b_g)
-        _g4 = _i6s2_0_64[..., 48:64]
-        g = np.tanh(_g4)
+        _g_slice = _i_f_o_g_add_2[..., 48:64]
+        g = np.tanh(_g_slice)
         g__tape.append(g)
         # peephole_lstm.seq:15: o = sigmoid(W_o @ x + U_o @ h[t-1] + p_o * c + b_o)   # the output gate peeks at the new c
-        _o6s2 = _i6s2_0_64[..., 32:48]
+        _o_slice = _i_f_o_g_add_2[..., 32:48]
         # peephole_lstm.seq:12: f = sigmoid(W_f @ x + U_f @ h[t-1] + p_f * c[t-1] + b_f)
-        _f6s2 = _i6s2_0_64[..., 16:32]
-        _f6 = _f6s2 + _f4
-        f = _sigmoid(_f6)
+        _f_slice = _i_f_o_g_add_2[..., 16:32]
+        _f_add = _f_slice + _f_mul
+        f = _sigmoid(_f_add)
         f__tape.append(f)
         # peephole_lstm.seq:14: c = f * c[t-1] + i * g
-        _c1 = f * c__d1
+        _c_mul = f * c__d1
         # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
-        _i6s2 = _i6s2_0_64[..., 0:16]
-        _i6 = _i6s2 + _i4
-        i = _sigmoid(_i6)
+        _i_slice = _i_f_o_g_add_2[..., 0:16]
+        _i_add = _i_slice + _i_mul
+        i = _sigmoid(_i_add)
         i__tape.append(i)
         # peephole_lstm.seq:14: c = f * c[t-1] + i * g
-        _c2 = i * g
-        c = _c1 + _c2
+        _c_mul_2 = i * g
+        c = _c_mul + _c_mul_2
         c__tape.append(c)
         # peephole_lstm.seq:15: o = sigmoid(W_o @ x + U_o @ h[t-1] + p_o * c + b_o)   # the output gate peeks at the new c
-        _o4 = p_o * c
-        _o6 = _o6s2 + _o4
-        o = _sigmoid(_o6)
+        _o_mul = p_o * c
+        _o_add = _o_slice + _o_mul
+        o = _sigmoid(_o_add)
         o__tape.append(o)
         # peephole_lstm.seq:16: h = o * tanh(c)
-        _h1 = np.tanh(c)
-        _h1__tape.append(_h1)
-        h = o * _h1
+        _h_tanh = np.tanh(c)
+        _h_tanh__tape.append(_h_tanh)
+        h = o * _h_tanh
         h__tape.append(h)
         out_y__list.append(h)
         h__list.append(h)
@@ -233,57 +233,57 @@ def cell_PeepholeLSTM__I_8__H_16__grad(P__, pre__, x__in, init__, memory__, reve
             c__G[1 + T - 1] += d_final__['c']
         out_y__d = d_outs__.get('y')
         out_y__d = np.zeros((B, T) + (16,), dtype=x__in.dtype) if out_y__d is None else out_y__d
-        _i6s1_0_64__gT = np.zeros_like(_i6s1_0_64)
+        _i_f_o_g_add__gT = np.zeros_like(_i_f_o_g_add)
         p_i__gO = 0
         p_f__gO = 0
         p_o__gO = 0
-        _i2_fused__gB = np.empty((T, B) + (64,), dtype=x__in.dtype)
+        _i_f_o_g_matmul_2__gB = np.empty((T, B) + (64,), dtype=x__in.dtype)
         for i__ in range(T - 1, -1, -1):
             t = ts__[i__]
             h__g = out_y__d[:, t] + h__G[i__ + 1]
-            _h1__g = h__g * o__tape[i__]
-            o__g = h__g * _h1__tape[i__]
-            _o6__g = o__g * o__tape[i__] * (1 - o__tape[i__])
-            _o4__g = _o6__g
-            p_o__gO = p_o__gO + _sum_to(_o4__g * c__tape[i__], (16,))
-            c__g = _h1__g * (1 - _h1__tape[i__] * _h1__tape[i__]) + _o4__g * p_o + c__G[i__ + 1]
-            _c2__g = c__g
-            i__g = _c2__g * g__tape[i__]
-            _i6__g = i__g * i__tape[i__] * (1 - i__tape[i__])
-            _i6s2__g = _i6__g
-            _c1__g = c__g
-            c__G[i__ + 0] += _c1__g * f__tape[i__]
-            f__g = _c1__g * c__H[i__ + 0]
-            _f6__g = f__g * f__tape[i__] * (1 - f__tape[i__])
-            _f6s2__g = _f6__g
-            _o6s2__g = _o6__g
-            g__g = _c2__g * i__tape[i__]
-            _g4__g = g__g * (1 - g__tape[i__] * g__tape[i__])
-            _i6s2_0_64__g = np.concatenate([_i6s2__g, _f6s2__g, _o6s2__g, _g4__g], axis=-1)
-            _i6s1_0_64__gT[t] += _i6s2_0_64__g
-            _i2_fused__g = _i6s2_0_64__g
-            h__G[i__ + 0] += _i2_fused__g @ _W_i2_fused
-            _i2_fused__gB[i__] = _i2_fused__g
-            _f4__g = _f6__g
-            p_f__gO = p_f__gO + _sum_to(_f4__g * c__H[i__ + 0], (16,))
-            c__G[i__ + 0] += _f4__g * p_f
-            _i4__g = _i6__g
-            p_i__gO = p_i__gO + _sum_to(_i4__g * c__H[i__ + 0], (16,))
-            c__G[i__ + 0] += _i4__g * p_i
+            _h_tanh__g = h__g * o__tape[i__]
+            o__g = h__g * _h_tanh__tape[i__]
+            _o_add__g = o__g * o__tape[i__] * (1 - o__tape[i__])
+            _o_mul__g = _o_add__g
+            p_o__gO = p_o__gO + _sum_to(_o_mul__g * c__tape[i__], (16,))
+            c__g = _h_tanh__g * (1 - _h_tanh__tape[i__] * _h_tanh__tape[i__]) + _o_mul__g * p_o + c__G[i__ + 1]
+            _c_mul_2__g = c__g
+            i__g = _c_mul_2__g * g__tape[i__]
+            _i_add__g = i__g * i__tape[i__] * (1 - i__tape[i__])
+            _i_slice__g = _i_add__g
+            _c_mul__g = c__g
+            c__G[i__ + 0] += _c_mul__g * f__tape[i__]
+            f__g = _c_mul__g * c__H[i__ + 0]
+            _f_add__g = f__g * f__tape[i__] * (1 - f__tape[i__])
+            _f_slice__g = _f_add__g
+            _o_slice__g = _o_add__g
+            g__g = _c_mul_2__g * i__tape[i__]
+            _g_slice__g = g__g * (1 - g__tape[i__] * g__tape[i__])
+            _i_f_o_g_add_2__g = np.concatenate([_i_slice__g, _f_slice__g, _o_slice__g, _g_slice__g], axis=-1)
+            _i_f_o_g_add__gT[t] += _i_f_o_g_add_2__g
+            _i_f_o_g_matmul_2__g = _i_f_o_g_add_2__g
+            h__G[i__ + 0] += _i_f_o_g_matmul_2__g @ _U_i_U_f_U_o_U_g_concat
+            _i_f_o_g_matmul_2__gB[i__] = _i_f_o_g_matmul_2__g
+            _f_mul__g = _f_add__g
+            p_f__gO = p_f__gO + _sum_to(_f_mul__g * c__H[i__ + 0], (16,))
+            c__G[i__ + 0] += _f_mul__g * p_f
+            _i_mul__g = _i_add__g
+            p_i__gO = p_i__gO + _sum_to(_i_mul__g * c__H[i__ + 0], (16,))
+            c__G[i__ + 0] += _i_mul__g * p_i
         h__ginit = h__G[:1].sum(0)
         c__ginit = c__G[:1].sum(0)
-        _i6s1_0_64__g = _i6s1_0_64__gT
-        _b_i_b_f_cat__g = _sum_to(_i6s1_0_64__g, (64,))
-        _W_i2_fused__g = _i2_fused__gB.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)
-        _i1_fused__g = _i6s1_0_64__g
-        _W_i1_fused__g = _i1_fused__g.reshape(-1, 64).T @ x.reshape(-1, 8)
-        b_o__g = _b_i_b_f_cat__g[..., 32:48]
+        _i_f_o_g_add__g = _i_f_o_g_add__gT
+        _b_i_b_f_b_o_b_g_concat__g = _sum_to(_i_f_o_g_add__g, (64,))
+        _U_i_U_f_U_o_U_g_concat__g = _i_f_o_g_matmul_2__gB.reshape(-1, 64).T @ np.stack(h__H[0:0 + T]).reshape(-1, 16)
+        _i_f_o_g_matmul__g = _i_f_o_g_add__g
+        _W_i_W_f_W_o_W_g_concat__g = _i_f_o_g_matmul__g.reshape(-1, 64).T @ x.reshape(-1, 8)
+        b_o__g = _b_i_b_f_b_o_b_g_concat__g[..., 32:48]
         G__[pre__ + 'b_o'] = G__.get(pre__ + 'b_o', 0) + b_o__g
-        b_g__g = _b_i_b_f_cat__g[..., 48:64]
+        b_g__g = _b_i_b_f_b_o_b_g_concat__g[..., 48:64]
         G__[pre__ + 'b_g'] = G__.get(pre__ + 'b_g', 0) + b_g__g
-        b_f__g = _b_i_b_f_cat__g[..., 16:32]
+        b_f__g = _b_i_b_f_b_o_b_g_concat__g[..., 16:32]
         G__[pre__ + 'b_f'] = G__.get(pre__ + 'b_f', 0) + b_f__g
-        b_i__g = _b_i_b_f_cat__g[..., 0:16]
+        b_i__g = _b_i_b_f_b_o_b_g_concat__g[..., 0:16]
         G__[pre__ + 'b_i'] = G__.get(pre__ + 'b_i', 0) + b_i__g
         p_o__g = p_o__gO
         G__[pre__ + 'p_o'] = G__.get(pre__ + 'p_o', 0) + p_o__g
@@ -291,23 +291,23 @@ def cell_PeepholeLSTM__I_8__H_16__grad(P__, pre__, x__in, init__, memory__, reve
         G__[pre__ + 'p_f'] = G__.get(pre__ + 'p_f', 0) + p_f__g
         p_i__g = p_i__gO
         G__[pre__ + 'p_i'] = G__.get(pre__ + 'p_i', 0) + p_i__g
-        U_o__g = _W_i2_fused__g[32:48]
+        U_o__g = _U_i_U_f_U_o_U_g_concat__g[32:48]
         G__[pre__ + 'U_o'] = G__.get(pre__ + 'U_o', 0) + U_o__g
-        U_g__g = _W_i2_fused__g[48:64]
+        U_g__g = _U_i_U_f_U_o_U_g_concat__g[48:64]
         G__[pre__ + 'U_g'] = G__.get(pre__ + 'U_g', 0) + U_g__g
-        U_f__g = _W_i2_fused__g[16:32]
+        U_f__g = _U_i_U_f_U_o_U_g_concat__g[16:32]
         G__[pre__ + 'U_f'] = G__.get(pre__ + 'U_f', 0) + U_f__g
-        U_i__g = _W_i2_fused__g[0:16]
+        U_i__g = _U_i_U_f_U_o_U_g_concat__g[0:16]
         G__[pre__ + 'U_i'] = G__.get(pre__ + 'U_i', 0) + U_i__g
-        W_o__g = _W_i1_fused__g[32:48]
+        W_o__g = _W_i_W_f_W_o_W_g_concat__g[32:48]
         G__[pre__ + 'W_o'] = G__.get(pre__ + 'W_o', 0) + W_o__g
-        W_g__g = _W_i1_fused__g[48:64]
+        W_g__g = _W_i_W_f_W_o_W_g_concat__g[48:64]
         G__[pre__ + 'W_g'] = G__.get(pre__ + 'W_g', 0) + W_g__g
-        W_f__g = _W_i1_fused__g[16:32]
+        W_f__g = _W_i_W_f_W_o_W_g_concat__g[16:32]
         G__[pre__ + 'W_f'] = G__.get(pre__ + 'W_f', 0) + W_f__g
-        W_i__g = _W_i1_fused__g[0:16]
+        W_i__g = _W_i_W_f_W_o_W_g_concat__g[0:16]
         G__[pre__ + 'W_i'] = G__.get(pre__ + 'W_i', 0) + W_i__g
-        x__g = _i1_fused__g @ _W_i1_fused
+        x__g = _i_f_o_g_matmul__g @ _W_i_W_f_W_o_W_g_concat
         return _Grads(inputs={'x': x__g.swapaxes(0, 1)}, state={'h': h__ginit, 'c': c__ginit}, memories={})
     return _Run(outputs={'y': np.stack(out_y__list, 1)}, states={'h': np.stack(h__list, 1), 'c': np.stack(c__list, 1)}, final={'h': h__d1, 'c': c__d1}, backward=backward__)
 

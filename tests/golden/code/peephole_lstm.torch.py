@@ -38,14 +38,14 @@ def cell_PeepholeLSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=
     b_g = P__[pre__ + 'b_g']
     b_o = P__[pre__ + 'b_o']
     # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
-    _W_i1_fused = torch.cat([W_i, W_f, W_o, W_g], dim=0)
-    _W_i2_fused = torch.cat([U_i, U_f, U_o, U_g], dim=0)
-    _b_i_b_f_cat = torch.cat([b_i, b_f, b_o, b_g], dim=-1)
+    _W_i_W_f_W_o_W_g_concat = torch.cat([W_i, W_f, W_o, W_g], dim=0)
+    _U_i_U_f_U_o_U_g_concat = torch.cat([U_i, U_f, U_o, U_g], dim=0)
+    _b_i_b_f_b_o_b_g_concat = torch.cat([b_i, b_f, b_o, b_g], dim=-1)
     x = x__in.transpose(0, 1)
-    _i1_fused = x @ _W_i1_fused.T
-    _i6s1_0_64 = _b_i_b_f_cat + _i1_fused
-    _i6s1_0_64__steps = _i6s1_0_64.unbind(0)
-    _W_i2_fused__T = _W_i2_fused.T
+    _i_f_o_g_matmul = x @ _W_i_W_f_W_o_W_g_concat.T
+    _i_f_o_g_add = _b_i_b_f_b_o_b_g_concat + _i_f_o_g_matmul
+    _i_f_o_g_add__steps = _i_f_o_g_add.unbind(0)
+    _U_i_U_f_U_o_U_g_concat__T = _U_i_U_f_U_o_U_g_concat.T
     h__d1 = init__['h'] if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
     c__d1 = init__['c'] if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     out_y__list = []
@@ -53,30 +53,30 @@ def cell_PeepholeLSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=
     c__list = [] if seqs__ else None
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
-        _i6s2_0_64 = torch.addmm(_i6s1_0_64__steps[t], h__d1, _W_i2_fused__T)
-        _i6s2_0_64__parts = _i6s2_0_64.split([16, 16, 16, 16], -1)
+        _i_f_o_g_addmm = torch.addmm(_i_f_o_g_add__steps[t], h__d1, _U_i_U_f_U_o_U_g_concat__T)
+        _i_f_o_g_addmm__parts = _i_f_o_g_addmm.split([16, 16, 16, 16], -1)
         # peephole_lstm.seq:13: g = tanh(W_g @ x + U_g @ h[t-1] + b_g)
-        _g4 = _i6s2_0_64__parts[3]
-        g = torch.tanh(_g4)
+        _g_slice = _i_f_o_g_addmm__parts[3]
+        g = torch.tanh(_g_slice)
         # peephole_lstm.seq:15: o = sigmoid(W_o @ x + U_o @ h[t-1] + p_o * c + b_o)   # the output gate peeks at the new c
-        _o6s2 = _i6s2_0_64__parts[2]
+        _o_slice = _i_f_o_g_addmm__parts[2]
         # peephole_lstm.seq:12: f = sigmoid(W_f @ x + U_f @ h[t-1] + p_f * c[t-1] + b_f)
-        _f6s2 = _i6s2_0_64__parts[1]
-        _f6 = torch.addcmul(_f6s2, p_f, c__d1)
-        f = torch.sigmoid(_f6)
+        _f_slice = _i_f_o_g_addmm__parts[1]
+        _f_addcmul = torch.addcmul(_f_slice, p_f, c__d1)
+        f = torch.sigmoid(_f_addcmul)
         # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
-        _i6s2 = _i6s2_0_64__parts[0]
-        _i6 = torch.addcmul(_i6s2, p_i, c__d1)
-        i = torch.sigmoid(_i6)
+        _i_slice = _i_f_o_g_addmm__parts[0]
+        _i_addcmul = torch.addcmul(_i_slice, p_i, c__d1)
+        i = torch.sigmoid(_i_addcmul)
         # peephole_lstm.seq:14: c = f * c[t-1] + i * g
-        _c2 = i * g
-        c = torch.addcmul(_c2, f, c__d1)
+        _c_mul = i * g
+        c = torch.addcmul(_c_mul, f, c__d1)
         # peephole_lstm.seq:15: o = sigmoid(W_o @ x + U_o @ h[t-1] + p_o * c + b_o)   # the output gate peeks at the new c
-        _o6 = torch.addcmul(_o6s2, p_o, c)
-        o = torch.sigmoid(_o6)
+        _o_addcmul = torch.addcmul(_o_slice, p_o, c)
+        o = torch.sigmoid(_o_addcmul)
         # peephole_lstm.seq:16: h = o * tanh(c)
-        _h1 = torch.tanh(c)
-        h = o * _h1
+        _h_tanh = torch.tanh(c)
+        h = o * _h_tanh
         out_y__list.append(h)
         if seqs__: h__list.append(h)
         h__d1 = h

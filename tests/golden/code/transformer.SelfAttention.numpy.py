@@ -72,18 +72,18 @@ def block_SelfAttention__D_32__heads_4__causal_True(P__, pre__, inputs__):
     q_k_v_linear_W = P__[pre__ + 'q_k_v_linear.W']
     q_k_v_linear_b = P__[pre__ + 'q_k_v_linear.b']
     # transformer.seq:4: q, k, v = split(linear(x, 3*D), 3)
-    _q_k_v1 = _mm(x, q_k_v_linear_W)
-    _q_k_v2 = _q_k_v1 + q_k_v_linear_b
-    q = _q_k_v2[..., 0:32]
-    k = _q_k_v2[..., 32:64]
-    v = _q_k_v2[..., 64:96]
+    _q_k_v_matmul = _mm(x, q_k_v_linear_W)
+    _q_k_v_add = _q_k_v_matmul + q_k_v_linear_b
+    q = _q_k_v_add[..., 0:32]
+    k = _q_k_v_add[..., 32:64]
+    v = _q_k_v_add[..., 64:96]
     # transformer.seq:5: out y = linear(attention(q, k, v, heads, causal), D)
-    _y1 = _attention(q, k, v, 4, True)
+    _out_y_attention = _attention(q, k, v, 4, True)
     y_W = P__[pre__ + 'y.W']
     y_b = P__[pre__ + 'y.b']
-    _y2 = _mm(_y1, y_W)
-    _y3 = _y2 + y_b
-    return _Run(outputs={'y': _y3}, states={}, final={})
+    _out_y_matmul = _mm(_out_y_attention, y_W)
+    _out_y_add = _out_y_matmul + y_b
+    return _Run(outputs={'y': _out_y_add}, states={}, final={})
 
 
 def block_SelfAttention__D_32__heads_4__causal_True__grad(P__, pre__, inputs__):
@@ -92,40 +92,40 @@ def block_SelfAttention__D_32__heads_4__causal_True__grad(P__, pre__, inputs__):
     q_k_v_linear_W = P__[pre__ + 'q_k_v_linear.W']
     q_k_v_linear_b = P__[pre__ + 'q_k_v_linear.b']
     # transformer.seq:4: q, k, v = split(linear(x, 3*D), 3)
-    _q_k_v1 = _mm(x, q_k_v_linear_W)
-    _q_k_v2 = _q_k_v1 + q_k_v_linear_b
-    q = _q_k_v2[..., 0:32]
-    k = _q_k_v2[..., 32:64]
-    v = _q_k_v2[..., 64:96]
+    _q_k_v_matmul = _mm(x, q_k_v_linear_W)
+    _q_k_v_add = _q_k_v_matmul + q_k_v_linear_b
+    q = _q_k_v_add[..., 0:32]
+    k = _q_k_v_add[..., 32:64]
+    v = _q_k_v_add[..., 64:96]
     # transformer.seq:5: out y = linear(attention(q, k, v, heads, causal), D)
-    _y1 = _attention(q, k, v, 4, True)
+    _out_y_attention = _attention(q, k, v, 4, True)
     y_W = P__[pre__ + 'y.W']
     y_b = P__[pre__ + 'y.b']
-    _y2 = _mm(_y1, y_W)
-    _y3 = _y2 + y_b
+    _out_y_matmul = _mm(_out_y_attention, y_W)
+    _out_y_add = _out_y_matmul + y_b
     
     def backward__(d_outs__, d_seqs__, d_final__, G__):
         out_y__d = d_outs__.get('y')
-        out_y__d = np.zeros_like(_y3) if out_y__d is None else out_y__d
-        _y3__g = out_y__d
-        _y2__g = _y3__g
-        y_b__g = _sum_to(_y3__g, (32,))
+        out_y__d = np.zeros_like(_out_y_add) if out_y__d is None else out_y__d
+        _out_y_add__g = out_y__d
+        _out_y_matmul__g = _out_y_add__g
+        y_b__g = _sum_to(_out_y_add__g, (32,))
         G__[pre__ + 'y.b'] = G__.get(pre__ + 'y.b', 0) + y_b__g
-        y_W__g = _y2__g.reshape(-1, 32).T @ _y1.reshape(-1, 32)
+        y_W__g = _out_y_matmul__g.reshape(-1, 32).T @ _out_y_attention.reshape(-1, 32)
         G__[pre__ + 'y.W'] = G__.get(pre__ + 'y.W', 0) + y_W__g
-        _y1__g = _y2__g @ y_W
-        v__g = _attention_bwd(_y1__g, q, k, v, 4, True)[2]
-        k__g = _attention_bwd(_y1__g, q, k, v, 4, True)[1]
-        q__g = _attention_bwd(_y1__g, q, k, v, 4, True)[0]
-        _q_k_v2__g = np.concatenate([q__g, k__g, v__g], axis=-1)
-        _q_k_v1__g = _q_k_v2__g
-        q_k_v_linear_b__g = _sum_to(_q_k_v2__g, (96,))
+        _out_y_attention__g = _out_y_matmul__g @ y_W
+        v__g = _attention_bwd(_out_y_attention__g, q, k, v, 4, True)[2]
+        k__g = _attention_bwd(_out_y_attention__g, q, k, v, 4, True)[1]
+        q__g = _attention_bwd(_out_y_attention__g, q, k, v, 4, True)[0]
+        _q_k_v_add__g = np.concatenate([q__g, k__g, v__g], axis=-1)
+        _q_k_v_matmul__g = _q_k_v_add__g
+        q_k_v_linear_b__g = _sum_to(_q_k_v_add__g, (96,))
         G__[pre__ + 'q_k_v_linear.b'] = G__.get(pre__ + 'q_k_v_linear.b', 0) + q_k_v_linear_b__g
-        q_k_v_linear_W__g = _q_k_v1__g.reshape(-1, 96).T @ x.reshape(-1, 32)
+        q_k_v_linear_W__g = _q_k_v_matmul__g.reshape(-1, 96).T @ x.reshape(-1, 32)
         G__[pre__ + 'q_k_v_linear.W'] = G__.get(pre__ + 'q_k_v_linear.W', 0) + q_k_v_linear_W__g
-        x__g = _q_k_v1__g @ q_k_v_linear_W
+        x__g = _q_k_v_matmul__g @ q_k_v_linear_W
         return _Grads(inputs={'x': x__g}, state={}, memories={})
-    return _Run(outputs={'y': _y3}, states={}, final={}, backward=backward__)
+    return _Run(outputs={'y': _out_y_add}, states={}, final={}, backward=backward__)
 
 
 KIND = 'block'
