@@ -13,8 +13,8 @@ from pathlib import Path
 
 
 def main(argv=None) -> int:
-    from .driver import generate_source
     from .cli.cmd_render import write
+    from .driver import generate_source
     from .errors import SpecError
     from .program import load
     from .render import to_dot
