@@ -31,13 +31,14 @@ its IR (`seqdsl ir rnn.seq`)::
 and the loop of the NumPy it compiles to (`seqdsl compile rnn.seq --backend numpy`): the input
 projection and the bias are computed for all steps before the loop, and each step writes into
 buffers allocated once (the last argument of each call is where the result goes); a comment
-names the spec line each piece of code comes from::
+names the spec line each piece of code comes from, and a temporary is named after the spec
+value it is part of and its op (`_h_matmul_2`: the second matmul that makes up h)::
 
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         # <string>:5: h = tanh(W @ x + U @ h[t-1] + b)
-        _h2 = np.matmul(h__d1, U__T, _h2__buf)
-        _h4 = np.add(_h4s1__steps[t], _h2, _h2)
-        h = np.tanh(_h4, h__d1)
+        _h_matmul_2 = np.matmul(h__d1, U__T, _h_matmul_2__buf)
+        _h_add_2 = np.add(_h_add__steps[t], _h_matmul_2, _h_matmul_2)
+        h = np.tanh(_h_add_2, h__d1)
         out_y__buf[t] = h
 
 Public API: `load`, `compile`, `SpecError`.

@@ -7,8 +7,16 @@ Out: `Program` with `.definitions` (name → `Definition`, each exposing `.graph
      last definition of the top file), `.sizes` (the overrides given to `load`), `.warnings`,
      `.specialize(name, sizes)` for a graph with every size concrete (what the backends
      compile) and `.instance(name, env)` for one with sizes bound to possibly symbolic values
-     (what the renderer draws). Imports (`use`) resolve relative to the importing file, may
-     not leave the top file's folder, and may not form a cycle.
+     (what the renderer draws), `.imports` (an `Import` for each file a `use` read: where it
+     was found and the same-named files it shadows).
+
+Imports (`use "lstm.seq"`) are looked for beside the importing file first, then in each folder
+of SEQDSL_PATH (os.pathsep-separated; entries that do not exist or are not folders are skipped,
+and named if the import is not found), then in the bundled library `seqdsl/lib/` (`LIBRARY`);
+the first found is read (`search_path`). Names with '..' or absolute names are looked for only
+beside the importing file. Every file stays inside the tree it was found in: an import may not
+leave the top spec's folder, nor a library folder, by '..', an absolute name or a symlink. Imports
+may not form a cycle; a missing import is reported with every folder searched.
 
 Reading is defensive: only regular files are opened (a FIFO, device or folder is refused
 before `open`, and the descriptor is checked again after), at most `MAX_SOURCE_BYTES + 1`
@@ -32,7 +40,7 @@ from pathlib import Path
 
 from . import ast as A
 from .check import check_graph, summary
-from .errors import Span, SpecError, did_you_mean
+from .errors import Span, SpecError, closest, did_you_mean
 from .lower import lower
 from .lower_runs import interface_of
 from .ops import Op
@@ -78,6 +86,7 @@ class Program:
         self.sizes: dict = dict(sizes or {})  # the size overrides given to load()
         self.definitions: dict = {}
         self.warnings: list = []
+        self.imports: list = []  # an `Import` for each file a `use` read: where it was found, what it shadows
         self._interfaces: dict = {}
         self._instances: dict = {}
         self._work = 0  # IR nodes lowered by the current operation
@@ -294,46 +303,213 @@ def _mib(n: int) -> str:
     return f"{n >> 20} MiB" if n % (1 << 20) == 0 else f"{n} bytes"
 
 
-def _gather(text_or_bytes, file: str, folder: Path, root: Path, asts: dict, order: list, stack: list,
-            done: set, tally: list) -> None:
-    """Parse one file, then (depth first) the files it imports; `tally[0]` counts a lower bound
-    on the IR nodes read so far, so an oversized program stops before its other imports are read."""
-    module = parse(text_or_bytes, file)
-    for use in module.uses:
+# ---- where imports are found -----------------------------------------------------------------
+LIBRARY = Path(__file__).resolve().parent / "lib"  # the bundled library of standard cells (package data)
+PATH_VARIABLE = "SEQDSL_PATH"  # more library folders, searched before the bundled one
+MAX_SCANNED_NAMES = 1000  # folder entries read per folder for a "did you mean" hint
+_LABELS = {"spec": "the spec's folder", "SEQDSL_PATH": "the SEQDSL_PATH folder", "bundled": "the bundled library"}
+
+
+@dataclass(frozen=True)
+class Root:
+    """A folder tree imports are confined to: the top spec's folder, or a library folder."""
+
+    path: Path  # resolved
+    shown: str  # as messages show it
+    where: str  # "spec", "SEQDSL_PATH" or "bundled"
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self.where]
+
+
+@dataclass(frozen=True)
+class Import:
+    """One file a `use` read (`Program.imports`, in the order read; a file read twice is listed once)."""
+
+    name: str  # as the `use` wrote it: "lstm.seq"
+    importer: str  # the file with the `use`, as messages show it
+    file: str  # the file read, as messages show it (its definitions' `Definition.file`)
+    where: str  # the tree it is in: "spec" (the top spec's folder), "SEQDSL_PATH" or "bundled"
+    shadows: tuple = ()  # files of the same name later in the search order, not read
+
+
+def search_path(environ: Mapping | None = None) -> tuple[list[Root], list[str]]:
+    """The library folders a `use` searches after the importing file's own folder, in order (each
+    SEQDSL_PATH entry, then the bundled library), and a note for each SEQDSL_PATH entry skipped
+    because it does not exist or is not a folder. Empty entries and repeats are dropped."""
+    environ = os.environ if environ is None else environ
+    roots, skipped, seen = [], [], set()
+    for entry in environ.get(PATH_VARIABLE, "").split(os.pathsep):
+        if not entry:
+            continue
+        try:
+            mode = os.stat(entry).st_mode
+            why = None if stat.S_ISDIR(mode) else "it is not a folder"
+            path = Path(entry).resolve()
+        except FileNotFoundError:
+            why = "it does not exist"
+        except (OSError, RuntimeError, ValueError) as e:
+            why = getattr(e, "strerror", None) or str(e)
+        if why:
+            skipped.append(f"{PATH_VARIABLE} entry {shown(entry)} was skipped ({why})")
+        elif path not in seen:
+            seen.add(path)
+            roots.append(Root(path, shown(entry), "SEQDSL_PATH"))
+    if LIBRARY.is_dir() and LIBRARY not in seen:
+        roots.append(Root(LIBRARY, shown(LIBRARY), "bundled"))
+    return roots, skipped
+
+
+def library_modules() -> list[str]:
+    """The names a spec may `use` from the bundled library: ["bahdanau.seq", "gru.seq", ...]."""
+    return sorted(p.name for p in LIBRARY.glob("*.seq"))
+
+
+def _exists(path) -> bool:
+    return os.path.lexists(path)  # False for a bad name (NUL byte, too long), True for a dangling link
+
+
+def _inside(target: Path, root: Path) -> bool:
+    return target.parent == root or root in target.parents
+
+
+def _plain(name: str) -> bool:
+    """A name libraries are searched for: relative, with no '..' part."""
+    p = Path(name)
+    return not p.is_absolute() and ".." not in p.parts
+
+
+def _resolve(path: Path, use: A.Use) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError) as e:  # a symlink loop, an odd name
+        raise SpecError(f"cannot resolve import \"{use.path}\": {e}", use.span) from None
+
+
+def _seq_names(folder: Path, sub: Path, root: Path) -> list[str]:
+    """The .seq files in folder/sub (at most MAX_SCANNED_NAMES entries read), named as `use` would;
+    nothing when folder/sub is not inside root."""
+    try:
+        where = (folder / sub).resolve()
+        if where != root and root not in where.parents:
+            return []
+        with os.scandir(where) as it:
+            names = [e.name for _, e in zip(range(MAX_SCANNED_NAMES), it)]
+    except (OSError, RuntimeError, ValueError):
+        return []
+    return [str(sub / n) if str(sub) != "." else n for n in names if n.endswith(".seq")]
+
+
+class _Reader:
+    """Reads a spec, then (depth first) the files it imports, each file once.
+
+    A `use` is looked for beside the importing file, then in each library folder in order
+    (`search_path`); the first found is read. Every file stays inside the tree it was found in:
+    the top spec's folder, or that library folder. `tally` counts a lower bound on the IR nodes
+    read so far, so an oversized program stops before its other imports are read."""
+
+    def __init__(self, top: str, roots: list[Root], skipped: list[str]):
+        self.roots, self.skipped = roots, skipped
+        self.asts: dict = {}  # name -> (ast.Definition, file)
+        self.order: list = []
+        self.imports: list = []
+        self.origin: dict = {}  # file (as shown) -> the `where` of its tree
+        self.stack, self.done, self.tally = [top], set(), 0
+
+    def read(self, text_or_bytes, file: str, folder: Path, root: Root) -> None:
+        module = parse(text_or_bytes, file)
+        self.origin.setdefault(file, root.where)
+        for use in module.uses:
+            self._follow(use, file, folder, root)
+        for d in module.definitions:
+            self._define(d, file)
+
+    def _follow(self, use: A.Use, file: str, folder: Path, root: Root) -> None:
         if not use.path.endswith(".seq"):
             raise SpecError(f"imports name a .seq file, got \"{use.path}\"", use.span)
-        try:
-            target = (folder / use.path).resolve()
-        except (OSError, RuntimeError, ValueError) as e:  # a symlink loop, an odd name
-            raise SpecError(f"cannot resolve import \"{use.path}\": {e}", use.span) from None
-        if root not in target.parents and target.parent != root:
-            raise SpecError(f"import \"{use.path}\" leaves the spec's folder {shown(root)}", use.span,
-                            "imports may only name files in the same folder or below")
-        if str(target) in stack:
-            chain = " -> ".join(Path(s).name for s in stack[stack.index(str(target)):] + [str(target)])
-            raise SpecError(f"import cycle: {chain}", use.span)
-        if str(target) in done:
-            continue
-        if len(done) + len(stack) - 1 >= MAX_IMPORTS:  # stack[0] is the top file
+        target, name, tree, shadows = self._locate(use, file, folder, root)
+        key = str(target)
+        if key in self.stack:
+            chain = " -> ".join(Path(s).name for s in self.stack[self.stack.index(key):] + [key])
+            hint = (f"\"{use.path}\" is found beside the importing file first ({name}), so it shadows "
+                    f"{shadows[0]}; rename your file to import the library's" if shadows else None)
+            raise SpecError(f"import cycle: {chain}", use.span, hint)
+        if key in self.done:
+            return
+        if len(self.done) + len(self.stack) - 1 >= MAX_IMPORTS:  # stack[0] is the top file
             raise SpecError(f"more than {MAX_IMPORTS} imported files", use.span,
                             "imports (and imports of imports) may name at most "
                             f"{MAX_IMPORTS} different files")
         data = read_source(target, use.span)
-        stack.append(str(target))
-        _gather(data, str(Path(file).parent / use.path) if not file.startswith("<") else use.path,
-                target.parent, root, asts, order, stack, done, tally)
-        stack.pop()
-        done.add(str(target))
-    for d in module.definitions:
-        if d.name in asts:
-            other = asts[d.name][0]
-            raise SpecError(f"'{d.name}' is defined twice (also at {other.span})", d.span)
-        asts[d.name] = (d, file)
-        order.append(d.name)
+        self.imports.append(Import(use.path, file, name, tree.where, tuple(shadows)))
+        self.stack.append(key)
+        self.read(data, name, target.parent, tree)
+        self.stack.pop()
+        self.done.add(key)
+
+    def _locate(self, use: A.Use, file: str, folder: Path, root: Root):
+        """(the file `use` names, resolved; its name as shown; the tree it is in; the same-named
+        files it shadows), or a SpecError: beside the importer first, then each library folder."""
+        target = _resolve(folder / use.path, use)
+        if not _inside(target, root.path):
+            raise SpecError(f"import \"{use.path}\" leaves {root.label} {root.shown}", use.span,
+                            "imports may only name files in the same folder or below")
+        libraries = self.roots if _plain(use.path) else []
+        if _exists(folder / use.path) or _exists(target):
+            name = use.path if file.startswith("<") else str(Path(file).parent / use.path)
+            return target, name, root, self._shadowed(use.path, libraries, target)
+        for i, lib in enumerate(libraries):
+            if not _exists(lib.path / use.path):
+                continue
+            found = _resolve(lib.path / use.path, use)
+            if not _inside(found, lib.path):
+                raise SpecError(f"import \"{use.path}\" found in {lib.label} {lib.shown} leads outside it, to "
+                                f"{shown(found)}", use.span,
+                                "a library file may not be a link to a file outside its library folder")
+            return found, shown(Path(lib.shown) / use.path), lib, self._shadowed(use.path, libraries[i + 1:], found)
+        raise self._not_found(use, folder, root, libraries)
+
+    @staticmethod
+    def _shadowed(name: str, libraries: list[Root], chosen: Path) -> list[str]:
+        return [shown(Path(lib.shown) / name) for lib in libraries
+                if _exists(lib.path / name) and os.path.realpath(lib.path / name) != str(chosen)]
+
+    def _not_found(self, use: A.Use, folder: Path, root: Root, libraries: list[Root]) -> SpecError:
+        """'no such file', with every folder searched and a guess at the name meant."""
+        places = [f"{shown(folder)} (beside the importing file)"] + [
+            f"{lib.shown} ({'SEQDSL_PATH' if lib.where == 'SEQDSL_PATH' else 'the bundled library'})"
+            for lib in libraries]
+        hint = "looked in " + ", ".join(places)
+        if not _plain(use.path):
+            return SpecError(f"no such file: \"{use.path}\"", use.span, hint + "; a name with '..' (or an "
+                             "absolute path) is looked for only beside the importing file")
+        if self.skipped:
+            hint += "; " + "; ".join(self.skipped)
+        sub = Path(use.path).parent
+        names = _seq_names(folder, sub, root.path)
+        for lib in libraries:
+            names += _seq_names(lib.path, sub, lib.path)
+        guess = closest(use.path, names)
+        if guess:
+            hint += f"; did you mean \"{guess}\"?"
+        elif libraries and libraries[-1].where == "bundled":
+            hint += "; the bundled library has " + ", ".join(library_modules())
+        return SpecError(f"no such file: \"{use.path}\"", use.span, hint)
+
+    def _define(self, d: A.Definition, file: str) -> None:
+        if d.name in self.asts:
+            other, other_file = self.asts[d.name]
+            lib = next((f for f in (other_file, file) if self.origin.get(f, "spec") != "spec"), None)
+            hint = (f"{lib} is from {_LABELS[self.origin[lib]]}; rename your definition, or drop the use that "
+                    "reads it" if lib else None)
+            raise SpecError(f"'{d.name}' is defined twice (also at {other.span})", d.span, hint)
+        self.asts[d.name] = (d, file)
+        self.order.append(d.name)
         # stop reading imports as soon as the program is certainly too large (repeats not counted yet)
-        tally[0] += _count(d.body, None, 1, [0, None])
-        if tally[0] > MAX_PROGRAM_NODES:
-            raise SpecError(f"the definitions up to {d.name} lower to at least {tally[0]} IR nodes; the limit is "
+        self.tally += _count(d.body, None, 1, [0, None])
+        if self.tally > MAX_PROGRAM_NODES:
+            raise SpecError(f"the definitions up to {d.name} lower to at least {self.tally} IR nodes; the limit is "
                             f"{MAX_PROGRAM_NODES} for a program with its imports", d.span,
                             "split the file, or use fewer repeats or layers")
 
@@ -414,10 +590,12 @@ def load(source=None, sizes: dict | None = None, *, path=None, text=None) -> Pro
     else:
         data, file, folder, top = value, "<string>", Path.cwd().resolve(), None
     sizes = _check_sizes(sizes)
-    asts: dict = {}
-    order: list = []
-    _gather(data, file, folder, folder, asts, order, [top or "<string>"], set(), [0])
+    roots, skipped = search_path()
+    reader = _Reader(top or "<string>", roots, skipped)
+    reader.read(data, file, folder, Root(folder, shown(folder), "spec"))
+    asts, order = reader.asts, reader.order
     program = Program(asts, file, order, sizes)
+    program.imports = reader.imports
     known = {p.name for d, _ in asts.values() for p in d.params}
     for k in sizes:
         if k not in known:

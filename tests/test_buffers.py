@@ -24,8 +24,8 @@ def test_lstm_loop_allocates_nothing_and_slices_nothing():
     # every array operation in the step writes into an existing array (its last argument)
     calls = [line.strip() for line in loop.splitlines() if "= np." in line]
     assert len(calls) == 10 and all(c.endswith(")") and c.count(",") >= 1 for c in calls)
-    assert "np.matmul(h__d1, _W_i3_fused__T, _i3_fused__buf)" in loop
-    assert "np.tanh(c, _h1__buf)" in loop and "np.multiply(o, _h1, h__d1)" in loop
+    assert "np.matmul(h__d1, _W_hi_W_hf_W_ho_W_hg_concat__T, _i_f_o_g_matmul_2__buf)" in loop
+    assert "np.tanh(c, _h_tanh__buf)" in loop and "np.multiply(o, _h_tanh, h__d1)" in loop
 
 
 def test_initial_states_are_not_mutated():

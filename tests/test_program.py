@@ -91,8 +91,10 @@ def test_readme_python_example_runs(monkeypatch):
     exec(compile(code, "README.md", "exec"), {})
 
 
-def test_wheel_ships_the_grammar(tmp_path):
-    """A non-editable install must parse specs: the grammar travels inside the wheel."""
+def test_wheel_ships_the_grammar_and_the_library(tmp_path):
+    """A non-editable install must parse specs and find the bundled cells: the grammar and
+    seqdsl/lib/*.seq travel inside the wheel, and `use "lstm.seq"` finds the installed copy."""
+    import os
     import zipfile
 
     from conftest import ROOT
@@ -104,6 +106,18 @@ def test_wheel_ships_the_grammar(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "seqdsl/grammar/seq.lark" in names and "seqdsl/parse.py" in names
     assert not any(n.startswith(("tests/", "specs/")) for n in names)
+    shipped = sorted(n.removeprefix("seqdsl/lib/") for n in names if n.startswith("seqdsl/lib/"))
+    assert shipped == sorted(p.name for p in (ROOT / "seqdsl" / "lib").glob("*.seq")) and "lstm.seq" in shipped
+    site, work = tmp_path / "site", tmp_path / "work"
+    zipfile.ZipFile(wheel).extractall(site)
+    work.mkdir()
+    (work / "m.seq").write_text('use "lstm.seq"\nmodel M(V = 5, E = 2, H = 3) {\n    in w: seq<int>\n'
+                                "    r = LSTM(E, H) over embed(w, V, E)\n    out y = r.y\n}\n")
+    code = "import seqdsl, sys; p = seqdsl.load('m.seq'); print(seqdsl.__file__, p.imports[0].file)"
+    env = {k: v for k, v in os.environ.items() if k != "SEQDSL_PATH"} | {"PYTHONPATH": str(site)}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=work, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == [str(site / "seqdsl" / "__init__.py"), str(site / "seqdsl" / "lib" / "lstm.seq")]
 
 
 def test_initializer_scales_print_with_their_brackets():
@@ -112,3 +126,14 @@ def test_initializer_scales_print_with_their_brackets():
     assert scalar_str(("bin", "*", ("bin", "+", ("num", 1.0), ("num", 2.0)), ("num", 3.0))) == "(1 + 2) * 3"
     assert scalar_str(("bin", "/", ("num", 1.0), ("sqrt", ("num", 16.0)))) == "1/sqrt(16)"
     assert scalar_str(("neg", ("bin", "-", ("num", 1.0), ("num", 2.0)))) == "-(1 - 2)"
+
+
+def test_imports_record_where_each_file_was_found(tmp_path):
+    (tmp_path / "base.seq").write_text("cell Base() {\n    in x: [1]\n    out y = x\n}\n")
+    (tmp_path / "a.seq").write_text('use "base.seq"\n')
+    (tmp_path / "top.seq").write_text('use "a.seq"\nuse "base.seq"\n')
+    p = seqdsl.load(tmp_path / "top.seq")
+    assert [(i.name, i.importer, i.file, i.where) for i in p.imports] == [
+        ("a.seq", str(tmp_path / "top.seq"), str(tmp_path / "a.seq"), "spec"),
+        ("base.seq", str(tmp_path / "a.seq"), str(tmp_path / "base.seq"), "spec")]  # read once, listed once
+    assert seqdsl.load(tmp_path / "base.seq").imports == []
