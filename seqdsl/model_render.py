@@ -5,13 +5,14 @@ Out: DOT text: inputs (red), position-wise ops, one box per run of a cell or blo
      with a loop per state (h blue, c purple, labelled with its delays), outputs (green).
      A run whose final states start another (`from enc.final`) hands them over through a
      yellow "context C" node. Other GET nodes and the bias half of linear() are folded
-     into edge labels.
+     into edge labels; an edge into a run names the port it feeds (`→ mask`, `→ h`),
+     unless that is the callee's only input.
 """
 
 from __future__ import annotations
 
 from .dot import Dot
-from .ir import delays, in_edges, topo_order
+from .ir import delays, in_edges, interface, topo_order
 from .ops import Op
 from .render_style import HIDDEN, legend, op_word, state_loop, state_roles, style
 
@@ -51,24 +52,32 @@ def model_rolled(program, g, shapes: bool) -> str:
     for n in topo_order(g):
         if n not in ids or ids[n] in contexts.values() and g.nodes[n]["op"] == Op.GET:
             continue  # a context node: drawn with its edge from the run
-        for u, port, _ in in_edges(g, n):
-            label = []
-            while u not in ids and g.nodes[u]["op"] not in HIDDEN:
-                if g.nodes[u]["op"] == Op.GET:
-                    label.append(g.nodes[u]["field"])
-                ins = [x for x, _, _ in in_edges(g, u) if g.nodes[x]["op"] not in HIDDEN]
-                if not ins:
-                    break
-                u = ins[0]
-            if u in ids:
-                attrs = {}
-                text = " ".join(label + ([f"→ {port}"] if isinstance(port, str) and port not in ("x",) else []))
-                if shapes:
-                    text = (text + " " if text else "") + str(g.nodes[u]["type"])
-                if text:
-                    attrs["label"] = text
-                dot.edge(ids[u], ids[n], **attrs)
+        _edges_into(program, g, n, ids, dot, shapes)
     legend(dot)
     return dot.text()
+
+
+def _edges_into(program, g, n, ids, dot, shapes: bool) -> None:
+    """The edges into drawn node n, each from the drawn node its value comes from through folded
+    ops, labelled with the fields read on the way and, into a run, the port it feeds (unless
+    it is the callee's only input: `→ x` says nothing there)."""
+    sole = None
+    if g.nodes[n]["op"] == Op.CALL:
+        ins = interface(program.instance(g.nodes[n]["callee"], g.nodes[n]["sizes"]))["inputs"]
+        sole = next(iter(ins)) if len(ins) == 1 else None
+    for u, port, _ in in_edges(g, n):
+        label = []
+        while u not in ids and g.nodes[u]["op"] not in HIDDEN:
+            if g.nodes[u]["op"] == Op.GET:
+                label.append(g.nodes[u]["field"])
+            ins = [x for x, _, _ in in_edges(g, u) if g.nodes[x]["op"] not in HIDDEN]
+            if not ins:
+                break
+            u = ins[0]
+        if u in ids:
+            text = " ".join(label + ([f"→ {port}"] if isinstance(port, str) and port != sole else []))
+            if shapes:
+                text = (text + " " if text else "") + str(g.nodes[u]["type"])
+            dot.edge(ids[u], ids[n], **({"label": text} if text else {}))
 
 

@@ -8,7 +8,8 @@ Out: `COLORS` (role → fill and line colour) and `STYLE` (op → symbol); `styl
      attributes of a role; `legend(dot)`; `state_loop(...)`; `shown_steps(n)` (the steps drawn
      when there are many); `state_roles(g)` (h short-term, c long-term); `op_label`,
      `op_word`, `operand_letters`, `edge_label` (text of nodes and edges); `draw_ops(...)` (one
-     node per operation); `cell_iface(g)` (what the unrolled views need of a cell).
+     node per operation). What an unrolled view draws at each step is not here: it is read
+     from the unrolled graph (seqdsl.render_steps).
 
 Colours follow the classic picture: input red, short-term memory blue, long-term memory
 purple, output green, context vectors yellow. A state that a cell outputs is short-term (h);
@@ -18,7 +19,7 @@ other states are long-term (c).
 from __future__ import annotations
 
 from .dot import Dot
-from .ir import delays, in_edges, interface, states
+from .ir import in_edges, states
 from .ops import Op, ops_where
 
 COLORS = {
@@ -209,15 +210,6 @@ def edge_label(g, u, v, port, shapes: bool) -> dict:
         words.append(str(g.nodes[u]["type"]))
     text = " ".join(w for w in words if w)
     return {"label": text} if text else {}
-
-
-def cell_iface(g) -> dict:
-    """What the unrolled views need of a cell: its inputs (the first one sets the time axis),
-    states, outputs, memories, delays."""
-    iface = interface(g)
-    inputs = list(iface["inputs"]) or ["x"]
-    return {"input": inputs[0], "inputs": inputs, "states": list(iface["states"]),
-            "outputs": list(iface["outputs"]), "memories": list(iface["memories"]), "delays": delays(g)}
 
 
 def op_word(g, n) -> str:

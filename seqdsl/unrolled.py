@@ -3,9 +3,14 @@
 In:  a `Program`, an IR graph, the number of steps, detail, shapes.
 Out: DOT text whose nodes carry pinned positions (`pos="x,y!"`, laid out by neato with
      spline-routed edges): columns are time steps, left to right; rows are layers,
-     inputs at the bottom and outputs at the top. Every state flows along a straight
-     horizontal line (h through the middle of the boxes in blue, c along their tops in
-     purple); initial states sit left of step 1 and final states right of the last step.
+     inputs at the bottom and outputs at the top. What each step is drawn with (its per-step
+     inputs and outputs, the memories it reads, which state values reach it from which
+     step) is read from the IR's own unrolling, `passes/unroll`, of the cell (of each run's
+     callee in a model) through `render_steps.step_flow`, never from names or recomputed
+     delays. Every state flows along a straight horizontal line (h through the middle of
+     the boxes in blue, c along their tops in purple); a value read k > 1 steps later is a
+     dashed edge `h t-k`; initial states sit left of step 1 (s_0, then s_-1 for a state
+     read as s[t-2], ...) and final states right of the last step.
      Each time axis (e.g. source and target of a translation) gets its own block of
      columns; the context vector C (yellow, "context C") sits between them. `attend` gives
      each decoder step a context node C_t, drawn above the decoder so that the edges from
@@ -14,21 +19,23 @@ Out: DOT text whose nodes carry pinned positions (`pos="x,y!"`, laid out by neat
      initial and final states are named by its instance (`enc.h_0`, `dec.c_4`), a run's
      `h[last]` is its final h, and per-sample results (a classifier's label) sit right of
      every time axis. A block with attention connects every position to every position it
-     attends (only earlier ones when causal). Above 8 steps the middle ones are elided
-     with a "…" column.
+     attends (only earlier ones when causal); a block has no steps in the IR (its
+     positions are a `seq` axis), so its view draws its first input and output per
+     position. Above 8 steps the middle ones are elided with a "…" column, which the
+     values carried into and out of the steps it hides enter and leave.
 """
 
 from __future__ import annotations
 
 from .dot import Dot
-from .ir import delays, in_edges, topo_order
+from .ir import in_edges, topo_order
 from .ops import Op
+from .render_steps import step_flow
 from .render_style import (
     BACKWARDS,
     COLORS,
     FOLDED,
     HIDDEN,
-    cell_iface,
     legend,
     legend_entries,
     op_word,
@@ -46,13 +53,14 @@ LONG_DY = 0.5  # the long-term line runs this many rows above the short-term one
 class Grid:
     """Nodes at grid positions, plus the bookkeeping of which columns each time axis uses."""
 
-    def __init__(self, title: str, label: str, widest: int = 12, min_width: float = 0.0):
+    def __init__(self, title: str, label: str, widest: int = 12, min_width: float = 0.0, lead: int = 0):
         # NOTE: columns are as wide as the longest box label needs, or the inputs side by side
         # under one step (min_width inches), with room between them: nodes must not touch
         self.dx = max(DX, 0.085 * widest + 0.55, min_width + 0.6)
         self.dot = Dot(title, layout="neato", splines="true", overlap="true", label=label, labelloc="t",
                        outputorder="edgesfirst")
         self.next_col = 0.0
+        self.lead = max(0, lead)  # columns each time axis keeps free on either side for initial states s_-1, ...
         self.top = 0.0
         self.at: dict = {}  # node id -> (col, row)
 
@@ -63,9 +71,9 @@ class Grid:
         return nid
 
     def axis(self, n_cols: int) -> float:
-        """Reserve a block of columns (an init column, the steps, a final column)."""
-        start = self.next_col + (1 if self.next_col == 0 else 2)  # column of step 0
-        self.next_col = start + n_cols
+        """Reserve a block of columns (`lead` + 1 init columns, the steps, a final column, `lead` more)."""
+        start = self.next_col + (1 if self.next_col == 0 else 2) + self.lead  # column of step 0
+        self.next_col = start + n_cols + self.lead
         return start
 
     def legend(self) -> None:
@@ -114,88 +122,138 @@ def _step_nodes(grid, shown, col0, row, label: str, role, shape="box", dots: boo
 
 
 class Run:
-    """One run of a cell drawn as a row of step boxes, with its state lines. `prefix` names its
-    initial and final states (`enc.` in a model, so that two runs' `h_0` differ)."""
+    """One run of a cell drawn as a row of step boxes, with the state values its unrolled graph
+    hands from step to step (`flow.carries`): a value read one step later along the state's
+    straight line, one read k > 1 steps later as a dashed edge labelled `h t-k`, a value that
+    reaches a step left out into or out of the "…" column, and each initial state (s_0, s_-1,
+    ...) left of step 1, latest nearest. `shown` are the columns' steps; in a reversed run cell
+    step t sits in column `turn(t)`, right to left. `prefix` names its initial and final states
+    (`enc.` in a model, so that two runs' `h_0` differ)."""
 
-    def __init__(self, grid, label, iface, roles, shown, steps, col0, row, reverse=False, prefix=""):
-        self.grid, self.iface, self.roles, self.shown = grid, iface, roles, shown
-        self.col0, self.row, self.reverse, self.steps = col0, row, reverse, steps
+    def __init__(self, grid, label, flow, roles, shown, col0, row, reverse=False, prefix=""):
+        self.grid, self.flow, self.roles, self.shown = grid, flow, roles, shown
+        self.col0, self.row, self.reverse, self.steps = col0, row, reverse, flow.steps
         self.prefix = prefix
         self.boxes = _step_nodes(grid, shown, col0, row, f"{label}\nt={{t}}", "cell",
                                  width="1.15", height="0.75", penwidth="1.6")
         self.final_nodes: dict = {}
+        self.initial_nodes: dict = {}
         self.context = None  # the context C node when another run starts from this one's final states
 
-    def carried(self, s: str, i: int) -> str:
-        """The label of state s on its way from box i to box i+1: c_t, t the step that made it."""
-        if self.reverse:
-            return s
-        t = self.shown[i] if self.shown[i] is not None else self.shown[i + 1] - 1
-        return f"{s}_{t + 1}"
+    def turn(self, t: int) -> int:
+        """The column step of cell step t, and the other way round (reversed runs go right to left)."""
+        return self.steps - 1 - t if self.reverse else t
 
-    def states(self, inits: dict, draw_finals: bool = True) -> None:
-        grid, dot = self.grid, self.grid.dot
-        n = len(self.boxes)
-        first, last = (n - 1, 0) if self.reverse else (0, n - 1)
-        init_col = self.col0 + (n if self.reverse else -1)
-        final_col = self.col0 + (-1 if self.reverse else n)
-        back = BACKWARDS if self.reverse else {}
-        for s in self.iface["states"]:
-            role = self.roles[s]
-            line = COLORS[role][1]
-            long = role == "long"
-            dy = LONG_DY if long else 0.0
-            ports = {"tailport": "ne", "headport": "nw"} if long else {}
-            if s in inits:
-                dot.edge(inits[s], self.boxes[first], color=line, penwidth="2", label=s, fontcolor=line)
-            else:
-                init = grid.node(f"{self.prefix}{s}_0", init_col, self.row + dy, shape="box", **style(role))
-                a, b = (self.boxes[first], init) if self.reverse else (init, self.boxes[first])
-                dot.edge(a, b, color=line, penwidth="2", **back)
-            for i in range(n - 1):
-                dot.edge(self.boxes[i], self.boxes[i + 1], color=line, penwidth="2",
-                         **({"label": self.carried(s, i), "fontcolor": line} if long else {}), **ports, **back)
-            for k in self.iface["delays"][s]:
-                if k < 2:
-                    continue
-                for i, t in enumerate(self.shown):
-                    if t is not None and (t - k) in self.shown:
-                        dot.edge(self.boxes[self.shown.index(t - k)], self.boxes[i], color=line, style="dashed",
-                                 label=f"{s} t-{k}", fontcolor=line)
+    def index(self, t: int) -> int:
+        """The column of cell step t: its box, or the '…' column for a step left out."""
+        p = self.turn(t)
+        return self.shown.index(p) if p in self.shown else self.shown.index(None)
+
+    def box(self, t: int) -> str:
+        return self.boxes[self.index(t)]
+
+    def states(self, given: dict, draw_finals: bool = True) -> None:
+        """Every state's carries, then its final value; `given` maps a state to the node it
+        starts from (a model's `from`), which then stands for all its initial states."""
+        for s in self.flow.states:
+            done: set = set()
+            for carry in sorted((c for c in self.flow.carries if c[0] == s), key=self._order):
+                self.carry(*carry, given.get(s), done)
             if draw_finals:
-                fin = grid.node(f"{self.prefix}{s}_{self.steps}" if not self.reverse else f"{self.prefix}{s}_final",
-                                final_col, self.row + dy, shape="box", **style(role))
-                a, b = (fin, self.boxes[last]) if self.reverse else (self.boxes[last], fin)
-                dot.edge(a, b, color=line, penwidth="2", **back)
-                self.final_nodes[s] = fin
+                self.final(s)
+
+    def _order(self, carry) -> tuple:
+        """Delay 1 first (the initial state, then along the line), then each longer delay."""
+        _, a, b = carry
+        ends = (self.index(b), -a) if a < 0 else tuple(sorted((self.index(a), self.index(b))))
+        return (b - a > 1, b - a, a >= 0, ends)
+
+    def carry(self, s: str, a: int, b: int, given, done: set) -> None:
+        """One edge for state s's value of step a read at step b (a < 0: an initial state)."""
+        role = self.roles[s]
+        line, k, long = COLORS[role][1], b - a, role == "long"
+        if a >= 0 and self.index(a) == self.index(b):
+            return  # both steps behind the '…'
+        head = self.box(b)
+        if a < 0 and given is not None:  # a model's `from`: one node for all its initial states
+            tail, attrs = given, ({"label": s} if k == 1 else {"style": "dashed", "label": f"{s} t-{k}"})
+            edge = (tail, head, {"color": line, **({"penwidth": "2"} if k == 1 else {}), **attrs,
+                                 "fontcolor": line})
+        else:
+            tail = self.initial(s, a) if a < 0 else self.box(a)
+            if k > 1:
+                attrs = {"color": line, "style": "dashed", "label": f"{s} t-{k}", "fontcolor": line}
+            elif a < 0:
+                attrs = {"color": line, "penwidth": "2"}
+            else:
+                attrs = {"color": line, "penwidth": "2",
+                         **({"label": self.carried(s, a), "fontcolor": line} if long else {}),
+                         **({"tailport": "ne", "headport": "nw"} if long else {})}
+            back = BACKWARDS if self.reverse else {}
+            edge = (head, tail, {**attrs, **back}) if self.reverse else (tail, head, attrs)
+        if edge[:2] + (k,) not in done:
+            done.add(edge[:2] + (k,))
+            self.grid.dot.edge(*edge[:2], **edge[2])
+
+    def carried(self, s: str, a: int) -> str:
+        """The label of state s on its way from step a to the next: s_t, t the step that made it."""
+        return s if self.reverse else f"{s}_{a + 1}"
+
+    def initial(self, s: str, a: int) -> str:
+        """The node of initial state s at step a < 0 (s_0, s_-1, ...), left of step 1 (right of a
+        reversed run's), latest nearest."""
+        if (s, a) not in self.initial_nodes:
+            rank = self.flow.initials(s).index(a)
+            col = self.col0 + len(self.boxes) + rank if self.reverse else self.col0 - 1 - rank
+            dy = LONG_DY if self.roles[s] == "long" else 0.0
+            self.initial_nodes[(s, a)] = self.grid.node(f"{self.prefix}{s}_{a + 1}", col, self.row + dy,
+                                                        shape="box", **style(self.roles[s]))
+        return self.initial_nodes[(s, a)]
+
+    def final(self, s: str) -> None:
+        """State s's final value, right of the last step (left of a reversed run's)."""
+        role = self.roles[s]
+        dy = LONG_DY if role == "long" else 0.0
+        col = self.col0 - 1 if self.reverse else self.col0 + len(self.boxes)
+        fin = self.grid.node(f"{self.prefix}{s}_{'final' if self.reverse else self.steps}", col, self.row + dy,
+                             shape="box", **style(role))
+        last = self.box(self.steps - 1)
+        a, b = (fin, last) if self.reverse else (last, fin)
+        self.grid.dot.edge(a, b, color=COLORS[role][1], penwidth="2", **(BACKWARDS if self.reverse else {}))
+        self.final_nodes[s] = fin
 
 
 # ---- cells and blocks -----------------------------------------------------------------
 
 def cell_unrolled(g, steps: int, shapes: bool) -> str:
+    """One box per step; what each step reads and makes, and the states it hands on, come
+    from the cell's unrolled graph (`step_flow`)."""
     name = g.graph["name"]
-    iface, roles, shown = cell_iface(g), state_roles(g), shown_steps(steps)
-    centres, width = side_by_side([f"{inp}_{steps}" for inp in iface["inputs"]])
-    grid = Grid(f"{name} (unrolled)", f"cell {name}: unrolled over {steps} steps", max(12, len(name)), width)
+    roles, shown = state_roles(g), shown_steps(steps)
+    flow = step_flow(g, steps, shown)
+    ins = flow.input_names
+    centres, width = side_by_side([f"{inp}_{steps}" for inp in ins])
+    grid = Grid(f"{name} (unrolled)", f"cell {name}: unrolled over {steps} steps", max(12, len(name)), width,
+                lead=flow.depth - 1)
     col0 = grid.axis(len(shown))
     # every per-step input, side by side under each step (x_t and mask_t)
     rows = [_step_nodes(grid, shown, col0 + dx / grid.dx, 0, f"{inp}_{{t}}", "input", dots=j == 0)
-            for j, (inp, dx) in enumerate(zip(iface["inputs"], centres))]
-    run = Run(grid, name, iface, roles, shown, steps, col0, 1)
-    for inp, xs in zip(iface["inputs"], rows):
+            for j, (inp, dx) in enumerate(zip(ins, centres))]
+    run = Run(grid, name, flow, roles, shown, col0, 1)
+    for inp, xs in zip(ins, rows):
         for x, b, t in zip(xs, run.boxes, shown):
-            if t is not None:
+            if t is not None and inp in flow.inputs[t]:
                 grid.dot.edge(x, b, **({"label": str(g.nodes[inp]["type"])} if shapes else {}))
     run.states({})
-    for j, o in enumerate(iface["outputs"]):
+    for j, o in enumerate(flow.output_names):
         ys = _step_nodes(grid, shown, col0, 2 + j * 0.7, f"{o}_{{t}}", "output")
         for b, y, t in zip(run.boxes, ys, shown):
-            if t is not None:
+            if t is not None and o in flow.outputs[t]:
                 grid.dot.edge(b, y)
-    for m in iface["memories"]:
+    for m, reads in flow.memories.items():
         mem = grid.node(f"{m} (memory)", col0 - 1, 0, shape="box", **style("memory"))
         for b, t in zip(run.boxes, shown):
-            if t is not None:
+            if t in reads:
                 grid.dot.edge(mem, b, color="#999999", style="dotted")
     return grid.text()
 
@@ -230,16 +288,14 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
 
     A value carried from an earlier step enters a step once, as an `h[t-1]` node beside the
     inputs, fed by one edge from the step that computed it."""
-    from .passes.unroll import unroll
+    from .passes.unroll import neighbourhood, unroll
     from .render_style import draw_ops, edge_label, op_label
 
     name = g.graph["name"]
     dot = Dot(f"{name} (unrolled)", rankdir="BT", newrank="true", nodesep="0.25", ranksep="0.3",
               label=f"cell {name}: unrolled over {steps} steps, gates", labelloc="t")
     roles, shown = state_roles(g), shown_steps(steps)
-    ks = {k for ds in delays(g).values() for k in ds}
-    drawn = {t for t in shown if t is not None}
-    u = unroll(g, steps, only=drawn | {t - k for t in drawn for k in ks if t - k >= 0})
+    u = unroll(g, steps, only=neighbourhood(g, steps, {t for t in shown if t is not None}))
     ids: dict = {}
     carry: dict = {}  # (source node, step) -> the entry node of that value in that step
     bottom: list = []
@@ -309,7 +365,7 @@ def _sequence_input(g, u):
     return None
 
 
-def _sharing(program, g) -> dict:
+def _sharing(g, flows) -> dict:
     """model input → the input whose columns it is drawn in, side by side: a cell's second
     per-step input (`over (x = embed(src, V, E), mask = m)`) runs on the first one's time axis."""
     beside: dict = {}
@@ -319,7 +375,7 @@ def _sharing(program, g) -> dict:
         if d["op"] != Op.CALL or d["kind"] != "cell":
             continue
         ports = {p: u for u, p, _ in in_edges(g, n)}
-        names = cell_iface(program.instance(d["callee"], d["sizes"]))["inputs"]
+        names = flows[n].input_names
         first = _sequence_input(g, ports[names[0]]) if names[0] in ports else None
         if first is None:
             continue
@@ -330,6 +386,21 @@ def _sharing(program, g) -> dict:
             if o is not None and o != first and o not in owners and o not in beside:
                 beside[o] = first
     return beside
+
+
+def _run_flows(program, g, steps: int, drawn: set) -> dict:
+    """run (a call of a cell) → the `StepFlow` of its callee over the steps drawn (a reversed
+    run's columns hold its steps right to left); runs of one cell with the same sizes share one."""
+    flows: dict = {}
+    by_callee: dict = {}
+    for n, d in g.nodes(data=True):
+        if d["op"] == Op.CALL and d["kind"] == "cell":
+            callee = program.instance(d["callee"], d["sizes"])
+            key = (id(callee), d["reverse"])
+            if key not in by_callee:
+                by_callee[key] = step_flow(callee, steps, {steps - 1 - t for t in drawn} if d["reverse"] else drawn)
+            flows[n] = by_callee[key]
+    return flows
 
 
 def model_unrolled(program, g, steps: int, shapes: bool) -> str:
@@ -363,14 +434,17 @@ class ModelPicture:
         name = g.graph["name"]
         widest = max([len(f"{d['instance']}: {d['callee']}") for _, d in g.nodes(data=True) if d["op"] == Op.CALL]
                      or [12])
-        beside = _sharing(program, g)
+        self.shown = shown_steps(steps)
+        drawn = {t for t in self.shown if t is not None}
+        self.flows = _run_flows(program, g, steps, drawn)
+        beside = _sharing(g, self.flows)
         self.groups = {n: [n] + [m for m in topo_order(g) if beside.get(m) == n] for n in topo_order(g)
                        if g.nodes[n]["op"] == Op.INPUT and g.nodes[n]["type"].seq and n not in beside}
         self.placed = {n: side_by_side([f"{m}_{steps}" for m in group]) for n, group in self.groups.items()}
         self.grid = Grid(f"{name} (unrolled)", f"model {name}: unrolled over {steps} steps", widest,
-                         max([w for _, w in self.placed.values()] or [0.0]))
+                         max([w for _, w in self.placed.values()] or [0.0]),
+                         lead=max([f.depth - 1 for f in self.flows.values()] or [0]))
         self.dot = self.grid.dot
-        self.shown = shown_steps(steps)
         self.rows: dict = {}
         self.singles: dict = {}
         self.axes: dict = {}  # axis id -> column of step 0
@@ -428,24 +502,23 @@ class ModelPicture:
     def cell_run(self, n, d) -> None:
         """A run of a cell: its step boxes above its input, its states, the context C it hands on."""
         ports = {p: u for u, p, _ in in_edges(self.g, n)}
-        callee = self.program.instance(d["callee"], d["sizes"])
-        iface, roles = cell_iface(callee), state_roles(callee)
-        given = {p: self.rows[ports[p]] for p in iface["inputs"] if p in ports and ports[p] in self.rows}
-        x = self.rows[ports[iface["input"]]]
+        flow, roles = self.flows[n], state_roles(self.program.instance(d["callee"], d["sizes"]))
+        given = {p: self.rows[ports[p]] for p in flow.input_names if p in ports and ports[p] in self.rows}
+        x = self.rows[ports[flow.input_names[0]]]
         col0 = self.axes[x.axis]
         lv = self.level(x.axis, max(r.row for r in given.values() if r.axis == x.axis) + 1)
-        run = Run(self.grid, f"{d['instance']}: {d['callee']}", iface, roles, self.shown, self.steps, col0, lv,
+        run = Run(self.grid, f"{d['instance']}: {d['callee']}", flow, roles, self.shown, col0, lv,
                   d["reverse"], prefix=f"{d['instance']}.")
         self.feed(run, given, ports)
         inits = {}
-        for s in iface["states"]:
-            if s in ports:
+        for s in flow.states:
+            if s in ports and flow.initials(s):  # drawn where a step reads it
                 inits[s] = _place_single(self.grid, self.singles, ports[s], col0 - 1,
                                          lv + (LONG_DY if roles[s] == "long" else 0))
         run.states(inits, draw_finals=n not in self.consumed)
         if n in self.consumed:
             self.context(run, d, col0, lv)
-        mems = [self.rows[ports[m]] for m in iface["memories"] if m in ports and ports[m] in self.rows]
+        mems = {m: self.rows[ports[m]] for m in flow.memories if m in ports and ports[m] in self.rows}
         if mems:
             self.contexts.append((run, mems, x.axis))
         self.rows[n] = Row(run.boxes, x.axis, lv, run=run)
@@ -458,16 +531,16 @@ class ModelPicture:
             if len(given) > 1:  # which input it is, on a line of its own
                 attrs["label"] = "\n".join([attrs.get("label", ""), f"→ {p}"]).strip("\n")
             for a, b, t in zip(r.ids, run.boxes, self.shown):
-                if t is not None and a is not None:
+                if t is not None and a is not None and p in run.flow.inputs[run.turn(t)]:
                     self.dot.edge(a, b, **attrs)
 
     def context(self, run, d, col0, lv) -> None:
         """The context C right of a run whose final states start another: it stands for them."""
         ctx = self.grid.node(f"context C\n({d['instance']}.final)", col0 + len(self.shown), lv, shape="box",
                              **style("context", penwidth="2"))
-        for s in run.iface["states"]:
+        for s in run.flow.states:
             line = COLORS[run.roles[s]][1]
-            self.dot.edge(run.boxes[-1], ctx, color=line, penwidth="2")
+            self.dot.edge(run.box(run.steps - 1), ctx, color=line, penwidth="2")
             run.final_nodes[s] = ctx
         run.context = ctx
 
@@ -541,15 +614,17 @@ class ModelPicture:
             self.singles[n] = [src[0], src[1] + [word], src[2]]
 
 
-def _contexts(grid, run, mems, row) -> None:
+def _contexts(grid, run, mems: dict, row) -> None:
     """Each decoder step's context C_t, above the decoder (row `row`, between its step and the one
-    before), with an edge from every step of each sequence it attends: a fan, not a bundle."""
+    before), with an edge from every step of each sequence it attends (memory → its row) at that
+    step: a fan, not a bundle."""
     for i, (b, t) in enumerate(zip(run.boxes, run.shown)):
-        if t is None:
+        reads = [src for m, src in mems.items() if t is not None and run.turn(t) in run.flow.memories[m]]
+        if not reads:
             continue
         c = grid.node(f"C_{t + 1}", run.col0 + i - 0.5, row, shape="circle", width="0.42", fixedsize="true",
                       fontsize="8", **style("context"))
-        for src in mems:
+        for src in reads:
             attention_edges(grid.dot, src.ids, [c], run.shown, [t], causal=False)
         grid.dot.edge(c, b, color=COLORS["context"][1])
 
@@ -568,8 +643,17 @@ def _place_single(grid, singles, n, col, row) -> str:
     return node
 
 
-def _name_of(g, n) -> str:
+def _name_of(g, n, depth: int = 3) -> str:
+    """How a model value reads: its name, `enc.y` for a run's field, and a temporary (`temp`) as
+    the op words it applies to what it reads (`tanh(enc.y)`), never its generated name."""
     d = g.nodes[n]
     if d["op"] == Op.GET:
         return f"{g.nodes[in_edges(g, n)[0][0]]['instance']}.{d['field']}"
-    return n
+    if not d.get("temp"):
+        return n
+    ins = [u for u, _, _ in in_edges(g, n) if g.nodes[u]["op"] not in HIDDEN]
+    names = [_name_of(g, u, depth - 1) for u in ins] if depth > 0 else ["…"]
+    word = op_word(g, n)
+    if len(names) == 2 and len(word) == 1:  # an operator: a + b
+        return f"({names[0]} {word} {names[1]})"
+    return f"{word}({', '.join(names)})" if word else ", ".join(names)

@@ -67,8 +67,22 @@ def test_unroll_counts(n):
 
 def test_unroll_two_step_delay():
     u = unroll(load("delay2.seq").main.graph, 4)
-    assert {"h@-1", "h@-2"} <= set(u.nodes)
-    assert u.has_edge("h@1", "_h5@3") or any(a == "h@1" and b.endswith("@3") for a, b in u.edges())
+    initial = {d["step"] for _, d in u.nodes(data=True) if d.get("initial_of") == "h"}
+    assert initial == {-1, -2}
+    steps = {(u.nodes[a]["step"], u.nodes[b]["step"]) for a, b in u.edges()
+             if (u.nodes[a].get("origin") == "h" or u.nodes[a].get("initial_of") == "h")
+             and u.nodes[a]["step"] != u.nodes[b]["step"]}
+    assert steps == {(-2, 0), (-1, 0), (-1, 1)} | {(t - k, t) for t in range(4) for k in (1, 2) if t >= k}
+
+
+def test_unroll_neighbourhood():
+    """The steps next to those drawn through a delayed edge, so the edges into and out of them are kept."""
+    from seqdsl.passes.unroll import neighbourhood
+
+    g = load("delay2.seq").main.graph
+    assert neighbourhood(g, 10, {0, 1, 2, 7, 8, 9}) == set(range(10))
+    assert neighbourhood(g, 20, {0, 1, 2, 17, 18, 19}) == {0, 1, 2, 3, 4, 15, 16, 17, 18, 19}
+    assert neighbourhood(load("lstm.seq").main.graph, 20, {0, 19}) == {0, 1, 18, 19}
 
 
 # ---- unrolled diagrams -------------------------------------------------------------------
@@ -93,8 +107,11 @@ def test_elision_above_eight_steps(n):
 
 
 def test_two_step_delay_edges():
+    """Steps 3, 4 and 5 read h from two steps back, step 2 reads h_0 and step 1 reads h_-1
+    (tests/test_render_steps.py checks each edge's ends)."""
     text = to_dot(load("delay2.seq"), "Delay2RNN", "unrolled", 5)
-    assert text.count('label="h t-2"') == 3  # steps 3, 4, 5
+    assert text.count('label="h t-2"') == 5
+    assert text.count('label="h_0"') == text.count('label="h_-1"') == 1
 
 
 @pytest.mark.parametrize("n,causal", [(4, True), (6, True), (5, False)])

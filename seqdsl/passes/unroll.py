@@ -7,8 +7,15 @@ Out: a graph with one copy `name@t` of every per-step node for t = 0..N-1 (attri
      for each state `s` read with delay k, initial nodes `s@-1` .. `s@-k` (op `input`,
      `initial_of=s`). A delayed edge u → v with delay k becomes u@(t-k) → v@t; no edge is
      delayed any more, so the result is a DAG. Unrolling is inlining the step T times.
-     `only` (a set of steps) writes out just those steps, plus what they read (the renderer
-     draws a few of a thousand steps); an edge from a step left out is dropped.
+     `only` (a set of steps) writes out just those steps, with the shared and initial nodes
+     (the renderer draws a few of a thousand steps); an edge from a step left out is dropped.
+     An initial node `s@-j` is s's value j steps before step 0 (all of them hold s's initial
+     value): a step t that reads s[t-k] with t - k < 0 reads `s@(t-k)`, so the delay of each
+     read is the reader's step minus the initial node's.
+`neighbourhood(g, steps, only)`: the steps of `only` plus every step one of them reads through
+     a delayed edge or that reads one of them: unrolled with `only=neighbourhood(...)`, every
+     edge into or out of a step of `only` is in the result (the renderer draws those that reach
+     a step it elides as coming from, or going to, its "…" column).
 """
 
 from __future__ import annotations
@@ -17,6 +24,13 @@ from ..ir import in_edges
 from ..ops import OPS, Op
 
 MAX_UNROLLED_NODES = 200_000
+
+
+def neighbourhood(g, steps: int, only) -> set:
+    """The steps of `only` and those a delayed edge joins to one of them (t - k and t + k), in 0..steps-1."""
+    ks = {d["delay"] for _, _, d in g.edges(data=True) if d["delay"]}
+    near = set(only) | {t + s * k for t in only for k in ks for s in (-1, 1)}
+    return {t for t in near if 0 <= t < steps}
 
 
 def unroll(g, steps: int, only=None):
