@@ -1,10 +1,10 @@
 """The AST: frozen dataclasses with source spans, built by `seqdsl.parse`.
 
 In:  nothing (definitions only).
-Out: node classes. Expressions (`Num`, `Name`, `Bool`, `BinOp`, `Neg`, `Call`, `Delay`,
+Out: node classes. Expressions (`Num`, `Name`, `Bool`, `BinOp`, `Neg`, `Pow`, `Call`, `Delay`,
      `Last`, `Attr`, `Run`; `Kwarg` and `KwargList` for named values), statements
      (`InDecl`, `MemDecl`, `StateDecl`, `ParamDecl`, `Assign`, `Out`, `Repeat`), and
-     top-level items (`Use`, `Definition`, `Module`).
+     top-level items (`Use`, `Definition`, `Module`); `source_text(node)`, a node's text.
 Every node has a `span` (`seqdsl.errors.Span`) and a `depth` (height of its subtree,
 used to cap nesting before anything recurses over it).
 """
@@ -53,6 +53,15 @@ class BinOp(Node):
 @dataclass(frozen=True)
 class Neg(Node):
     operand: "Expr"
+    depth: int = 1
+
+
+@dataclass(frozen=True)
+class Pow(Node):
+    """`base ** exponent`; the exponent must be a number (checked when it is lowered)."""
+
+    base: "Expr"
+    exponent: "Expr"
     depth: int = 1
 
 
@@ -128,7 +137,7 @@ class Run(Node):
     depth: int = 1
 
 
-Expr = Num | Bool | Name | BinOp | Neg | Call | Delay | Last | Attr | Run
+Expr = Num | Bool | Name | BinOp | Neg | Pow | Call | Delay | Last | Attr | Run
 
 
 # ---- types and statements ---------------------------------------------------------
@@ -217,3 +226,12 @@ class Module(Node):
     file: str
     uses: tuple
     definitions: tuple
+
+
+def source_text(node: Node) -> str | None:
+    """The source text of a node that sits on one line (`W_hh`, `tanh(c)`, `[I]`), or None."""
+    span = node.span
+    line = span.source_line()
+    if span.end_col <= span.col or span.end_col - 1 > len(line):
+        return None
+    return line[span.col - 1:span.end_col - 1].strip() or None

@@ -2,7 +2,8 @@
 
 In:  a lowered IR graph (and, for algebraic loops, the equations being lowered).
 Out: `algebraic_loop_error(...)` → the `SpecError` naming the cycle's path with line
-     numbers; `check_graph(g)` → a list of warnings (unused parameters and inputs);
+     numbers; `check_graph(g)` → a list of warnings (those lowering kept on the graph, such as
+     final states a run started `from` leaves unused; unused parameters and inputs);
      `summary(g, program)` → inputs, outputs, states, the runs, and every parameter with its
      shape, including those of the cells and blocks it runs (by instance path: `enc.W_ii`;
      only its own without `program`); `param_size(dims)` → a parameter's count (int, or a
@@ -28,7 +29,10 @@ def algebraic_loop_error(stack: list, name: str, equations: dict) -> SpecError:
 
 
 def check_graph(g) -> list:
-    warnings = []
+    """Warnings about a lowered graph: those lowering found (`g.graph["warnings"]`: (message, span,
+    hint), e.g. a run started `from` another's final states that leaves some of them unused), then
+    unused parameters and inputs."""
+    warnings = [Warning_(*w) for w in g.graph.get("warnings", ())]
     for n, d in g.nodes(data=True):
         if d["op"] == Op.PARAM and g.out_degree(n) == 0:
             warnings.append(Warning_(f"parameter '{n}' is never used", d["span"], "remove it or use it"))

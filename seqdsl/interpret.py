@@ -5,7 +5,7 @@ In:  a `Program`, a definition name, bound sizes, parameters (spec name → arra
 Out: `run(...)` → (outputs, final): what the spec means. Slow and plain on purpose: a cell is
      evaluated step by step in topological order, a model call by call. Both backends, which
      run optimised generated code, are tested against it on every spec. Softmax, layernorm,
-     positions and attention are the NumPy backend's own kernels (seqdsl/kernels), which
+     positions, attention and gelu are the NumPy backend's own kernels (seqdsl/kernels), which
      tests/test_kernels.py checks against torch.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ir import in_edges, states, topo_order
-from .kernels.numpy_kernels import _attention, _layernorm, _positions, _softmax
+from .kernels.numpy_kernels import _attention, _gelu, _layernorm, _positions, _softmax
 from .ops import Op
 
 
@@ -59,6 +59,10 @@ def _eval(g, n, args, types, ctx):
         Op.SOFTMAX: lambda: _softmax(args[0]), Op.SUM: lambda: args[0].sum(1), Op.LAST: lambda: args[0][:, -1],
         Op.EMBED: lambda: args[1][args[0]], Op.ONEHOT: lambda: np.eye(d["size"].value, dtype=ctx["dtype"])[args[0]],
         Op.ATTENTION: lambda: _attention(*args, d["heads"].value, d["causal"]),
+        Op.ABS: lambda: np.abs(args[0]), Op.SQRT: lambda: np.sqrt(args[0]), Op.GELU: lambda: _gelu(args[0]),
+        Op.SOFTPLUS: lambda: np.logaddexp(args[0], 0.0), Op.POW: lambda: np.power(args[0], d["k"]),
+        Op.CLIP: lambda: np.clip(args[0], d["lo"], d["hi"]), Op.MINIMUM: lambda: np.minimum(al[0], al[1]),
+        Op.MAXIMUM: lambda: np.maximum(al[0], al[1]), Op.MEAN: lambda: args[0].mean(-1),
         Op.CONST: lambda: np.asarray(d["value"], dtype=ctx["dtype"]),
         Op.POSITIONS: lambda: _positions(ctx["T"], out.dims[0].value).astype(ctx["dtype"]),
     }

@@ -5,6 +5,10 @@ In:  an `ast.Definition`, a size environment (name → `Size` or bool) and a `re
 Out: a networkx.MultiDiGraph (see seqdsl.ir), verified; `SpecError` for unknown names,
      duplicates, wrong arity, shape mismatches, algebraic loops, bad delays, ...
 
+A size read in an expression is a number (a `const` node: `x / sqrt(H)`); an exponent (`x ** 2`) and
+clip's bounds are numbers, kept as attributes. A warning lowering finds (a run started `from` final
+states it leaves partly unused) is kept on the graph, `g.graph["warnings"]`, for `seqdsl.check`.
+
 Cells are systems of equations: each name is assigned once, in any order, and a cycle
 must pass through a delayed reference `h[t-k]`. Blocks and models are sequential: a
 statement sees what was bound before it, and a name may be re-bound (`x = f(x)`).
@@ -15,12 +19,13 @@ from __future__ import annotations
 import networkx as nx
 
 from . import ast as A
+from .ast import source_text
 from .check import algebraic_loop_error
 from .errors import Span, SpecError, did_you_mean
 from .ir import add_node, new_graph, verify
 from .lower_runs import RunLowering
 from .lower_values import Delayed, Equation, Pending, RunHandle, State
-from .ops import FUNCTIONS, Op, infer
+from .ops import FUNCTIONS, OPS, Op, infer
 from .parse import check_identifier
 from .size_exprs import SizeScope
 from .sizes import MAX_SIZE, Size
@@ -60,6 +65,7 @@ class Lowerer:
         self.lowered: dict = {}  # cells: name -> its node, once lowered
         self.in_progress: list = []  # cells: the equations being lowered (an algebraic loop repeats one)
         self.outputs_seen: set = set()  # blocks and models
+        self.warnings: list = []  # (message, span, hint): kept on the graph as g.graph["warnings"] (seqdsl.check)
 
     # ---- naming ---------------------------------------------------------------
     def temp(self, base: str) -> str:
@@ -196,6 +202,12 @@ class Lowerer:
         if self.defn.kind != "cell":
             raise SpecError(f"states belong in cells; a {self.defn.kind} has no time steps of its own", s.span,
                             "move the recurrence into a cell and run it with 'over'")
+        v = self.scope.get(s.name)
+        if isinstance(v, str) and self.g.nodes[v]["op"] == Op.INPUT:
+            prev = self.free_name(f"{s.name}_prev")
+            raise SpecError(f"'{s.name}' is declared twice: it is an input, and an input cannot also be a state",
+                            s.span, f"to read earlier inputs, keep them in a state of their own: 'state {prev}: "
+                            f"{self.declared_text(s.name)}', the equation '{prev} = {s.name}', then {prev}[t-1]")
         self.declare(s.name, s.span)
         t = self.type_of(s.type)
         if t.seq or t.dtype == "int":
@@ -258,17 +270,63 @@ class Lowerer:
             if isinstance(v, State):  # (states exist only in cells)
                 return Delayed(name, delay) if delay else Pending(name)
             if delay:
-                raise SpecError(f"'{name}' is not a state; only states can be read at t-{delay}", span,
-                                f"declare it with 'state {name}: [..]' and assign it in the cell")
+                raise self.not_a_state(name, v, span, delay)
             if isinstance(v, Equation):
                 return Pending(name)
             return v
         if name in self.env:
-            raise SpecError(f"'{name}' is a size, not a value", span)
+            return self.size_value(name, span, delay)
         if name in BUILTIN_CALLS or name in FUNCTIONS:
             raise SpecError(f"'{name}' is a function; call it: {name}(...)", span)
         candidates = [k for k in self.scope] + list(self.env)
         raise SpecError(f"unknown name '{name}'", span, did_you_mean(name, candidates))
+
+    def size_value(self, name: str, span: Span, delay: int = 0) -> str:
+        """A size read as a number (`x / H`, `sqrt(H)`): a `const` node (its `value` is None, and
+        `size` says which, while the size is symbolic)."""
+        v = self.env[name]
+        if isinstance(v, bool):
+            raise SpecError(f"'{name}' is a flag (true/false), not a number", span)
+        if delay:
+            raise SpecError(f"'{name}' is a size, the same at every step; only states can be read at t-{delay}",
+                            span, f"write {name}")
+        attrs = {"value": float(v.value)} if v.value is not None else {"value": None, "size": v}
+        return self.leaf(Op.CONST, self.temp("c"), VType((), False, "float", False), span, **attrs)
+
+    def not_a_state(self, name: str, v, span: Span, delay: int) -> SpecError:
+        """The error for `name[t-k]` when `name` is no state, with what to write instead."""
+        what = f"only states can be read at t-{delay}"
+        op = self.g.nodes[v]["op"] if isinstance(v, str) else None
+        if op == Op.INPUT:
+            prev = self.free_name(f"{name}_prev")
+            return SpecError(f"'{name}' is an input; {what}", span,
+                             f"keep earlier inputs in a state of their own: declare 'state {prev}: "
+                             f"{self.declared_text(name)}', add the equation '{prev} = {name}', and read "
+                             f"{prev}[t-{delay}] (zeros before the first step)")
+        if op in (Op.PARAM, Op.MEMORY):
+            kind = "parameter" if op == Op.PARAM else "memory"
+            return SpecError(f"'{name}' is a {kind}, the same at every step; {what}", span, f"write {name}")
+        return SpecError(f"'{name}' is not a state; {what}", span,
+                         f"make it one: declare 'state {name}: [..]' (its shape); its equation stays as it is")
+
+    def free_name(self, base: str) -> str:
+        """`base`, or `base2`, `base3`, ...: a name nothing in the definition uses (for hints)."""
+        taken = set(self.scope) | set(self.env) | {s for st in self.defn.body for s in _declared(st)}
+        k, name = 1, base
+        while name in taken:
+            k += 1
+            name = f"{base}{k}"
+        return name
+
+    def declared_text(self, name: str) -> str:
+        """The type of `name` as its declaration writes it (`[I]`), else as the checker prints it."""
+        for st in self.defn.body:
+            if isinstance(st, (A.InDecl, A.MemDecl, A.StateDecl)) and st.name == name:
+                text = source_text(st.type)
+                if text:
+                    return text
+        v = self.scope.get(name)
+        return str(self.g.nodes[v]["type"]) if isinstance(v, str) else "[..]"
 
     def expr(self, e, is_root: bool = False):
         if isinstance(e, A.Num):
@@ -295,10 +353,17 @@ class Lowerer:
         if isinstance(e, A.BinOp):
             a = self.operand(e.left)
             b = self.operand(e.right)
+            if e.op == "*":
+                self.check_not_matmul(e, a, b)
             op = {"+": Op.ADD, "-": Op.SUB, "*": Op.MUL, "/": Op.DIV, "@": Op.MATMUL}[e.op]
             return self.node(op, [a, b], e.span, self.root_name(is_root))
         if isinstance(e, A.Neg):
             return self.node(Op.NEG, [self.operand(e.operand)], e.span, self.root_name(is_root))
+        if isinstance(e, A.Pow):
+            x = self.operand(e.base)
+            k = self.sizes.number(e.exponent, "the exponent of '**'", "x ** k takes a number k: x ** 2, x ** 0.5, "
+                                  "x ** -1 (for a value as the exponent, write exp(y * log(x)))")
+            return self.node(Op.POW, [x], e.span, self.root_name(is_root), k=k)
         if isinstance(e, A.Last):
             if self.defn.kind == "cell":
                 raise SpecError("[last] reads the end of a sequence; inside a cell there is one step", e.span)
@@ -310,6 +375,26 @@ class Lowerer:
         if isinstance(e, A.Run):
             return self.runs.run(e, is_root)
         raise SpecError("unsupported expression", e.span)
+
+    def operand_type(self, operand) -> VType:
+        src, delay = operand
+        return self.declared_types[src] if delay else self.g.nodes[src]["type"]
+
+    def check_not_matmul(self, e: A.BinOp, a, b) -> None:
+        """`W * x` with a matrix and a vector: the error says to write `W @ x`."""
+        ta, tb = self.operand_type(a), self.operand_type(b)
+        if {ta.rank, tb.rank} != {1, 2} or (ta if ta.rank == 2 else tb).batched:
+            return
+        (w, wt), (x, xt) = sorted(((_operand_text(e.left, "W"), ta), (_operand_text(e.right, "x"), tb)),
+                                  key=lambda p: -p[1].rank)
+        if wt.dims[1] == xt.dims[0]:
+            fix = f"write {w} @ {x}"
+        elif wt.dims[0] == xt.dims[0]:
+            fix = f"write {x} @ {w}"
+        else:
+            fix = "and the sizes of these two do not fit '@' either"
+        raise SpecError(f"shape mismatch in multiplication: {ta} * {tb} (a matrix and a vector)", e.span,
+                        f"'*' multiplies elementwise; a matrix times a vector is '@': {fix}")
 
     def resolved(self, r):
         return self.equation_value(r.name) if isinstance(r, Pending) else r
@@ -327,19 +412,31 @@ class Lowerer:
             return self.root_of_stmt
         return None
 
-    def args(self, e: A.Call, n: int | None):
+    def args(self, e: A.Call, n: int | None, hint: str | None = None):
         if e.kwargs and e.func not in ("attention",):
             raise SpecError(f"{e.func}() takes no keyword arguments", e.kwargs[0].span,
                             f"pass the argument by position: {e.func}(...)")
         if n is not None and len(e.args) != n:
-            raise SpecError(f"{e.func}() takes {n} argument{'s' if n != 1 else ''}, got {len(e.args)}", e.span)
+            raise SpecError(f"{e.func}() takes {n} argument{'s' if n != 1 else ''}, got {len(e.args)}", e.span,
+                            hint)
         return e.args
+
+    def call_clip(self, e: A.Call, is_root: bool):
+        x, lo, hi = self.args(e, 3, ARITY_HINTS["clip"])
+        hint = "clip(x, lo, hi) takes numbers as bounds, e.g. clip(x, -1, 1); for bounds that are values, " \
+               "write min(max(x, lo), hi)"
+        low, high = self.sizes.number(lo, "clip's lower bound", hint), self.sizes.number(hi, "clip's upper bound", hint)
+        if low > high:
+            raise SpecError(f"clip's lower bound {low:g} is above its upper bound {high:g}", e.span,
+                            "write clip(x, lo, hi) with lo <= hi")
+        return self.node(Op.CLIP, [self.operand(x)], e.span, self.root_name(is_root), lo=low, hi=high)
 
     def call(self, e: A.Call, is_root: bool):
         """A call of a built-in: `tanh(x)`, `linear(x, N)`, ... (each lowered by its own method)."""
         if e.func in FUNCTIONS:
-            (x,) = self.args(e, 1)
-            return self.node(FUNCTIONS[e.func], [self.operand(x)], e.span, self.root_name(is_root))
+            op = FUNCTIONS[e.func]
+            args = self.args(e, OPS[op].arity, ARITY_HINTS.get(e.func))
+            return self.node(op, [self.operand(x) for x in args], e.span, self.root_name(is_root))
         lower = BUILTIN_CALLS.get(e.func)
         if lower is None:
             self.not_a_builtin(e)
@@ -632,16 +729,45 @@ class Lowerer:
         if not any(d["op"] == Op.OUTPUT for _, d in self.g.nodes(data=True)):
             raise SpecError(f"{self.defn.kind} {self.defn.name} has no output", self.defn.span,
                             "add a line 'out y = ...'")
+        if self.warnings:
+            self.g.graph["warnings"] = tuple(self.warnings)
         verify(self.g)
         return self.g
 
 
 # the built-ins besides the elementwise FUNCTIONS, each lowered by its own method
 BUILTIN_CALLS = {
-    "concat": Lowerer.call_concat, "linear": Lowerer.call_linear, "embed": Lowerer.call_embed,
-    "onehot": Lowerer.call_onehot, "layernorm": Lowerer.call_layernorm, "attention": Lowerer.call_attention,
-    "positions": Lowerer.call_positions, "split": Lowerer.call_split,
+    "clip": Lowerer.call_clip, "concat": Lowerer.call_concat, "linear": Lowerer.call_linear,
+    "embed": Lowerer.call_embed, "onehot": Lowerer.call_onehot, "layernorm": Lowerer.call_layernorm,
+    "attention": Lowerer.call_attention, "positions": Lowerer.call_positions, "split": Lowerer.call_split,
 }
+
+
+ARITY_HINTS = {
+    "min": "min(a, b) is elementwise: the smaller of a and b at each position",
+    "max": "max(a, b) is elementwise: the larger of a and b at each position",
+    "clip": "clip(x, lo, hi) limits x to [lo, hi], e.g. clip(x, -1, 1)",
+    "mean": "mean(x) averages the features of a vector x",
+}
+
+
+def _operand_text(node, default: str) -> str:
+    """How an operand reads in a hint: its source text, bracketed unless it is a name, a call or an
+    index (`W`, `tanh(c)`, `h[t-1]`, `(a + b)`)."""
+    text = source_text(node) or default
+    atom = isinstance(node, (A.Name, A.Call, A.Attr, A.Delay, A.Last, A.Num))
+    return text if atom or text == default else f"({text})"
+
+
+def _declared(stmt) -> list:
+    """The names a statement declares or assigns."""
+    if isinstance(stmt, (A.InDecl, A.MemDecl, A.StateDecl, A.Out)):
+        return [stmt.name]
+    if isinstance(stmt, A.ParamDecl):
+        return [i.name for i in stmt.items]
+    if isinstance(stmt, A.Assign):
+        return list(stmt.targets)
+    return []
 
 
 def lower(defn: A.Definition, env: dict, resolve=None) -> nx.MultiDiGraph:

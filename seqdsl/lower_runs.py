@@ -11,6 +11,7 @@ Out: `call` and `get` IR nodes, made by `RunLowering`, which a `Lowerer` holds a
 from __future__ import annotations
 
 from . import ast as A
+from .ast import source_text
 from .errors import Span, SpecError, did_you_mean
 from .ir import add_node, interface
 from .lower_values import Interface, RunHandle
@@ -174,16 +175,41 @@ class RunLowering:
             raise SpecError("'.final' is read from a run", src.span)
         if len(other.calls) != 1:
             raise SpecError("a bidirectional run has two final states; pass them with from (h = ...)", src.span)
+        shared = [s for s in iface.states if s in other.iface.states]
+        run = source_text(src.target) or "enc"
+        # a forward run's final state is its state at the last step; a reversed run ends at the first
+        at_last = not self.lw.g.nodes[other.calls[0]]["reverse"]
+        by_name = "from (" + ", ".join(f"{s} = {f'{run}.{s}[last]' if at_last else '...'}" for s in shared) + ")"
         for s, t in iface.states.items():
             if s not in other.iface.states:
-                raise SpecError(f"{other.iface.name} has no state '{s}' to start {iface.name} from", src.span)
+                raise SpecError(f"{other.iface.name} has no state '{s}' to start {iface.name} from", src.span,
+                                f"{other.iface.name} ends with {_names(other.iface.states)}; start the states "
+                                f"they share by name, {by_name}, and the others start at their initial values")
             v = self.field(other, f"final.{s}", src.span)
             want = t.subs(env)
             if self.lw.g.nodes[v]["type"] != want:
                 raise SpecError(f"state '{s}': {iface.name} needs {want}, {other.iface.name} ends with "
                                 f"{self.lw.g.nodes[v]['type']}", src.span)
             out.append((v, 0, s))
+        self.unused_final(iface, other.iface, shared, src.span, by_name)
         return out
+
+    def unused_final(self, iface: Interface, other: Interface, shared: list, span: Span, by_name: str) -> None:
+        """The warning for `from enc.final` when `enc` ends with states the run has not (an LSTM's c
+        for a GRU): which states start it, which are dropped."""
+        unused = [s for s in other.states if s not in iface.states]
+        if not unused:
+            return
+        verb = "is" if len(unused) == 1 else "are"
+        if not shared:
+            self.lw.warnings.append((f"{iface.name} has no states, so {other.name}'s final {_names(unused)} "
+                                     f"{verb} not used", span, "remove 'from ...'"))
+            return
+        self.lw.warnings.append((
+            f"{iface.name} starts from {other.name}'s final {_names(shared)}; {other.name}'s final "
+            f"{_names(unused)} {verb} not used", span,
+            f"{iface.name} has no state {_names(unused, ' or ')}; to start from {_names(shared)} alone without "
+            f"this warning, name {'it' if len(shared) == 1 else 'them'}: {by_name}"))
 
     def default_output(self, h: RunHandle, span: Span) -> str:
         if not h.iface.outputs:
@@ -225,6 +251,12 @@ class RunLowering:
             raise SpecError("'.final' is a set of states; start another run from it: ... from enc.final",
                             e.span, "read one final state as enc.h[last]")
         return self.field(target, e.name, e.span)
+
+
+def _names(names, last: str = " and ") -> str:
+    """`h`, `h and c`, `h, c and n` (`last`: the word before the last name)."""
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + last + names[-1]
 
 
 def _count(names: list, one: str, many: str) -> str:

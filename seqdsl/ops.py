@@ -10,7 +10,10 @@ Semantics per sample (arrays carry a leading batch axis, see seqdsl.types):
           both batched: [N]·[N] → [], seq[N]·[N] → seq[] (one score per position)
   softmax normalises over the last axis (the seq axis of a `seq[]` value)
   sum     reduces the seq axis: seq[..] → [..]
+  mean    averages the feature axis of a vector: [H] → [], seq[H] → seq[], shared[H] → shared[]
   last    the last position of a seq: seq[..] → [..]
+  min/max elementwise, broadcast like `+`; abs, sqrt, gelu (exact, erf), softplus (log(1 + e^x),
+          exactly), pow (attrs: k, a number), clip (attrs: lo, hi, numbers) elementwise
 """
 
 from __future__ import annotations
@@ -42,6 +45,14 @@ class Op(str, enum.Enum):
     RELU = "relu"
     EXP = "exp"
     LOG = "log"
+    ABS = "abs"
+    SQRT = "sqrt"
+    GELU = "gelu"            # x·Φ(x), the exact (erf) form, as torch.nn.functional.gelu
+    SOFTPLUS = "softplus"    # log(1 + exp(x)), exactly (torch's F.softplus switches to x above 20)
+    POW = "pow"              # x ** k; attrs: k (a number)
+    CLIP = "clip"            # attrs: lo, hi (numbers, lo <= hi)
+    MINIMUM = "minimum"      # min(a, b), elementwise
+    MAXIMUM = "maximum"      # max(a, b), elementwise
     IDENTITY = "identity"    # a copy: a state or output equal to another value
     SIGTANH = "sigtanh"      # sigmoid on the first `split` columns, tanh on the rest (made by lift_slices)
     # structure
@@ -52,6 +63,7 @@ class Op(str, enum.Enum):
     SLICE = "slice"          # attrs: start, stop (last axis)
     SOFTMAX = "softmax"
     SUM = "sum"
+    MEAN = "mean"            # over the feature (last) axis of a vector
     LAST = "last"
     LAYERNORM = "layernorm"  # inputs: x, gamma, beta
     EMBED = "embed"          # inputs: tokens, table
@@ -64,8 +76,12 @@ class Op(str, enum.Enum):
 
 
 ELEMENTWISE_BINARY = {Op.ADD: "+", Op.SUB: "-", Op.MUL: "*", Op.DIV: "/"}
+# the functions of the language that are one op over their arguments (arity: OPS[op].arity)
 FUNCTIONS = {"tanh": Op.TANH, "sigmoid": Op.SIGMOID, "relu": Op.RELU, "exp": Op.EXP, "log": Op.LOG,
-             "softmax": Op.SOFTMAX, "sum": Op.SUM}
+             "softmax": Op.SOFTMAX, "sum": Op.SUM, "abs": Op.ABS, "sqrt": Op.SQRT, "gelu": Op.GELU,
+             "softplus": Op.SOFTPLUS, "min": Op.MINIMUM, "max": Op.MAXIMUM, "mean": Op.MEAN}
+_WHAT = {Op.ADD: "addition", Op.SUB: "subtraction", Op.MUL: "multiplication", Op.DIV: "division",
+         Op.MINIMUM: "min", Op.MAXIMUM: "max"}
 
 
 def _err(msg: str, span: Span, hint: str | None = None):
@@ -93,8 +109,7 @@ def _elementwise(op):
             if ts[0].dtype == "int":
                 _err(f"{op.value} needs numbers, got token ids {ts[0]}", span, "use embed() or onehot() first")
             return ts[0]
-        return broadcast(ts[0], ts[1], span, {"+": "addition", "-": "subtraction", "*": "multiplication",
-                                              "/": "division"}[ELEMENTWISE_BINARY[op]])
+        return broadcast(ts[0], ts[1], span, _WHAT[op])
     return rule
 
 
@@ -174,6 +189,16 @@ def _sum(attrs, ts, span):
     return x.with_(seq=False)
 
 
+def _mean(attrs, ts, span):
+    (x,) = ts
+    if x.dtype == "int":
+        _err("mean needs numbers, got token ids", span, "use embed() or onehot() first")
+    if x.rank != 1:
+        _err(f"mean averages the features of a vector; {x} has {'none' if not x.rank else 'two axes'}", span,
+             "sum(a * m) sums over the sequence of a memory" if x.seq and not x.rank else None)
+    return x.with_(dims=())
+
+
 def _last(attrs, ts, span):
     (x,) = ts
     if not x.seq:
@@ -238,50 +263,75 @@ class OpInfo:
     fed: bool = False             # passed in by the caller (an input or an attended memory)
     drawn: str = "node"           # "node", "folded" (into its reader's label), or "hidden" in model pictures
     grad_reads: tuple = ()        # what its vector-Jacobian product reads: "in" (operands), "out" (its result)
+    label: str = ""               # how the renderer draws it (`label(op, attrs)` fills in attributes)
 
 
-def _info(arity, rule, kind, **flags) -> OpInfo:
-    return OpInfo(arity, rule, kind, **flags)
+def _info(arity, rule, kind, label, **flags) -> OpInfo:
+    return OpInfo(arity, rule, kind, label=label, **flags)
 
 
 _POINTWISE = dict(positionwise=True, liftable=True, inplace=True)  # + - * / and the activations
+_LIFTABLE = dict(positionwise=True, liftable=True)  # elementwise math with no attributes, not written in place
 _IN, _OUT = ("in",), ("out",)  # what a derivative reads: the operands, or the result
 
 OPS: dict = {
-    Op.INPUT: _info(0, _leaf, "leaf", differentiable=False, fed=True),
-    Op.MEMORY: _info(0, _leaf, "leaf", differentiable=False, shared=True, fed=True),
-    Op.PARAM: _info(0, _leaf, "leaf", differentiable=False, shared=True, drawn="folded"),
-    Op.CONST: _info(0, _leaf, "leaf", differentiable=False, shared=True, constant=True, drawn="folded"),
-    Op.POSITIONS: _info(0, _leaf, "leaf", differentiable=False, constant=True, drawn="hidden"),
-    Op.ADD: _info(2, _elementwise(Op.ADD), "elementwise", **_POINTWISE),
-    Op.SUB: _info(2, _elementwise(Op.SUB), "elementwise", **_POINTWISE),
-    Op.MUL: _info(2, _elementwise(Op.MUL), "elementwise", **_POINTWISE, grad_reads=_IN),
-    Op.DIV: _info(2, _elementwise(Op.DIV), "elementwise", **_POINTWISE, grad_reads=_IN),
-    Op.NEG: _info(1, _elementwise(Op.NEG), "elementwise", **_POINTWISE),
-    Op.TANH: _info(1, _elementwise(Op.TANH), "elementwise", **_POINTWISE, grad_reads=_OUT),
-    Op.SIGMOID: _info(1, _elementwise(Op.SIGMOID), "elementwise", **_POINTWISE, grad_reads=_OUT),
-    Op.RELU: _info(1, _elementwise(Op.RELU), "elementwise", **_POINTWISE, grad_reads=_IN),
-    Op.EXP: _info(1, _elementwise(Op.EXP), "elementwise", **_POINTWISE, grad_reads=_OUT),
-    Op.LOG: _info(1, _elementwise(Op.LOG), "elementwise", positionwise=True, liftable=True, grad_reads=_IN),
-    Op.IDENTITY: _info(1, _elementwise(Op.IDENTITY), "elementwise", positionwise=True, view=True),
-    Op.SIGTANH: _info(1, _elementwise(Op.SIGTANH), "elementwise", inplace=True, grad_reads=_OUT),
+    Op.INPUT: _info(0, _leaf, "leaf", "in", differentiable=False, fed=True),
+    Op.MEMORY: _info(0, _leaf, "leaf", "memory", differentiable=False, shared=True, fed=True),
+    Op.PARAM: _info(0, _leaf, "leaf", "param", differentiable=False, shared=True, drawn="folded"),
+    Op.CONST: _info(0, _leaf, "leaf", "const", differentiable=False, shared=True, constant=True, drawn="folded"),
+    Op.POSITIONS: _info(0, _leaf, "leaf", "positions", differentiable=False, constant=True, drawn="hidden"),
+    Op.ADD: _info(2, _elementwise(Op.ADD), "elementwise", "+", **_POINTWISE),
+    Op.SUB: _info(2, _elementwise(Op.SUB), "elementwise", "−", **_POINTWISE),
+    Op.MUL: _info(2, _elementwise(Op.MUL), "elementwise", "×", **_POINTWISE, grad_reads=_IN),
+    Op.DIV: _info(2, _elementwise(Op.DIV), "elementwise", "÷", **_POINTWISE, grad_reads=_IN),
+    Op.NEG: _info(1, _elementwise(Op.NEG), "elementwise", "−", **_POINTWISE),
+    Op.TANH: _info(1, _elementwise(Op.TANH), "elementwise", "tanh", **_POINTWISE, grad_reads=_OUT),
+    Op.SIGMOID: _info(1, _elementwise(Op.SIGMOID), "elementwise", "σ", **_POINTWISE, grad_reads=_OUT),
+    Op.RELU: _info(1, _elementwise(Op.RELU), "elementwise", "relu", **_POINTWISE, grad_reads=_IN),
+    Op.EXP: _info(1, _elementwise(Op.EXP), "elementwise", "exp", **_POINTWISE, grad_reads=_OUT),
+    Op.LOG: _info(1, _elementwise(Op.LOG), "elementwise", "log", positionwise=True, liftable=True, grad_reads=_IN),
+    Op.ABS: _info(1, _elementwise(Op.ABS), "elementwise", "abs", **_LIFTABLE, grad_reads=_IN),
+    Op.SQRT: _info(1, _elementwise(Op.SQRT), "elementwise", "√", **_LIFTABLE, grad_reads=_OUT),
+    Op.GELU: _info(1, _elementwise(Op.GELU), "elementwise", "gelu", **_LIFTABLE, grad_reads=_IN),
+    Op.SOFTPLUS: _info(1, _elementwise(Op.SOFTPLUS), "elementwise", "softplus", **_LIFTABLE, grad_reads=_IN),
+    Op.POW: _info(1, _elementwise(Op.POW), "elementwise", "^{k:g}", positionwise=True, grad_reads=_IN),
+    Op.CLIP: _info(1, _elementwise(Op.CLIP), "elementwise", "clip [{lo:g}, {hi:g}]", positionwise=True,
+                   grad_reads=_IN),
+    Op.MINIMUM: _info(2, _elementwise(Op.MINIMUM), "elementwise", "min", **_LIFTABLE, grad_reads=_IN),
+    Op.MAXIMUM: _info(2, _elementwise(Op.MAXIMUM), "elementwise", "max", **_LIFTABLE, grad_reads=_IN),
+    Op.IDENTITY: _info(1, _elementwise(Op.IDENTITY), "elementwise", "=", positionwise=True, view=True),
+    Op.SIGTANH: _info(1, _elementwise(Op.SIGTANH), "elementwise", "σ|tanh", inplace=True, grad_reads=_OUT),
     Op.ADDCMUL: _info(3, lambda a, ts, s: broadcast(ts[0], broadcast(ts[1], ts[2], s, "multiplication"), s,
-                                                     "addition"), "elementwise"),
-    Op.ADDMM: _info(3, lambda a, ts, s: broadcast(ts[0], _matmul(a, ts[1:], s), s, "addition"), "structural"),
-    Op.MATMUL: _info(2, _matmul, "structural", positionwise=True, grad_reads=_IN),
-    Op.CONCAT: _info(None, _concat, "structural", positionwise=True),
-    Op.SLICE: _info(1, _slice, "structural", positionwise=True, view=True),
-    Op.SOFTMAX: _info(1, _softmax, "reduction", grad_reads=_OUT),
-    Op.SUM: _info(1, _sum, "reduction", grad_reads=_IN),
-    Op.LAST: _info(1, _last, "reduction", view=True, grad_reads=_IN),
-    Op.LAYERNORM: _info(3, _layernorm, "reduction", grad_reads=_IN),
-    Op.EMBED: _info(2, _embed, "structural", grad_reads=_IN),
-    Op.ONEHOT: _info(1, _onehot, "structural"),
-    Op.ATTENTION: _info(3, _attention, "reduction", grad_reads=_IN),
-    Op.CALL: _info(None, _leaf, "model"),
-    Op.GET: _info(1, _leaf, "model"),
-    Op.OUTPUT: _info(1, lambda a, ts, s: ts[0], "model", differentiable=False),
+                                                     "addition"), "elementwise", "+×"),
+    Op.ADDMM: _info(3, lambda a, ts, s: broadcast(ts[0], _matmul(a, ts[1:], s), s, "addition"), "structural",
+                    "+@"),
+    Op.MATMUL: _info(2, _matmul, "structural", "@", positionwise=True, grad_reads=_IN),
+    Op.CONCAT: _info(None, _concat, "structural", "concat", positionwise=True),
+    Op.SLICE: _info(1, _slice, "structural", "split", positionwise=True, view=True),
+    Op.SOFTMAX: _info(1, _softmax, "reduction", "softmax", grad_reads=_OUT),
+    Op.SUM: _info(1, _sum, "reduction", "Σ", grad_reads=_IN),
+    Op.MEAN: _info(1, _mean, "reduction", "mean", positionwise=True),
+    Op.LAST: _info(1, _last, "reduction", "last", view=True, grad_reads=_IN),
+    Op.LAYERNORM: _info(3, _layernorm, "reduction", "layernorm", grad_reads=_IN),
+    Op.EMBED: _info(2, _embed, "structural", "embed", grad_reads=_IN),
+    Op.ONEHOT: _info(1, _onehot, "structural", "onehot"),
+    Op.ATTENTION: _info(3, _attention, "reduction", "attention", grad_reads=_IN),
+    Op.CALL: _info(None, _leaf, "model", "call"),
+    Op.GET: _info(1, _leaf, "model", "get"),
+    Op.OUTPUT: _info(1, lambda a, ts, s: ts[0], "model", "out", differentiable=False),
 }
+
+
+def label(op: Op, attrs: dict | None = None) -> str:
+    """How the renderer draws op `op` (`OpInfo.label`), with the node's attributes filled in:
+    `clip [-1, 1]`, `^2`."""
+    text = OPS[op].label
+    if "{" not in text:
+        return text
+    try:
+        return text.format(**(attrs or {}))
+    except (KeyError, TypeError, ValueError):
+        return op.value
 
 
 def ops_where(**flags) -> frozenset:

@@ -373,6 +373,9 @@ class _ToAst(Transformer_NonRecursive):
     def neg(self, meta, a):
         return self._mk(A.Neg, meta, a)
 
+    def pow(self, meta, base, exponent):
+        return self._mk(A.Pow, meta, base, exponent)
+
     def kwarg(self, meta, name, value):
         return self._mk(A.Kwarg, meta, str(name), value)
 
@@ -396,6 +399,12 @@ class _ToAst(Transformer_NonRecursive):
         k = int(digits) if len(digits) < 10 else 10**9
         return ("delay", k, self._span(meta))
 
+    def future(self, meta, tok):
+        span = self._span(meta)
+        if (str(tok).lstrip("0") or "0") == "0":  # t+0 is t
+            return ("delay", 0, span)
+        return ("future", str(tok), span)
+
     def now(self, meta):
         return ("delay", 0, self._span(meta))
 
@@ -403,7 +412,13 @@ class _ToAst(Transformer_NonRecursive):
         return ("last", 0, self._span(meta))
 
     def index(self, meta, target, idx):
-        kind, k, _ = idx
+        kind, k, span = idx
+        if kind == "future":
+            what = f"{target.id}[t+{k}]" if isinstance(target, A.Name) else f"[t+{k}]"
+            past = f"{target.id}[t-1]" if isinstance(target, A.Name) else "h[t-1]"
+            raise SpecError(f"{what} reads a later step; only past steps can be read ({past}, ...)",
+                            self._span(meta), "a cell computes step t from earlier steps; to see the inputs "
+                            "that come later, run the cell 'reversed' or 'bidirectional' in the model")
         if kind == "last":
             return self._mk(A.Last, meta, target)
         return self._mk(A.Delay, meta, target, k)

@@ -3,7 +3,7 @@
 In:  a `Program` (for the IR of a definition and of the cells and blocks a model runs),
      a definition name, view ("rolled" | "unrolled"), steps, detail ("cell" | "gates"),
      shapes (label edges with inferred types).
-Out: `to_dot(...)` → DOT text, a pure function driven by `STYLE` (op → label) and
+Out: `to_dot(...)` → DOT text, a pure function driven by the op table's labels (`ops.label`) and
      `COLORS` (role → colour). `write(dot_text, path)` calls graphviz's `dot` for .svg,
      .png and .pdf. Node ids are generated; every label is escaped (seqdsl.dot).
 

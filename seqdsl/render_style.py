@@ -4,7 +4,8 @@ In:  IR graphs (a cell's, a block's or a model's; unrolled copies `name@t` from 
      and a `Dot` being built. What a node is called in the spec comes from its attributes,
      never from its name: `origin` (the node an unrolled copy was made from, else the node
      itself), `temp` (a temporary the compiler made: drawn unnamed), `initial_of`.
-Out: `COLORS` (role → fill and line colour) and `STYLE` (op → symbol); `style(role)`, the node
+Out: `COLORS` (role → fill and line colour; each op's symbol is the op table's, `ops.label`);
+     `style(role)`, the node
      attributes of a role; `legend(dot)`; `state_loop(...)`; `shown_steps(n)` (the steps drawn
      when there are many); `state_roles(g)` (h short-term, c long-term); `op_label`,
      `op_word`, `operand_letters`, `edge_label` (text of nodes and edges); `draw_ops(...)` (one
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from .dot import Dot
 from .ir import in_edges, states
-from .ops import Op, ops_where
+from .ops import Op, label, ops_where
 
 COLORS = {
     "input": ("#f4cccc", "#cc0000"),
@@ -34,14 +35,6 @@ COLORS = {
     "cell": ("#ffffff", "#333333"),
 }
 
-STYLE = {
-    Op.ADD: "+", Op.SUB: "−", Op.MUL: "×", Op.DIV: "÷", Op.NEG: "−", Op.TANH: "tanh", Op.SIGMOID: "σ",
-    Op.RELU: "relu", Op.EXP: "exp", Op.LOG: "log", Op.IDENTITY: "=", Op.MATMUL: "@", Op.CONCAT: "concat",
-    Op.SLICE: "split", Op.SOFTMAX: "softmax", Op.SUM: "Σ", Op.LAST: "last", Op.LAYERNORM: "layernorm",
-    Op.EMBED: "embed", Op.ONEHOT: "onehot", Op.ATTENTION: "attention", Op.POSITIONS: "positions",
-    Op.CONST: "const", Op.CALL: "call", Op.GET: "get", Op.OUTPUT: "out", Op.INPUT: "in", Op.MEMORY: "memory",
-    Op.PARAM: "param",
-}
 FOLDED = ops_where(drawn="folded")  # a parameter or a number: drawn inside its reader's label
 HIDDEN = FOLDED | ops_where(drawn="hidden")  # not drawn in model pictures
 # an edge laid out left to right but pointing right to left (reversed runs)
@@ -117,6 +110,8 @@ def _folded_text(g, u) -> str | None:
         return ud.get("origin", u)
     if ud["op"] == Op.CONST:
         v = ud["value"]
+        if v is None:  # a size used as a number, before the size has a value
+            return str(ud.get("size", "?"))
         return str(int(v)) if float(v).is_integer() else str(v)
     return None
 
@@ -157,7 +152,7 @@ def op_label(g, n) -> str:
     if op == Op.OUTPUT:
         return d["output"]
     folded = [t for t in (_folded_text(g, u) for u, _, _ in in_edges(g, n)) if t is not None]
-    sym = STYLE[op]
+    sym = label(op, d)
     if op in ORDERED:
         letters = operand_letters(g, n)
         terms = [_folded_text(g, u) or _operand_name(g, u, n, k) or letters[port] for u, port, k in in_edges(g, n)]
@@ -220,4 +215,4 @@ def op_word(g, n) -> str:
         return "linear"
     if d["op"] in (Op.IDENTITY, Op.GET) or (d["op"] == Op.ADD and with_param):
         return ""  # models have no parameters of their own but linear()'s, so this add is its bias
-    return STYLE[d["op"]]
+    return label(d["op"], d)

@@ -2,13 +2,16 @@
 
 In:  AST expressions of a definition's header, types and calls, and a size environment
      (name → `Size`, possibly symbolic, or a bool for a flag).
-Out: `SizeScope(defn, env)` with `.size(e)`, `.positive(e)`, `.flag(e)` and `.scalar(e)` (an
-     initializer scale, see seqdsl.scalars); `size_env(defn, given)` binds a definition's size
+Out: `SizeScope(defn, env)` with `.size(e)`, `.positive(e)`, `.flag(e)`, `.scalar(e)` (an
+     initializer scale, see seqdsl.scalars) and `.number(e)` (a number written as an expression of
+     numbers: an exponent, clip's bounds); `size_env(defn, given)` binds a definition's size
      parameters: given values, then defaults, else symbols. Errors are `SpecError`s at the
      expression, with a hint naming the header to declare an unknown size in.
 """
 
 from __future__ import annotations
+
+import math
 
 from . import ast as A
 from .errors import SpecError, did_you_mean
@@ -85,6 +88,53 @@ class SizeScope:
         if isinstance(e, A.Call) and e.func == "sqrt" and len(e.args) == 1 and not e.kwargs:
             return ("sqrt", self.scalar(e.args[0]))
         raise SpecError("an initializer scale is made of numbers, sizes, + - * / and sqrt()", e.span)
+
+    def number(self, e, what: str, hint: str) -> float:
+        """A number written with numbers, + - * / **, unary minus and sqrt() (`0.5`, `-1`, `1/3`):
+        finite, or a `SpecError` at `e` saying what it is for (`what`) and how to write one (`hint`)."""
+        v = self._number(e, what, hint)
+        if not math.isfinite(v):
+            raise SpecError(f"{what} is not a finite number", e.span, hint)
+        return v
+
+    def _number(self, e, what: str, hint: str) -> float:
+        if isinstance(e, A.Num):
+            return float(e.value)
+        if isinstance(e, A.Neg):
+            return -self._number(e.operand, what, hint)
+        if isinstance(e, A.Call) and e.func == "sqrt" and len(e.args) == 1 and not e.kwargs:
+            v = self._number(e.args[0], what, hint)
+            if v < 0:
+                raise SpecError(f"{what}: sqrt of a negative number ({v:g})", e.span)
+            return math.sqrt(v)
+        if isinstance(e, A.Pow) or (isinstance(e, A.BinOp) and e.op in ("+", "-", "*", "/")):
+            op, parts = ("**", (e.base, e.exponent)) if isinstance(e, A.Pow) else (e.op, (e.left, e.right))
+            a, b = (self._number(x, what, hint) for x in parts)
+            return _arith(op, a, b, e, what)
+        if isinstance(e, A.Name) and e.id in self.env and not isinstance(self.env[e.id], bool):
+            raise SpecError(f"{what} must be a number, not the size '{e.id}'", e.span, hint)
+        raise SpecError(f"{what} must be a number", e.span, hint)
+
+
+def _arith(op: str, a: float, b: float, e, what: str) -> float:
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    if op == "/":
+        if b == 0:
+            raise SpecError(f"{what}: division by zero", e.span)
+        return a / b
+    if a == 0 and b < 0:
+        raise SpecError(f"{what}: 0 to a negative power", e.span)
+    if a < 0 and not float(b).is_integer():
+        raise SpecError(f"{what}: a negative number to a fractional power", e.span)
+    try:
+        return a ** b
+    except OverflowError:
+        return math.inf
 
 
 def size_env(defn: A.Definition, given: dict | None, symbolic: bool = False) -> dict:

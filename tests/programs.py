@@ -5,7 +5,8 @@ Out: `Spec(text, name, kind, features)`: a spec nobody wrote by hand, that loads
      `cells()` draws a cell: 1–3 states with delays 1–3, an input, optional memories,
      parameters, and a random expression DAG over every op of the language (activations,
      `@` in all its forms, `+ - * /` with numbers on either side, `split`/`concat` of leaves
-     and of intermediates, `softmax`/`sum` over a memory, `linear`, `layernorm`), values
+     and of intermediates, `softmax`/`sum` over a memory, `linear`, `layernorm`, `gelu`, `softplus`,
+     `abs`, `min`, `max`, `clip`, `**`, `sqrt`, `mean`, sizes as numbers), values
      with several readers, intermediates exposed as outputs and states that are the direct
      result of any op. `near_standard()` draws torch's RNN/LSTM/GRU with one term added,
      removed or swapped (or none). `models()` wires random cells and blocks (`over`,
@@ -15,7 +16,7 @@ Out: `Spec(text, name, kind, features)`: a spec nobody wrote by hand, that loads
 
 Every draw is small (sizes 1–4, a handful of equations) so that one program checks in well
 under a second; hypothesis shrinks a failure to a minimal spec. Values stay bounded:
-`exp` and `log` and divisions only see arguments that keep them finite.
+`exp` and `log` and divisions only see arguments that keep them finite, and so do `sqrt` and `**`.
 """
 
 from __future__ import annotations
@@ -161,8 +162,10 @@ class CellGen:
         d = self.draw
         if depth <= 0:
             return self.leaf("vec", dim)
-        form = d(st.integers(0, 17))
+        form = d(st.integers(0, 23))
         sub = lambda: self.vec(dim, depth - 1)  # noqa: E731
+        if form >= 17:
+            return self.vec_function(form, dim, depth)
         if form == 0:
             return self.leaf("vec", dim)
         if form == 1:
@@ -238,11 +241,58 @@ class CellGen:
             return self.leaf("vec", dim)
         return f"{d(st.sampled_from(ACTS))}({sub()})"
 
+    def vec_function(self, form: int, dim: int, depth: int) -> str:
+        """The functions of issue 11 (gelu, softplus, abs, min, max, clip, **, sqrt, sizes as numbers,
+        mean), each kept bounded and off its kinks: abs, min and max meet theirs only where a value is
+        exactly 0 or two values are exactly equal (a central difference there gives torch's average:
+        0 for abs, half to each side of a tie), clip's bounds are no value a state starts at, and
+        `**` sees a base in (0.5, 2.5) unless its power is a whole number."""
+        d = self.draw
+        sub = lambda: self.vec(dim, depth - 1)  # noqa: E731
+        if form == 17:
+            f = d(st.sampled_from(["gelu", "softplus", "abs"]))
+            self.features.add(f)
+            return f"{f}({sub()})"
+        if form == 18:
+            f = d(st.sampled_from(["min", "max"]))
+            other = d(st.sampled_from(["vec", "num", "scal"]))
+            self.features.add(f"{f}_{other}")
+            b = sub() if other == "vec" else d(st.sampled_from(["0.5", "-0.25", "0"])) if other == "num" \
+                else self.scal(depth - 1)
+            return f"{f}({sub()}, {b})" if d(st.booleans()) else f"{f}({b}, {sub()})"
+        if form == 19:
+            lo, hi = d(st.sampled_from([("-0.8", "0.7"), ("-1.3", "1.1"), ("0.1", "0.9"), ("-2", "-0.3")]))
+            self.features.add("clip")
+            return f"clip({sub()}, {lo}, {hi})"
+        if form == 20:
+            k = d(st.sampled_from(["2", "3", "0.5", "-1", "1.5", "(1/3)"]))
+            self.features.add("pow")
+            if k in ("2", "3") and d(st.booleans()):
+                return f"tanh({sub()}) ** {k}"
+            return f"(1.5 + tanh({sub()})) ** {k}"
+        if form == 21:  # sizes as numbers, sqrt of values and of sizes
+            size = d(st.sampled_from(sorted(self.sizes)))
+            self.features.add("size_number")
+            return d(st.sampled_from([f"({sub()} / sqrt({size}))", f"({sub()} * {size} / ({size} + 1))",
+                                      f"sqrt(1.5 + tanh({sub()}))", f"({sub()} - sqrt({self.dim_text(dim)}))"]))
+        if form == 22:  # a vector centred on its mean (the feature axis)
+            self.features.add("mean")
+            return f"({sub()} - mean({sub()}))"
+        self.features.add("scaled_dot_attention" if self.memories else "mean")
+        if self.memories:
+            m, md = d(st.sampled_from(self.memories))
+            if md == dim:
+                return f"sum(softmax({m} @ {self.vec(md, depth - 1)} / sqrt({self.dim_text(md)})) * {m})"
+        return f"(mean({sub()}) * {sub()})"
+
     def scal(self, depth: int) -> str:
         """A per-sample scalar `[]`."""
         d = self.draw
         k = self.some_dim()
-        form = d(st.integers(0, 2))
+        form = d(st.integers(0, 3))
+        if form == 3:
+            self.features.add("mean_scalar")
+            return f"mean({self.vec(k, max(0, depth))})"
         if form == 0:
             v = self.param((k,), "v")
             self.features.add("matmul_pvec_vec")

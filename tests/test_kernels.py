@@ -120,6 +120,51 @@ def test_torch_kernels_match_plain_torch():
           K._layernorm(x.numpy(), np.ones(6), np.zeros(6)), 1e-10)
 
 
+def test_erf_matches_the_c_library():
+    import math
+
+    x = np.concatenate([np.linspace(-7, 7, 20001), np.linspace(-1.01, 1.01, 2001), [0.0, 1.0, -1.0, 8.0, -8.0,
+                                                                                   1e-300, 40.0, -1e300, 1e300]])
+    want = np.array([math.erf(v) for v in x])
+    np.testing.assert_allclose(K._erf(x), want, rtol=0, atol=4e-16)
+    assert K._erf(x[:100].astype(np.float32)).dtype == np.float32
+    assert np.isnan(K._erf(np.array([np.nan]))).all()
+
+
+def test_gelu_and_its_gradient_match_torch():
+    x = np.concatenate([RNG.standard_normal(200) * 4, [0.0, -40.0, 40.0, -1e300, 1e300]])
+    close(K._gelu(x), F.gelu(t(x)))
+    g = RNG.standard_normal(x.shape)
+    xt = t(x).requires_grad_(True)
+    (F.gelu(xt) * t(g)).sum().backward()
+    close(K._gelu_bwd(g, x), xt.grad)
+
+
+def test_softplus_is_exact_where_torchs_switches_to_x():
+    from seqdsl.kernels import torch_kernels as TK
+
+    x = torch.tensor([-800.0, -30.0, -1.0, 0.0, 1.0, 19.0, 21.0, 30.0, 800.0], dtype=torch.float64)
+    want = [np.logaddexp(v, 0.0) for v in x.tolist()]
+    close(TK._softplus(x), np.array(want), 1e-13)
+    xt = x.clone().requires_grad_(True)
+    TK._softplus(xt).sum().backward()
+    close(xt.grad, torch.sigmoid(x), 1e-15)
+    assert F.softplus(x)[6].item() == 21.0 != TK._softplus(x)[6].item()  # torch's threshold, which seqdsl has not
+
+
+def test_numbers_take_the_module_dtype():
+    from seqdsl.kernels import torch_kernels as TK
+
+    TK._CTX.update(dtype=torch.float32)
+    try:
+        assert TK._num(0.5).dtype == torch.float32
+        p = torch.ones((), dtype=torch.float32, requires_grad=True)
+        assert TK._num(p) is p
+    finally:
+        TK._CTX.update(dtype=torch.float64)
+    assert K._num(2.0).dtype == np.dtype(K.DTYPE) and K._num(2.0).shape == ()
+
+
 def _defined(code):
     return set(re.findall(r"^(?:def )?(_[A-Za-z]\w*)\b", code, re.M))
 

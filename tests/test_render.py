@@ -618,3 +618,18 @@ def test_labels_come_from_attributes_not_names(spec, monkeypatch):
     for s, text in before.items():
         after = unrolled.cell_gates_unrolled(g, s, False)
         assert picture(after) == picture(text)
+
+
+def test_paper_functions_are_drawn_with_their_labels():
+    """The functions papers use (clip, **, sqrt, min, max, abs, gelu, softplus, mean) are drawn
+    with the op table's labels, and a size used as a number shows its value."""
+    spec = ("cell F(I = 4, H = 3) {\n    in x: [I]\n    state h: [H] = zeros\n    param W: [H, I]\n"
+            "    param U: [H, H]\n"
+            "    h = clip(gelu(W @ x) + softplus(U @ h[t-1]) ** 2 / sqrt(H), -1, 1) + abs(min(h[t-1], max(h[t-1], 0.5)))\n"
+            "    out y = mean(h)\n}\n")
+    program = seqdsl.load(spec)
+    text = to_dot(program, view="rolled", detail="gates")
+    for shown in ("clip [-1, 1]", "^2", "√ 3", "min", "max 0.5", "abs", "gelu", "softplus", "mean"):
+        assert f'label="{shown}"' in text, shown
+    for view in ("rolled", "unrolled"):
+        to_dot(program, view=view)

@@ -10,6 +10,7 @@ from ..kernels import Kernels
 from ..ops import Op
 from ..passes.sigmoid_via_tanh import sigmoid_via_tanh
 from .codegen import COMMON, Emitter
+from .layout import align
 
 
 def _matmul(node, args, types):
@@ -21,15 +22,49 @@ def _matmul(node, args, types):
     return matmul(node, args, types)
 
 
+def _num(v: str, t) -> str:
+    """Operand `v` of type `t`; a shared scalar (a Python number in generated code, which numpy would
+    make a float64) as an array of the module's dtype."""
+    return f"_num({v})" if not t.batched and t.rank == 0 else v
+
+
+def _call(fn: str, extra: str = ""):
+    """`fn(x{extra})` for a one-operand op; `extra` is formatted with the node's attributes."""
+    return lambda n, a, t: f"{fn}({_num(a[0], t[0])}{extra.format(**n)})"
+
+
+def _binary(fn: str):
+    """`fn(a, b)` for an elementwise op of two operands, broadcast like `+`."""
+    def emit(n, a, t):
+        x, y = (align(_num(v, tv), tv, n["type"]) for v, tv in zip(a, t))
+        return f"{fn}({x}, {y})"
+    return emit
+
+
+def _sigmoid(n, a, t) -> str:
+    if t[0].rank or t[0].batched:
+        return f"_sigmoid({a[0]})"
+    return f"_sigmoid({_num(a[0], t[0])}[None])[0]"  # it writes in place: a number into an array of one
+
+
 TABLE = {
     **COMMON,
     Op.MATMUL: _matmul,
-    Op.TANH: lambda n, a, t: f"np.tanh({a[0]})",
-    Op.SIGMOID: lambda n, a, t: f"_sigmoid({a[0]})",
+    Op.TANH: _call("np.tanh"),
+    Op.SIGMOID: _sigmoid,
     Op.SIGTANH: lambda n, a, t: f"_sigtanh({a[0]}, {n['split'].value})",
-    Op.RELU: lambda n, a, t: f"np.maximum({a[0]}, 0)",
-    Op.EXP: lambda n, a, t: f"np.exp({a[0]})",
-    Op.LOG: lambda n, a, t: f"np.log({a[0]})",
+    Op.RELU: _call("np.maximum", ", 0"),
+    Op.EXP: _call("np.exp"),
+    Op.LOG: _call("np.log"),
+    Op.ABS: _call("np.abs"),
+    Op.SQRT: _call("np.sqrt"),
+    Op.GELU: _call("_gelu"),
+    Op.SOFTPLUS: _call("np.logaddexp", ", 0.0"),
+    Op.POW: _call("np.power", ", {k!r}"),
+    Op.CLIP: _call("np.clip", ", {lo!r}, {hi!r}"),
+    Op.MINIMUM: _binary("np.minimum"),
+    Op.MAXIMUM: _binary("np.maximum"),
+    Op.MEAN: lambda n, a, t: f"{a[0]}.mean(-1)",
     Op.CONCAT: lambda n, a, t: f"np.concatenate([{', '.join(a)}], axis={n.get('axis', -1)})",
 }
 

@@ -100,6 +100,30 @@ def _vjp_concat(n, g, v, ts):
     return out
 
 
+def _vjp_minmax(wins: str):
+    """min (`wins` "<") or max (">"): the gradient goes to the operand that is chosen, half to each
+    where they tie (as torch.minimum/maximum)."""
+    def vjp(n, g, v, ts):
+        o = n["type"]
+        a, b = _al(v[0], ts[0], o), _al(v[1], ts[1], o)
+        tie = f"0.5 * ({a} == {b})"
+        return [(0, _unalign(f"{g} * (({a} {wins} {b}) + {tie})", ts[0], o)),
+                (1, _unalign(f"{g} * (({b} {wins} {a}) + {tie})", ts[1], o))]
+    return vjp
+
+
+def _vjp_pow(n, g, v, ts):
+    k = n["k"]
+    if k == 0:  # x ** 0 is 1: no gradient (torch gives zeros, also at x = 0)
+        return []
+    return [(0, f"{g} * {k!r} * np.power({v[0]}, {k - 1!r})")]
+
+
+def _vjp_mean(n, g, v, ts):
+    (N,) = ts[0].concrete_dims()
+    return [(0, f"np.broadcast_to((np.asarray({g}) / {N})[..., None], np.shape({g}) + ({N},))")]
+
+
 VJP = {  # op -> its vector-Jacobian product (what it reads: OpInfo.grad_reads)
     Op.ADD: _vjp_add,
     Op.SUB: _vjp_sub,
@@ -113,6 +137,15 @@ VJP = {  # op -> its vector-Jacobian product (what it reads: OpInfo.grad_reads)
     Op.RELU: lambda n, g, v, ts: [(0, f"{g} * ({v[0]} > 0)")],
     Op.EXP: lambda n, g, v, ts: [(0, f"{g} * {v[-1]}")],
     Op.LOG: lambda n, g, v, ts: [(0, f"{g} / {v[0]}")],
+    Op.ABS: lambda n, g, v, ts: [(0, f"{g} * np.sign({v[0]})")],  # 0 at 0, as torch
+    Op.SQRT: lambda n, g, v, ts: [(0, f"{g} / (2 * {v[-1]})")],
+    Op.GELU: lambda n, g, v, ts: [(0, f"_gelu_bwd({g}, {v[0]})")],
+    Op.SOFTPLUS: lambda n, g, v, ts: [(0, f"{g} * (0.5 * np.tanh(0.5 * {v[0]}) + 0.5)")],  # σ(x)
+    Op.POW: _vjp_pow,
+    Op.CLIP: lambda n, g, v, ts: [(0, f"{g} * (({v[0]} >= {n['lo']!r}) & ({v[0]} <= {n['hi']!r}))")],  # bounds pass
+    Op.MINIMUM: _vjp_minmax("<"),
+    Op.MAXIMUM: _vjp_minmax(">"),
+    Op.MEAN: _vjp_mean,
     Op.MATMUL: _vjp_matmul,
     Op.CONCAT: _vjp_concat,
     Op.SLICE: lambda n, g, v, ts: [(0, ("slice", n["start"].value, n["stop"].value, g))],
@@ -457,7 +490,8 @@ def _call_backward(cg, g, v, n, d, gets, have, contribs) -> list:
     # a model's own final-state cotangents are keyed by instance path: 'enc.h'
     dfin = [f"{s!r}: _add_opt(d_final__.get({d['instance'] + '.' + s!r}), {fin.get(s, 'None')})"
             for s in iface["states"]]
-    lines = [f"{v(n)}__back = {v(n)}.backward({{{', '.join(douts)}}}, {{{', '.join(dseqs)}}}, {{{', '.join(dfin)}}}, G__)"]
+    args = ", ".join("{" + ", ".join(part) + "}" for part in (douts, dseqs, dfin))
+    lines = [f"{v(n)}__back = {v(n)}.backward({args}, G__)"]
     for src, port, _ in in_edges(g, n):
         part = "inputs" if port in iface["inputs"] else "state" if port in iface["states"] else "memories"
         if g.nodes[src]["type"].dtype != "int":

@@ -12,17 +12,47 @@ from ..kernels import Kernels
 from ..ops import Op
 from ..passes.fuse_multiply_add import fuse_multiply_add
 from .codegen import COMMON, Emitter, transposed
+from .layout import align
+
+
+def _num(v: str, t) -> str:
+    """Operand `v` of type `t`; a shared scalar (a Python number in generated code: `tanh(0.5)`,
+    `sqrt(H)`) as a tensor, which torch's functions need."""
+    return f"_num({v})" if not t.batched and t.rank == 0 else v
+
+
+def _call(fn: str, extra: str = ""):
+    """`fn(x{extra})` for a one-operand op; `extra` is formatted with the node's attributes."""
+    return lambda n, a, t: f"{fn}({_num(a[0], t[0])}{extra.format(**n)})"
+
+
+def _binary(fn: str):
+    """`fn(a, b)` for an elementwise op of two tensors, broadcast like `+`."""
+    def emit(n, a, t):
+        x, y = (align(_num(v, tv), tv, n["type"]) for v, tv in zip(a, t))
+        return f"{fn}({x}, {y})"
+    return emit
+
 
 TABLE = {
     **COMMON,
     Op.ADDCMUL: lambda n, a, t: f"torch.addcmul({a[0]}, {a[1]}, {a[2]})",
     Op.ADDMM: lambda n, a, t: f"torch.addmm({a[0]}, {a[2]}, {transposed(a[1])})",
-    Op.TANH: lambda n, a, t: f"torch.tanh({a[0]})",
-    Op.SIGMOID: lambda n, a, t: f"torch.sigmoid({a[0]})",
+    Op.TANH: _call("torch.tanh"),
+    Op.SIGMOID: _call("torch.sigmoid"),
     Op.SIGTANH: lambda n, a, t: f"_sigtanh({a[0]}, {n['split'].value})",
-    Op.RELU: lambda n, a, t: f"torch.relu({a[0]})",
-    Op.EXP: lambda n, a, t: f"torch.exp({a[0]})",
-    Op.LOG: lambda n, a, t: f"torch.log({a[0]})",
+    Op.RELU: _call("torch.relu"),
+    Op.EXP: _call("torch.exp"),
+    Op.LOG: _call("torch.log"),
+    Op.ABS: _call("torch.abs"),
+    Op.SQRT: _call("torch.sqrt"),
+    Op.GELU: _call("F.gelu"),
+    Op.SOFTPLUS: _call("_softplus"),
+    Op.POW: _call("torch.pow", ", {k!r}"),
+    Op.CLIP: _call("torch.clamp", ", {lo!r}, {hi!r}"),
+    Op.MINIMUM: _binary("torch.minimum"),
+    Op.MAXIMUM: _binary("torch.maximum"),
+    Op.MEAN: lambda n, a, t: f"{a[0]}.mean(-1)",
     Op.CONCAT: lambda n, a, t: f"torch.cat([{', '.join(a)}], dim={n.get('axis', -1)})",
 }
 
@@ -54,7 +84,8 @@ def fused_cell(fname: str, loop_fname: str, std, sizes: dict) -> list:
                  f"torch.is_grad_enabled(), False, True)")
     lines.append("    y = y.flip(1) if reverse__ else y")
     finals = f"{h!r}: h_n[0]" + (f", {c!r}: c_n[0]" if c else "")
-    lines.append(f"    return _Run(outputs={{{', '.join(f'{o!r}: y' for o in std.outputs)}}}, states={{}}, final={{{finals}}})")
+    outputs = ", ".join(f"{o!r}: y" for o in std.outputs)
+    lines.append(f"    return _Run(outputs={{{outputs}}}, states={{}}, final={{{finals}}})")
     return lines
 
 

@@ -1,8 +1,8 @@
 """NumPy kernels: the helpers generated NumPy modules call (and the reference interpreter).
 
 In:  NumPy arrays, batch-first as in docs/api.md.
-Out: forward kernels (`_softmax`, `_layernorm`, `_positions`, `_attention`, ...) and the
-     gradient kernels of `value_and_grad` (`_layernorm_bwd`, `_attention_bwd`, ...).
+Out: forward kernels (`_softmax`, `_layernorm`, `_positions`, `_attention`, `_erf`, `_gelu`, `_num`, ...)
+     and the gradient kernels of `value_and_grad` (`_layernorm_bwd`, `_attention_bwd`, `_gelu_bwd`, ...).
 
 Generated modules copy the kernels they call (seqdsl/kernels/__init__.py), so each kernel
 reads only numpy (`np`), other kernels and `DTYPE`, which a generated module defines for
@@ -83,6 +83,60 @@ def _attention(q, k, v, heads, causal):
         scores = np.where(np.tril(np.ones((T, S), dtype=bool)), scores, -np.inf)
     w = _softmax(scores)
     return (w @ vh).transpose(0, 2, 1, 3).reshape(B, T, v.shape[-1])
+
+
+def _num(v):
+    """A number (a Python float in generated code) as an array of the module's dtype."""
+    return np.asarray(v, dtype=DTYPE)
+
+
+# erf by W. J. Cody's rational approximations, with the coefficients of Cephes' ndtr.c (S. L. Moshier,
+# public domain; scipy's erf): |x| <= 1 erf = x·T(x²)/U(x²); else 1 - erfc, erfc = e^(-x²)·P(|x|)/Q(|x|)
+# below 8 and e^(-x²)·R(|x|)/S(|x|) above. Within 2e-16 of math.erf (tests/test_kernels.py)
+_ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
+          7.00332514112805075473e3, 5.55923013010394962768e4)
+_ERF_U = (1.0, 3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
+          2.26290000613890934246e4, 4.92673942608635921086e4)
+_ERFC_P = (2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
+           4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
+           9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2)
+_ERFC_Q = (1.0, 1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
+           9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
+           1.65666309194161350182e3, 5.57535340817727675546e2)
+_ERFC_R = (5.64189583547755073984e-1, 1.27536670759978104416e0, 5.01905042251180477414e0,
+           6.16021097993053585195e0, 7.40974269950448939160e0, 2.97886665372100240670e0)
+_ERFC_S = (1.0, 2.26052863220117276590e0, 9.39603524938001434673e0, 1.20489539808096656605e1,
+           1.70814450747565897222e1, 9.60896809063285878198e0, 3.36907645100081516050e0)
+
+
+def _poly(x, coefs):
+    out = x * 0 + coefs[0]
+    for c in coefs[1:]:
+        out = out * x + c
+    return out
+
+
+def _erf(x):
+    """The error function, elementwise, in x's dtype."""
+    x = np.asarray(x)
+    s = np.clip(x, -1, 1)  # each branch is evaluated where it is used only, so none overflows
+    z = s * s
+    small = s * _poly(z, _ERF_T) / _poly(z, _ERF_U)
+    a = np.clip(np.abs(x), 1, 30)  # erf(30) is 1 to every digit
+    ratio = np.where(a < 8, _poly(a, _ERFC_P) / _poly(a, _ERFC_Q), _poly(a, _ERFC_R) / _poly(a, _ERFC_S))
+    return np.where(np.abs(x) <= 1, small, np.sign(x) * (1 - np.exp(-a * a) * ratio))
+
+
+def _gelu(x):
+    """x·Φ(x), the exact form (torch.nn.functional.gelu's default)."""
+    return x * 0.5 * (1 + _erf(x * 0.7071067811865476))
+
+
+def _gelu_bwd(g, x):
+    cdf = 0.5 * (1 + _erf(x * 0.7071067811865476))
+    c = np.clip(x, -40, 40)  # the density is 0 beyond (and x·x would overflow)
+    pdf = np.exp(-0.5 * c * c) * 0.3989422804014327  # 1/sqrt(2π)
+    return g * (cdf + x * pdf)
 
 
 def _sigtanh_bwd(g, y, k):

@@ -1,8 +1,9 @@
 """PyTorch kernels: the helpers generated torch modules call.
 
 In:  torch tensors, batch-first as in docs/api.md.
-Out: `_full`, `_sigtanh`, `_bias` (packing a standard cell's biases), `_softmax`,
-     `_layernorm`, `_onehot`, `_positions`, `_attention` (on F.scaled_dot_product_attention).
+Out: `_full`, `_num` (a number as a tensor), `_sigtanh`, `_bias` (packing a standard cell's biases),
+     `_softmax`, `_softplus`, `_layernorm`, `_onehot`, `_positions`, `_attention` (on
+     F.scaled_dot_product_attention).
 
 Generated modules copy the kernels they call (seqdsl/kernels/__init__.py); `_CTX` holds the
 dtype and device the module runs in (set by the torch module wrapper). tests/test_kernels.py
@@ -19,6 +20,17 @@ _CTX = {"dtype": torch.float32, "device": "cpu"}
 
 def _full(shape, value, like):
     return torch.full(shape, value, dtype=_CTX["dtype"], device=_CTX["device"])
+
+
+def _num(v):
+    """A number (a Python float in generated code) as a tensor of the module's dtype and device; a
+    tensor of them is returned as it is."""
+    return torch.as_tensor(v, dtype=_CTX["dtype"], device=_CTX["device"])
+
+
+def _softplus(x):
+    """log(1 + exp(x)), exactly (F.softplus returns x above its threshold of 20)."""
+    return torch.logaddexp(x, x.new_zeros(()))
 
 
 _SIGTANH = {}
