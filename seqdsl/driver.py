@@ -27,8 +27,10 @@ from .backends.codegen import Codegen, reserved_names
 from .backends.value_names import variable_names
 from .backends.vocab import token_vocab
 from .errors import SpecError, did_you_mean
+from .ir import interface
 from .ops import Op
 from .passes import optimize
+from .passes.mask_lengths import mask_lengths
 from .schedule import schedule_cell
 from .sizes import Size
 
@@ -90,13 +92,15 @@ def _size_text(v) -> str:
     return re.sub(r"[^0-9A-Za-z]", "", str(v)) or "x"
 
 
-def plan(program, name: str, sizes: dict, em, fused: bool = True) -> Plan:
+def plan(program, name: str, sizes: dict, em, fused: bool = True, masked: bool = False) -> Plan:
     """Every unit `name` needs at `sizes`, each specialised, optimised, recognised and scheduled
-    for the backend `em` (a `codegen.Emitter`)."""
+    for the backend `em` (a `codegen.Emitter`). `masked`: every unit runs on padded batches
+    with per-sample lengths (`passes.mask_lengths`; the masks are hidden inputs)."""
     units: dict = {}  # specialised key -> Unit
     calls: dict = {}
     order: list = []
     reserved = reserved_names(em)
+    masked_graph = _Masked(program) if masked else None
 
     def visit(defn: str, given: dict) -> Unit:
         key = _key(defn, given)
@@ -105,7 +109,8 @@ def plan(program, name: str, sizes: dict, em, fused: bool = True) -> Plan:
         g = program.specialize(defn, {k: _concrete(v) for k, v in given.items()})
         skey = _key(defn, g.graph["sizes"])
         if skey not in units:
-            units[skey] = _unit(g, defn, em, fused, reserved)
+            mg = masked_graph(defn, given) if masked else None
+            units[skey] = _unit(g, defn, em, fused, reserved, mg)
             for _, d in units[skey].graph.nodes(data=True):
                 if d["op"] == Op.CALL:
                     visit(d["callee"], d["sizes"])
@@ -117,12 +122,34 @@ def plan(program, name: str, sizes: dict, em, fused: bool = True) -> Plan:
     return Plan(main, order, calls)
 
 
-def _unit(g, defn: str, em, fused: bool, reserved) -> Unit:
+class _Masked:
+    """definition, sizes → its graph masked for lengths (`passes.mask_lengths`), callees first."""
+
+    def __init__(self, program):
+        self.program = program
+        self.memo: dict = {}
+
+    def __call__(self, defn: str, given: dict):
+        key = _key(defn, given)
+        if key not in self.memo:
+            g = self.program.specialize(defn, {k: _concrete(v) for k, v in given.items()})
+            self.memo[key] = mask_lengths(g, lambda d: self.info(self(d["callee"], d["sizes"])))
+        return self.memo[key]
+
+    @staticmethod
+    def info(mg) -> dict:
+        masks = mg.graph["masks"]
+        return {"masks": masks, "output_axes": mg.graph["output_axes"],
+                "step_inputs": [n for n in interface(mg)["inputs"] if n not in masks]}
+
+
+def _unit(g, defn: str, em, fused: bool, reserved, masked=None) -> Unit:
+    """`g` specialised; `masked`, when given, the same graph masked for lengths (what is compiled)."""
     # definition and size names are identifiers without "__", so the "__" before each size
     # keeps `A(H = 1)` (`cell_A__H_1`) apart from `A_H1()` (`cell_A_H1__`)
     kind = g.graph["kind"]
     stem = f"{kind}_{defn}" + "".join(f"__{k}_{_size_text(v)}" for k, v in g.graph["sizes"].items())
-    og = optimize(g, extra=em.passes)
+    og = optimize(g if masked is None else masked, extra=em.passes)
     u = Unit(stem, defn, kind, og, g.graph["sizes"], source=g, names=variable_names(og, reserved))
     if fused and em.fused_cell is not None:
         u.standard = recognize(g)
@@ -161,14 +188,16 @@ def _given(program, defn, sizes) -> dict:
     return {**loaded_sizes(program, defn), **{k: v for k, v in (sizes or {}).items() if k in defn.sizes}}
 
 
-def generate(source, backend: str = "numpy", sizes=None, name=None, dtype: str = "float32", fused: bool = True):
-    """(program, definition, plan, generated module text)."""
+def generate(source, backend: str = "numpy", sizes=None, name=None, dtype: str = "float32", fused: bool = True,
+             masked: bool = False):
+    """(program, definition, plan, generated module text); `masked`: the module that takes
+    lengths (its `MASKS` say which hidden inputs the runtime makes from them)."""
     if dtype not in DTYPES:
         raise SpecError(f"unknown dtype '{dtype}'", None, f"choose one of: {', '.join(DTYPES)}")
     em = emitter_for(backend)
     program, file = _program(source, sizes)
     defn = _definition(program, name)
-    p = plan(program, defn.name, _given(program, defn, sizes), em, fused)
+    p = plan(program, defn.name, _given(program, defn, sizes), em, fused, masked)
     code = Codegen(program, p, em, dtype).module(Path(file).name if file else "<string>")
     return program, defn, p, code
 
@@ -193,8 +222,12 @@ def compile_program(source, backend="numpy", sizes=None, name=None, dtype="float
     symbols = dim_names(defn)
     symbols["vocab"] = {n: token_vocab(program, p.main.source, n) for n, (*_, dtype, _seq, _v) in ns["INPUTS"].items()
                         if dtype == "int"}
+
+    def with_lengths() -> tuple:  # the module for calls with lengths=, generated on first use
+        return generate(program, backend, sizes, defn.name, dtype, fused, masked=True)[3], filename[:-1] + ":lengths>"
+
     if backend == "numpy":
-        return NumpyExecutable(code, ns, filename, symbols)
+        return NumpyExecutable(code, ns, filename, symbols, with_lengths)
     from .backends.torch_module import make_module
 
-    return make_module(code, ns, filename, symbols)
+    return make_module(code, ns, filename, symbols, with_lengths)

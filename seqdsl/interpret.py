@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ir import in_edges, states, topo_order
-from .kernels.numpy_kernels import _attention, _gelu, _layernorm, _positions, _softmax
+from .kernels.numpy_kernels import _attention, _gelu, _layernorm, _masked_attention, _positions, _softmax
 from .ops import Op
 
 
@@ -58,7 +58,9 @@ def _eval(g, n, args, types, ctx):
         Op.SLICE: lambda: args[0][..., d["start"].value:d["stop"].value],
         Op.SOFTMAX: lambda: _softmax(args[0]), Op.SUM: lambda: args[0].sum(1), Op.LAST: lambda: args[0][:, -1],
         Op.EMBED: lambda: args[1][args[0]], Op.ONEHOT: lambda: np.eye(d["size"].value, dtype=ctx["dtype"])[args[0]],
-        Op.ATTENTION: lambda: _attention(*args, d["heads"].value, d["causal"]),
+        Op.ATTENTION: lambda: (_masked_attention if len(args) == 4 else _attention)(*args, d["heads"].value,
+                                                                                     d["causal"]),
+        Op.SELECT: lambda: np.where(al[0] != 0, al[1], al[2]),
         Op.ABS: lambda: np.abs(args[0]), Op.SQRT: lambda: np.sqrt(args[0]), Op.GELU: lambda: _gelu(args[0]),
         Op.SOFTPLUS: lambda: np.logaddexp(args[0], 0.0), Op.POW: lambda: np.power(args[0], d["k"]),
         Op.CLIP: lambda: np.clip(args[0], d["lo"], d["hi"]), Op.MINIMUM: lambda: np.minimum(al[0], al[1]),

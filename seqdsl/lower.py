@@ -71,10 +71,14 @@ class Lowerer:
     def temp(self, base: str) -> str:
         """A name for a temporary (`_` + base + a count); the node made with it gets `temp=True`."""
         base = base.replace(".", "_")
-        n = self.counters.get(base, 0) + 1
-        self.counters[base] = n
-        self.temps.add(f"_{base}{n}")
-        return f"_{base}{n}"
+        while True:  # `_c` + 11 and `_c1` + 1 are both `_c11`: skip a name already given out
+            n = self.counters.get(base, 0) + 1
+            self.counters[base] = n
+            name = f"_{base}{n}"
+            if name not in self.temps and name not in self.g:
+                break
+        self.temps.add(name)
+        return name
 
     def fresh(self, name: str) -> str:
         if name not in self.g and name not in self.used_names:

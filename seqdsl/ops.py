@@ -14,6 +14,11 @@ Semantics per sample (arrays carry a leading batch axis, see seqdsl.types):
   last    the last position of a seq: seq[..] → [..]
   min/max elementwise, broadcast like `+`; abs, sqrt, gelu (exact, erf), softplus (log(1 + e^x),
           exactly), pow (attrs: k, a number), clip (attrs: lo, hi, numbers) elementwise
+  select  (mask, a, b) → where(mask != 0, a, b); the mask has no feature axis ([], seq[], shared[])
+          and broadcasts like a `[]` operand of `+`; a and b broadcast like `+`; the result is
+          the broadcast of all three (a batched or seq mask makes it so)
+  attention (q, k, v) or (q, k, v, keymask): keymask seq[] over the keys (0: a padding key,
+          weight exactly 0)
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class Op(str, enum.Enum):
     CLIP = "clip"            # attrs: lo, hi (numbers, lo <= hi)
     MINIMUM = "minimum"      # min(a, b), elementwise
     MAXIMUM = "maximum"      # max(a, b), elementwise
+    SELECT = "select"        # inputs: mask, a, b; where(mask != 0, a, b) (made by the length-masking pass)
     IDENTITY = "identity"    # a copy: a state or output equal to another value
     SIGTANH = "sigtanh"      # sigmoid on the first `split` columns, tanh on the rest (made by lift_slices)
     # structure
@@ -68,7 +74,7 @@ class Op(str, enum.Enum):
     LAYERNORM = "layernorm"  # inputs: x, gamma, beta
     EMBED = "embed"          # inputs: tokens, table
     ONEHOT = "onehot"        # attrs: size
-    ATTENTION = "attention"  # inputs: q, k, v; attrs: heads, causal
+    ATTENTION = "attention"  # inputs: q, k, v[, keymask]; attrs: heads, causal
     # models
     CALL = "call"            # run a cell over a sequence / apply a block; attrs: callee, ...
     GET = "get"              # a field of a call; attrs: field
@@ -111,6 +117,14 @@ def _elementwise(op):
             return ts[0]
         return broadcast(ts[0], ts[1], span, _WHAT[op])
     return rule
+
+
+def _select(attrs, ts, span):
+    m, a, b = ts
+    if m.dims or m.dtype == "int":
+        _err(f"select needs a mask of numbers with no feature axis ([], seq[] or shared[]), got {m}", span)
+    ab = broadcast(a, b, span, "select")
+    return broadcast(m, ab, span, "select")
 
 
 def _matmul(attrs, ts, span):
@@ -228,10 +242,14 @@ def _onehot(attrs, ts, span):
 
 
 def _attention(attrs, ts, span):
-    q, k, v = ts
-    for t in ts:
+    if len(ts) not in (3, 4):
+        _err(f"attention takes q, k, v and an optional key mask, got {len(ts)} inputs", span)
+    q, k, v = ts[:3]
+    for t in ts[:3]:
         if not t.seq or t.rank != 1 or t.dtype == "int":
             _err(f"attention needs sequences of vectors (seq[D]), got {t}", span)
+    if len(ts) == 4 and (not ts[3].seq or not ts[3].batched or ts[3].dims or ts[3].dtype == "int"):
+        _err(f"attention's key mask is a seq[] of 0/1 numbers over the keys, got {ts[3]}", span)
     if q.dims != k.dims:
         _err(f"shape mismatch in attention: q {q} vs k {k}", span)
     heads = attrs["heads"]
@@ -299,6 +317,7 @@ OPS: dict = {
                    grad_reads=_IN),
     Op.MINIMUM: _info(2, _elementwise(Op.MINIMUM), "elementwise", "min", **_LIFTABLE, grad_reads=_IN),
     Op.MAXIMUM: _info(2, _elementwise(Op.MAXIMUM), "elementwise", "max", **_LIFTABLE, grad_reads=_IN),
+    Op.SELECT: _info(3, _select, "elementwise", "select", positionwise=True, grad_reads=_IN),
     Op.IDENTITY: _info(1, _elementwise(Op.IDENTITY), "elementwise", "=", positionwise=True, view=True),
     Op.SIGTANH: _info(1, _elementwise(Op.SIGTANH), "elementwise", "σ|tanh", inplace=True, grad_reads=_OUT),
     Op.ADDCMUL: _info(3, lambda a, ts, s: broadcast(ts[0], broadcast(ts[1], ts[2], s, "multiplication"), s,
@@ -315,7 +334,7 @@ OPS: dict = {
     Op.LAYERNORM: _info(3, _layernorm, "reduction", "layernorm", grad_reads=_IN),
     Op.EMBED: _info(2, _embed, "structural", "embed", grad_reads=_IN),
     Op.ONEHOT: _info(1, _onehot, "structural", "onehot"),
-    Op.ATTENTION: _info(3, _attention, "reduction", "attention", grad_reads=_IN),
+    Op.ATTENTION: _info(None, _attention, "reduction", "attention", grad_reads=_IN),
     Op.CALL: _info(None, _leaf, "model", "call"),
     Op.GET: _info(1, _leaf, "model", "get"),
     Op.OUTPUT: _info(1, lambda a, ts, s: ts[0], "model", "out", differentiable=False),

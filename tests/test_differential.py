@@ -3,7 +3,8 @@
 CI runs a bounded number of examples per kind (derandomized: the same programs every run);
 `make fuzz` runs many more, drawn afresh: SEQDSL_FUZZ_EXAMPLES=N programs per kind (cells,
 near-standard cells, models; blocks get N/4), split over SEQDSL_FUZZ_SHARDS tests so that
-`pytest -n` spreads them over cores. A failure prints the spec text and
+`pytest -n` spreads them over cores; programs of every kind also run on padded batches with
+lengths (N/4). A failure prints the spec text and
 hypothesis's reproduction blob; the minimal spec it shrinks to becomes a regression test
 in tests/test_regressions.py.
 """
@@ -16,6 +17,7 @@ import pytest
 from differential import PASSES, check_all_paths
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
+from lengths_check import check_lengths
 from programs import blocks, cells, models, near_standard
 
 import seqdsl
@@ -74,3 +76,22 @@ def test_random_models(shard, spec, data):
 @given(blocks(), st.data())
 def test_random_blocks(shard, spec, data):
     _run(spec, data)
+
+
+def _run_lengths(spec, data):
+    """A padded batch with lengths against each sequence alone (tests/lengths_check.py)."""
+    note(spec.text)
+    try:
+        seqdsl.load(spec.text)
+    except SpecError:
+        return  # test_random_* report specs that do not load
+    steps = data.draw(st.integers(1, 6), label="steps")
+    seed = data.draw(st.integers(0, 2**16), label="seed")
+    check_lengths(spec.text, spec.name, steps=steps, seed=seed)
+
+
+@pytest.mark.parametrize("shard", SHARDS)
+@settings(FUZZ, max_examples=max(N // 4, 10))
+@given(st.one_of(cells(), near_standard(), models(), blocks()), st.data())
+def test_random_programs_with_lengths(shard, spec, data):
+    _run_lengths(spec, data)

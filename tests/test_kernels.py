@@ -90,6 +90,58 @@ def test_attention_and_its_gradient(heads, causal):
         close(got, want.grad, 1e-9)
 
 
+def _key_mask(B, S, causal):
+    """1 on each sample's first `length` keys (length >= 1; sample 0 has them all), 0 on its padding."""
+    lengths = RNG.integers(1, S + 1, B)
+    lengths[0] = S
+    return (np.arange(S)[None, :] < lengths[:, None]).astype(np.float64)
+
+
+@pytest.mark.parametrize("heads,causal,S", [(1, False, 4), (2, True, 4), (3, False, 5), (2, True, 6), (2, False, 3)])
+def test_masked_attention_and_its_gradient(heads, causal, S):
+    B, T, D = 3, 4, 6
+    q, k, v = RNG.standard_normal((B, T, D)), RNG.standard_normal((B, S, D)), RNG.standard_normal((B, S, D))
+    km = _key_mask(B, S, causal)
+    keep = t(km != 0)[:, None, None, :]
+    if causal:
+        keep = keep & torch.ones(T, S, dtype=torch.bool).tril()
+
+    def ref(q, k, v):
+        split = lambda a: a.reshape(B, a.shape[1], heads, D // heads).transpose(1, 2)
+        o = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=keep)
+        return o.transpose(1, 2).reshape(B, T, D)
+
+    out = K._masked_attention(q, k, v, km, heads, causal)
+    close(out, ref(t(q), t(k), t(v)))
+    g = RNG.standard_normal((B, T, D))
+    qt, kt, vt = (t(a).requires_grad_(True) for a in (q, k, v))
+    (ref(qt, kt, vt) * t(g)).sum().backward()
+    grads = K._masked_attention_bwd(g, q, k, v, km, heads, causal)
+    for got, want in zip(grads, (qt, kt, vt)):
+        close(got, want.grad, 1e-9)
+    assert (grads[1][km == 0] == 0).all() and (grads[2][km == 0] == 0).all()  # exactly: weight 0
+    # a padding key changes nothing, whatever it holds
+    k2, v2 = k.copy(), v.copy()
+    k2[km == 0], v2[km == 0] = 1e3, -1e3
+    np.testing.assert_array_equal(K._masked_attention(q, k2, v2, km, heads, causal), out)
+    # all keys real: the unmasked kernel (the same formula to rounding)
+    if S == T:
+        close(K._masked_attention(q, k, v, np.ones((B, S)), heads, causal), K._attention(q, k, v, heads, causal),
+              1e-12)
+    from seqdsl.kernels import torch_kernels as TK
+
+    TK._CTX.update(dtype=torch.float64)
+    close(TK._masked_attention(t(q), t(k), t(v), t(km), heads, causal), out)
+    close(TK._masked_attention(t(q), t(k), t(v), t(km != 0), heads, causal), out)  # a boolean mask too
+
+
+def test_masked_attention_kernels_bring_only_their_own_helpers():
+    numpy_kernels, torch_kernels = Kernels("numpy_kernels.py"), Kernels("torch_kernels.py")
+    assert numpy_kernels.used_by("_masked_attention_bwd(g, q, k, v, km, 2, True)") == [
+        "_softmax", "_masked_weights", "_masked_attention_bwd"]
+    assert torch_kernels.used_by("_masked_attention(q, k, v, km, 2, True)") == ["_masked_attention"]
+
+
 def test_embed_gradient_sums_rows_per_token():
     tokens = np.array([[0, 2, 2], [1, 0, 2]])
     g = RNG.standard_normal((2, 3, 4))

@@ -27,6 +27,7 @@ from seqdsl.ir import to_text, verify
 from seqdsl.ir_parse import from_text
 from seqdsl.passes import PIPELINE, fuse_matmuls, hoist, lift_slices, reassociate, unroll
 from seqdsl.passes.fuse_multiply_add import fuse_multiply_add
+from seqdsl.passes.mask_lengths import mask_lengths
 from seqdsl.passes.sigmoid_via_tanh import sigmoid_via_tanh
 
 FIXTURES = GOLDEN / "passes"
@@ -41,6 +42,7 @@ PASSES = {
     "sigmoid_via_tanh": sigmoid_via_tanh,
     "hoist": hoist,
     "unroll": lambda g: in_stable_order(unroll(g, UNROLL_STEPS), g),
+    "mask_lengths": mask_lengths,  # cells: a model's needs its callees' masks (tests/test_lengths.py)
 }
 BACKEND_PASSES = {"numpy": (sigmoid_via_tanh,), "torch": (fuse_multiply_add,)}
 
@@ -153,6 +155,9 @@ CASES = {
               "bahdanau": ("attention.seq", "BahdanauDecoder", "numpy"),
               "sentiment": ("tasks.seq", "Sentiment", "numpy")},
     "unroll": {"rnn": ("rnn.seq", "RNN", "numpy"), "delay2": ("delay2.seq", "Delay2RNN", "numpy")},
+    "mask_lengths": {"rnn": ("rnn.seq", "RNN", "numpy"), "delay2": ("delay2.seq", "Delay2RNN", "numpy"),
+                     "lstm": ("lstm.seq", "LSTM", "numpy"),
+                     "bahdanau": ("attention.seq", "BahdanauDecoder", "numpy")},
 }
 
 
@@ -177,10 +182,10 @@ def program(spec: str):
 def pipeline_input(pass_name: str, spec: str, definition: str, backend: str):
     """The specialised IR of `definition` just before `pass_name` runs in `backend`'s pipeline
     (`seqdsl.passes.optimize`: PIPELINE, the backend's own passes, hoist). `unroll` (the
-    renderer's) takes the specialised IR itself."""
+    renderer's) and `mask_lengths` (the driver's, before the pipeline) take the specialised IR itself."""
     g = program(spec).specialize(definition)
     verify(g)
-    if pass_name == "unroll":
+    if pass_name in ("unroll", "mask_lengths"):
         return g
     for p in (*PIPELINE, *BACKEND_PASSES[backend], hoist):
         if p.__name__ == pass_name:
@@ -193,8 +198,9 @@ def pipeline_input(pass_name: str, spec: str, definition: str, backend: str):
 def fixture_header(pass_name: str, case: str) -> str:
     spec, definition, backend = CASES[pass_name][case]
     where = f"HAND[{spec!r}] in tests/test_pass_fixtures.py" if spec in HAND else f"specs/{spec}"
-    before = ("the specialised IR, as the renderer unrolls it" if pass_name == "unroll"
-              else f"the {backend} pipeline's IR just before {pass_name}")
+    before = {"unroll": "the specialised IR, as the renderer unrolls it",
+              "mask_lengths": "the specialised IR, as the driver masks it for lengths"}.get(
+                  pass_name, f"the {backend} pipeline's IR just before {pass_name}")
     return (f"# {definition} from {where}: {before}\n"
             "# made by tests/test_pass_fixtures.py (SEQDSL_ACCEPT=1 rewrites it)\n")
 

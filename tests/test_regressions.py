@@ -12,6 +12,32 @@ from differential import check_all_paths
 pytest.importorskip("torch")
 
 SPECS = {
+    # lowering named the 11th constant `_c` + 11 and the first temporary of `c1` `_c1` + 1: both
+    # `_c11` (internal error: IR node defined twice)
+    "temp_names_collide": """\
+cell C(I = 2, H = 2) {
+    in x: [I]
+    state h: [H]
+    c1 = tanh(x * 1 + 2) * 3 + 4 * 5 + 6 * h[t-1] * 7 * 8 + 9 + 10 + 11 + 12
+    h = tanh(c1 * (1 - c1) / 1000)
+    out y = h
+}
+""",
+    # a state that is W @ (a value computed once from the memory): NumPy BPTT took W's gradient as
+    # one matmul over the per-step rows of a value that has no per-step rows (NameError: _m_sum__tape)
+    "weight_times_once_value": """\
+cell C(I = 1, H = 3) {
+    in x: [I]
+    memory m: seq[I]
+    state h: [H]
+    state s1: [2*I]
+    param W9: [2*I, I]
+    h = tanh(h[t-1] + mean(x))
+    s1 = W9 @ sum(sigmoid(m))
+    out y = h
+    out z = s1
+}
+""",
     # fuse_matmuls followed single readers forever round a state read back at t-1 (compile never ended)
     "fuse_loop": """\
 cell C(I = 4, H = 4, K = 2) {

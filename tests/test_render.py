@@ -625,7 +625,8 @@ def test_paper_functions_are_drawn_with_their_labels():
     with the op table's labels, and a size used as a number shows its value."""
     spec = ("cell F(I = 4, H = 3) {\n    in x: [I]\n    state h: [H] = zeros\n    param W: [H, I]\n"
             "    param U: [H, H]\n"
-            "    h = clip(gelu(W @ x) + softplus(U @ h[t-1]) ** 2 / sqrt(H), -1, 1) + abs(min(h[t-1], max(h[t-1], 0.5)))\n"
+            "    h = clip(gelu(W @ x) + softplus(U @ h[t-1]) ** 2 / sqrt(H), -1, 1)"
+            " + abs(min(h[t-1], max(h[t-1], 0.5)))\n"
             "    out y = mean(h)\n}\n")
     program = seqdsl.load(spec)
     text = to_dot(program, view="rolled", detail="gates")

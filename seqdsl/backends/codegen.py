@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,12 @@ class Emitter:
         return fn(node, args, types)
 
 
+def number(value) -> str:
+    """A number as a Python literal; `float('-inf')` (and inf, nan), which have none."""
+    v = float(value)
+    return repr(v) if math.isfinite(v) else f"float({repr(v)!r})"
+
+
 def binary(symbol: str):
     def f(node, args, types):
         out = node["type"]
@@ -146,14 +153,16 @@ COMMON = {
                                 f"{align(a[2], t[2], n['type'])}",
     Op.ADDMM: lambda n, a, t: f"{a[0]} + {a[2]} @ {transposed(a[1])}",
     Op.SLICE: lambda n, a, t: f"{a[0]}[..., {n['start'].value}:{n['stop'].value}]",
-    Op.CONST: lambda n, a, t: repr(float(n["value"])),
+    Op.CONST: lambda n, a, t: number(n["value"]),
     Op.SUM: lambda n, a, t: f"{a[0]}.sum(1)",
     Op.LAST: lambda n, a, t: f"{a[0]}[:, -1]",
     Op.SOFTMAX: lambda n, a, t: f"_softmax({a[0]})",
     Op.LAYERNORM: lambda n, a, t: f"_layernorm({a[0]}, {a[1]}, {a[2]})",
     Op.EMBED: lambda n, a, t: f"{a[1]}[{a[0]}]",
     Op.ONEHOT: lambda n, a, t: f"_onehot({a[0]}, {n['size'].value})",
-    Op.ATTENTION: lambda n, a, t: f"_attention({a[0]}, {a[1]}, {a[2]}, {n['heads'].value}, {n['causal']!r})",
+    # (q, k, v) → `_attention`; with a 4th operand, the key-padding mask, `_masked_attention`
+    Op.ATTENTION: lambda n, a, t: f"{'_masked_attention' if len(a) == 4 else '_attention'}({', '.join(a)}, "
+                                  f"{n['heads'].value}, {n['causal']!r})",
     Op.POSITIONS: lambda n, a, t: f"_positions(T, {n['type'].dims[0].value})",
 }
 
@@ -326,21 +335,27 @@ class Codegen:
 
     def metadata(self, main, name: str) -> list:
         """The module's constants the runtime reads: KIND, NAME, SIZES, PARAMS, INPUTS, MEMORIES,
-        OUTPUTS, STATES and STATE_SHAPES."""
+        OUTPUTS, MASKS (hidden input → (kind, the input or memory whose lengths make it); empty
+        unless the module takes lengths), OUTPUT_AXES (output → the input whose lengths its time
+        axis has), STATES and STATE_SHAPES."""
         iface = interface(main.graph)
         params = self.param_table(main)
         finals = {s: str(t) for s, t in iface["states"].items()} if main.kind == "cell" else {}
         # a cell's executable takes the whole sequence of its per-step input; token ids range over
         # the smallest vocabulary that reads them, through the blocks it runs (None: not checked)
         vocab = {n: token_vocab(self.program, main.graph, n) for n, t in iface["inputs"].items() if t.dtype == "int"}
+        masks = main.graph.graph.get("masks", {})  # hidden inputs the runtime makes from lengths=
         inputs = {n: (str(t), t.concrete_dims(), t.dtype, t.seq or main.kind == "cell", vocab.get(n))
-                  for n, t in iface["inputs"].items()}
-        inputs.update({n: (str(t), t.concrete_dims(), t.dtype, t.seq, None) for n, t in iface["memories"].items()})
+                  for n, t in iface["inputs"].items() if n not in masks}
+        inputs.update({n: (str(t), t.concrete_dims(), t.dtype, t.seq, None) for n, t in iface["memories"].items()
+                       if n not in masks})
         outputs = {n: str(t) for n, t in iface["outputs"].items()}
         return ["", f"KIND = {main.kind!r}", f"NAME = {name!r}",
                 f"SIZES = {{{', '.join(f'{k!r}: {_concrete(v)!r}' for k, v in main.sizes.items())}}}",
                 "PARAMS = {", *[f"    {k!r}: ({s!r}, {i!r})," for k, (s, i) in params.items()], "}",
-                f"INPUTS = {inputs!r}", f"MEMORIES = {tuple(iface['memories'])!r}", f"OUTPUTS = {outputs!r}",
+                f"INPUTS = {inputs!r}", f"MEMORIES = {tuple(m for m in iface['memories'] if m not in masks)!r}",
+                f"OUTPUTS = {outputs!r}", f"MASKS = {dict(sorted(masks.items()))!r}",
+                f"OUTPUT_AXES = {main.graph.graph.get('output_axes', {})!r}",
                 f"STATES = {{{', '.join(f'{k!r}: {v!r}' for k, v in finals.items())}}}",
                 f"STATE_SHAPES = {{{', '.join(f'{s!r}: {t.concrete_dims()!r}' for s, t in iface['states'].items())}}}"]
 
@@ -358,7 +373,8 @@ class Codegen:
         kernels_at = len(out)  # the kernels the functions below call go here
         for u in self.plan.units:
             if u.standard is not None:
-                out += ["", *self.em.fused_cell(u.fname, u.twin("loop"), u.standard, u.sizes), ""]
+                masked = bool(u.graph.graph.get("masks"))
+                out += ["", *self.em.fused_cell(u.fname, u.twin("loop"), u.standard, u.sizes, masked), ""]
                 out += ["", *self.gen_cell(u.loop()), ""]
                 continue
             body = self.gen_cell(u) if u.kind == "cell" else self.gen_straight(u)

@@ -41,6 +41,13 @@ def _binary(fn: str):
     return emit
 
 
+def _select(n, a, t) -> str:
+    """`np.where(m != 0, a, b)`, each operand aligned to the result (a per-sample mask (B,) against
+    (B, H) is `m[..., None]`)."""
+    m, x, y = (align(_num(v, tv), tv, n["type"]) for v, tv in zip(a, t))
+    return f"np.where({m} != 0, {x}, {y})"
+
+
 def _sigmoid(n, a, t) -> str:
     if t[0].rank or t[0].batched:
         return f"_sigmoid({a[0]})"
@@ -64,6 +71,7 @@ TABLE = {
     Op.CLIP: _call("np.clip", ", {lo!r}, {hi!r}"),
     Op.MINIMUM: _binary("np.minimum"),
     Op.MAXIMUM: _binary("np.maximum"),
+    Op.SELECT: _select,
     Op.MEAN: lambda n, a, t: f"{a[0]}.mean(-1)",
     Op.CONCAT: lambda n, a, t: f"np.concatenate([{', '.join(a)}], axis={n.get('axis', -1)})",
 }

@@ -124,6 +124,22 @@ def _vjp_mean(n, g, v, ts):
     return [(0, f"np.broadcast_to((np.asarray({g}) / {N})[..., None], np.shape({g}) + ({N},))")]
 
 
+def _vjp_attention(n, g, v, ts):
+    """q, k and v; a key-padding mask (a 4th operand, `_masked_attention`) gets no gradient."""
+    fn, args = ("_masked_attention_bwd", v[:4]) if len(ts) == 4 else ("_attention_bwd", v[:3])
+    call = f"{fn}({g}, {', '.join(args)}, {n['heads'].value}, {n['causal']!r})"
+    return [(i, f"{call}[{i}]") for i in range(3)]
+
+
+def _vjp_select(n, g, v, ts):
+    """select(m, a, b): the gradient goes to a where m != 0 and to b elsewhere, chosen by np.where
+    (never g * m, where an inf in g would make a NaN); the mask gets none."""
+    o = n["type"]
+    keep = f"{_al(v[0], ts[0], o)} != 0"
+    return [(1, _unalign(f"np.where({keep}, {g}, 0)", ts[1], o)),
+            (2, _unalign(f"np.where({keep}, 0, {g})", ts[2], o))]
+
+
 VJP = {  # op -> its vector-Jacobian product (what it reads: OpInfo.grad_reads)
     Op.ADD: _vjp_add,
     Op.SUB: _vjp_sub,
@@ -155,8 +171,8 @@ VJP = {  # op -> its vector-Jacobian product (what it reads: OpInfo.grad_reads)
     Op.LAYERNORM: lambda n, g, v, ts: [(i, f"_layernorm_bwd({g}, {v[0]}, {v[1]})[{i}]") for i in range(3)],
     Op.EMBED: lambda n, g, v, ts: [(1, f"_embed_bwd({g}, {v[0]}, {ts[1].concrete_dims()[0]})")],
     Op.ONEHOT: lambda n, g, v, ts: [],
-    Op.ATTENTION: lambda n, g, v, ts: [(i, f"_attention_bwd({g}, {v[0]}, {v[1]}, {v[2]}, {n['heads'].value}, "
-                                           f"{n['causal']!r})[{i}]") for i in range(3)],
+    Op.ATTENTION: _vjp_attention,
+    Op.SELECT: _vjp_select,
 }
 
 
@@ -315,7 +331,11 @@ class CellBackward:
                     t_bufs.add(u)
                 elif where[u] == "once" and not OPS[g.nodes[u]["op"]].constant:
                     ut = g.nodes[u]["type"]
-                    if g.nodes[n]["op"] == Op.MATMUL and port == 0 and not ut.batched and ut.rank == 2:
+                    x, _, x_delay = in_edges(g, n)[1] if g.nodes[n]["op"] == Op.MATMUL else (None, 0, 0)
+                    # W @ x with x per step (or delayed): one matmul over all steps at the end;
+                    # with x computed once too, W's gradient is summed over the steps like any other
+                    if (g.nodes[n]["op"] == Op.MATMUL and port == 0 and not ut.batched and ut.rank == 2
+                            and (x_delay or where[x] != "once")):
                         mm_bufs[n] = u
                     else:
                         o_accs.add(u)

@@ -318,10 +318,11 @@ def load_npz(path, expected: dict | None = None) -> dict:
 class NumpyExecutable:
     backend = "numpy"
 
-    def __init__(self, source: str, ns: dict, filename: str, symbols: dict | None = None):
+    def __init__(self, source: str, ns: dict, filename: str, symbols: dict | None = None, with_lengths=None):
         self.source = source
         self.filename = filename
         self._ns = ns
+        self.with_lengths = LengthsModule(with_lengths)
         self.kind, self.name, self.sizes = ns["KIND"], ns["NAME"], ns["SIZES"]
         self.param_specs = ns["PARAMS"]
         self.dtype = np.dtype(ns["DTYPE"])
@@ -364,24 +365,65 @@ class NumpyExecutable:
     def _cast(self, inputs: dict, state):
         return self.boundary.call(inputs, state, NumpyArrays(self.dtype))
 
-    def __call__(self, state=None, **inputs):
-        """Inference: `outputs, final = exe(**inputs, state=None)`; keeps no per-step history."""
-        cast, state = self._cast(inputs, state)
-        return self._ns["forward"](self.params, cast, state)
+    def _module(self, cast: dict, lengths) -> tuple:
+        """(namespace, inputs) for a call: with `lengths`, the module that takes them, its masks added."""
+        if lengths is None:
+            return self._ns, cast
+        lengths = self.boundary.lengths(lengths, cast)
+        ns = self.with_lengths.namespace()
+        return ns, {**cast, **self.boundary.masks(ns["MASKS"], lengths, cast, self.dtype)}
 
-    def value_and_grad(self, inputs: dict, d_outputs: dict, d_final: dict | None = None, state=None):
+    def __call__(self, state=None, lengths=None, **inputs):
+        """Inference: `outputs, final = exe(**inputs, state=None, lengths=None)`; keeps no per-step
+        history. `lengths`: a sequence input's name → int array (B,) (docs/api.md, "Lengths")."""
+        cast, state = self._cast(inputs, state)
+        ns, cast = self._module(cast, lengths)
+        return ns["forward"](self.params, cast, state)
+
+    def value_and_grad(self, inputs: dict, d_outputs: dict, d_final: dict | None = None, state=None, lengths=None):
         """Forward, then backpropagation through time for the output cotangents `d_outputs`
         (and `d_final` for final states): `(outputs, final, grads)` with grads
         {"params": every parameter, "inputs": float inputs, "state": initial states}.
         Cotangents must have exactly the shapes of the outputs they belong to."""
         cast, state = self._cast(inputs, state)
-        outputs, final, backward = self._ns["forward_grad"](self.params, cast, state)
+        ns, cast = self._module(cast, lengths)
+        outputs, final, backward = ns["forward_grad"](self.params, cast, state)
         d_outputs = self.boundary.cotangents("d_outputs", d_outputs, outputs, "output", self.dtype)
         d_final = self.boundary.cotangents("d_final", d_final, final, "final state", self.dtype)
         grads = backward(d_outputs, d_final)
+        grads["inputs"] = {k: v for k, v in grads["inputs"].items() if k not in ns["MASKS"]}
         grads["params"] = {k: np.asarray(grads["params"].get(k, np.zeros_like(v)), dtype=self.dtype)
                            for k, v in self.params.items()}
         return outputs, final, grads
+
+
+class LengthsModule:
+    """The generated module an executable runs when called with `lengths=` (the same definition
+    masked for lengths: `passes.mask_lengths`), made on first use from `make() -> (source,
+    filename)`. It pickles as its source (made first if need be), never as the closure."""
+
+    def __init__(self, make):
+        self.make = make
+        self.source = self.filename = None
+        self._ns = None
+
+    def namespace(self) -> dict:
+        if self._ns is None:
+            if self.source is None:
+                if self.make is None:
+                    raise SpecError("this executable cannot take lengths: it was made without the definition")
+                self.source, self.filename = self.make()
+            self._ns = exec_module(self.source, self.filename)
+        return self._ns
+
+    def __getstate__(self) -> dict:
+        if self.source is None and self.make is not None:
+            self.source, self.filename = self.make()
+        return {"source": self.source, "filename": self.filename}
+
+    def __setstate__(self, state: dict) -> None:
+        self.make, self._ns = None, None
+        self.source, self.filename = state["source"], state["filename"]
 
 
 def exec_module(source: str, filename: str) -> dict:

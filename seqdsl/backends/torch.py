@@ -13,6 +13,7 @@ from ..ops import Op
 from ..passes.fuse_multiply_add import fuse_multiply_add
 from .codegen import COMMON, Emitter, transposed
 from .layout import align
+from .torch_fused import fused_cell
 
 
 def _num(v: str, t) -> str:
@@ -34,6 +35,13 @@ def _binary(fn: str):
     return emit
 
 
+def _select(n, a, t) -> str:
+    """`torch.where(m != 0, a, b)`, each operand aligned to the result (a per-sample mask (B,)
+    against (B, H) is `m[..., None]`)."""
+    m, x, y = (align(_num(v, tv), tv, n["type"]) for v, tv in zip(a, t))
+    return f"torch.where({m} != 0, {x}, {y})"
+
+
 TABLE = {
     **COMMON,
     Op.ADDCMUL: lambda n, a, t: f"torch.addcmul({a[0]}, {a[1]}, {a[2]})",
@@ -52,42 +60,10 @@ TABLE = {
     Op.CLIP: _call("torch.clamp", ", {lo!r}, {hi!r}"),
     Op.MINIMUM: _binary("torch.minimum"),
     Op.MAXIMUM: _binary("torch.maximum"),
+    Op.SELECT: _select,
     Op.MEAN: lambda n, a, t: f"{a[0]}.mean(-1)",
     Op.CONCAT: lambda n, a, t: f"torch.cat([{', '.join(a)}], dim={n.get('axis', -1)})",
 }
-
-def fused_cell(fname: str, loop_fname: str, std, sizes: dict) -> list:
-    """A recognised standard cell: one call of torch's fused kernel (see analysis/recognize.py).
-
-    It takes the arguments of the cell's generated loop (codegen: `P__`, `pre__`, its input,
-    `init__`, ...); it holds no value named after the spec, so its locals are plain."""
-    pack = lambda names: "torch.cat([" + ", ".join(f"P__[pre__ + {n!r}]" for n in names) + "])"
-    h, c = std.states["h"], std.states.get("c")
-    lines = [
-        f"def {fname}(P__, pre__, x__in, init__, memory__, reverse__=False, seqs__=False):",
-        f'    """A standard {std.kind} step: torch._VF.{std.kind} (oneDNN on CPU, cuDNN on GPU)."""',
-        "    if seqs__:  # per-step states are not kept by the fused kernel",
-        f"        return {loop_fname}(P__, pre__, x__in, init__, memory__, reverse__, seqs__)",
-        f"    w_ih = {pack(std.w_ih)}",
-        f"    w_hh = {pack(std.w_hh)}",
-        f"    b_ih = _bias(P__, pre__, {std.b_ih!r}, w_ih)",
-        f"    b_hh = _bias(P__, pre__, {std.b_hh!r}, w_hh)",
-        "    zeros = x__in.new_zeros((1, x__in.shape[0], w_hh.shape[1]))",
-        f"    h0 = zeros if init__.get({h!r}) is None else init__[{h!r}][None]",
-    ]
-    if c:
-        lines.append(f"    c0 = zeros if init__.get({c!r}) is None else init__[{c!r}][None]")
-    lines.append("    x = x__in.flip(1) if reverse__ else x__in")
-    hx = "(h0, c0)" if c else "h0"
-    outs = "y, h_n, c_n" if c else "y, h_n"
-    lines.append(f"    {outs} = torch._VF.{std.kind}(x, {hx}, (w_ih, w_hh, b_ih, b_hh), True, 1, 0.0, "
-                 f"torch.is_grad_enabled(), False, True)")
-    lines.append("    y = y.flip(1) if reverse__ else y")
-    finals = f"{h!r}: h_n[0]" + (f", {c!r}: c_n[0]" if c else "")
-    outputs = ", ".join(f"{o!r}: y" for o in std.outputs)
-    lines.append(f"    return _Run(outputs={{{outputs}}}, states={{}}, final={{{finals}}})")
-    return lines
-
 
 EMITTER = Emitter(
     name="torch",

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..errors import SpecError
 from .runtime import (
+    LengthsModule,
     check_loaded,
     describe,
     draw,
@@ -70,9 +71,10 @@ def _safetensors():
 class SeqModule(nn.Module):
     backend = "torch"
 
-    def __init__(self, source: str, ns: dict, filename: str, symbols: dict | None = None):
+    def __init__(self, source: str, ns: dict, filename: str, symbols: dict | None = None, with_lengths=None):
         super().__init__()
         self.source, self.filename, self._ns = source, filename, ns
+        self.with_lengths = LengthsModule(with_lengths)
         self.kind, self.name, self.sizes = ns["KIND"], ns["NAME"], ns["SIZES"]
         self.param_specs = ns["PARAMS"]
         self.boundary = Boundary(ns, symbols)
@@ -135,10 +137,19 @@ class SeqModule(nn.Module):
             out[k] = (t.long() if v.dtype.kind == "i" else t.to(self.dtype)).to(self.device)
         return out
 
-    def forward(self, state=None, **inputs):
+    def forward(self, state=None, lengths=None, **inputs):
+        """`outputs, final = module(**inputs, state=None, lengths=None)`; `lengths`: a sequence
+        input's name → int tensor or array (B,) (docs/api.md, "Lengths")."""
         inputs, state = self.boundary.call(inputs, state, TorchTensors(self.dtype, self.device))
-        self._ns["_CTX"].update(dtype=self.dtype, device=self.device)
-        return self._ns["forward"](self.params, inputs, state)
+        ns = self._ns
+        if lengths is not None:
+            lengths = self.boundary.lengths(lengths, inputs)
+            ns = self.with_lengths.namespace()
+            masks = self.boundary.masks(ns["MASKS"], lengths, inputs, np.float64)
+            inputs = {**inputs, **{k: torch.as_tensor(m, dtype=self.dtype, device=self.device)
+                                   for k, m in masks.items()}}
+        ns["_CTX"].update(dtype=self.dtype, device=self.device)
+        return ns["forward"](self.params, inputs, state)
 
     def save(self, path) -> None:
         """Write the weights to `path` (safetensors; the name is kept as given), atomically."""
@@ -159,5 +170,5 @@ class SeqModule(nn.Module):
         self.load_state_dict({k: v.to(self.dtype) for k, v in tensors.items()})
 
 
-def make_module(source: str, ns: dict, filename: str, symbols: dict | None = None) -> SeqModule:
-    return SeqModule(source, ns, filename, symbols)
+def make_module(source: str, ns: dict, filename: str, symbols: dict | None = None, with_lengths=None) -> SeqModule:
+    return SeqModule(source, ns, filename, symbols, with_lengths)

@@ -253,6 +253,65 @@ class Boundary:
                              f"every step)")
         return steps
 
+    # ---- lengths= -------------------------------------------------------------------------
+    def lengths(self, lengths, inputs: dict) -> dict:
+        """`lengths=`: a sequence input's (or memory's) name → whole numbers of shape (B,), each in
+        [1, that sequence's steps]. A cell's inputs share one time axis: lengths given for several
+        of them must agree, and are returned under its first input's name. Returns numpy int64."""
+        if not isinstance(lengths, dict):
+            raise InputError(f"{self.name}: lengths must be a dict from a sequence input's name to an int array "
+                             f"of shape (B,), got a {_typename(lengths)}")
+        seqs = [p for p in self.inputs if p.seq]
+        names = [p.name for p in seqs]
+        out: dict = {}
+        for k, v in lengths.items():
+            if k not in names:
+                hint = did_you_mean(k, names)
+                raise UnknownName(f"{self.name}: lengths for '{k}', which is not a sequence input"
+                                  + (f" ({hint})" if hint else "") + f"; its sequences are: {_names(names)}")
+            if v is None:
+                continue
+            a = self._length_array(k, v, inputs[k])
+            key = self._step_inputs()[0] if self.kind == "cell" and k in self._step_inputs() else k
+            if key in out and not np.array_equal(out[key], a):
+                raise InputError(f"{self.name}: lengths['{k}'] differs from the lengths given for another input; "
+                                 "a cell reads all its inputs at the same steps")
+            out[key] = a
+        return out
+
+    def _step_inputs(self) -> list:
+        return [p.name for p in self.inputs if p.role == "input"]
+
+    def _length_array(self, k: str, v, given) -> np.ndarray:
+        try:
+            a = np.asarray(v.detach().cpu() if hasattr(v, "detach") else v)
+        except Exception as e:
+            raise InputError(f"{self.name}: lengths['{k}'] cannot be read as an array ({e})") from None
+        batch, steps = int(given.shape[0]), int(given.shape[1])
+        if a.dtype.kind not in "iu":
+            raise InputError(f"{self.name}: lengths['{k}'] has dtype {a.dtype}; expected whole numbers (int)")
+        if a.shape != (batch,):
+            raise InputError(f"{self.name}: lengths['{k}'] has shape {_tuple(a.shape)}; expected ({batch},), "
+                             f"one length per sample of '{k}'")
+        bad = np.nonzero((a < 1) | (a > steps))[0]
+        if bad.size:
+            i = int(bad[0])
+            raise InputError(f"{self.name}: lengths['{k}'][{i}] is {int(a[i])}; expected 1 <= length <= {steps}, "
+                             f"the steps of '{k}'")
+        return a.astype(np.int64)
+
+    @staticmethod
+    def masks(table: dict, lengths: dict, inputs: dict, dtype) -> dict:
+        """The hidden inputs of a module that takes lengths (its `MASKS`: name → (kind, key)): a
+        0/1 array (B, T) per mask, 1 at the real positions ("steps") or at the last one ("last")."""
+        out = {}
+        for name, (kind, key) in table.items():
+            batch, steps = int(inputs[key].shape[0]), int(inputs[key].shape[1])
+            n = lengths.get(key, np.full(batch, steps, dtype=np.int64))
+            t = np.arange(steps)[None, :]
+            out[name] = ((t < n[:, None]) if kind == "steps" else (t == n[:, None] - 1)).astype(dtype)
+        return out
+
     # ---- value_and_grad: output cotangents ----------------------------------------------
     def cotangents(self, what: str, given, actual: dict, label: str, dtype) -> dict:
         """`d_outputs` / `d_final`: known names, exact shapes (no broadcasting), real numbers."""

@@ -1,8 +1,9 @@
 """NumPy kernels: the helpers generated NumPy modules call (and the reference interpreter).
 
 In:  NumPy arrays, batch-first as in docs/api.md.
-Out: forward kernels (`_softmax`, `_layernorm`, `_positions`, `_attention`, `_erf`, `_gelu`, `_num`, ...)
-     and the gradient kernels of `value_and_grad` (`_layernorm_bwd`, `_attention_bwd`, `_gelu_bwd`, ...).
+Out: forward kernels (`_softmax`, `_layernorm`, `_positions`, `_attention`, `_masked_attention`, `_erf`,
+     `_gelu`, `_num`, ...) and the gradient kernels of `value_and_grad` (`_layernorm_bwd`,
+     `_attention_bwd`, `_masked_attention_bwd`, `_gelu_bwd`, ...).
 
 Generated modules copy the kernels they call (seqdsl/kernels/__init__.py), so each kernel
 reads only numpy (`np`), other kernels and `DTYPE`, which a generated module defines for
@@ -82,6 +83,32 @@ def _attention(q, k, v, heads, causal):
     if causal:
         scores = np.where(np.tril(np.ones((T, S), dtype=bool)), scores, -np.inf)
     w = _softmax(scores)
+    return (w @ vh).transpose(0, 2, 1, 3).reshape(B, T, v.shape[-1])
+
+
+def _masked_weights(q, k, v, keymask, heads, causal):
+    """Attention split into heads, with a key-padding mask: (qh, kh, vh, the weights, the scale).
+    A key whose `keymask` (B, S) is 0 gets weight exactly 0 (its score is -inf before the softmax,
+    as is every key after the query with `causal`); no query may have every key masked."""
+    B, T, D = q.shape
+    S = k.shape[1]
+    d = D // heads
+    qh = q.reshape(B, T, heads, d).transpose(0, 2, 1, 3)
+    kh = k.reshape(B, S, heads, d).transpose(0, 2, 1, 3)
+    vh = v.reshape(B, S, heads, v.shape[-1] // heads).transpose(0, 2, 1, 3)
+    scale = (1.0 / np.sqrt(d)).astype(q.dtype)
+    keep = (keymask != 0)[:, None, None, :]
+    if causal:
+        keep = keep & np.tril(np.ones((T, S), dtype=bool))
+    w = _softmax(np.where(keep, (qh @ kh.transpose(0, 1, 3, 2)) * scale, -np.inf))
+    return qh, kh, vh, w, scale
+
+
+def _masked_attention(q, k, v, keymask, heads, causal):
+    """Attention (q, k, v as the unmasked kernel takes them) over only the keys whose `keymask` (B, S)
+    is nonzero (a generated module copies the kernels a docstring names, so this one names none)."""
+    B, T, _ = q.shape
+    _, _, vh, w, _ = _masked_weights(q, k, v, keymask, heads, causal)
     return (w @ vh).transpose(0, 2, 1, 3).reshape(B, T, v.shape[-1])
 
 
@@ -198,3 +225,17 @@ def _attention_bwd(g, q, k, v, heads, causal):
     gk = gs.transpose(0, 1, 3, 2) @ qh
     merge = lambda a, n: a.transpose(0, 2, 1, 3).reshape(B, n, -1)
     return merge(gq, T), merge(gk, S), merge(gv, S)
+
+
+def _masked_attention_bwd(g, q, k, v, keymask, heads, causal):
+    """The gradients (q, k, v) of masked attention for its output's gradient `g`; the mask has none.
+    A masked key's weight is exactly 0, so its rows of the k and v gradients are exactly 0."""
+    B, T, _ = q.shape
+    S = k.shape[1]
+    qh, kh, vh, w, scale = _masked_weights(q, k, v, keymask, heads, causal)
+    gh = g.reshape(B, T, heads, vh.shape[-1]).transpose(0, 2, 1, 3)
+    gv = w.transpose(0, 1, 3, 2) @ gh
+    gw = gh @ vh.transpose(0, 1, 3, 2)
+    gs = w * (gw - (gw * w).sum(-1, keepdims=True)) * scale
+    merge = lambda a, n: a.transpose(0, 2, 1, 3).reshape(B, n, -1)
+    return merge(gs @ kh, T), merge(gs.transpose(0, 1, 3, 2) @ qh, S), merge(gv, S)

@@ -2,8 +2,8 @@
 
 In:  torch tensors, batch-first as in docs/api.md.
 Out: `_full`, `_num` (a number as a tensor), `_sigtanh`, `_bias` (packing a standard cell's biases),
-     `_softmax`, `_softplus`, `_layernorm`, `_onehot`, `_positions`, `_attention` (on
-     F.scaled_dot_product_attention).
+     `_softmax`, `_softplus`, `_layernorm`, `_onehot`, `_positions`, `_attention` and
+     `_masked_attention` (with a key-padding mask; both on F.scaled_dot_product_attention).
 
 Generated modules copy the kernels they call (seqdsl/kernels/__init__.py); `_CTX` holds the
 dtype and device the module runs in (set by the torch module wrapper). tests/test_kernels.py
@@ -86,3 +86,27 @@ def _attention(q, k, v, heads, causal):
     vh = v.reshape(B, S, heads, v.shape[-1] // heads).transpose(1, 2)
     out = F.scaled_dot_product_attention(qh, kh, vh, is_causal=causal)
     return out.transpose(1, 2).reshape(B, T, v.shape[-1])
+
+
+def _masked_attention(q, k, v, keymask, heads, causal):
+    """Attention over only the keys whose `keymask` (B, S) is nonzero (a boolean
+    attn_mask, joined with the causal one: scaled_dot_product_attention takes one or the other)."""
+    B, T, D = q.shape
+    S = k.shape[1]
+    qh = q.reshape(B, T, heads, D // heads).transpose(1, 2)
+    kh = k.reshape(B, S, heads, D // heads).transpose(1, 2)
+    vh = v.reshape(B, S, heads, v.shape[-1] // heads).transpose(1, 2)
+    keep = (keymask != 0)[:, None, None, :]
+    if causal:
+        keep = keep & torch.ones(T, S, dtype=torch.bool, device=q.device).tril()
+    out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=keep)
+    return out.transpose(1, 2).reshape(B, T, v.shape[-1])
+
+
+def _flip_within(x, lengths):
+    """Each sample's first lengths[b] steps of x (B, T, ...) in reverse order; the padding after
+    them stays where it is (a reversed run over a padded batch, as pack_padded_sequence has it)."""
+    steps = torch.arange(x.shape[1], device=x.device)
+    n = lengths.to(x.device)[:, None]
+    index = torch.where(steps < n, n - 1 - steps, steps)
+    return x.gather(1, index.view(index.shape + (1,) * (x.dim() - 2)).expand(x.shape))

@@ -339,6 +339,8 @@ PARAMS = {
 INPUTS = {'x': ('[8]', (8,), 'float', True, None)}
 MEMORIES = ()
 OUTPUTS = {'y': '[16]'}
+MASKS = {}
+OUTPUT_AXES = {}
 STATES = {'h': '[16]', 'c': '[16]'}
 STATE_SHAPES = {'h': (16,), 'c': (16,)}
 

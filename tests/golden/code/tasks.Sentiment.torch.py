@@ -173,6 +173,8 @@ PARAMS = {
 INPUTS = {'words': ('seq<int>', (), 'int', True, 1000)}
 MEMORIES = ()
 OUTPUTS = {'label': '[2]'}
+MASKS = {}
+OUTPUT_AXES = {}
 STATES = {}
 STATE_SHAPES = {}
 

@@ -140,6 +140,8 @@ PARAMS = {
 INPUTS = {'x': ('seq[32]', (32,), 'float', True, None)}
 MEMORIES = ()
 OUTPUTS = {'y': 'seq[32]'}
+MASKS = {}
+OUTPUT_AXES = {}
 STATES = {}
 STATE_SHAPES = {}
 

@@ -1,0 +1,125 @@
+"""Speed with `lengths=`: ratios measured in the same run.
+
+1. The standard LSTM with lengths (torch, fused: packed) forward+backward vs torch.nn.LSTM on the
+   same PackedSequence. Target ≤ 1.1×.
+2. Custom cells (the peephole LSTM, a generated loop) with lengths vs without, at the same padded
+   shape, NumPy and torch. Target ≤ 1.15×.
+3. A batch whose lengths spread from 10 to 100 vs the same batch all of length 100 (torch fused:
+   the packed kernel skips the padding; the loops step over all T). Less than 1× where padding is
+   skipped.
+Shape (B, T, I, H) = (32, 100, 64, 256), float32, CPU.
+
+Run: `.venv/bin/python benchmarks/bench_lengths.py` (part of `make bench`).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import seqdsl  # noqa: E402
+from seqdsl.interop import from_torch  # noqa: E402
+
+B, T, I, H = 32, 100, 64, 256
+
+
+def timeit(fns: dict, repeat: int = 7) -> dict:
+    times = {k: [] for k in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def spread(rng) -> np.ndarray:
+    lens = rng.integers(10, T + 1, size=B)
+    lens[0] = T
+    return lens
+
+
+def standard_lstm(rng) -> None:
+    mod = seqdsl.compile(ROOT / "specs/lstm.seq", backend="torch", sizes={"I": I, "H": H})
+    ref = torch.nn.LSTM(I, H, batch_first=True)
+    from_torch(mod, ref)
+    x = torch.randn(B, T, I)
+    lens = spread(rng)
+    lt = torch.as_tensor(lens)
+
+    def ours():
+        out, fin = mod(x=x, lengths={"x": lens})
+        (out["y"].sum() + fin["h"].sum()).backward()
+
+    def theirs():
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lt, batch_first=True, enforce_sorted=False)
+        y, (h, c) = ref(packed)
+        y, _ = torch.nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=T)
+        (y.sum() + h.sum()).backward()
+
+    t = timeit({"ours": ours, "nn": theirs})
+    print(f"standard LSTM, lengths 10..100, fwd+bwd: seqdsl {t['ours'] * 1e3:8.2f} ms  "
+          f"nn.LSTM packed {t['nn'] * 1e3:8.2f} ms  ratio {t['ours'] / t['nn']:.2f}  (target <= 1.1)")
+
+
+def masked_vs_unmasked(rng) -> None:
+    path = ROOT / "specs/peephole_lstm.seq"
+    x = rng.normal(size=(B, T, I)).astype(np.float32)
+    lens = spread(rng)
+    full = np.full(B, T)
+    exe = seqdsl.compile(path, sizes={"I": I, "H": H})
+    mod = seqdsl.compile(path, backend="torch", sizes={"I": I, "H": H})
+    xt = torch.from_numpy(x)
+
+    def torch_run(lengths):
+        def run():
+            with torch.no_grad():
+                mod(x=xt, lengths=lengths)
+        return run
+
+    t = timeit({"np": lambda: exe(x=x), "np_len": lambda: exe(x=x, lengths={"x": lens}),
+                "np_full": lambda: exe(x=x, lengths={"x": full}),
+                "t": torch_run(None), "t_len": torch_run({"x": lens}), "t_full": torch_run({"x": full})}, repeat=5)
+    for name, a, b, c in (("numpy", "np", "np_len", "np_full"), ("torch", "t", "t_len", "t_full")):
+        print(f"peephole LSTM ({name}): without lengths {t[a] * 1e3:8.2f} ms  with lengths 10..100 "
+              f"{t[b] * 1e3:8.2f} ms ({t[b] / t[a]:.2f}x)  all 100 {t[c] * 1e3:8.2f} ms ({t[c] / t[a]:.2f}x)  "
+              "(target <= 1.15)")
+
+
+def spread_vs_padded(rng) -> None:
+    mod = seqdsl.compile(ROOT / "specs/lstm.seq", backend="torch", sizes={"I": I, "H": H})
+    x = torch.randn(B, T, I)
+    lens, full = spread(rng), np.full(B, T)
+
+    def run(lengths):
+        def f():
+            with torch.no_grad():
+                mod(x=x, lengths={"x": lengths})
+        return f
+
+    t = timeit({"spread": run(lens), "full": run(full)})
+    print(f"standard LSTM (torch, fused), lengths 10..100 vs all 100: {t['spread'] * 1e3:8.2f} ms vs "
+          f"{t['full'] * 1e3:8.2f} ms  ratio {t['spread'] / t['full']:.2f}  (mean length {lens.mean():.0f})")
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    print(f"(B, T, I, H) = {(B, T, I, H)}, float32, cpu, torch threads {torch.get_num_threads()}")
+    standard_lstm(rng)
+    masked_vs_unmasked(rng)
+    spread_vs_padded(rng)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The torch backend's vendor kernel: a recognised standard cell as one call of torch._VF.
+
+In:  the names of the generated function and of its loop twin, a `analysis.recognize.Standard`
+     (kind "lstm" | "gru" | "rnn_tanh" | "rnn_relu", the spec's parameter names in torch's
+     order, the state names), and whether the cell takes lengths (its masked module: one more
+     argument, the 0/1 mask of real steps, `(B, T)`).
+Out: `fused_cell(...)` → the lines of a function with the cell's calling convention (codegen:
+     `P__`, `pre__`, its input, [its mask,] `init__`, `memory__`, `reverse__`, `seqs__`) that
+     runs torch's fused kernel (oneDNN on CPU, cuDNN on GPU). With lengths the batch runs packed
+     (`pack_padded_sequence`, unsorted): the kernel skips the padding, final states are each
+     sample's own last, outputs are zero at padding; a reversed run reverses each sample within
+     its own length (`_flip_within`). Per-step states (`seqs__`) fall back to the loop twin.
+
+The function holds no value named after the spec, so its locals are plain names.
+"""
+
+from __future__ import annotations
+
+
+def _pack(names) -> str:
+    return "torch.cat([" + ", ".join(f"P__[pre__ + {n!r}]" for n in names) + "])"
+
+
+def _prologue(fname: str, loop_fname: str, std, mask: str) -> list:
+    h, c = std.states["h"], std.states.get("c")
+    lines = [
+        f"def {fname}(P__, pre__, x__in, {mask}init__, memory__, reverse__=False, seqs__=False):",
+        f'    """A standard {std.kind} step: torch._VF.{std.kind} (oneDNN on CPU, cuDNN on GPU)."""',
+        "    if seqs__:  # per-step states are not kept by the fused kernel",
+        f"        return {loop_fname}(P__, pre__, x__in, {mask}init__, memory__, reverse__, seqs__)",
+        f"    w_ih = {_pack(std.w_ih)}",
+        f"    w_hh = {_pack(std.w_hh)}",
+        f"    b_ih = _bias(P__, pre__, {std.b_ih!r}, w_ih)",
+        f"    b_hh = _bias(P__, pre__, {std.b_hh!r}, w_hh)",
+        "    zeros = x__in.new_zeros((1, x__in.shape[0], w_hh.shape[1]))",
+        f"    h0 = zeros if init__.get({h!r}) is None else init__[{h!r}][None]",
+    ]
+    if c:
+        lines.append(f"    c0 = zeros if init__.get({c!r}) is None else init__[{c!r}][None]")
+    return lines
+
+
+def _finish(std, final_h: str, final_c: str) -> str:
+    h, c = std.states["h"], std.states.get("c")
+    finals = f"{h!r}: {final_h}" + (f", {c!r}: {final_c}" if c else "")
+    outs = ", ".join(f"{o!r}: y" for o in std.outputs)
+    return f"    return _Run(outputs={{{outs}}}, states={{}}, final={{{finals}}})"
+
+
+def fused_cell(fname: str, loop_fname: str, std, sizes: dict, masked: bool = False) -> list:
+    if masked:
+        return _fused_packed(fname, loop_fname, std)
+    c = std.states.get("c")
+    lines = _prologue(fname, loop_fname, std, "")
+    lines.append("    x = x__in.flip(1) if reverse__ else x__in")
+    hx = "(h0, c0)" if c else "h0"
+    outs = "y, h_n, c_n" if c else "y, h_n"
+    lines.append(f"    {outs} = torch._VF.{std.kind}(x, {hx}, (w_ih, w_hh, b_ih, b_hh), True, 1, 0.0, "
+                 f"torch.is_grad_enabled(), False, True)")
+    lines.append("    y = y.flip(1) if reverse__ else y")
+    lines.append(_finish(std, "h_n[0]", "c_n[0]"))
+    return lines
+
+
+def _fused_packed(fname: str, loop_fname: str, std) -> list:
+    """With lengths: the batch packed, each sample reversed within its length for a reversed run."""
+    c = std.states.get("c")
+    lines = _prologue(fname, loop_fname, std, "mask__in, ")
+    lines += [
+        "    lengths = mask__in.sum(1).to(torch.int64).cpu()",
+        "    x = _flip_within(x__in, lengths) if reverse__ else x__in",
+        "    packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)",
+        "    order = packed.sorted_indices",
+    ]
+    hx = "(h0.index_select(1, order), c0.index_select(1, order))" if c else "h0.index_select(1, order)"
+    outs = "y, h_n, c_n" if c else "y, h_n"
+    lines += [
+        f"    {outs} = torch._VF.{std.kind}(packed.data, packed.batch_sizes, {hx}, (w_ih, w_hh, b_ih, b_hh), "
+        "True, 1, 0.0, torch.is_grad_enabled(), False)",
+        "    y = torch.nn.utils.rnn.pad_packed_sequence(torch.nn.utils.rnn.PackedSequence(y, packed.batch_sizes, "
+        "order, packed.unsorted_indices), batch_first=True, total_length=x__in.shape[1])[0]",
+        "    y = _flip_within(y, lengths) if reverse__ else y",
+    ]
+    lines.append(_finish(std, "h_n[0].index_select(0, packed.unsorted_indices)",
+                         "c_n[0].index_select(0, packed.unsorted_indices)"))
+    return lines
