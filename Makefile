@@ -44,6 +44,7 @@ bench: setup
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/bench_numpy.py
 	$(BIN)/python benchmarks/bench_torch.py
 	$(BIN)/python benchmarks/bench_limits.py
+	$(BIN)/python benchmarks/bench_lengths.py
 
 gallery: setup
 	$(BIN)/python -m seqdsl.gallery docs/gallery

@@ -15,19 +15,21 @@ from .errors import SpecError
 GATES = {"LSTM": "ifgo", "GRU": "rzn"}
 
 
-def _mapping(kind: str, module) -> dict:
+def weights_of(kind: str, module, suffix: str = "_l0") -> dict:
+    """The spec's parameter names (specs/rnn.seq, lstm.seq, gru.seq) → torch's weights of one layer
+    and direction (`_l0`; `_l0_reverse` for the backward direction of a bidirectional module)."""
     sd = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
     if kind == "RNN":
-        return {"W_ih": sd["weight_ih_l0"], "W_hh": sd["weight_hh_l0"], "b_ih": sd["bias_ih_l0"],
-                "b_hh": sd["bias_hh_l0"]}
+        return {"W_ih": sd[f"weight_ih{suffix}"], "W_hh": sd[f"weight_hh{suffix}"], "b_ih": sd[f"bias_ih{suffix}"],
+                "b_hh": sd[f"bias_hh{suffix}"]}
     out = {}
     for j, g in enumerate(GATES[kind]):
         H = module.hidden_size
         rows = slice(j * H, (j + 1) * H)
-        out[f"W_i{g}"] = sd["weight_ih_l0"][rows]
-        out[f"W_h{g}"] = sd["weight_hh_l0"][rows]
-        out[f"b_i{g}"] = sd["bias_ih_l0"][rows]
-        out[f"b_h{g}"] = sd["bias_hh_l0"][rows]
+        out[f"W_i{g}"] = sd[f"weight_ih{suffix}"][rows]
+        out[f"W_h{g}"] = sd[f"weight_hh{suffix}"][rows]
+        out[f"b_i{g}"] = sd[f"bias_ih{suffix}"][rows]
+        out[f"b_h{g}"] = sd[f"bias_hh{suffix}"][rows]
     return out
 
 
@@ -41,7 +43,7 @@ def from_torch(exe, module) -> None:
         raise SpecError("from_torch needs a one-layer, unidirectional module with bias=True and batch_first=True")
     if kind == "RNN" and module.nonlinearity != "tanh":
         raise SpecError("specs/rnn.seq is the tanh RNN")
-    weights = _mapping(kind, module)
+    weights = weights_of(kind, module)
     if set(weights) != set(exe.param_specs):
         raise SpecError(f"{exe.name} does not have the parameters of nn.{kind}: "
                         f"expected {sorted(weights)}, has {sorted(exe.param_specs)}")

@@ -54,3 +54,99 @@ def test_executables_with_lengths_copy_and_pickle():
     want = exe(x=x, lengths={"x": [5, 2]})[0]["y"]
     for other in (copy.deepcopy(exe), pickle.loads(pickle.dumps(exe))):
         close("y", other(x=x, lengths={"x": [5, 2]})[0]["y"], want)
+
+
+# ---- the standard cells against torch.nn on a PackedSequence ------------------------------
+
+STANDARD = [("RNN", "rnn.seq"), ("LSTM", "lstm.seq"), ("GRU", "gru.seq")]
+
+
+def _nn_packed(ref, x, lens, d_y, d_h):
+    """torch.nn on the packed batch: padded outputs, final h (and c), and the weights' gradients."""
+    import torch
+
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, torch.as_tensor(lens), batch_first=True,
+                                                     enforce_sorted=False)
+    y, hx = ref(packed)
+    y, _ = torch.nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
+    h = hx[0] if isinstance(hx, tuple) else hx
+    ref.zero_grad()
+    ((y * d_y).sum() + (h * d_h).sum()).backward()
+    return y.detach().numpy(), h.detach().numpy(), {k: p.grad.numpy() for k, p in ref.named_parameters()}
+
+
+@pytest.mark.parametrize("kind,spec", STANDARD)
+def test_standard_cells_match_torch_nn_on_a_packed_batch(kind, spec):
+    """A cell executable with lengths = nn.RNN/LSTM/GRU on pack_padded_sequence: outputs, final
+    h, and the weights' gradients (NumPy BPTT; torch fused and loop autograd)."""
+    torch = pytest.importorskip("torch")
+    from seqdsl.interop import weights_of
+
+    torch.manual_seed(0)
+    I, H, T = 3, 4, 6
+    ref = getattr(torch.nn, kind)(I, H, batch_first=True).double()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, T, I))
+    lens = np.array([6, 2, 5, 1])
+    d_y, d_h = rng.normal(size=(4, T, H)), rng.normal(size=(1, 4, H))
+    y_ref, h_ref, g_ref = _nn_packed(ref, torch.from_numpy(x), lens, torch.from_numpy(d_y), torch.from_numpy(d_h))
+    want_grads = weights_of(kind, type("G", (), {"state_dict": lambda self: {k: torch.from_numpy(v) for k, v in
+                                                                                g_ref.items()},
+                                                 "hidden_size": H})())
+    exe = seqdsl.compile(ROOT / f"specs/{spec}", sizes={"I": I, "H": H}, dtype="float64")
+    seqdsl.interop.from_torch(exe, ref)
+    outs, final, grads = exe.value_and_grad({"x": x}, {"y": d_y}, {"h": d_h[0]}, lengths={"x": lens})
+    close("numpy y", outs["y"], y_ref)
+    close("numpy h", final["h"], h_ref[0])
+    for k, v in want_grads.items():
+        close(f"numpy gradient {k}", grads["params"][k], v)
+    for fused in (True, False):
+        mod = seqdsl.compile(ROOT / f"specs/{spec}", backend="torch", sizes={"I": I, "H": H}, dtype="float64",
+                             fused=fused)
+        seqdsl.interop.from_torch(mod, ref)
+        outs, final = mod(x=torch.from_numpy(x), lengths={"x": torch.as_tensor(lens)})
+        ((outs["y"] * torch.from_numpy(d_y)).sum() + (final["h"] * torch.from_numpy(d_h[0])).sum()).backward()
+        close(f"torch fused={fused} y", outs["y"].detach().numpy(), y_ref)
+        close(f"torch fused={fused} h", final["h"].detach().numpy(), h_ref[0])
+        for k, v in want_grads.items():
+            close(f"torch fused={fused} gradient {k}", mod.params[k].grad.numpy(), v)
+
+
+@pytest.mark.parametrize("kind,spec", STANDARD)
+def test_bidirectional_runs_match_torch_nn_bidirectional_on_a_packed_batch(kind, spec):
+    torch = pytest.importorskip("torch")
+    from seqdsl.interop import weights_of
+
+    torch.manual_seed(1)
+    I, H, T = 3, 4, 6
+    ref = getattr(torch.nn, kind)(I, H, batch_first=True, bidirectional=True).double()
+    text = (f'use "{spec}"\nmodel Bi(I = {I}, H = {H}) {{\n    in x: seq[I]\n'
+            f"    bi = {kind}(I, H) over x bidirectional\n    out y = bi.y\n}}\n")
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, T, I))
+    lens = np.array([3, 6, 1, 4])
+    d_y = rng.normal(size=(4, T, 2 * H))
+    y_ref, _, g_ref = _nn_packed(ref, torch.from_numpy(x), lens, torch.from_numpy(d_y), torch.zeros(2, 4, H))
+    holder = type("G", (), {"state_dict": lambda self: {k: torch.from_numpy(v) for k, v in g_ref.items()},
+                            "hidden_size": H})()
+    want_grads = {**{f"bi.fwd.{k}": v for k, v in weights_of(kind, holder).items()},
+                  **{f"bi.bwd.{k}": v for k, v in weights_of(kind, holder, "_l0_reverse").items()}}
+    weights = {**{f"bi.fwd.{k}": v for k, v in weights_of(kind, ref).items()},
+               **{f"bi.bwd.{k}": v for k, v in weights_of(kind, ref, "_l0_reverse").items()}}
+    for backend, fused in (("numpy", True), ("torch", True), ("torch", False)):
+        exe = seqdsl.compile(text, backend=backend, dtype="float64", fused=fused)  # `use` finds the bundled cell
+        if backend == "numpy":
+            exe.params = dict(weights)
+            outs, _, grads = exe.value_and_grad({"x": x}, {"y": d_y}, lengths={"x": lens})
+            close("numpy y", outs["y"], y_ref)
+            for k, v in want_grads.items():
+                close(f"numpy gradient {k}", grads["params"][k], v)
+            continue
+        with torch.no_grad():
+            for k, v in weights.items():
+                exe.params[k].copy_(torch.from_numpy(v))
+        outs, _ = exe(x=torch.from_numpy(x), lengths={"x": lens})
+        (outs["y"] * torch.from_numpy(d_y)).sum().backward()
+        close(f"torch fused={fused} y", outs["y"].detach().numpy(), y_ref)
+        for k, v in want_grads.items():
+            close(f"torch fused={fused} gradient {k}", exe.params[k].grad.numpy(), v)

@@ -6,10 +6,12 @@ In:  the names of the generated function and of its loop twin, a `analysis.recog
      argument, the 0/1 mask of real steps, `(B, T)`).
 Out: `fused_cell(...)` → the lines of a function with the cell's calling convention (codegen:
      `P__`, `pre__`, its input, [its mask,] `init__`, `memory__`, `reverse__`, `seqs__`) that
-     runs torch's fused kernel (oneDNN on CPU, cuDNN on GPU). With lengths the batch runs packed
-     (`pack_padded_sequence`, unsorted): the kernel skips the padding, final states are each
-     sample's own last, outputs are zero at padding; a reversed run reverses each sample within
-     its own length (`_flip_within`). Per-step states (`seqs__`) fall back to the loop twin.
+     runs torch's fused kernel (oneDNN on CPU, cuDNN on GPU). With lengths the samples run longest
+     first and the kernel is called once per stretch of steps over which no sample ends, on the
+     samples still running (`_run_by_length`): the padding is never computed, final states are
+     each sample's own last, outputs are zero at padding (torch's own packed kernel is slower
+     than the padded one on CPU); a reversed run reverses each sample within its own length
+     (`_flip_within`). Per-step states (`seqs__`) fall back to the loop twin.
 
 The function holds no value named after the spec, so its locals are plain names.
 """
@@ -63,24 +65,17 @@ def fused_cell(fname: str, loop_fname: str, std, sizes: dict, masked: bool = Fal
 
 
 def _fused_packed(fname: str, loop_fname: str, std) -> list:
-    """With lengths: the batch packed, each sample reversed within its length for a reversed run."""
+    """With lengths: the kernel run over each stretch of steps on the samples still running
+    (`_run_by_length`), each sample reversed within its length for a reversed run."""
     c = std.states.get("c")
     lines = _prologue(fname, loop_fname, std, "mask__in, ")
+    hx = "[h0, c0]" if c else "[h0]"
     lines += [
-        "    lengths = mask__in.sum(1).to(torch.int64).cpu()",
+        "    lengths = mask__in.sum(1).to(torch.int64)",
         "    x = _flip_within(x__in, lengths) if reverse__ else x__in",
-        "    packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)",
-        "    order = packed.sorted_indices",
-    ]
-    hx = "(h0.index_select(1, order), c0.index_select(1, order))" if c else "h0.index_select(1, order)"
-    outs = "y, h_n, c_n" if c else "y, h_n"
-    lines += [
-        f"    {outs} = torch._VF.{std.kind}(packed.data, packed.batch_sizes, {hx}, (w_ih, w_hh, b_ih, b_hh), "
-        "True, 1, 0.0, torch.is_grad_enabled(), False)",
-        "    y = torch.nn.utils.rnn.pad_packed_sequence(torch.nn.utils.rnn.PackedSequence(y, packed.batch_sizes, "
-        "order, packed.unsorted_indices), batch_first=True, total_length=x__in.shape[1])[0]",
+        f"    y, finals = _run_by_length({std.kind!r}, x, {hx}, (w_ih, w_hh, b_ih, b_hh), lengths, "
+        "torch.is_grad_enabled())",
         "    y = _flip_within(y, lengths) if reverse__ else y",
     ]
-    lines.append(_finish(std, "h_n[0].index_select(0, packed.unsorted_indices)",
-                         "c_n[0].index_select(0, packed.unsorted_indices)"))
+    lines.append(_finish(std, "finals[0][0]", "finals[1][0]"))
     return lines

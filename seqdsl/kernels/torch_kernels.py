@@ -110,3 +110,35 @@ def _flip_within(x, lengths):
     n = lengths.to(x.device)[:, None]
     index = torch.where(steps < n, n - 1 - steps, steps)
     return x.gather(1, index.view(index.shape + (1,) * (x.dim() - 2)).expand(x.shape))
+
+
+def _run_by_length(kind, x, hx, weights, lengths, train):
+    """torch._VF's fused kernel `kind` ("lstm", "gru", "rnn_tanh", "rnn_relu") over a padded batch
+    x (B, T, I) whose sample b has lengths[b] real steps; hx the initial states, each (1, B, H).
+    The samples run longest first, and the kernel is called once per stretch of steps over which
+    no sample ends, on the samples still running: padding is never computed, and each sample's
+    final states are those of its own last step. Returns (outputs (B, T, H), zero at padding,
+    [final states, each (1, B, H)])."""
+    fn = getattr(torch._VF, kind)
+    batch, steps = x.shape[0], x.shape[1]
+    lens = [int(n) for n in lengths.tolist()]
+    order = sorted(range(batch), key=lambda b: -lens[b])
+    perm = torch.as_tensor(order, device=x.device)
+    xs = x.index_select(0, perm)
+    states = [h.index_select(1, perm) for h in hx]
+    running = [lens[b] for b in order]
+    ys, t0, n = [], 0, batch
+    while t0 < running[0]:
+        while running[n - 1] <= t0:
+            n -= 1
+        t1 = running[n - 1]  # the next step at which a sample ends
+        now = tuple(h[:, :n] for h in states)
+        out = fn(xs[:n, t0:t1].contiguous(), now if len(now) > 1 else now[0], weights, True, 1, 0.0, train, False,
+                 True)
+        states = [torch.cat([new, h[:, n:]], 1) for new, h in zip(out[1:], states)]
+        ys.append(F.pad(out[0], (0, 0, 0, 0, 0, batch - n)))
+        t0 = t1
+    y = torch.cat(ys, 1)
+    y = F.pad(y, (0, 0, 0, steps - y.shape[1])) if y.shape[1] < steps else y
+    back = torch.argsort(perm)
+    return y.index_select(0, back), [h.index_select(1, back) for h in states]
