@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .analysis.recognize import recognize
+from .analysis.time_axes import output_axes
 from .backends import DTYPES, dim_names, emitter_for, loaded_sizes
 from .backends.codegen import Codegen, reserved_names
 from .backends.value_names import variable_names
@@ -30,6 +31,7 @@ from .errors import SpecError, did_you_mean
 from .ir import interface
 from .ops import Op
 from .passes import optimize
+from .passes.dropout import with_dropout, without_dropout
 from .passes.mask_lengths import mask_lengths
 from .schedule import schedule_cell
 from .sizes import Size
@@ -92,15 +94,17 @@ def _size_text(v) -> str:
     return re.sub(r"[^0-9A-Za-z]", "", str(v)) or "x"
 
 
-def plan(program, name: str, sizes: dict, em, fused: bool = True, masked: bool = False) -> Plan:
+def plan(program, name: str, sizes: dict, em, fused: bool = True, masked: bool = False,
+         training: bool = False) -> Plan:
     """Every unit `name` needs at `sizes`, each specialised, optimised, recognised and scheduled
     for the backend `em` (a `codegen.Emitter`). `masked`: every unit runs on padded batches
-    with per-sample lengths (`passes.mask_lengths`; the masks are hidden inputs)."""
+    with per-sample lengths (`passes.mask_lengths`; the masks are hidden inputs); `training`:
+    dropout multiplies by masks the runtime draws (`passes.dropout`), else it is the identity."""
     units: dict = {}  # specialised key -> Unit
     calls: dict = {}
     order: list = []
     reserved = reserved_names(em)
-    masked_graph = _Masked(program) if masked else None
+    variant = _Variant(program, masked, training)
 
     def visit(defn: str, given: dict) -> Unit:
         key = _key(defn, given)
@@ -109,8 +113,7 @@ def plan(program, name: str, sizes: dict, em, fused: bool = True, masked: bool =
         g = program.specialize(defn, {k: _concrete(v) for k, v in given.items()})
         skey = _key(defn, g.graph["sizes"])
         if skey not in units:
-            mg = masked_graph(defn, given) if masked else None
-            units[skey] = _unit(g, defn, em, fused, reserved, mg)
+            units[skey] = _unit(g, defn, em, fused, reserved, variant(defn, given))
             for _, d in units[skey].graph.nodes(data=True):
                 if d["op"] == Op.CALL:
                     visit(d["callee"], d["sizes"])
@@ -122,34 +125,41 @@ def plan(program, name: str, sizes: dict, em, fused: bool = True, masked: bool =
     return Plan(main, order, calls)
 
 
-class _Masked:
-    """definition, sizes → its graph masked for lengths (`passes.mask_lengths`), callees first."""
+class _Variant:
+    """definition, sizes → the graph that is compiled: dropout made the identity or (`training`) a
+    product with drawn masks, then (`masked`) masked for lengths; callees first, each once."""
 
-    def __init__(self, program):
-        self.program = program
+    def __init__(self, program, masked: bool, training: bool):
+        self.program, self.masked, self.training = program, masked, training
         self.memo: dict = {}
 
     def __call__(self, defn: str, given: dict):
         key = _key(defn, given)
         if key not in self.memo:
             g = self.program.specialize(defn, {k: _concrete(v) for k, v in given.items()})
-            self.memo[key] = mask_lengths(g, lambda d: self.info(self(d["callee"], d["sizes"])))
+            callee = lambda d: self.info(self(d["callee"], d["sizes"]))  # noqa: E731
+            g = with_dropout(g, callee) if self.training else without_dropout(g)
+            g = mask_lengths(g, callee) if self.masked else g
+            g.graph.setdefault("output_axes", output_axes(g, callee))
+            self.memo[key] = g
         return self.memo[key]
 
     @staticmethod
-    def info(mg) -> dict:
-        masks = mg.graph["masks"]
-        return {"masks": masks, "output_axes": mg.graph["output_axes"],
-                "step_inputs": [n for n in interface(mg)["inputs"] if n not in masks]}
+    def info(vg) -> dict:
+        """What a caller needs of a callee's graph: its masks, dropout masks, axes and inputs."""
+        masks, drops = vg.graph.get("masks", {}), vg.graph.get("dropouts", {})
+        return {"masks": masks, "dropouts": drops, "types": {n: vg.nodes[n]["type"] for n in drops},
+                "output_axes": vg.graph["output_axes"],
+                "step_inputs": [n for n in interface(vg)["inputs"] if n not in masks and n not in drops]}
 
 
-def _unit(g, defn: str, em, fused: bool, reserved, masked=None) -> Unit:
-    """`g` specialised; `masked`, when given, the same graph masked for lengths (what is compiled)."""
+def _unit(g, defn: str, em, fused: bool, reserved, compiled) -> Unit:
+    """`g` specialised; `compiled` the graph of the variant compiled (`_Variant`), before the passes."""
     # definition and size names are identifiers without "__", so the "__" before each size
     # keeps `A(H = 1)` (`cell_A__H_1`) apart from `A_H1()` (`cell_A_H1__`)
     kind = g.graph["kind"]
     stem = f"{kind}_{defn}" + "".join(f"__{k}_{_size_text(v)}" for k, v in g.graph["sizes"].items())
-    og = optimize(g if masked is None else masked, extra=em.passes)
+    og = optimize(compiled, extra=em.passes)
     u = Unit(stem, defn, kind, og, g.graph["sizes"], source=g, names=variable_names(og, reserved))
     if fused and em.fused_cell is not None:
         u.standard = recognize(g)
@@ -189,15 +199,16 @@ def _given(program, defn, sizes) -> dict:
 
 
 def generate(source, backend: str = "numpy", sizes=None, name=None, dtype: str = "float32", fused: bool = True,
-             masked: bool = False):
+             masked: bool = False, training: bool = False):
     """(program, definition, plan, generated module text); `masked`: the module that takes
-    lengths (its `MASKS` say which hidden inputs the runtime makes from them)."""
+    lengths (its `MASKS` say which hidden inputs the runtime makes from them); `training`: the
+    module in which dropout drops (its `DROPOUTS` say which masks the runtime draws)."""
     if dtype not in DTYPES:
         raise SpecError(f"unknown dtype '{dtype}'", None, f"choose one of: {', '.join(DTYPES)}")
     em = emitter_for(backend)
     program, file = _program(source, sizes)
     defn = _definition(program, name)
-    p = plan(program, defn.name, _given(program, defn, sizes), em, fused, masked)
+    p = plan(program, defn.name, _given(program, defn, sizes), em, fused, masked, training)
     code = Codegen(program, p, em, dtype).module(Path(file).name if file else "<string>")
     return program, defn, p, code
 
@@ -223,11 +234,13 @@ def compile_program(source, backend="numpy", sizes=None, name=None, dtype="float
     symbols["vocab"] = {n: token_vocab(program, p.main.source, n) for n, (*_, dtype, _seq, _v) in ns["INPUTS"].items()
                         if dtype == "int"}
 
-    def with_lengths() -> tuple:  # the module for calls with lengths=, generated on first use
-        return generate(program, backend, sizes, defn.name, dtype, fused, masked=True)[3], filename[:-1] + ":lengths>"
+    def variant(masked: bool, training: bool) -> tuple:  # a module for lengths= / dropout, made on first use
+        tag = ":".join(t for t, on in (("lengths", masked), ("training", training)) if on)
+        code = generate(program, backend, sizes, defn.name, dtype, fused, masked, training)[3]
+        return code, f"{filename[:-1]}:{tag}>"
 
     if backend == "numpy":
-        return NumpyExecutable(code, ns, filename, symbols, with_lengths)
+        return NumpyExecutable(code, ns, filename, symbols, variant)
     from .backends.torch_module import make_module
 
-    return make_module(code, ns, filename, symbols, with_lengths)
+    return make_module(code, ns, filename, symbols, variant)

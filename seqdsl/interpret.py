@@ -53,6 +53,7 @@ def _eval(g, n, args, types, ctx):
         Op.DIV: lambda: al[0] / al[1], Op.NEG: lambda: -args[0], Op.TANH: lambda: np.tanh(args[0]),
         Op.SIGMOID: lambda: _sigmoid(args[0]), Op.RELU: lambda: np.maximum(args[0], 0),
         Op.EXP: lambda: np.exp(args[0]), Op.LOG: lambda: np.log(args[0]), Op.IDENTITY: lambda: args[0],
+        Op.DROPOUT: lambda: args[0],  # the reference is inference: dropout is the identity
         Op.MATMUL: lambda: _matmul(args[0], args[1], types[0], types[1]),
         Op.CONCAT: lambda: np.concatenate(args, axis=d.get("axis", -1)),
         Op.SLICE: lambda: args[0][..., d["start"].value:d["stop"].value],

@@ -417,7 +417,7 @@ class Lowerer:
         return None
 
     def args(self, e: A.Call, n: int | None, hint: str | None = None):
-        if e.kwargs and e.func not in ("attention",):
+        if e.kwargs and e.func not in ("attention", "dropout"):
             raise SpecError(f"{e.func}() takes no keyword arguments", e.kwargs[0].span,
                             f"pass the argument by position: {e.func}(...)")
         if n is not None and len(e.args) != n:
@@ -434,6 +434,23 @@ class Lowerer:
             raise SpecError(f"clip's lower bound {low:g} is above its upper bound {high:g}", e.span,
                             "write clip(x, lo, hi) with lo <= hi")
         return self.node(Op.CLIP, [self.operand(x)], e.span, self.root_name(is_root), lo=low, hi=high)
+
+    def call_dropout(self, e: A.Call, is_root: bool):
+        hint = ARITY_HINTS["dropout"]
+        if len(e.args) not in (2, 3):
+            raise SpecError(f"dropout() takes x, p[, variational], got {len(e.args)} argument"
+                            f"{'s' if len(e.args) != 1 else ''}", e.span, hint)
+        p = self.sizes.number(e.args[1], "dropout's probability", hint)
+        if not 0 <= p < 1:
+            raise SpecError(f"dropout's probability is {p:g}; it must be at least 0 and below 1", e.args[1].span, hint)
+        variational = self.sizes.flag(e.args[2]) if len(e.args) > 2 else False
+        for kw in e.kwargs:
+            if kw.name != "variational":
+                raise SpecError(f"dropout() has no argument '{kw.name}'", kw.span,
+                                did_you_mean(kw.name, ["variational"]))
+            variational = self.sizes.flag(kw.value)
+        return self.node(Op.DROPOUT, [self.operand(e.args[0])], e.span, self.root_name(is_root), p=p,
+                         variational=variational)
 
     def call(self, e: A.Call, is_root: bool):
         """A call of a built-in: `tanh(x)`, `linear(x, N)`, ... (each lowered by its own method)."""
@@ -744,6 +761,7 @@ BUILTIN_CALLS = {
     "clip": Lowerer.call_clip, "concat": Lowerer.call_concat, "linear": Lowerer.call_linear,
     "embed": Lowerer.call_embed, "onehot": Lowerer.call_onehot, "layernorm": Lowerer.call_layernorm,
     "attention": Lowerer.call_attention, "positions": Lowerer.call_positions, "split": Lowerer.call_split,
+    "dropout": Lowerer.call_dropout,
 }
 
 
@@ -752,6 +770,8 @@ ARITY_HINTS = {
     "max": "max(a, b) is elementwise: the larger of a and b at each position",
     "clip": "clip(x, lo, hi) limits x to [lo, hi], e.g. clip(x, -1, 1)",
     "mean": "mean(x) averages the features of a vector x",
+    "dropout": "dropout(x, p) zeroes each number of x with probability p in training (and scales the rest by "
+               "1/(1-p)); dropout(x, p, variational = true) keeps one mask for every step",
 }
 
 

@@ -59,6 +59,7 @@ class Op(str, enum.Enum):
     MINIMUM = "minimum"      # min(a, b), elementwise
     MAXIMUM = "maximum"      # max(a, b), elementwise
     SELECT = "select"        # inputs: mask, a, b; where(mask != 0, a, b) (made by the length-masking pass)
+    DROPOUT = "dropout"      # input: x; attrs: p, variational. x at inference; x * keep in training (passes/dropout.py)
     IDENTITY = "identity"    # a copy: a state or output equal to another value
     SIGTANH = "sigtanh"      # sigmoid on the first `split` columns, tanh on the rest (made by lift_slices)
     # structure
@@ -117,6 +118,13 @@ def _elementwise(op):
             return ts[0]
         return broadcast(ts[0], ts[1], span, _WHAT[op])
     return rule
+
+
+def _dropout(attrs, ts, span):
+    (x,) = ts
+    if x.dtype == "int":
+        _err("dropout needs numbers, got token ids", span, "embed(tokens, V, E) first, then dropout")
+    return x
 
 
 def _select(attrs, ts, span):
@@ -282,6 +290,7 @@ class OpInfo:
     drawn: str = "node"           # "node", "folded" (into its reader's label), or "hidden" in model pictures
     grad_reads: tuple = ()        # what its vector-Jacobian product reads: "in" (operands), "out" (its result)
     label: str = ""               # how the renderer draws it (`label(op, attrs)` fills in attributes)
+    compiled: bool = True         # reaches the backends (False: the driver rewrites it first, as dropout)
 
 
 def _info(arity, rule, kind, label, **flags) -> OpInfo:
@@ -318,6 +327,7 @@ OPS: dict = {
     Op.MINIMUM: _info(2, _elementwise(Op.MINIMUM), "elementwise", "min", **_LIFTABLE, grad_reads=_IN),
     Op.MAXIMUM: _info(2, _elementwise(Op.MAXIMUM), "elementwise", "max", **_LIFTABLE, grad_reads=_IN),
     Op.SELECT: _info(3, _select, "elementwise", "select", positionwise=True, grad_reads=_IN),
+    Op.DROPOUT: _info(1, _dropout, "elementwise", "dropout {p:g}", positionwise=True, compiled=False),
     Op.IDENTITY: _info(1, _elementwise(Op.IDENTITY), "elementwise", "=", positionwise=True, view=True),
     Op.SIGTANH: _info(1, _elementwise(Op.SIGTANH), "elementwise", "σ|tanh", inplace=True, grad_reads=_OUT),
     Op.ADDCMUL: _info(3, lambda a, ts, s: broadcast(ts[0], broadcast(ts[1], ts[2], s, "multiplication"), s,

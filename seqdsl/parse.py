@@ -63,7 +63,7 @@ GENERATED_NAMES = frozenset({
     "np", "torch", "nn", "F", "math", "self", "t", "B", "T", "S", "P", "params", "state",
     "inputs", "outputs", "final", "grads", "steps", "last", "seq", "zeros", "ones", "true",
     "false", "run", "cell", "block", "model", "param", "memory", "repeat", "over", "attend",
-    "reversed", "bidirectional", "use", "out", "dtype", "tape",
+    "reversed", "bidirectional", "use", "out", "dtype", "tape", "lengths", "training", "seed",
 })
 
 

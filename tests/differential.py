@@ -140,7 +140,7 @@ def check_all_paths(text, name, seed=0, steps=5, batch=2, pass_off=None, torch_p
     if torch_paths:
         import torch
 
-        m32 = seqdsl.compile(program, backend="torch", name=name, dtype="float32")
+        m32 = seqdsl.compile(program, backend="torch", name=name, dtype="float32").eval()
         with torch.no_grad():
             for k, p in m32.params.items():
                 p.copy_(torch.from_numpy(params[k].astype(np.float32)))
@@ -216,7 +216,7 @@ def _check_torch(program, name, params, inputs, state, want_out, want_fin, d_out
     import torch
 
     what = f"torch {'fused' if fused else 'unfused'}{label}"
-    m = seqdsl.compile(program, backend="torch", name=name, dtype="float64", fused=fused)
+    m = seqdsl.compile(program, backend="torch", name=name, dtype="float64", fused=fused).eval()
     with torch.no_grad():
         for k, p in m.params.items():
             p.copy_(torch.from_numpy(params[k]))

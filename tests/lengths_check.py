@@ -47,7 +47,7 @@ def alone(exe, inputs: dict, lengths: dict, b: int) -> dict:
 
 def axis_lengths(exe, lengths: dict) -> dict:
     """output name → the lengths of each of its axes after the batch (None: that axis not padded)."""
-    ns = exe.with_lengths.namespace()
+    ns = exe.variants.namespace(True, False)
     return {name: tuple(lengths.get(a) for a in axes) for name, axes in ns["OUTPUT_AXES"].items()}
 
 
@@ -119,7 +119,7 @@ def check_numpy_grads(exe, inputs, lengths, rng, batch: int):
 def check_torch(source, name, inputs, lengths, params, d_outs, d_final, grads, batch: int, fused: bool):
     import torch
 
-    mod = seqdsl.compile(source, name=name, backend="torch", dtype="float64", fused=fused)
+    mod = seqdsl.compile(source, name=name, backend="torch", dtype="float64", fused=fused).eval()
     with torch.no_grad():
         for k, v in mod.params.items():
             v.copy_(torch.from_numpy(np.asarray(params[k])))

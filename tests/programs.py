@@ -250,8 +250,11 @@ class CellGen:
         d = self.draw
         sub = lambda: self.vec(dim, depth - 1)  # noqa: E731
         if form == 17:
-            f = d(st.sampled_from(["gelu", "softplus", "abs"]))
+            f = d(st.sampled_from(["gelu", "softplus", "abs", "dropout"]))
             self.features.add(f)
+            if f == "dropout":  # the identity at inference; tests/training_check.py runs it in training
+                return f"dropout({sub()}, {d(st.sampled_from(['0.5', '0.1', '0']))}" + \
+                    (", variational = true)" if d(st.booleans()) else ")")
             return f"{f}({sub()})"
         if form == 18:
             f = d(st.sampled_from(["min", "max"]))

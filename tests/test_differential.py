@@ -4,7 +4,7 @@ CI runs a bounded number of examples per kind (derandomized: the same programs e
 `make fuzz` runs many more, drawn afresh: SEQDSL_FUZZ_EXAMPLES=N programs per kind (cells,
 near-standard cells, models; blocks get N/4), split over SEQDSL_FUZZ_SHARDS tests so that
 `pytest -n` spreads them over cores; programs of every kind also run on padded batches with
-lengths (N/4). A failure prints the spec text and
+lengths (N/4), and programs that use dropout in training (N/8). A failure prints the spec text and
 hypothesis's reproduction blob; the minimal spec it shrinks to becomes a regression test
 in tests/test_regressions.py.
 """
@@ -15,10 +15,11 @@ import os
 
 import pytest
 from differential import PASSES, check_all_paths
-from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 from lengths_check import check_lengths
 from programs import blocks, cells, models, near_standard
+from training_check import check_training
 
 import seqdsl
 from seqdsl.errors import SpecError
@@ -95,3 +96,19 @@ def _run_lengths(spec, data):
 @given(st.one_of(cells(), near_standard(), models(), blocks()), st.data())
 def test_random_programs_with_lengths(shard, spec, data):
     _run_lengths(spec, data)
+
+
+@pytest.mark.parametrize("shard", SHARDS)
+@settings(FUZZ, max_examples=max(N // 8, 5))
+@given(st.one_of(cells(), models(), blocks()), st.data())
+def test_random_programs_with_dropout_in_training(shard, spec, data):
+    """Programs that draw dropout, in training: NumPy and torch given the same masks
+    (tests/training_check.py)."""
+    assume("dropout" in spec.features)
+    note(spec.text)
+    try:
+        seqdsl.load(spec.text)
+    except SpecError:
+        return  # test_random_* report specs that do not load
+    check_training(spec.text, spec.name, steps=data.draw(st.integers(1, 5), label="steps"),
+                   seed=data.draw(st.integers(0, 2**16), label="seed"))

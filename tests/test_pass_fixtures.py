@@ -26,6 +26,7 @@ import seqdsl
 from seqdsl.ir import to_text, verify
 from seqdsl.ir_parse import from_text
 from seqdsl.passes import PIPELINE, fuse_matmuls, hoist, lift_slices, reassociate, unroll
+from seqdsl.passes.dropout import with_dropout
 from seqdsl.passes.fuse_multiply_add import fuse_multiply_add
 from seqdsl.passes.mask_lengths import mask_lengths
 from seqdsl.passes.sigmoid_via_tanh import sigmoid_via_tanh
@@ -43,11 +44,34 @@ PASSES = {
     "hoist": hoist,
     "unroll": lambda g: in_stable_order(unroll(g, UNROLL_STEPS), g),
     "mask_lengths": mask_lengths,  # cells: a model's needs its callees' masks (tests/test_lengths.py)
+    "dropout": with_dropout,  # training; cells (a model's needs its callees': tests/test_dropout.py)
 }
 BACKEND_PASSES = {"numpy": (sigmoid_via_tanh,), "torch": (fuse_multiply_add,)}
 
 # small specs for the edge cases of one pass (the standard cells come from specs/)
 HAND = {
+    "dropout_param": """
+cell DropBias(I = 3, H = 4) {
+    in    x: [I]
+    state h: [H] = zeros
+    param W: [H, I] ~ uniform(1/sqrt(H))
+    param b: [H] = 0
+    h = tanh(W @ x + dropout(b, 0.5) + h[t-1])   # a parameter's mask: drawn per step, per sample
+    out y = dropout(h, 0.2)
+}
+""",
+    "dropout_cell": """
+cell DropRNN(I = 3, H = 4) {
+    in    x: [I]
+    memory m: seq[H]
+    state h: [H] = zeros
+    param W: [H, I] ~ uniform(1/sqrt(H))
+    param U: [H, H] ~ uniform(1/sqrt(H))
+    a = softmax(m @ h[t-1])
+    h = tanh(W @ dropout(x, 0.25) + U @ dropout(h[t-1], 0.5, variational = true) + sum(a * dropout(m, 0.1)))
+    out y = h
+}
+""",
     "named_sum": """
 cell NamedSum(I = 3, H = 4) {
     in    x: [I]
@@ -158,6 +182,8 @@ CASES = {
     "mask_lengths": {"rnn": ("rnn.seq", "RNN", "numpy"), "delay2": ("delay2.seq", "Delay2RNN", "numpy"),
                      "lstm": ("lstm.seq", "LSTM", "numpy"),
                      "bahdanau": ("attention.seq", "BahdanauDecoder", "numpy")},
+    "dropout": {"drop_rnn": ("dropout_cell", "DropRNN", "numpy"),
+                "drop_bias": ("dropout_param", "DropBias", "numpy")},
 }
 
 
@@ -185,7 +211,7 @@ def pipeline_input(pass_name: str, spec: str, definition: str, backend: str):
     renderer's) and `mask_lengths` (the driver's, before the pipeline) take the specialised IR itself."""
     g = program(spec).specialize(definition)
     verify(g)
-    if pass_name in ("unroll", "mask_lengths"):
+    if pass_name in ("unroll", "mask_lengths", "dropout"):
         return g
     for p in (*PIPELINE, *BACKEND_PASSES[backend], hoist):
         if p.__name__ == pass_name:
@@ -199,7 +225,8 @@ def fixture_header(pass_name: str, case: str) -> str:
     spec, definition, backend = CASES[pass_name][case]
     where = f"HAND[{spec!r}] in tests/test_pass_fixtures.py" if spec in HAND else f"specs/{spec}"
     before = {"unroll": "the specialised IR, as the renderer unrolls it",
-              "mask_lengths": "the specialised IR, as the driver masks it for lengths"}.get(
+              "mask_lengths": "the specialised IR, as the driver masks it for lengths",
+              "dropout": "the specialised IR, as the driver makes it for training"}.get(
                   pass_name, f"the {backend} pipeline's IR just before {pass_name}")
     return (f"# {definition} from {where}: {before}\n"
             "# made by tests/test_pass_fixtures.py (SEQDSL_ACCEPT=1 rewrites it)\n")

@@ -337,7 +337,9 @@ class Codegen:
         """The module's constants the runtime reads: KIND, NAME, SIZES, PARAMS, INPUTS, MEMORIES,
         OUTPUTS, MASKS (hidden input → (kind, the input or memory whose lengths make it); empty
         unless the module takes lengths), OUTPUT_AXES (output → the input whose lengths its time
-        axis has), STATES and STATE_SHAPES."""
+        axis has), HAS_DROPOUT (the definition uses dropout), DROPOUTS (hidden input → (p,
+        variational, the input or memory its axis follows, dims): masks the runtime draws in
+        training; empty unless the module is for training), STATES and STATE_SHAPES."""
         iface = interface(main.graph)
         params = self.param_table(main)
         finals = {s: str(t) for s, t in iface["states"].items()} if main.kind == "cell" else {}
@@ -345,17 +347,22 @@ class Codegen:
         # the smallest vocabulary that reads them, through the blocks it runs (None: not checked)
         vocab = {n: token_vocab(self.program, main.graph, n) for n, t in iface["inputs"].items() if t.dtype == "int"}
         masks = main.graph.graph.get("masks", {})  # hidden inputs the runtime makes from lengths=
+        drops = {n: (p, var, axis, main.graph.nodes[n]["type"].concrete_dims())  # ... and draws for dropout
+                 for n, (p, var, axis) in main.graph.graph.get("dropouts", {}).items()}
+        hidden = set(masks) | set(drops)
         inputs = {n: (str(t), t.concrete_dims(), t.dtype, t.seq or main.kind == "cell", vocab.get(n))
-                  for n, t in iface["inputs"].items() if n not in masks}
+                  for n, t in iface["inputs"].items() if n not in hidden}
         inputs.update({n: (str(t), t.concrete_dims(), t.dtype, t.seq, None) for n, t in iface["memories"].items()
-                       if n not in masks})
+                       if n not in hidden})
+        has_dropout = any(d["op"] == Op.DROPOUT for u in self.plan.units for _, d in u.source.nodes(data=True))
         outputs = {n: str(t) for n, t in iface["outputs"].items()}
         return ["", f"KIND = {main.kind!r}", f"NAME = {name!r}",
                 f"SIZES = {{{', '.join(f'{k!r}: {_concrete(v)!r}' for k, v in main.sizes.items())}}}",
                 "PARAMS = {", *[f"    {k!r}: ({s!r}, {i!r})," for k, (s, i) in params.items()], "}",
-                f"INPUTS = {inputs!r}", f"MEMORIES = {tuple(m for m in iface['memories'] if m not in masks)!r}",
+                f"INPUTS = {inputs!r}", f"MEMORIES = {tuple(m for m in iface['memories'] if m not in hidden)!r}",
                 f"OUTPUTS = {outputs!r}", f"MASKS = {dict(sorted(masks.items()))!r}",
                 f"OUTPUT_AXES = {main.graph.graph.get('output_axes', {})!r}",
+                f"HAS_DROPOUT = {has_dropout!r}", f"DROPOUTS = {dict(sorted(drops.items()))!r}",
                 f"STATES = {{{', '.join(f'{k!r}: {v!r}' for k, v in finals.items())}}}",
                 f"STATE_SHAPES = {{{', '.join(f'{s!r}: {t.concrete_dims()!r}' for s, t in iface['states'].items())}}}"]
 

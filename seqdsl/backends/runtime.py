@@ -318,11 +318,11 @@ def load_npz(path, expected: dict | None = None) -> dict:
 class NumpyExecutable:
     backend = "numpy"
 
-    def __init__(self, source: str, ns: dict, filename: str, symbols: dict | None = None, with_lengths=None):
+    def __init__(self, source: str, ns: dict, filename: str, symbols: dict | None = None, variants=None):
         self.source = source
         self.filename = filename
         self._ns = ns
-        self.with_lengths = LengthsModule(with_lengths)
+        self.variants = Variants(variants, ns["HAS_DROPOUT"])
         self.kind, self.name, self.sizes = ns["KIND"], ns["NAME"], ns["SIZES"]
         self.param_specs = ns["PARAMS"]
         self.dtype = np.dtype(ns["DTYPE"])
@@ -365,65 +365,96 @@ class NumpyExecutable:
     def _cast(self, inputs: dict, state):
         return self.boundary.call(inputs, state, NumpyArrays(self.dtype))
 
-    def _module(self, cast: dict, lengths) -> tuple:
-        """(namespace, inputs) for a call: with `lengths`, the module that takes them, its masks added."""
-        if lengths is None:
+    def _module(self, cast: dict, lengths, training: bool, seed) -> tuple:
+        """(namespace, inputs) for a call: the plain module, or with `lengths` or dropout in
+        `training` the variant that takes them, its hidden inputs added (docs/api.md)."""
+        training = bool(training) and self.variants.has_dropout
+        if lengths is None and not training:
             return self._ns, cast
-        lengths = self.boundary.lengths(lengths, cast)
-        ns = self.with_lengths.namespace()
-        return ns, {**cast, **self.boundary.masks(ns["MASKS"], lengths, cast, self.dtype)}
+        if lengths is not None:
+            lengths = self.boundary.lengths(lengths, cast)
+        ns = self.variants.namespace(lengths is not None, training)
+        rng = np.random.default_rng(seed)
+        return ns, {**cast, **hidden_inputs(self.boundary, ns, cast, lengths, numpy_keep(rng, self.dtype), self.dtype)}
 
-    def __call__(self, state=None, lengths=None, **inputs):
+    def __call__(self, state=None, lengths=None, training=False, seed=None, **inputs):
         """Inference: `outputs, final = exe(**inputs, state=None, lengths=None)`; keeps no per-step
-        history. `lengths`: a sequence input's name → int array (B,) (docs/api.md, "Lengths")."""
+        history. `lengths`: a sequence input's name → int array (B,) (docs/api.md, "Lengths");
+        `training=True`: dropout drops, with masks drawn from `seed` (docs/api.md, "Dropout")."""
         cast, state = self._cast(inputs, state)
-        ns, cast = self._module(cast, lengths)
+        ns, cast = self._module(cast, lengths, training, seed)
         return ns["forward"](self.params, cast, state)
 
-    def value_and_grad(self, inputs: dict, d_outputs: dict, d_final: dict | None = None, state=None, lengths=None):
+    def value_and_grad(self, inputs: dict, d_outputs: dict, d_final: dict | None = None, state=None, lengths=None,
+                       training=False, seed=None):
         """Forward, then backpropagation through time for the output cotangents `d_outputs`
         (and `d_final` for final states): `(outputs, final, grads)` with grads
         {"params": every parameter, "inputs": float inputs, "state": initial states}.
         Cotangents must have exactly the shapes of the outputs they belong to."""
         cast, state = self._cast(inputs, state)
-        ns, cast = self._module(cast, lengths)
+        ns, cast = self._module(cast, lengths, training, seed)  # the same masks forward and backward
         outputs, final, backward = ns["forward_grad"](self.params, cast, state)
         d_outputs = self.boundary.cotangents("d_outputs", d_outputs, outputs, "output", self.dtype)
         d_final = self.boundary.cotangents("d_final", d_final, final, "final state", self.dtype)
         grads = backward(d_outputs, d_final)
-        grads["inputs"] = {k: v for k, v in grads["inputs"].items() if k not in ns["MASKS"]}
+        grads["inputs"] = {k: v for k, v in grads["inputs"].items() if k not in ns["MASKS"] and k not in ns["DROPOUTS"]}
         grads["params"] = {k: np.asarray(grads["params"].get(k, np.zeros_like(v)), dtype=self.dtype)
                            for k, v in self.params.items()}
         return outputs, final, grads
 
 
-class LengthsModule:
-    """The generated module an executable runs when called with `lengths=` (the same definition
-    masked for lengths: `passes.mask_lengths`), made on first use from `make() -> (source,
-    filename)`. It pickles as its source (made first if need be), never as the closure."""
+class Variants:
+    """The other generated modules of a definition, each made on first use by `make(masked,
+    training) -> (source, filename)`: `masked`, for calls with `lengths=` (`passes.mask_lengths`);
+    `training`, for dropout in training (`passes.dropout`). The plain module is neither. They
+    pickle as their sources (made first, if need be), never as the closure."""
 
-    def __init__(self, make):
+    def __init__(self, make, has_dropout: bool):
         self.make = make
-        self.source = self.filename = None
-        self._ns = None
+        self.has_dropout = has_dropout
+        self.sources: dict = {}  # (masked, training) -> (source, filename)
+        self._ns: dict = {}
 
-    def namespace(self) -> dict:
-        if self._ns is None:
-            if self.source is None:
+    def namespace(self, masked: bool, training: bool) -> dict:
+        key = (bool(masked), bool(training))
+        if key not in self._ns:
+            if key not in self.sources:
                 if self.make is None:
-                    raise SpecError("this executable cannot take lengths: it was made without the definition")
-                self.source, self.filename = self.make()
-            self._ns = exec_module(self.source, self.filename)
-        return self._ns
+                    raise SpecError("this executable was unpickled without the module it needs here")
+                self.sources[key] = self.make(*key)
+            self._ns[key] = exec_module(*self.sources[key])
+        return self._ns[key]
 
     def __getstate__(self) -> dict:
-        if self.source is None and self.make is not None:
-            self.source, self.filename = self.make()
-        return {"source": self.source, "filename": self.filename}
+        if self.make is not None:
+            for key in [(True, False)] + ([(False, True), (True, True)] if self.has_dropout else []):
+                self.sources.setdefault(key, self.make(*key))
+        return {"sources": self.sources, "has_dropout": self.has_dropout}
 
     def __setstate__(self, state: dict) -> None:
-        self.make, self._ns = None, None
-        self.source, self.filename = state["source"], state["filename"]
+        self.make, self._ns = None, {}
+        self.sources, self.has_dropout = state["sources"], state["has_dropout"]
+
+
+def hidden_inputs(boundary, ns: dict, cast: dict, lengths, draw, dtype) -> dict:
+    """The hidden inputs of a variant module: the length masks (`MASKS`, from `lengths`, already
+    checked) and the dropout masks (`DROPOUTS`, each drawn by `draw(shape, p)` → 0 or 1/(1-p);
+    a variational one once per sample, repeated along its axis)."""
+    out = boundary.masks(ns["MASKS"], lengths or {}, cast, dtype) if ns["MASKS"] else {}
+    batch = int(next(iter(cast.values())).shape[0])
+    for name, (p, variational, axis, dims) in ns["DROPOUTS"].items():
+        steps = () if axis is None else (1 if variational else int(cast[axis].shape[1]),)
+        keep = draw((batch,) + steps + tuple(dims), p)
+        if axis is not None and variational:
+            keep = keep.expand((batch, int(cast[axis].shape[1])) + tuple(dims)) if hasattr(keep, "expand") else \
+                np.broadcast_to(keep, (batch, int(cast[axis].shape[1])) + tuple(dims))
+        out[name] = keep
+    return out
+
+
+def numpy_keep(rng, dtype):
+    """draw(shape, p) for `hidden_inputs`: NumPy dropout masks from a Generator."""
+    return lambda shape, p: ((rng.random(shape) >= p) / (1.0 - p)).astype(dtype)
 
 
 def exec_module(source: str, filename: str) -> dict:

@@ -21,12 +21,14 @@ from torch import nn
 
 from ..errors import SpecError
 from .runtime import (
-    LengthsModule,
+    Variants,
     check_loaded,
     describe,
     draw,
     example_inputs,
     exec_module,
+    hidden_inputs,
+    numpy_keep,
     read_weights_file,
     weights_limit,
     write_file,
@@ -71,10 +73,10 @@ def _safetensors():
 class SeqModule(nn.Module):
     backend = "torch"
 
-    def __init__(self, source: str, ns: dict, filename: str, symbols: dict | None = None, with_lengths=None):
+    def __init__(self, source: str, ns: dict, filename: str, symbols: dict | None = None, variants=None):
         super().__init__()
         self.source, self.filename, self._ns = source, filename, ns
-        self.with_lengths = LengthsModule(with_lengths)
+        self.variants = Variants(variants, ns["HAS_DROPOUT"])
         self.kind, self.name, self.sizes = ns["KIND"], ns["NAME"], ns["SIZES"]
         self.param_specs = ns["PARAMS"]
         self.boundary = Boundary(ns, symbols)
@@ -137,19 +139,30 @@ class SeqModule(nn.Module):
             out[k] = (t.long() if v.dtype.kind == "i" else t.to(self.dtype)).to(self.device)
         return out
 
-    def forward(self, state=None, lengths=None, **inputs):
-        """`outputs, final = module(**inputs, state=None, lengths=None)`; `lengths`: a sequence
-        input's name → int tensor or array (B,) (docs/api.md, "Lengths")."""
+    def forward(self, state=None, lengths=None, seed=None, **inputs):
+        """`outputs, final = module(**inputs, state=None, lengths=None, seed=None)`; `lengths`: a
+        sequence input's name → int tensor or array (B,) (docs/api.md, "Lengths"). In training mode
+        (`module.train()`, torch's default) dropout drops, with masks from torch's generator, or
+        from `seed` as the NumPy executable draws them (docs/api.md, "Dropout")."""
         inputs, state = self.boundary.call(inputs, state, TorchTensors(self.dtype, self.device))
         ns = self._ns
-        if lengths is not None:
-            lengths = self.boundary.lengths(lengths, inputs)
-            ns = self.with_lengths.namespace()
-            masks = self.boundary.masks(ns["MASKS"], lengths, inputs, np.float64)
-            inputs = {**inputs, **{k: torch.as_tensor(m, dtype=self.dtype, device=self.device)
-                                   for k, m in masks.items()}}
+        training = self.training and self.variants.has_dropout
+        if lengths is not None or training:
+            lengths = None if lengths is None else self.boundary.lengths(lengths, inputs)
+            ns = self.variants.namespace(lengths is not None, training)
+            hidden = hidden_inputs(self.boundary, ns, inputs, lengths, self._keep(seed), np.float64)
+            inputs = {**inputs, **{k: torch.as_tensor(v if torch.is_tensor(v) else np.ascontiguousarray(v),
+                                                      dtype=self.dtype, device=self.device)
+                                   for k, v in hidden.items()}}
         ns["_CTX"].update(dtype=self.dtype, device=self.device)
         return ns["forward"](self.params, inputs, state)
+
+    def _keep(self, seed):
+        """draw(shape, p) for dropout masks: torch's generator on the module's device, or NumPy's
+        from `seed` (the same masks as `exe(training=True, seed=seed)`)."""
+        if seed is not None:
+            return numpy_keep(np.random.default_rng(seed), np.float64)
+        return lambda shape, p: (torch.rand(shape, device=self.device) >= p).to(self.dtype) / (1.0 - p)
 
     def save(self, path) -> None:
         """Write the weights to `path` (safetensors; the name is kept as given), atomically."""
@@ -170,5 +183,5 @@ class SeqModule(nn.Module):
         self.load_state_dict({k: v.to(self.dtype) for k, v in tensors.items()})
 
 
-def make_module(source: str, ns: dict, filename: str, symbols: dict | None = None, with_lengths=None) -> SeqModule:
-    return SeqModule(source, ns, filename, symbols, with_lengths)
+def make_module(source: str, ns: dict, filename: str, symbols: dict | None = None, variants=None) -> SeqModule:
+    return SeqModule(source, ns, filename, symbols, variants)

@@ -31,6 +31,7 @@ What changes, by kind of definition:
 
 from __future__ import annotations
 
+from ..analysis.time_axes import cell_axes, output_axes, straight_axes
 from ..errors import SpecError
 from ..ir import add_node, add_temp, fresh_name, in_edges, interface, outputs, topo_order
 from ..ops import Op, infer
@@ -127,24 +128,10 @@ def mask_lengths(g, callee_masks=None):
 
 # ---- cells ---------------------------------------------------------------------------
 
-def _cell_axes(g) -> dict:
-    """node → the memory whose positions its sequence axis runs over (sequence values only)."""
-    axis: dict = {}
-    for n in topo_order(g):
-        d = g.nodes[n]
-        if not d["type"].seq:
-            continue
-        if d["op"] == Op.MEMORY:
-            axis[n] = n
-        else:
-            axis[n] = next((axis[u] for u, _, k in in_edges(g, n) if not k and u in axis), None)
-    return axis
-
-
 def _mask_cell(g) -> None:
     iface = interface(g)
-    step_key = next(iter(iface["inputs"]))
-    axis = _cell_axes(g)
+    step_key, axis = cell_axes(g)
+    g.graph["output_axes"] = output_axes(g, None)  # before anything is rerouted
 
     def op_for_key(key):
         return (Op.INPUT, STEP_MASK) if key is None else (Op.MEMORY, SEQ_MASK)
@@ -158,11 +145,6 @@ def _mask_cell(g) -> None:
     masks = _Masks(g, op_for_key)
     for n in topo_order(g):
         _time_ops(g, n, masks, axis_of)
-    # an output with a memory axis of its own (attention weights) has the steps' axis, then the
-    # memory's (zero at padded steps and, through the softmax, at padded memory positions)
-    g.graph["output_axes"] = {g.nodes[o]["output"]: (step_key,) + ((axis[in_edges(g, o)[0][0]],)
-                                                                  if g.nodes[o]["type"].seq else ())
-                              for o in outputs(g)}
     step = masks.get("steps", None)
     for s in list(iface["states"]):
         _freeze_state(g, s, step)
@@ -197,7 +179,8 @@ def _freeze_state(g, s, step) -> None:
 # ---- models and blocks -----------------------------------------------------------------
 
 def _mask_straight(g, callee_masks) -> None:
-    axis: dict = {}  # node -> the sequence input whose time axis it has (sequences only)
+    axis, _ = straight_axes(g, callee_masks)  # node -> the sequence input whose time axis it has
+    g.graph["output_axes"] = output_axes(g, callee_masks)  # before the outputs are rerouted
     masks = _Masks(g, lambda key: (Op.INPUT, SEQ_MASK))
 
     def axis_of(u, n):
@@ -208,56 +191,29 @@ def _mask_straight(g, callee_masks) -> None:
 
     for n in topo_order(g):
         d = g.nodes[n]
-        edges = in_edges(g, n)
         if d["op"] == Op.CALL:
-            _mask_call(g, n, callee_masks(d), masks, axis, axis_of)
+            feeds = {port: u for u, port, _ in in_edges(g, n)}
+            for hidden, (kind, port) in callee_masks(d)["masks"].items():
+                g.add_edge(masks.get(kind, axis_of(feeds[port], n)), n, port=hidden, delay=0)
         elif d["op"] == Op.GET:
-            _mask_get(g, n, masks, axis)
+            _zero_state_field(g, n, masks, axis, callee_masks)
         else:
             _time_ops(g, n, masks, axis_of)
-            if d["op"] == Op.INPUT and d["type"].seq and not d.get("temp"):
-                axis[n] = n
-            elif d["type"].seq:
-                axis[n] = next((axis[u] for u, _, _ in edges if u in axis), None)
-    output_axes = {}
     for o in outputs(g):
         src = in_edges(g, o)[0][0]
-        output_axes[g.nodes[o]["output"]] = (axis[src],) if axis.get(src) else g.nodes[src].get("axes", ())
         if g.nodes[o]["type"].seq and axis.get(src) is not None:
             span = g.nodes[o]["span"]
             sel = _select(g, masks.get("steps", axis[src]), (src, 0), _const(g, 0.0, span), span, f"{src}_out")
             _reroute(g, o, 0, sel)
     g.graph["masks"] = masks.table()
-    g.graph["output_axes"] = output_axes
 
 
-def _mask_call(g, n, cm: dict, masks, axis, axis_of) -> None:
-    """A run gets, for each mask its callee takes, the caller's mask of the matching axis."""
-    d = g.nodes[n]
-    feeds = {port: u for u, port, _ in in_edges(g, n)}
-    for hidden, (kind, port) in cm["masks"].items():
-        g.add_edge(masks.get(kind, axis_of(feeds[port], n)), n, port=hidden, delay=0)
-    d["output_axes"] = {name: tuple(axis.get(feeds[p]) for p in ports) for name, ports in cm["output_axes"].items()}
-    if d["kind"] == "cell":
-        first = next(iter(cm["step_inputs"]))
-        d["step_axis"] = axis.get(feeds[first])
-
-
-def _mask_get(g, n, masks, axis) -> None:
-    """A field of a run: outputs have the run's axis; a per-step state is zeroed at padding."""
+def _zero_state_field(g, n, masks, axis, callee_masks) -> None:
+    """A run's per-step state (frozen past each sample's end in the cell) reads zero at padding."""
     (src,) = [u for u, _, _ in in_edges(g, n)]
-    call, field = g.nodes[src], g.nodes[n]["field"]
-    if field.startswith("final.") or not g.nodes[n]["type"].seq:
-        return
-    if field in call["output_axes"]:
-        axes = call["output_axes"][field]
-        if len(axes) == 1:
-            axis[n] = axes[0]
-        elif axes:  # attention weights: steps and memory; zero at padding already
-            g.nodes[n]["axes"] = axes
-        return
-    axis[n] = call.get("step_axis")  # a per-step state: frozen past the end in the cell, zero here
-    if axis[n] is None:
+    field = g.nodes[n]["field"]
+    if (field.startswith("final.") or field in callee_masks(g.nodes[src])["output_axes"]
+            or axis.get(n) is None):
         return
     span = g.nodes[n]["span"]
     readers = [(v, k, ed) for _, v, k, ed in g.out_edges(n, keys=True, data=True)]

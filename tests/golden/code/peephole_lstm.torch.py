@@ -113,7 +113,9 @@ INPUTS = {'x': ('[8]', (8,), 'float', True, None)}
 MEMORIES = ()
 OUTPUTS = {'y': '[16]'}
 MASKS = {}
-OUTPUT_AXES = {}
+OUTPUT_AXES = {'y': ('x',)}
+HAS_DROPOUT = False
+DROPOUTS = {}
 STATES = {'h': '[16]', 'c': '[16]'}
 STATE_SHAPES = {'h': (16,), 'c': (16,)}
 

@@ -410,7 +410,9 @@ INPUTS = {'words': ('seq<int>', (), 'int', True, 1000)}
 MEMORIES = ()
 OUTPUTS = {'label': '[2]'}
 MASKS = {}
-OUTPUT_AXES = {}
+OUTPUT_AXES = {'label': ()}
+HAS_DROPOUT = False
+DROPOUTS = {}
 STATES = {}
 STATE_SHAPES = {}
 

@@ -58,7 +58,9 @@ INPUTS = {'x': ('seq[32]', (32,), 'float', True, None)}
 MEMORIES = ()
 OUTPUTS = {'y': 'seq[32]'}
 MASKS = {}
-OUTPUT_AXES = {}
+OUTPUT_AXES = {'y': ('x',)}
+HAS_DROPOUT = False
+DROPOUTS = {}
 STATES = {}
 STATE_SHAPES = {}
 
