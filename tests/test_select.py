@@ -336,15 +336,15 @@ def test_ir_text_refuses_a_mask_with_features():
 
 def test_emitted_select_code():
     npy, tch = source(CELL, "numpy"), source(CELL, "torch")
-    assert "h = np.where(active__t[..., None] != 0, _h_tanh, h__d1)" in npy
-    assert "_out_y_select = np.where(active__t[..., None] != 0, h, _num(_zero))" in npy
-    assert "h = torch.where(active__t[..., None] != 0, _h_tanh, h__d1)" in tch
-    assert "_out_z_select = torch.where(active[..., None] != 0, _h1, _num(_zero))" in tch
+    assert "h = np.where(active__t[..., None], _h_tanh, h__d1)" in npy
+    assert "_out_y_select = np.where(active__t[..., None], h, _num(_zero))" in npy
+    assert "h = torch.where(active__t[..., None].bool(), _h_tanh, h__d1)" in tch
+    assert "_out_z_select = torch.where(active[..., None].bool(), _h1, _zero)" in tch
     # backward: the gradient goes to the chosen side, through np.where
     assert "np.where(active[t][..., None] != 0, 0, h__g)" in npy
     assert "_h_tanh__g = np.where(active[t][..., None] != 0, h__g, 0)" in npy
     # over all steps before the loop (time-major: the mask is (T, B))
-    assert "_out_z_select = np.where(active[..., None] != 0, _h1, _num(_zero))" in npy
+    assert "_out_z_select = np.where(active[..., None], _h1, _num(_zero))" in npy
 
 
 def test_minus_infinity_constant_is_emitted_as_a_float():

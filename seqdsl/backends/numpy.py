@@ -42,10 +42,10 @@ def _binary(fn: str):
 
 
 def _select(n, a, t) -> str:
-    """`np.where(m != 0, a, b)`, each operand aligned to the result (a per-sample mask (B,) against
-    (B, H) is `m[..., None]`)."""
+    """`np.where(m, a, b)` (a nonzero m is true: the runtime passes its masks as booleans), each
+    operand aligned to the result (a per-sample mask (B,) against (B, H) is `m[..., None]`)."""
     m, x, y = (align(_num(v, tv), tv, n["type"]) for v, tv in zip(a, t))
-    return f"np.where({m} != 0, {x}, {y})"
+    return f"np.where({m}, {x}, {y})"
 
 
 def _sigmoid(n, a, t) -> str:

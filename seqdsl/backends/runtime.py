@@ -440,7 +440,7 @@ def hidden_inputs(boundary, ns: dict, cast: dict, lengths, draw, dtype) -> dict:
     """The hidden inputs of a variant module: the length masks (`MASKS`, from `lengths`, already
     checked) and the dropout masks (`DROPOUTS`, each drawn by `draw(shape, p)` → 0 or 1/(1-p);
     a variational one once per sample, repeated along its axis)."""
-    out = boundary.masks(ns["MASKS"], lengths or {}, cast, dtype) if ns["MASKS"] else {}
+    out = boundary.masks(ns["MASKS"], lengths or {}, cast, bool) if ns["MASKS"] else {}
     batch = int(next(iter(cast.values())).shape[0])
     for name, (p, variational, axis, dims) in ns["DROPOUTS"].items():
         steps = () if axis is None else (1 if variational else int(cast[axis].shape[1]),)

@@ -152,7 +152,8 @@ class SeqModule(nn.Module):
             ns = self.variants.namespace(lengths is not None, training)
             hidden = hidden_inputs(self.boundary, ns, inputs, lengths, self._keep(seed), np.float64)
             inputs = {**inputs, **{k: torch.as_tensor(v if torch.is_tensor(v) else np.ascontiguousarray(v),
-                                                      dtype=self.dtype, device=self.device)
+                                                      dtype=torch.bool if k in ns["MASKS"] else self.dtype,
+                                                      device=self.device)
                                    for k, v in hidden.items()}}
         ns["_CTX"].update(dtype=self.dtype, device=self.device)
         return ns["forward"](self.params, inputs, state)
