@@ -149,6 +149,7 @@ class _Variant:
         """What a caller needs of a callee's graph: its masks, dropout masks, axes and inputs."""
         masks, drops = vg.graph.get("masks", {}), vg.graph.get("dropouts", {})
         return {"masks": masks, "dropouts": drops, "types": {n: vg.nodes[n]["type"] for n in drops},
+                "unzeroed": vg.graph.get("unzeroed", []),
                 "output_axes": vg.graph["output_axes"],
                 "step_inputs": [n for n in interface(vg)["inputs"] if n not in masks and n not in drops]}
 

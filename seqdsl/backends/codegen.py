@@ -337,7 +337,8 @@ class Codegen:
         """The module's constants the runtime reads: KIND, NAME, SIZES, PARAMS, INPUTS, MEMORIES,
         OUTPUTS, MASKS (hidden input → (kind, the input or memory whose lengths make it); empty
         unless the module takes lengths), OUTPUT_AXES (output → the input whose lengths its time
-        axis has), HAS_DROPOUT (the definition uses dropout), DROPOUTS (hidden input → (p,
+        axis has), UNZEROED (a cell's per-step outputs the runtime zeroes at padding), HAS_DROPOUT (the
+        definition uses dropout), DROPOUTS (hidden input → (p,
         variational, the input or memory its axis follows, dims): masks the runtime draws in
         training; empty unless the module is for training), STATES and STATE_SHAPES."""
         iface = interface(main.graph)
@@ -363,6 +364,7 @@ class Codegen:
                 f"OUTPUTS = {outputs!r}", f"MASKS = {dict(sorted(masks.items()))!r}",
                 f"OUTPUT_AXES = {main.graph.graph.get('output_axes', {})!r}",
                 f"HAS_DROPOUT = {has_dropout!r}", f"DROPOUTS = {dict(sorted(drops.items()))!r}",
+                f"UNZEROED = {tuple(main.graph.graph.get('unzeroed', ()))!r}",
                 f"STATES = {{{', '.join(f'{k!r}: {v!r}' for k, v in finals.items())}}}",
                 f"STATE_SHAPES = {{{', '.join(f'{s!r}: {t.concrete_dims()!r}' for s, t in iface['states'].items())}}}"]
 

@@ -383,7 +383,8 @@ class NumpyExecutable:
         `training=True`: dropout drops, with masks drawn from `seed` (docs/api.md, "Dropout")."""
         cast, state = self._cast(inputs, state)
         ns, cast = self._module(cast, lengths, training, seed)
-        return ns["forward"](self.params, cast, state)
+        outputs, final = ns["forward"](self.params, cast, state)
+        return zero_padding(ns, outputs, cast, np.where), final
 
     def value_and_grad(self, inputs: dict, d_outputs: dict, d_final: dict | None = None, state=None, lengths=None,
                        training=False, seed=None):
@@ -394,7 +395,9 @@ class NumpyExecutable:
         cast, state = self._cast(inputs, state)
         ns, cast = self._module(cast, lengths, training, seed)  # the same masks forward and backward
         outputs, final, backward = ns["forward_grad"](self.params, cast, state)
+        outputs = zero_padding(ns, outputs, cast, np.where)
         d_outputs = self.boundary.cotangents("d_outputs", d_outputs, outputs, "output", self.dtype)
+        d_outputs = zero_padding(ns, d_outputs, cast, np.where)  # padded outputs are constant zeros
         d_final = self.boundary.cotangents("d_final", d_final, final, "final state", self.dtype)
         grads = backward(d_outputs, d_final)
         grads["inputs"] = {k: v for k, v in grads["inputs"].items() if k not in ns["MASKS"] and k not in ns["DROPOUTS"]}
@@ -449,6 +452,21 @@ def hidden_inputs(boundary, ns: dict, cast: dict, lengths, draw, dtype) -> dict:
             keep = keep.expand((batch, int(cast[axis].shape[1])) + tuple(dims)) if hasattr(keep, "expand") else \
                 np.broadcast_to(keep, (batch, int(cast[axis].shape[1])) + tuple(dims))
         out[name] = keep
+    return out
+
+
+def zero_padding(ns: dict, values: dict, inputs: dict, where) -> dict:
+    """A cell's per-step outputs its module leaves unzeroed (`UNZEROED`: past a sample's end they
+    hold its last values) zeroed at padding with its step mask, one `where(mask, v, 0)` each;
+    `values` are outputs, or their cotangents."""
+    out = dict(values)
+    for k in ns["UNZEROED"]:
+        if k not in out:
+            continue
+        axis = ns["OUTPUT_AXES"][k][0]
+        mask = next(inputs[n] for n, (kind, key) in ns["MASKS"].items() if kind == "steps" and key == axis)
+        v = out[k]
+        out[k] = where(mask.reshape(tuple(mask.shape) + (1,) * (v.ndim - 2)), v, 0)
     return out
 
 

@@ -32,6 +32,7 @@ from .runtime import (
     read_weights_file,
     weights_limit,
     write_file,
+    zero_padding,
 )
 from .validate import Boundary, TorchTensors
 
@@ -156,7 +157,8 @@ class SeqModule(nn.Module):
                                                       device=self.device)
                                    for k, v in hidden.items()}}
         ns["_CTX"].update(dtype=self.dtype, device=self.device)
-        return ns["forward"](self.params, inputs, state)
+        outputs, final = ns["forward"](self.params, inputs, state)
+        return zero_padding(ns, outputs, inputs, torch.where), final
 
     def _keep(self, seed):
         """draw(shape, p) for dropout masks: torch's generator on the module's device, or NumPy's

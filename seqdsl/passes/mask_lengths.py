@@ -16,11 +16,13 @@ What changes, by kind of definition:
 - **cell** (a step loop; its per-step inputs share one time axis, mask `_mask`, type `[]`):
   every state becomes `select(_mask, <new value>, s[t-1])`, so it stops changing after the
   sample's last step (`final` is the value at that step; a `reversed` run, which steps from T-1
-  down, keeps its initial state through the padding and starts at the last real token); every
-  output is `select(_mask, y, 0)`. For each memory m (an attended sequence with lengths of its
-  own, mask `_mask_m`, `seq[]`): a softmax over its positions reads `select(_mask_m, x, -inf)`,
-  a sum `select(_mask_m, x, 0)`, `x[last]` the sum of `select(_last_m, x, 0)`, attention gets
-  the mask as its key-padding mask.
+  down, keeps its initial state through the padding and starts at the last real token). Its
+  per-step outputs are zeroed at padding by whoever takes the whole sequence, in one select
+  (`g.graph["unzeroed"]`: the caller, or for a cell compiled alone the runtime); an output with
+  a memory axis (attention weights) is `select(_mask, y, 0)` in the loop. For each memory m
+  (an attended sequence with lengths of its own, mask `_mask_m`, `seq[]`): a softmax over its
+  positions reads `select(_mask_m, x, -inf)`, a sum `select(_mask_m, x, 0)`, `x[last]` the sum of
+  `select(_last_m, x, 0)`, attention gets the mask as its key-padding mask.
 - **model / block** (values batch-first over whole sequences; one axis per sequence input):
   each value's time axis is that of the first sequence it is computed from. A run of a cell or
   block gets the masks of the axes its inputs and memories have; a sum over time reads
@@ -148,12 +150,17 @@ def _mask_cell(g) -> None:
     step = masks.get("steps", None)
     for s in list(iface["states"]):
         _freeze_state(g, s, step)
+    unzeroed = []
     for o in outputs(g):
+        if not g.nodes[o]["type"].seq:  # zeroed at once over the whole sequence by whoever takes it
+            unzeroed.append(g.nodes[o]["output"])
+            continue
         src, _, delay = in_edges(g, o)[0]
         span = g.nodes[o]["span"]
         sel = _select(g, step, (src, delay), _const(g, 0.0, span), span, f"{src}_out")
         _reroute(g, o, 0, sel)
         g.nodes[o]["type"] = g.nodes[sel]["type"]
+    g.graph["unzeroed"] = unzeroed
     for m in iface["memories"]:  # every memory takes its masks, used or not: one calling convention
         masks.get("steps", m)
     g.graph["masks"] = masks.table(step_key)
@@ -196,7 +203,7 @@ def _mask_straight(g, callee_masks) -> None:
             for hidden, (kind, port) in callee_masks(d)["masks"].items():
                 g.add_edge(masks.get(kind, axis_of(feeds[port], n)), n, port=hidden, delay=0)
         elif d["op"] == Op.GET:
-            _zero_state_field(g, n, masks, axis, callee_masks)
+            _zero_field(g, n, masks, axis, callee_masks)
         else:
             _time_ops(g, n, masks, axis_of)
     for o in outputs(g):
@@ -208,11 +215,14 @@ def _mask_straight(g, callee_masks) -> None:
     g.graph["masks"] = masks.table()
 
 
-def _zero_state_field(g, n, masks, axis, callee_masks) -> None:
-    """A run's per-step state (frozen past each sample's end in the cell) reads zero at padding."""
+def _zero_field(g, n, masks, axis, callee_masks) -> None:
+    """A run's per-step state, or an output its cell leaves for its caller to zero (per step they
+    hold each sample's last values past its end), reads zero at padding: one select over the
+    whole sequence."""
     (src,) = [u for u, _, _ in in_edges(g, n)]
     field = g.nodes[n]["field"]
-    if (field.startswith("final.") or field in callee_masks(g.nodes[src])["output_axes"]
+    info = callee_masks(g.nodes[src])
+    if (field.startswith("final.") or (field in info["output_axes"] and field not in info["unzeroed"])
             or axis.get(n) is None):
         return
     span = g.nodes[n]["span"]

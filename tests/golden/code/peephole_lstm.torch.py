@@ -116,6 +116,7 @@ MASKS = {}
 OUTPUT_AXES = {'y': ('x',)}
 HAS_DROPOUT = False
 DROPOUTS = {}
+UNZEROED = ()
 STATES = {'h': '[16]', 'c': '[16]'}
 STATE_SHAPES = {'h': (16,), 'c': (16,)}
 

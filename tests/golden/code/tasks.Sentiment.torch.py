@@ -177,6 +177,7 @@ MASKS = {}
 OUTPUT_AXES = {'label': ()}
 HAS_DROPOUT = False
 DROPOUTS = {}
+UNZEROED = ()
 STATES = {}
 STATE_SHAPES = {}
 

@@ -144,6 +144,7 @@ MASKS = {}
 OUTPUT_AXES = {'y': ('x',)}
 HAS_DROPOUT = False
 DROPOUTS = {}
+UNZEROED = ()
 STATES = {}
 STATE_SHAPES = {}
 
