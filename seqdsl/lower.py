@@ -436,21 +436,30 @@ class Lowerer:
         return self.node(Op.CLIP, [self.operand(x)], e.span, self.root_name(is_root), lo=low, hi=high)
 
     def call_dropout(self, e: A.Call, is_root: bool):
+        """`dropout(x, p)`, `dropout(x, p, variational = true)`; p and variational also by keyword."""
         hint = ARITY_HINTS["dropout"]
-        if len(e.args) not in (2, 3):
-            raise SpecError(f"dropout() takes x, p[, variational], got {len(e.args)} argument"
-                            f"{'s' if len(e.args) != 1 else ''}", e.span, hint)
-        p = self.sizes.number(e.args[1], "dropout's probability", hint)
-        if not 0 <= p < 1:
-            raise SpecError(f"dropout's probability is {p:g}; it must be at least 0 and below 1", e.args[1].span, hint)
-        variational = self.sizes.flag(e.args[2]) if len(e.args) > 2 else False
+        given = dict(zip(("x", "p", "variational"), e.args))
+        if len(e.args) > 3:
+            raise SpecError(f"dropout() takes x, p[, variational], got {len(e.args)} arguments", e.span, hint)
         for kw in e.kwargs:
-            if kw.name != "variational":
-                raise SpecError(f"dropout() has no argument '{kw.name}'", kw.span,
-                                did_you_mean(kw.name, ["variational"]))
-            variational = self.sizes.flag(kw.value)
-        return self.node(Op.DROPOUT, [self.operand(e.args[0])], e.span, self.root_name(is_root), p=p,
-                         variational=variational)
+            if kw.name not in ("p", "variational") or kw.name in given:
+                raise SpecError(f"dropout() has no argument '{kw.name}'" if kw.name not in ("p", "variational")
+                                else f"dropout() is given '{kw.name}' twice", kw.span,
+                                did_you_mean(kw.name, ["p", "variational"]) or hint)
+            given[kw.name] = kw.value
+        if "x" not in given or "p" not in given:
+            raise SpecError(f"dropout() needs x and p, got {len(given)} argument{'s' if len(given) != 1 else ''}",
+                            e.span, hint)
+        p = self.sizes.number(given["p"], "dropout's probability", hint)
+        if not 0 <= p < 1:
+            raise SpecError(f"dropout's probability is {p:g}; it must be at least 0 and below 1", given["p"].span, hint)
+        variational = self.sizes.flag(given["variational"]) if "variational" in given else False
+        x = self.operand(given["x"])
+        t = self.operand_type(x)
+        if not t.batched and t.rank >= 2:
+            raise SpecError(f"dropout of a matrix of parameters ({t}) is not supported", given["x"].span,
+                            "drop what the matrix multiplies instead: W @ dropout(x, p)")
+        return self.node(Op.DROPOUT, [x], e.span, self.root_name(is_root), p=p, variational=variational)
 
     def call(self, e: A.Call, is_root: bool):
         """A call of a built-in: `tanh(x)`, `linear(x, N)`, ... (each lowered by its own method)."""

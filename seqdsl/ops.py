@@ -355,6 +355,8 @@ def label(op: Op, attrs: dict | None = None) -> str:
     """How the renderer draws op `op` (`OpInfo.label`), with the node's attributes filled in:
     `clip [-1, 1]`, `^2`."""
     text = OPS[op].label
+    if op == Op.DROPOUT and (attrs or {}).get("variational"):
+        text += " variational"
     if "{" not in text:
         return text
     try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from .dot import Dot
 from .ir import in_edges, states
-from .ops import Op, label, ops_where
+from .ops import OPS, Op, label, ops_where
 
 COLORS = {
     "input": ("#f4cccc", "#cc0000"),
@@ -163,6 +163,10 @@ def op_label(g, n) -> str:
         text = f"[{d['start']}:{d['stop']}]"
     elif op == Op.ATTENTION:
         text = f"attention ×{d['heads']}" + (" causal" if d["causal"] else "")
+    elif op == Op.IDENTITY:  # `s = x`: the edge from x says what it is
+        return text_or_base(base, d)
+    elif folded and len(folded) == len(in_edges(g, n)) and OPS[op].arity == 2:  # 6 + 1: numbers alone
+        text = f" {sym} ".join(folded)
     elif folded:
         text = f"{sym} {', '.join(folded)}"
     else:
@@ -170,6 +174,11 @@ def op_label(g, n) -> str:
     if not d.get("temp"):
         return f"{base} = {text}"
     return text
+
+
+def text_or_base(base: str, d: dict) -> str:
+    """A copy's label: its name (a temporary copy is drawn as `=`)."""
+    return "=" if d.get("temp") else base
 
 
 def _role(g, n, roles) -> str:

@@ -65,3 +65,23 @@ def test_readme_error_example_is_real(tmp_path, capsys, monkeypatch):
     assert main(["check", "lstm.seq"]) == 1
     err = capsys.readouterr().err.strip()
     assert [line.split("#")[0].rstrip() for line in err.splitlines()] == shown.splitlines()
+
+
+def test_compile_writes_the_lengths_and_training_modules(tmp_path):
+    """`--lengths` / `--training` write the variant modules, whose MASKS / DROPOUTS name the hidden
+    inputs their forward takes; without them neither."""
+    import runpy
+    import subprocess
+    import sys
+
+    spec = tmp_path / "d.seq"
+    spec.write_text('use "lstm.seq"\nmodel M(V = 9, E = 4, H = 5) {\n    in w: seq<int>\n'
+                    "    r = LSTM(E, H) over dropout(embed(w, V, E), 0.1)\n    out y = linear(r.y, V)\n}\n")
+    for flags, masks, drops in (([], False, False), (["--lengths"], True, False), (["--training"], False, True),
+                                (["--lengths", "--training"], True, True)):
+        out = tmp_path / f"m{len(flags)}{masks}.py"
+        r = subprocess.run([sys.executable, "-m", "seqdsl", "compile", str(spec), "-o", str(out), *flags],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        ns = runpy.run_path(str(out))
+        assert bool(ns["MASKS"]) == masks and bool(ns["DROPOUTS"]) == drops and ns["HAS_DROPOUT"]

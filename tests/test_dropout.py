@@ -51,7 +51,7 @@ def test_inference_is_the_spec_without_dropout(name):
     inputs = exe.example_inputs(batch=2, steps=4, seed=1)
     for k, v in exe(**inputs)[0].items():
         close(k, v, plain(**inputs)[0][k])
-        close(k, exe(**inputs, training=False, seed=3)[0][k], v)
+        close(k, exe(**inputs, training=False)[0][k], v)
     torch = pytest.importorskip("torch")
     mod = seqdsl.compile(SPEC, name=name, backend="torch", dtype="float64").eval()
     outs = mod(**{k: torch.as_tensor(v) for k, v in inputs.items()})[0]
@@ -152,21 +152,31 @@ def test_lengths_and_dropout_together():
 @pytest.mark.parametrize("text,message", [
     ("dropout(x, 1)", "dropout's probability is 1; it must be at least 0 and below 1"),
     ("dropout(x, -0.5)", "dropout's probability is -0.5"),
-    ("dropout(x)", r"dropout\(\) takes x, p\[, variational\], got 1 argument"),
+    ("dropout(x)", r"dropout\(\) needs x and p, got 1 argument"),
     ("dropout(x, 0.5, varational = true)", "dropout\\(\\) has no argument 'varational'"),
+    ("dropout(x, 0.5, p = 0.2)", "dropout\\(\\) is given 'p' twice"),
+    ("tanh(dropout(W, 0.5) @ x)", r"dropout of a matrix of parameters \(shared\[3, 3\]\) is not supported"),
     ("dropout(x, h[t-1])", "dropout's probability"),
 ])
 def test_dropout_messages(text, message):
-    spec = f"cell C(I = 3) {{\n    in x: [I]\n    state h: [I] = zeros\n    h = {text}\n    out y = h\n}}\n"
+    spec = (f"cell C(I = 3) {{\n    in x: [I]\n    state h: [I] = zeros\n    param W: [I, I]\n    h = {text}\n"
+            "    out y = h\n}\n")
     with pytest.raises(SpecError, match=message) as info:
         seqdsl.load(spec)
-    assert info.value.span is not None and info.value.span.line == 4
+    assert info.value.span is not None and info.value.span.line == 5
 
 
 @pytest.mark.parametrize("name", ["lengths", "training", "seed"])
 def test_the_call_keywords_are_reserved(name):
     with pytest.raises(SpecError, match=f"'{name}' is reserved"):
         seqdsl.load(f"cell C(I = 3) {{\n    in {name}: [I]\n    out y = {name}\n}}\n")
+
+
+def test_p_by_keyword():
+    a = seqdsl.compile(SPEC.replace("dropout(x, 0.25)", "dropout(x, p = 0.25)"), name="DropRNN", dtype="float64")
+    b = seqdsl.compile(SPEC, name="DropRNN", dtype="float64")
+    inputs = a.example_inputs(batch=2, steps=3)
+    close("y", a(**inputs, training=True, seed=1)[0]["y"], b(**inputs, training=True, seed=1)[0]["y"])
 
 
 def test_dropout_is_drawn_with_its_probability():
@@ -187,3 +197,22 @@ def test_executables_with_dropout_copy_and_pickle():
         close("logits", other(**inputs, training=True, seed=3)[0]["logits"], want)
         close("logits with lengths", other(**inputs, training=True, seed=3, lengths={"w": [4, 2]})[0]["logits"][0],
               want[0])
+
+
+def test_training_and_seed_are_checked():
+    from seqdsl.backends.validate import InputError, UnknownName
+
+    exe = seqdsl.compile(SPEC, name="DropLM")
+    w = exe.example_inputs(batch=2, steps=3)["w"]
+    for kwargs, message in [({"seed": 1}, r"DropLM: seed=1 is for the dropout masks of training; pass training=True"),
+                            ({"training": True, "seed": -1}, "seed must be a whole number >= 0, got -1"),
+                            ({"training": True, "seed": 1.5}, "seed must be a whole number >= 0, got 1.5"),
+                            ({"training": "yes"}, "training must be True or False, got str 'yes'")]:
+        with pytest.raises(InputError, match=message):
+            exe(w=w, **kwargs)
+    torch = pytest.importorskip("torch")
+    mod = seqdsl.compile(SPEC, name="DropLM", backend="torch")
+    with pytest.raises(UnknownName, match=r"takes no training=; call module.train\(\) or module.eval\(\)"):
+        mod(w=torch.as_tensor(w), training=False)
+    with pytest.raises(InputError, match="pass training=True with it"):
+        mod.eval()(w=torch.as_tensor(w), seed=3)

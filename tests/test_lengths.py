@@ -150,3 +150,14 @@ def test_bidirectional_runs_match_torch_nn_bidirectional_on_a_packed_batch(kind,
         close(f"torch fused={fused} y", outs["y"].detach().numpy(), y_ref)
         for k, v in want_grads.items():
             close(f"torch fused={fused} gradient {k}", exe.params[k].grad.numpy(), v)
+
+
+def test_a_cells_inputs_share_their_lengths():
+    spec = ("cell Two(I = 2) {\n    in x: [I]\n    in mask: []\n    state h: [I] = zeros\n"
+            "    h = tanh(h[t-1] + x * mask)\n    out y = h\n}\n")
+    exe = seqdsl.compile(spec, dtype="float64")
+    inputs = exe.example_inputs(batch=2, steps=4)
+    a = exe(**inputs, lengths={"mask": [4, 2]})[0]["y"]
+    close("y", exe(**inputs, lengths={"x": [4, 2], "mask": [4, 2]})[0]["y"], a)
+    with pytest.raises(InputError, match=r"lengths\['mask'\] is \[4, 1\] but lengths\['x'\] is \[4, 2\]; a cell reads"):
+        exe(**inputs, lengths={"x": [4, 2], "mask": [4, 1]})

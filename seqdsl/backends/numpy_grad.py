@@ -59,10 +59,18 @@ def _vjp_mul(n, g, v, ts):
             (1, _unalign(f"{g} * {_al(v[0], ts[0], o)}", ts[1], o))]
 
 
+def _zero_where_none(g: str, expr: str) -> str:
+    """`expr`, a cotangent g times a derivative that is infinite somewhere (1/x at 0, sqrt at 0),
+    but 0 where g is 0: an output nobody asked a gradient of (its cotangent is 0) contributes
+    nothing, as in torch, where it is not in the graph at all, instead of 0 * inf = NaN."""
+    return f"np.where({g} == 0, 0, {expr})"
+
+
 def _vjp_div(n, g, v, ts):
     o = n["type"]
     a, b = _al(v[0], ts[0], o), _al(v[1], ts[1], o)
-    return [(0, _unalign(f"{g} / {b}", ts[0], o)), (1, _unalign(f"-{g} * {a} / ({b} * {b})", ts[1], o))]
+    return [(0, _unalign(_zero_where_none(g, f"{g} / {b}"), ts[0], o)),
+            (1, _unalign(_zero_where_none(g, f"-{g} * {a} / ({b} * {b})"), ts[1], o))]
 
 
 def _vjp_matmul(n, g, v, ts):
@@ -106,9 +114,9 @@ def _vjp_minmax(wins: str):
     def vjp(n, g, v, ts):
         o = n["type"]
         a, b = _al(v[0], ts[0], o), _al(v[1], ts[1], o)
-        tie = f"0.5 * ({a} == {b})"
-        return [(0, _unalign(f"{g} * (({a} {wins} {b}) + {tie})", ts[0], o)),
-                (1, _unalign(f"{g} * (({b} {wins} {a}) + {tie})", ts[1], o))]
+        tie = f"0.5 * ({a} == {b})"  # the share of each side, in g's dtype (a float32 module stays float32)
+        return [(0, _unalign(f"{g} * (({a} {wins} {b}) + {tie}).astype({g}.dtype)", ts[0], o)),
+                (1, _unalign(f"{g} * (({b} {wins} {a}) + {tie}).astype({g}.dtype)", ts[1], o))]
     return vjp
 
 
@@ -116,7 +124,8 @@ def _vjp_pow(n, g, v, ts):
     k = n["k"]
     if k == 0:  # x ** 0 is 1: no gradient (torch gives zeros, also at x = 0)
         return []
-    return [(0, f"{g} * {k!r} * np.power({v[0]}, {k - 1!r})")]
+    expr = f"{g} * {k!r} * np.power({v[0]}, {k - 1!r})"
+    return [(0, expr if k >= 1 and float(k).is_integer() else _zero_where_none(g, expr))]
 
 
 def _vjp_mean(n, g, v, ts):
@@ -152,9 +161,9 @@ VJP = {  # op -> its vector-Jacobian product (what it reads: OpInfo.grad_reads)
     Op.SIGTANH: lambda n, g, v, ts: [(0, f"_sigtanh_bwd({g}, {v[-1]}, {n['split'].value})")],
     Op.RELU: lambda n, g, v, ts: [(0, f"{g} * ({v[0]} > 0)")],
     Op.EXP: lambda n, g, v, ts: [(0, f"{g} * {v[-1]}")],
-    Op.LOG: lambda n, g, v, ts: [(0, f"{g} / {v[0]}")],
+    Op.LOG: lambda n, g, v, ts: [(0, _zero_where_none(g, f"{g} / {v[0]}"))],
     Op.ABS: lambda n, g, v, ts: [(0, f"{g} * np.sign({v[0]})")],  # 0 at 0, as torch
-    Op.SQRT: lambda n, g, v, ts: [(0, f"{g} / (2 * {v[-1]})")],
+    Op.SQRT: lambda n, g, v, ts: [(0, _zero_where_none(g, f"{g} / (2 * {v[-1]})"))],
     Op.GELU: lambda n, g, v, ts: [(0, f"_gelu_bwd({g}, {v[0]})")],
     Op.SOFTPLUS: lambda n, g, v, ts: [(0, f"{g} * (0.5 * np.tanh(0.5 * {v[0]}) + 0.5)")],  # σ(x)
     Op.POW: _vjp_pow,

@@ -368,7 +368,8 @@ class NumpyExecutable:
     def _module(self, cast: dict, lengths, training: bool, seed) -> tuple:
         """(namespace, inputs) for a call: the plain module, or with `lengths` or dropout in
         `training` the variant that takes them, its hidden inputs added (docs/api.md)."""
-        training = bool(training) and self.variants.has_dropout
+        seed = self.boundary.seed(training, seed)
+        training = training and self.variants.has_dropout
         if lengths is None and not training:
             return self._ns, cast
         if lengths is not None:

@@ -34,7 +34,7 @@ from .runtime import (
     write_file,
     zero_padding,
 )
-from .validate import Boundary, TorchTensors
+from .validate import Boundary, TorchTensors, UnknownName
 
 _PROBE = "_seqdsl_dtype"  # an empty buffer: the module's dtype and device, moved by .to()
 _BOX = "_seqdsl_params"  # the child holding the spec's parameters
@@ -145,7 +145,11 @@ class SeqModule(nn.Module):
         sequence input's name → int tensor or array (B,) (docs/api.md, "Lengths"). In training mode
         (`module.train()`, torch's default) dropout drops, with masks from torch's generator, or
         from `seed` as the NumPy executable draws them (docs/api.md, "Dropout")."""
+        if "training" in inputs:
+            raise UnknownName(f"{self.name}: a torch module takes no training=; call module.train() or "
+                              "module.eval() (dropout drops in training mode, torch's default)")
         inputs, state = self.boundary.call(inputs, state, TorchTensors(self.dtype, self.device))
+        self.boundary.seed(self.training, seed)
         ns = self._ns
         training = self.training and self.variants.has_dropout
         if lengths is not None or training:

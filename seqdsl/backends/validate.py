@@ -274,10 +274,31 @@ class Boundary:
             a = self._length_array(k, v, inputs[k])
             key = self._step_inputs()[0] if self.kind == "cell" and k in self._step_inputs() else k
             if key in out and not np.array_equal(out[key], a):
-                raise InputError(f"{self.name}: lengths['{k}'] differs from the lengths given for another input; "
-                                 "a cell reads all its inputs at the same steps")
+                other = next(j for j in lengths if j != k and lengths[j] is not None
+                             and (self._step_inputs()[0] if j in self._step_inputs() else j) == key)
+                raise InputError(f"{self.name}: lengths['{k}'] is {a.tolist()} but lengths['{other}'] is "
+                                 f"{out[key].tolist()}; a cell reads all its inputs at the same steps, so give "
+                                 "the lengths of one of them")
             out[key] = a
         return out
+
+    def seed(self, training, seed):
+        """`training=` and `seed=` of a NumPy call: a bool, and None or a whole number >= 0 (only
+        with training: it draws the dropout masks)."""
+        if not isinstance(training, (bool, np.bool_)):
+            raise InputError(f"{self.name}: training must be True or False, got {_typename(training)} {training!r}")
+        if seed is None:
+            return None
+        try:
+            s = _whole(seed)
+        except TypeError:
+            s = -1
+        if s < 0:
+            raise InputError(f"{self.name}: seed must be a whole number >= 0, got {seed!r}")
+        if not training:
+            raise InputError(f"{self.name}: seed={seed!r} is for the dropout masks of training; "
+                             "pass training=True with it (torch: module.train())")
+        return s
 
     def _step_inputs(self) -> list:
         return [p.name for p in self.inputs if p.role == "input"]

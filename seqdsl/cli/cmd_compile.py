@@ -1,4 +1,8 @@
-"""`seqdsl compile FILE --backend numpy|torch [--set N=V] [--def NAME] [--dtype D] -o OUT`.
+"""`seqdsl compile FILE --backend numpy|torch [--set N=V] [--def NAME] [--dtype D] [--lengths] [--training] -o OUT`.
+
+`--lengths` writes the module that takes lengths (its `forward` wants the hidden 0/1 masks its
+`MASKS` names among its inputs), `--training` the module in which dropout drops (its `DROPOUTS`
+name the masks to draw); the executables of `seqdsl.compile` make both themselves (docs/api.md).
 
 In:  parsed CLI arguments.
 Out: a standalone Python module written to OUT (or printed), exit code 0; SpecError → 1.
@@ -23,18 +27,22 @@ def register(sub) -> None:
     c.add_argument("--dtype", default="float32")
     c.add_argument("--no-fused", action="store_true",
                    help="torch: keep standard cells on the generated loop instead of torch's fused kernels")
+    c.add_argument("--lengths", action="store_true",
+                   help="the module for padded batches with lengths: its MASKS are hidden inputs to pass")
+    c.add_argument("--training", action="store_true",
+                   help="the module in which dropout drops: its DROPOUTS are masks to draw and pass")
     c.add_argument("-o", "--output")
 
 
 def cmd_compile(args) -> int:
-    from ..driver import generate_source
+    from ..driver import generate
     from ..program import load
 
     if args.output is not None:
         _check_output(args.output)
     program = load(Path(args.file), parse_sizes(args.set))
-    _, defn, code = generate_source(program, args.backend, parse_sizes(args.set), args.defn, args.dtype,
-                                    fused=not args.no_fused)
+    _, defn, _, code = generate(program, args.backend, parse_sizes(args.set), args.defn, args.dtype,
+                                fused=not args.no_fused, masked=args.lengths, training=args.training)
     if args.output:
         from ..backends.runtime import write_file
 
