@@ -22,7 +22,7 @@ from . import ast as A
 from .ast import source_text
 from .check import algebraic_loop_error
 from .errors import Span, SpecError, did_you_mean
-from .ir import add_node, new_graph, verify
+from .ir import add_node, in_edges, new_graph, verify
 from .lower_runs import RunLowering
 from .lower_values import Delayed, Equation, Pending, RunHandle, State
 from .ops import FUNCTIONS, OPS, Op, infer
@@ -297,6 +297,18 @@ class Lowerer:
         attrs = {"value": float(v.value)} if v.value is not None else {"value": None, "size": v}
         return self.leaf(Op.CONST, self.temp("c"), VType((), False, "float", False), span, **attrs)
 
+    def number_value(self, n):
+        """The value of a node made of numbers alone (`0`, `(H - I)` with concrete sizes), else None."""
+        d = self.g.nodes[n]
+        if d["op"] == Op.CONST:
+            return d.get("value")
+        arith = {Op.ADD: lambda a, b: a + b, Op.SUB: lambda a, b: a - b, Op.MUL: lambda a, b: a * b,
+                 Op.DIV: lambda a, b: a / b if b else None, Op.NEG: lambda a: -a}
+        if d["op"] not in arith:
+            return None
+        vals = [self.number_value(u) for u, _, _ in in_edges(self.g, n)]
+        return None if any(v is None for v in vals) else arith[d["op"]](*vals)
+
     def not_a_state(self, name: str, v, span: Span, delay: int) -> SpecError:
         """The error for `name[t-k]` when `name` is no state, with what to write instead."""
         what = f"only states can be read at t-{delay}"
@@ -360,6 +372,9 @@ class Lowerer:
             if e.op == "*":
                 self.check_not_matmul(e, a, b)
             op = {"+": Op.ADD, "-": Op.SUB, "*": Op.MUL, "/": Op.DIV, "@": Op.MATMUL}[e.op]
+            if op == Op.DIV and self.number_value(b[0]) == 0:
+                raise SpecError("division by zero: the divisor is the number 0", e.right.span,
+                                "a size used as a number counts too: (H - I) is 0 when H = I")
             return self.node(op, [a, b], e.span, self.root_name(is_root))
         if isinstance(e, A.Neg):
             return self.node(Op.NEG, [self.operand(e.operand)], e.span, self.root_name(is_root))

@@ -216,3 +216,4 @@ def test_training_and_seed_are_checked():
         mod(w=torch.as_tensor(w), training=False)
     with pytest.raises(InputError, match="pass training=True with it"):
         mod.eval()(w=torch.as_tensor(w), seed=3)
+

@@ -158,3 +158,9 @@ def test_the_warning_is_printed_by_check(tmp_path):
     assert r.returncode == 0, r.stderr
     assert f"{path}:21:33: warning: GRU starts from LSTM's final h; LSTM's final c is not used" in r.stderr
     assert "name it: from (h = ...)" in r.stderr  # a reversed run ends at its first step, not at h[last]
+
+
+@pytest.mark.parametrize("expr", ["x / 0", "x * (1 / (H - I))", "x + 1 / 0"])
+def test_division_by_a_constant_zero_is_an_error(expr):
+    with pytest.raises(SpecError, match="division by zero: the divisor is the number 0"):
+        seqdsl.compile(f"cell C(I = 4, H = 4) {{\n    in x: [I]\n    out y = {expr}\n}}\n")
