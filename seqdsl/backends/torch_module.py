@@ -156,13 +156,16 @@ class SeqModule(nn.Module):
             lengths = None if lengths is None else self.boundary.lengths(lengths, inputs)
             ns = self.variants.namespace(lengths is not None, training)
             hidden = hidden_inputs(self.boundary, ns, inputs, lengths, self._keep(seed), np.float64)
-            inputs = {**inputs, **{k: torch.as_tensor(v if torch.is_tensor(v) else np.ascontiguousarray(v),
-                                                      dtype=torch.bool if k in ns["MASKS"] else self.dtype,
-                                                      device=self.device)
+            inputs = {**inputs, **{k: self._tensor(v, torch.bool if k in ns["MASKS"] else self.dtype)
                                    for k, v in hidden.items()}}
         ns["_CTX"].update(dtype=self.dtype, device=self.device)
         outputs, final = ns["forward"](self.params, inputs, state)
         return zero_padding(ns, outputs, inputs, torch.where), final
+
+    def _tensor(self, v, dtype):
+        """A hidden input on the module's device (a NumPy mask copied when read-only or strided)."""
+        return torch.as_tensor(v if torch.is_tensor(v) else np.require(v, requirements=["C", "W"]),
+                               dtype=dtype, device=self.device)
 
     def _keep(self, seed):
         """draw(shape, p) for dropout masks: torch's generator on the module's device, or NumPy's
