@@ -217,3 +217,37 @@ def test_training_and_seed_are_checked():
     with pytest.raises(InputError, match="pass training=True with it"):
         mod.eval()(w=torch.as_tensor(w), seed=3)
 
+
+
+# drawn by the fuzz: relu of the mean of a two-feature layernorm sits exactly on its kink
+# (the harness now jitters the parameters)
+RELU_OF_LAYERNORM_MEAN = """\
+cell C(I = 1, H = 3, K = 1) {
+    in x: [I]
+    in mask: []
+    memory m: seq[I]
+    state h: [H]
+    state s2: [2*I]
+    param W1: [H, I]
+    param W4: [I, I]
+    param W8: [2*I, I] ~ uniform(0.5)
+    param W9: [H, I]
+    param W10: [H, H]
+    param b11: [H]
+    gate = mask * (W1 @ x)
+    v3 = (W4 @ dropout(x, 0.5))
+    v5 = x
+    v6 = s2[t-1]
+    v7 = relu((mean(layernorm(s2[t-1] + W8 @ x)) * (s2[t-1] + 0.5)))
+    h = tanh(W9 @ x + W10 @ h[t-1] + b11)
+    s2 = sigmoid(s2[t-1]) * s2[t-1] + v7
+    out y = h
+}
+"""
+
+
+def test_fuzz_draw_relu_on_a_layernorm_mean():
+    pytest.importorskip("torch")
+    from training_check import check_training
+
+    check_training(RELU_OF_LAYERNORM_MEAN, "C", steps=1, seed=4)

@@ -161,3 +161,44 @@ def test_a_cells_inputs_share_their_lengths():
     close("y", exe(**inputs, lengths={"x": [4, 2], "mask": [4, 2]})[0]["y"], a)
     with pytest.raises(InputError, match=r"lengths\['mask'\] is \[4, 1\] but lengths\['x'\] is \[4, 2\]; a cell reads"):
         exe(**inputs, lengths={"x": [4, 2], "mask": [4, 1]})
+
+
+# drawn by the fuzz: a layernorm of two features is always ±1, so a constant initialiser times it
+# put min exactly on its tie, broken differently by the padded batch and the sample alone (the
+# harness now jitters the parameters, as tests/differential.py does)
+LAYERNORM_TIE = """\
+cell Enc(I = 2, H = 3, K = 1) {
+    in x: [2]
+    state h: [3]
+    h = sigmoid(h[t-1]) * h[t-1] + h[t-1]
+    out y = h
+}
+
+cell Dec(I = 2, H = 3, K = 1) {
+    in x: [2]
+    state h: [3]
+    param v2: [1]
+    param W3: [1, 2] = 0.1
+    param W5: [1, 2]
+    param W9: [2, 2] ~ uniform(0.5)
+    v1 = ((mean(h[t-1]) * relu(h[t-1])) + gelu(min((v2 @ (W3 @ x)), h[t-1])))
+    v4 = (W5 @ x)
+    v6 = v1
+    v7 = x
+    v8 = layernorm((x - mean(x)) + W9 @ x)
+    h = (v1 + h[t-1])
+    out y = h
+}
+model M(V = 2, E = 2, H = 3) {
+    in src: seq[E]
+    x = layernorm(src)
+    enc = Enc(E, H) over x
+    dec = Dec(E, H) over x
+    out word = linear(dec.y, V)
+}
+"""
+
+
+def test_fuzz_draw_layernorm_tie():
+    pytest.importorskip("torch")
+    check_lengths(LAYERNORM_TIE, "M", steps=1, seed=0)

@@ -6,7 +6,7 @@ same values (the masks follow the seed)."""
 from __future__ import annotations
 
 import numpy as np
-from lengths_check import close
+from lengths_check import close, jitter
 
 import seqdsl
 
@@ -16,8 +16,9 @@ def check_training(source, name=None, batch: int = 2, steps: int = 4, seed: int 
 
     exe = seqdsl.compile(source, name=name, dtype="float64")
     exe.init_params(seed)
-    inputs = exe.example_inputs(batch=batch, steps=steps, seed=seed + 1)
     rng = np.random.default_rng(seed)
+    jitter(exe, rng)
+    inputs = exe.example_inputs(batch=batch, steps=steps, seed=seed + 1)
     outs, final, _ = exe.value_and_grad(inputs, {}, training=True, seed=seed)
     again, _ = exe(**inputs, training=True, seed=seed)
     for k, v in outs.items():
