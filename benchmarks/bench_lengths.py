@@ -87,9 +87,11 @@ def masked_vs_unmasked(rng) -> None:
                 mod(x=xt, lengths=lengths)
         return run
 
+    # each backend timed on its own: NumPy's BLAS threads and torch's, run in turns, slow each other
     t = timeit({"np": lambda: exe(x=x), "np_len": lambda: exe(x=x, lengths={"x": lens}),
-                "np_full": lambda: exe(x=x, lengths={"x": full}),
-                "t": torch_run(None), "t_len": torch_run({"x": lens}), "t_full": torch_run({"x": full})}, repeat=5)
+                "np_full": lambda: exe(x=x, lengths={"x": full})}, repeat=9)
+    t.update(timeit({"t": torch_run(None), "t_len": torch_run({"x": lens}), "t_full": torch_run({"x": full})},
+                    repeat=9))
     for name, a, b, c in (("numpy", "np", "np_len", "np_full"), ("torch", "t", "t_len", "t_full")):
         print(f"peephole LSTM ({name}): without lengths {t[a] * 1e3:8.2f} ms  with lengths 10..100 "
               f"{t[b] * 1e3:8.2f} ms ({t[b] / t[a]:.2f}x)  all 100 {t[c] * 1e3:8.2f} ms ({t[c] / t[a]:.2f}x)  "
