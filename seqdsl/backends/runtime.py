@@ -376,7 +376,7 @@ class NumpyExecutable:
             lengths = self.boundary.lengths(lengths, cast)
         ns = self.variants.namespace(lengths is not None, training)
         rng = np.random.default_rng(seed)
-        return ns, {**cast, **hidden_inputs(self.boundary, ns, cast, lengths, numpy_keep(rng, self.dtype), self.dtype)}
+        return ns, {**cast, **hidden_inputs(self.boundary, ns, cast, lengths, numpy_keep(rng, self.dtype))}
 
     def __call__(self, state=None, lengths=None, training=False, seed=None, **inputs):
         """Inference: `outputs, final = exe(**inputs, state=None, lengths=None)`; keeps no per-step
@@ -440,19 +440,20 @@ class Variants:
         self.sources, self.has_dropout = state["sources"], state["has_dropout"]
 
 
-def hidden_inputs(boundary, ns: dict, cast: dict, lengths, draw, dtype) -> dict:
+def hidden_inputs(boundary, ns: dict, cast: dict, lengths, draw) -> dict:
     """The hidden inputs of a variant module: the length masks (`MASKS`, from `lengths`, already
     checked) and the dropout masks (`DROPOUTS`, each drawn by `draw(shape, p)` → 0 or 1/(1-p);
     a variational one once per sample, repeated along its axis)."""
-    out = boundary.masks(ns["MASKS"], lengths or {}, cast, bool) if ns["MASKS"] else {}
+    out = boundary.masks(ns["MASKS"], lengths or {}, cast)
     batch = int(next(iter(cast.values())).shape[0])
     for name, (p, variational, axis, dims) in ns["DROPOUTS"].items():
-        steps = () if axis is None else (1 if variational else int(cast[axis].shape[1]),)
-        keep = draw((batch,) + steps + tuple(dims), p)
-        if axis is not None and variational:
-            keep = keep.expand((batch, int(cast[axis].shape[1])) + tuple(dims)) if hasattr(keep, "expand") else \
-                np.broadcast_to(keep, (batch, int(cast[axis].shape[1])) + tuple(dims))
-        out[name] = keep
+        steps = () if axis is None else (int(cast[axis].shape[1]),)
+        shape = (batch,) + steps + tuple(dims)
+        if not (steps and variational):
+            out[name] = draw(shape, p)
+            continue
+        once = draw((batch, 1) + tuple(dims), p)  # one mask per sample, the same along the axis
+        out[name] = once.expand(shape) if hasattr(once, "expand") else np.broadcast_to(once, shape)
     return out
 
 

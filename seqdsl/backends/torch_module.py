@@ -155,7 +155,7 @@ class SeqModule(nn.Module):
         if lengths is not None or training:
             lengths = None if lengths is None else self.boundary.lengths(lengths, inputs)
             ns = self.variants.namespace(lengths is not None, training)
-            hidden = hidden_inputs(self.boundary, ns, inputs, lengths, self._keep(seed), np.float64)
+            hidden = hidden_inputs(self.boundary, ns, inputs, lengths, self._keep(seed))
             inputs = {**inputs, **{k: self._tensor(v, torch.bool if k in ns["MASKS"] else self.dtype)
                                    for k, v in hidden.items()}}
         ns["_CTX"].update(dtype=self.dtype, device=self.device)

@@ -322,15 +322,15 @@ class Boundary:
         return a.astype(np.int64)
 
     @staticmethod
-    def masks(table: dict, lengths: dict, inputs: dict, dtype) -> dict:
+    def masks(table: dict, lengths: dict, inputs: dict) -> dict:
         """The hidden inputs of a module that takes lengths (its `MASKS`: name → (kind, key)): a
-        0/1 array (B, T) per mask, 1 at the real positions ("steps") or at the last one ("last")."""
+        boolean array (B, T) per mask, true at the real positions ("steps") or at the last one ("last")."""
         out = {}
         for name, (kind, key) in table.items():
             batch, steps = int(inputs[key].shape[0]), int(inputs[key].shape[1])
             n = lengths.get(key, np.full(batch, steps, dtype=np.int64))
             t = np.arange(steps)[None, :]
-            out[name] = ((t < n[:, None]) if kind == "steps" else (t == n[:, None] - 1)).astype(dtype)
+            out[name] = (t < n[:, None]) if kind == "steps" else (t == n[:, None] - 1)
         return out
 
     # ---- value_and_grad: output cotangents ----------------------------------------------
