@@ -1,6 +1,6 @@
 # make demo: set up .venv, then check, compile and render every bundled spec into out/
 # make test: set up .venv, then run the whole test suite
-# make fuzz: 5,200 random programs through every path (about 50 min on 2 cores; FUZZ_N=... per kind); make hostile: every attack case
+# make fuzz: 5,200 random programs through every path, plus lengths and dropout in training (about 20 min on 2 cores; FUZZ_N=... per kind); make hostile: every attack case
 # SEQDSL_ACCEPT=1 make test regenerates the golden files (review them with git diff)
 PY ?= python3
 VENV := .venv
@@ -32,7 +32,7 @@ test: setup
 # random well-typed programs through every compile path (tests/programs.py); FUZZ_N per kind
 FUZZ_N ?= 1600
 fuzz: setup
-	SEQDSL_FUZZ_EXAMPLES=$(FUZZ_N) SEQDSL_FUZZ_SHARDS=4 $(BIN)/python -m pytest -n 2 tests/test_differential.py
+	SEQDSL_FUZZ_EXAMPLES=$(FUZZ_N) SEQDSL_FUZZ_SHARDS=4 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 tests/test_differential.py  # one torch thread per worker: two would oversubscribe the cores
 
 # the attack suite, slow cases included
 hostile: setup
