@@ -282,3 +282,28 @@ DELAYED = """cell D(H = 3) {
 def test_functions_of_earlier_steps_on_every_path(seed):
     """States read at t-1 and t-2 straight into the new ops (c starts at 0.5: min ties at t = 0)."""
     check_all_paths(DELAYED, "D", seed=seed, steps=5)
+
+
+def test_an_output_given_no_cotangent_adds_no_nan():
+    """NumPy BPTT: an output nobody asks a gradient of contributes nothing, also where its
+    derivative is infinite (sqrt and x ** 0.5 at 0, log at 0, 1/x at 0), as in torch, where it is
+    not in the graph at all (0 * inf would be NaN)."""
+    import numpy as np
+
+    spec = ("cell C(I = 4) {\n    in x: [I]\n    out y = softplus(x)\n    out z = sqrt(x)\n"
+            "    out p = abs(x) ** 0.5\n    out l = log(abs(x))\n    out r = 1 / x\n}\n")
+    exe = seqdsl.compile(spec, dtype="float64")
+    x = np.array([[[3.0, 1.0, 2.0, 0.0]]])
+    with np.errstate(all="ignore"):
+        _, _, grads = exe.value_and_grad({"x": x}, {"y": np.ones((1, 1, 4))})
+    want = 1 / (1 + np.exp(-x))
+    assert np.allclose(grads["inputs"]["x"], want, rtol=0, atol=1e-12), grads["inputs"]["x"]
+
+
+def test_min_and_max_gradients_keep_the_modules_dtype():
+    import numpy as np
+
+    exe = seqdsl.compile("cell C(I = 3) {\n    in x: [I]\n    out y = max(x, 0) + min(x, x * 2)\n}\n")
+    x = np.random.default_rng(0).normal(size=(2, 4, 3)).astype(np.float32)
+    _, _, grads = exe.value_and_grad({"x": x}, {"y": np.ones((2, 4, 3), np.float32)})
+    assert grads["inputs"]["x"].dtype == np.float32
