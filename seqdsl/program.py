@@ -57,7 +57,7 @@ MAX_PARAM_ELEMENTS = 1 << 27  # parameter elements of one definition, with those
 # a lower bound on the IR nodes each kind of expression lowers to (for the estimate before lowering)
 _CALL_NODES = {"linear": 4, "layernorm": 3, "embed": 2}
 _VALUE_ARGS = {"linear": 1, "embed": 1, "onehot": 1, "split": 1, "positions": 0, "attention": 3, "layernorm": 1,
-               "clip": 1}
+               "clip": 1, "dropout": 1}
 
 
 @dataclass
