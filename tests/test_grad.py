@@ -85,7 +85,7 @@ torch = pytest.importorskip("torch")
 @pytest.mark.parametrize("path,name", DEFS, ids=IDS)
 def test_gradients_match_torch_autograd(path, name):
     exe, inputs, cot, fcot = _setup(path, name, steps=5, batch=3)
-    mod = seqdsl.compile(path, name=name, backend="torch", dtype="float64")
+    mod = seqdsl.compile(path, name=name, backend="torch", dtype="float64").eval()  # NumPy's default: no dropout
     mod.init_params(1)
     tin = {k: torch.from_numpy(v).requires_grad_(v.dtype.kind == "f") for k, v in inputs.items()}
     o, f = mod(**tin)
