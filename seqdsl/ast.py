@@ -195,6 +195,15 @@ class Out(Node):
 
 
 @dataclass(frozen=True)
+class Predict(Node):
+    """`out y ~ categorical(logits)` / `out y: [D] ~ normal(mean, std)`: a value the model predicts
+    as a distribution (observed in learning, chosen step by step in generation)."""
+    name: str
+    type: "TypeExpr | None"
+    dist: Expr  # the distribution call (checked by lowering)
+
+
+@dataclass(frozen=True)
 class Repeat(Node):
     count: Expr
     body: tuple

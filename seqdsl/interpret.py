@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ir import in_edges, states, topo_order
-from .kernels.numpy_kernels import _attention, _gelu, _layernorm, _masked_attention, _positions, _softmax
+from .kernels.numpy_kernels import _attention, _gelu, _layernorm, _masked_attention, _positions, _shift, _softmax
 from .ops import Op
 
 
@@ -62,6 +62,7 @@ def _eval(g, n, args, types, ctx):
         Op.ATTENTION: lambda: (_masked_attention if len(args) == 4 else _attention)(*args, d["heads"].value,
                                                                                      d["causal"]),
         Op.SELECT: lambda: np.where(al[0] != 0, al[1], al[2]),
+        Op.SHIFT: lambda: _shift(args[0], int(d["fill"]) if types[0].dtype == "int" else d["fill"]),
         Op.ABS: lambda: np.abs(args[0]), Op.SQRT: lambda: np.sqrt(args[0]), Op.GELU: lambda: _gelu(args[0]),
         Op.SOFTPLUS: lambda: np.logaddexp(args[0], 0.0), Op.POW: lambda: np.power(args[0], d["k"]),
         Op.CLIP: lambda: np.clip(args[0], d["lo"], d["hi"]), Op.MINIMUM: lambda: np.minimum(al[0], al[1]),

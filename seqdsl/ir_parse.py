@@ -45,10 +45,12 @@ MAX_TOKENS = 1000  # numbers, names and operators in one expression
 ATTRS = {"start": "size", "stop": "size", "split": "size", "size": "size", "heads": "size",
          "axis": "int", "step": "int", "value": "number", "causal": "bool", "reverse": "bool",
          "sizes": "sizes", "init": "init", "callee": "str", "instance": "str", "kind": "str",
-         "field": "str", "output": "str", "hoist": "str", "initial_of": "str"}
+         "field": "str", "output": "str", "hoist": "str", "initial_of": "str", "dist": "str", "std": "number",
+         "fill": "number", "observed": "bool"}
 # attributes an op cannot do without (its shape rule, the passes or the backends read them)
 REQUIRED = {Op.PARAM: ("init",), Op.CONST: ("value",), Op.SLICE: ("start", "stop"), Op.SIGTANH: ("split",),
             Op.ONEHOT: ("size",), Op.ATTENTION: ("heads",), Op.OUTPUT: ("output",), Op.GET: ("field",),
+            Op.SHIFT: ("fill",),
             Op.CALL: ("callee", "kind", "instance", "sizes")}
 OPS_BY_NAME = {op.value: op for op in Op}
 

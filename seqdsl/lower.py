@@ -23,6 +23,7 @@ from .ast import source_text
 from .check import algebraic_loop_error
 from .errors import Span, SpecError, did_you_mean
 from .ir import add_node, in_edges, new_graph, verify
+from .lower_predict import PredictLowering
 from .lower_runs import RunLowering
 from .lower_values import Delayed, Equation, Pending, RunHandle, State
 from .ops import FUNCTIONS, OPS, Op, infer
@@ -48,6 +49,7 @@ class Lowerer:
         self.sizes = SizeScope(defn, env)
         self.resolve = resolve
         self.runs = RunLowering(self)
+        self.predict = PredictLowering(self)
         self.g = new_graph(defn.kind, defn.name, env, defn.span)
         self.scope: dict = {}
         self.declared_types: dict = {}
@@ -278,6 +280,8 @@ class Lowerer:
             if isinstance(v, Equation):
                 return Pending(name)
             return v
+        if self.predict.is_predicted(name):
+            raise self.predict.read_now(name, span)
         if name in self.env:
             return self.size_value(name, span, delay)
         if name in BUILTIN_CALLS or name in FUNCTIONS:
@@ -356,6 +360,8 @@ class Lowerer:
                 return r
             return self.resolved(r)
         if isinstance(e, A.Delay):
+            if isinstance(e.target, A.Name) and e.k and self.predict.is_predicted(e.target.id):
+                return self.predict.previous(e)
             if self.defn.kind != "cell":
                 raise SpecError("[t-k] reads an earlier step; steps only exist inside cells", e.span,
                                 "write the recurrence in a cell and run it over the sequence")
@@ -678,6 +684,8 @@ class Lowerer:
                     self.add_equation(name, s)
             elif isinstance(s, A.Out):
                 outs.append(s)
+            elif isinstance(s, A.Predict):
+                self.predict.lower(s)
             elif isinstance(s, A.Repeat):
                 raise SpecError("'repeat' stacks layers in models and blocks, not inside a cell", s.span)
         for name in self.equations:
@@ -722,6 +730,11 @@ class Lowerer:
                     src = self.value(s.value, is_root=True)
                 add_node(self.g, self.fresh(f"out_{s.name}"), Op.OUTPUT, self.g.nodes[src]["type"], s.span,
                          [(src, 0)], output=s.name)
+            elif isinstance(s, A.Predict):
+                if s.name in self.outputs_seen:
+                    raise SpecError(f"output '{s.name}' is declared twice", s.span)
+                self.outputs_seen.add(s.name)
+                self.predict.lower(s)
             elif isinstance(s, A.Repeat):
                 if depth >= 4:
                     raise SpecError("repeat nests deeper than 4 levels", s.span)
@@ -809,7 +822,7 @@ def _operand_text(node, default: str) -> str:
 
 def _declared(stmt) -> list:
     """The names a statement declares or assigns."""
-    if isinstance(stmt, (A.InDecl, A.MemDecl, A.StateDecl, A.Out)):
+    if isinstance(stmt, (A.InDecl, A.MemDecl, A.StateDecl, A.Out, A.Predict)):
         return [stmt.name]
     if isinstance(stmt, A.ParamDecl):
         return [i.name for i in stmt.items]

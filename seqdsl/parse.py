@@ -498,6 +498,9 @@ class _ToAst(Transformer_NonRecursive):
     def out_stmt(self, meta, name, value):
         return A.Out(self._span(name), self._ident(name), value)
 
+    def out_dist(self, meta, name, typ, dist):
+        return A.Predict(self._span(name), self._ident(name), typ, dist)
+
     def repeat(self, meta, count, *body):
         return A.Repeat(self._span(meta), count, tuple(body))
 

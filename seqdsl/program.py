@@ -672,6 +672,9 @@ def _count(stmts, helper, mult: int, worst: list) -> int:
             total += body * n
         elif isinstance(s, (A.Assign, A.Out)) and s.value is not None:
             total += _expr_nodes(s.value) + (1 if isinstance(s, A.Out) else 0)
+        elif isinstance(s, A.Predict):  # its distribution's arguments, the output, maybe the observed input
+            d = s.dist
+            total += (_expr_nodes(d.args[0]) if isinstance(d, A.Call) and d.args else 0) + 1
         elif isinstance(s, (A.InDecl, A.MemDecl, A.Out)):  # (a state is its equation's node)
             total += 1
         elif isinstance(s, A.ParamDecl):

@@ -136,14 +136,14 @@ def test_torch_types_dtypes_and_devices(fused):
 
 @pytest.mark.parametrize("path", PATHS)
 def test_token_ids_in_range(path):
-    exe = _compile("tasks", path, name="CharLM")  # onehot(chars, 96)
+    exe = _compile("tasks", path, name="CharLM")  # onehot(char[t-1], 96)
     w = np.zeros((2, 4), np.int64)
     w[1, 2] = 96
-    _refuse(exe, "CharLM: input 'chars' holds token id 96 at index (1, 2); expected ids in [0, 96)",
-            chars=_conv(exe, w))
+    _refuse(exe, "CharLM: input 'char' holds token id 96 at index (1, 2); expected ids in [0, 96)",
+            char=_conv(exe, w))
     w[1, 2] = -1  # would wrap around to the last row of an embedding
-    _refuse(exe, "CharLM: input 'chars' holds token id -1 at index (1, 2); expected ids in [0, 96)",
-            chars=_conv(exe, w))
+    _refuse(exe, "CharLM: input 'char' holds token id -1 at index (1, 2); expected ids in [0, 96)",
+            char=_conv(exe, w))
     e = _compile("tasks", path, name="Sentiment")  # embed(words, 1000, E)
     _refuse(e, "Sentiment: input 'words' holds token id -3 at index (0, 0); expected ids in [0, 1000)",
             words=_conv(e, np.full((1, 2), -3)))
@@ -168,8 +168,8 @@ def test_token_ids_read_through_a_block(path):
 def test_batch_sizes_agree(path):
     cap = _compile("tasks", path, name="Caption")
     ins = {k: np.asarray(v) for k, v in cap.example_inputs(batch=2, steps=3).items()}
-    _refuse(cap, "Caption: input 'words' has batch size 2 (shape (2, 3)); expected 1, the batch size of input 'image'",
-            image=_conv(cap, ins["image"][:1]), words=_conv(cap, ins["words"]))
+    _refuse(cap, "Caption: input 'word' has batch size 2 (shape (2, 3)); expected 1, the batch size of input 'image'",
+            image=_conv(cap, ins["image"][:1]), word=_conv(cap, ins["word"]))
     dec = _compile("attention", path, name="BahdanauDecoder")
     x = np.zeros((2, 3, 32), np.float32)
     _refuse(dec, "BahdanauDecoder: memory 'm' has batch size 3 (shape (3, 4, 64)); expected 2, the batch size of "

@@ -23,13 +23,14 @@ import pytest
 from conftest import GOLDEN, ROOT, SPEC_FILES, SPECS, golden
 
 import seqdsl
-from seqdsl.ir import to_text, verify
+from seqdsl.ir import states, to_text, verify
 from seqdsl.ir_parse import from_text
 from seqdsl.passes import PIPELINE, fuse_matmuls, hoist, lift_slices, reassociate, unroll
 from seqdsl.passes.dropout import with_dropout
 from seqdsl.passes.fuse_multiply_add import fuse_multiply_add
 from seqdsl.passes.mask_lengths import mask_lengths
 from seqdsl.passes.sigmoid_via_tanh import sigmoid_via_tanh
+from seqdsl.passes.split_steps import split_steps
 
 FIXTURES = GOLDEN / "passes"
 UNROLL_STEPS = 3
@@ -45,6 +46,8 @@ PASSES = {
     "unroll": lambda g: in_stable_order(unroll(g, UNROLL_STEPS), g),
     "mask_lengths": mask_lengths,  # cells: a model's needs its callees' masks (tests/test_lengths.py)
     "dropout": with_dropout,  # training; cells (a model's needs its callees': tests/test_dropout.py)
+    # generation: the step part (the begin part: tests/test_generation.py); callees from specs/
+    "split_steps": lambda g: split_steps(g, "step", callee_states),
 }
 BACKEND_PASSES = {"numpy": (sigmoid_via_tanh,), "torch": (fuse_multiply_add,)}
 
@@ -184,7 +187,20 @@ CASES = {
                      "bahdanau": ("attention.seq", "BahdanauDecoder", "numpy")},
     "dropout": {"drop_rnn": ("dropout_cell", "DropRNN", "numpy"),
                 "drop_bias": ("dropout_param", "DropBias", "numpy")},
+    "split_steps": {"translate": ("tasks.seq", "Translate", "numpy"),
+                    "attn_translate": ("attention.seq", "AttnTranslate", "numpy"),
+                    "charlm": ("tasks.seq", "CharLM", "numpy")},
 }
+
+
+def callee_states(d) -> dict:
+    """{state: (type, initial value)} of the cell a call node runs, found among the bundled specs."""
+    for spec in ("lstm.seq", "attention.seq", "gru.seq", "rnn.seq"):
+        p = program(spec)
+        if d["callee"] in p.definitions:
+            g = p.specialize(d["callee"], {k: v.value for k, v in d["sizes"].items()})
+            return {s: (g.nodes[s]["type"], g.nodes[s]["init"]) for s in states(g)}
+    raise AssertionError(f"no bundled spec defines {d['callee']}")
 
 
 def in_stable_order(u, g):
@@ -211,7 +227,7 @@ def pipeline_input(pass_name: str, spec: str, definition: str, backend: str):
     renderer's) and `mask_lengths` (the driver's, before the pipeline) take the specialised IR itself."""
     g = program(spec).specialize(definition)
     verify(g)
-    if pass_name in ("unroll", "mask_lengths", "dropout"):
+    if pass_name in ("unroll", "mask_lengths", "dropout", "split_steps"):
         return g
     for p in (*PIPELINE, *BACKEND_PASSES[backend], hoist):
         if p.__name__ == pass_name:
@@ -226,7 +242,8 @@ def fixture_header(pass_name: str, case: str) -> str:
     where = f"HAND[{spec!r}] in tests/test_pass_fixtures.py" if spec in HAND else f"specs/{spec}"
     before = {"unroll": "the specialised IR, as the renderer unrolls it",
               "mask_lengths": "the specialised IR, as the driver masks it for lengths",
-              "dropout": "the specialised IR, as the driver makes it for training"}.get(
+              "dropout": "the specialised IR, as the driver makes it for training",
+              "split_steps": "the specialised IR, as the driver splits it for generation"}.get(
                   pass_name, f"the {backend} pipeline's IR just before {pass_name}")
     return (f"# {definition} from {where}: {before}\n"
             "# made by tests/test_pass_fixtures.py (SEQDSL_ACCEPT=1 rewrites it)\n")

@@ -160,11 +160,28 @@ COMMON = {
     Op.LAYERNORM: lambda n, a, t: f"_layernorm({a[0]}, {a[1]}, {a[2]})",
     Op.EMBED: lambda n, a, t: f"{a[1]}[{a[0]}]",
     Op.ONEHOT: lambda n, a, t: f"_onehot({a[0]}, {n['size'].value})",
+    Op.SHIFT: lambda n, a, t: f"_shift({a[0]}, {int(n['fill']) if t[0].dtype == 'int' else n['fill']!r})",
     # (q, k, v) → `_attention`; with a 4th operand, the key-padding mask, `_masked_attention`
     Op.ATTENTION: lambda n, a, t: f"{'_masked_attention' if len(a) == 4 else '_attention'}({', '.join(a)}, "
                                   f"{n['heads'].value}, {n['causal']!r})",
     Op.POSITIONS: lambda n, a, t: f"_positions(T, {n['type'].dims[0].value})",
 }
+
+
+def predicted(g) -> dict:
+    """output → {"dist", "per_step", "dims", "classes" (categorical), "std" (normal), "previous"
+    (the model reads it at t-1)} for each `out y ~ ...` of graph g."""
+    reads = {u for u, d in g.nodes(data=True) if d["op"] == Op.INPUT and any(
+        g.nodes[v]["op"] == Op.SHIFT for v in g.successors(u))} | set((g.graph.get("step") or {}).get("previous", ()))
+    out = {}
+    for _, d in sorted(g.nodes(data=True)):
+        if d["op"] == Op.OUTPUT and d.get("dist"):
+            t, name = d["type"], d["output"]
+            dims = t.concrete_dims()
+            out[name] = {"dist": d["dist"], "per_step": t.seq, "dims": dims,
+                         "classes": dims[0] if d["dist"] == "categorical" else None, "std": d.get("std"),
+                         "previous": name in reads}
+    return out
 
 
 def _concrete(v):
@@ -340,7 +357,9 @@ class Codegen:
         axis has), UNZEROED (a cell's per-step outputs the runtime zeroes at padding), HAS_DROPOUT (the
         definition uses dropout), DROPOUTS (hidden input → (p,
         variational, the input or memory its axis follows, dims): masks the runtime draws in
-        training; empty unless the module is for training), STATES and STATE_SHAPES."""
+        training; empty unless the module is for training), STATES and STATE_SHAPES; PREDICTED (a
+        model's `out y ~ ...`: output → its distribution, docs/api.md) and STEP (the begin and step
+        modules of generation: `passes.split_steps`; None otherwise)."""
         iface = interface(main.graph)
         params = self.param_table(main)
         finals = {s: str(t) for s, t in iface["states"].items()} if main.kind == "cell" else {}
@@ -366,7 +385,8 @@ class Codegen:
                 f"HAS_DROPOUT = {has_dropout!r}", f"DROPOUTS = {dict(sorted(drops.items()))!r}",
                 f"UNZEROED = {tuple(main.graph.graph.get('unzeroed', ()))!r}",
                 f"STATES = {{{', '.join(f'{k!r}: {v!r}' for k, v in finals.items())}}}",
-                f"STATE_SHAPES = {{{', '.join(f'{s!r}: {t.concrete_dims()!r}' for s, t in iface['states'].items())}}}"]
+                f"STATE_SHAPES = {{{', '.join(f'{s!r}: {t.concrete_dims()!r}' for s, t in iface['states'].items())}}}",
+                f"PREDICTED = {predicted(main.graph)!r}", f"STEP = {main.graph.graph.get('step')!r}"]
 
     def module(self, source_file: str) -> str:
         main = self.plan.main

@@ -28,6 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpecError
+from .hidden import hidden_inputs, numpy_keep, zero_padding
+from .loss import NumpyOps, nll, nll_grad, observed_values
+from .predicting import Predicting
 from .validate import Boundary, NumpyArrays
 
 
@@ -315,14 +318,16 @@ def load_npz(path, expected: dict | None = None) -> dict:
 
 
 # ---- the NumPy executable ---------------------------------------------------------------
-class NumpyExecutable:
+class NumpyExecutable(Predicting):
     backend = "numpy"
+    _loss_ops = NumpyOps
 
     def __init__(self, source: str, ns: dict, filename: str, symbols: dict | None = None, variants=None):
         self.source = source
         self.filename = filename
         self._ns = ns
-        self.variants = Variants(variants, ns["HAS_DROPOUT"])
+        self.variants = Variants(variants, ns["HAS_DROPOUT"], any(p["previous"] for p in ns["PREDICTED"].values()))
+        self._stepper_cache = None
         self.kind, self.name, self.sizes = ns["KIND"], ns["NAME"], ns["SIZES"]
         self.param_specs = ns["PARAMS"]
         self.dtype = np.dtype(ns["DTYPE"])
@@ -334,6 +339,7 @@ class NumpyExecutable:
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         del state["_ns"]
+        state["_stepper_cache"] = None
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -382,10 +388,66 @@ class NumpyExecutable:
         """Inference: `outputs, final = exe(**inputs, state=None, lengths=None)`; keeps no per-step
         history. `lengths`: a sequence input's name → int array (B,) (docs/api.md, "Lengths");
         `training=True`: dropout drops, with masks drawn from `seed` (docs/api.md, "Dropout")."""
+        inputs, _observed = self._observed_split(inputs)
         cast, state = self._cast(inputs, state)
         ns, cast = self._module(cast, lengths, training, seed)
         outputs, final = ns["forward"](self.params, cast, state)
         return zero_padding(ns, outputs, cast, np.where), final
+
+    def loss_and_grad(self, state=None, lengths=None, training=False, seed=None, **inputs):
+        """(loss, {output: part}, grads): the declared negative log-likelihood of the observed values
+        passed beside the inputs, and its gradients by the generated backpropagation through time
+        (grads as `value_and_grad`'s)."""
+        if not self._predicted():
+            return self.loss(**inputs)  # the error that says why
+        run, observed = self._observed_split(inputs)
+        ns, cast, outputs, final, backward = self._forward_grad(run, state, lengths, training, seed)
+        observed = observed_values(self.name, self._predicted(), observed, outputs, np.asarray)
+        checked = self.boundary.lengths(lengths, cast) if lengths is not None else None
+        total, parts = nll(self._ns, NumpyOps, outputs, observed, checked)
+        d_out = nll_grad(self._ns, outputs, observed, checked)
+        grads = self._backward(ns, cast, backward, d_out, None, outputs, final)
+        return float(total), {k: float(v) for k, v in parts.items()}, grads
+
+    # ---- hooks of step-wise execution (stepping.Stepper) ----------------------------
+    def _part_ns(self, part: str, masked: bool) -> dict:
+        return self.variants.namespace(masked, False, part)
+
+    def _forward_ns(self, ns: dict, inputs: dict) -> tuple:
+        outputs, final = ns["forward"](self.params, inputs, None)
+        return zero_padding(ns, outputs, inputs, np.where), final
+
+    def _arrays(self):
+        return NumpyArrays(self.dtype)
+
+    @staticmethod
+    def _tensor_in(values: dict, ns: dict) -> dict:
+        return values
+
+    @staticmethod
+    def _to_numpy(x):
+        return np.asarray(x)
+
+    @staticmethod
+    def _take(x, index):
+        return np.asarray(x)[index]
+
+    def _full(self, shape, value):
+        return np.full(shape, value, dtype=self.dtype)
+
+    @staticmethod
+    def _tokens(a):
+        return np.asarray(a, dtype=np.intp)
+
+    @staticmethod
+    def _steps1(x):
+        return np.asarray(x)[:, None]
+
+    @staticmethod
+    def _no_grad():
+        import contextlib
+
+        return contextlib.nullcontext()
 
     def value_and_grad(self, inputs: dict, d_outputs: dict, d_final: dict | None = None, state=None, lengths=None,
                        training=False, seed=None):
@@ -393,10 +455,17 @@ class NumpyExecutable:
         (and `d_final` for final states): `(outputs, final, grads)` with grads
         {"params": every parameter, "inputs": float inputs, "state": initial states}.
         Cotangents must have exactly the shapes of the outputs they belong to."""
+        ns, cast, outputs, final, backward = self._forward_grad(inputs, state, lengths, training, seed)
+        return outputs, final, self._backward(ns, cast, backward, d_outputs, d_final, outputs, final)
+
+    def _forward_grad(self, inputs, state, lengths, training, seed) -> tuple:
+        inputs, _observed = self._observed_split(inputs)
         cast, state = self._cast(inputs, state)
         ns, cast = self._module(cast, lengths, training, seed)  # the same masks forward and backward
         outputs, final, backward = ns["forward_grad"](self.params, cast, state)
-        outputs = zero_padding(ns, outputs, cast, np.where)
+        return ns, cast, zero_padding(ns, outputs, cast, np.where), final, backward
+
+    def _backward(self, ns, cast, backward, d_outputs, d_final, outputs, final) -> dict:
         d_outputs = self.boundary.cotangents("d_outputs", d_outputs, outputs, "output", self.dtype)
         d_outputs = zero_padding(ns, d_outputs, cast, np.where)  # padded outputs are constant zeros
         d_final = self.boundary.cotangents("d_final", d_final, final, "final state", self.dtype)
@@ -404,7 +473,7 @@ class NumpyExecutable:
         grads["inputs"] = {k: v for k, v in grads["inputs"].items() if k not in ns["MASKS"] and k not in ns["DROPOUTS"]}
         grads["params"] = {k: np.asarray(grads["params"].get(k, np.zeros_like(v)), dtype=self.dtype)
                            for k, v in self.params.items()}
-        return outputs, final, grads
+        return grads
 
 
 class Variants:
@@ -413,14 +482,16 @@ class Variants:
     `training`, for dropout in training (`passes.dropout`). The plain module is neither. They
     pickle as their sources (made first, if need be), never as the closure."""
 
-    def __init__(self, make, has_dropout: bool):
+    def __init__(self, make, has_dropout: bool, steppable: bool = False):
         self.make = make
         self.has_dropout = has_dropout
-        self.sources: dict = {}  # (masked, training) -> (source, filename)
+        self.steppable = steppable
+        self.sources: dict = {}  # (masked, training, part) -> (source, filename)
         self._ns: dict = {}
 
-    def namespace(self, masked: bool, training: bool) -> dict:
-        key = (bool(masked), bool(training))
+    def namespace(self, masked: bool, training: bool, part: str | None = None) -> dict:
+        """`part`: "begin" or "step", the modules of step-wise generation (`passes.split_steps`)."""
+        key = (bool(masked), bool(training), part)
         if key not in self._ns:
             if key not in self.sources:
                 if self.make is None:
@@ -431,50 +502,17 @@ class Variants:
 
     def __getstate__(self) -> dict:
         if self.make is not None:
-            for key in [(True, False)] + ([(False, True), (True, True)] if self.has_dropout else []):
+            keys = [(True, False, None)] + ([(False, True, None), (True, True, None)] if self.has_dropout else [])
+            if self.steppable:
+                keys += [(m, False, part) for part in ("begin", "step") for m in (False, True)]
+            for key in keys:
                 self.sources.setdefault(key, self.make(*key))
-        return {"sources": self.sources, "has_dropout": self.has_dropout}
+        return {"sources": self.sources, "has_dropout": self.has_dropout, "steppable": self.steppable}
 
     def __setstate__(self, state: dict) -> None:
         self.make, self._ns = None, {}
         self.sources, self.has_dropout = state["sources"], state["has_dropout"]
-
-
-def hidden_inputs(boundary, ns: dict, cast: dict, lengths, draw) -> dict:
-    """The hidden inputs of a variant module: the length masks (`MASKS`, from `lengths`, already
-    checked) and the dropout masks (`DROPOUTS`, each drawn by `draw(shape, p)` → 0 or 1/(1-p);
-    a variational one once per sample, repeated along its axis)."""
-    out = boundary.masks(ns["MASKS"], lengths or {}, cast)
-    batch = int(next(iter(cast.values())).shape[0])
-    for name, (p, variational, axis, dims) in ns["DROPOUTS"].items():
-        steps = () if axis is None else (int(cast[axis].shape[1]),)
-        shape = (batch,) + steps + tuple(dims)
-        if not (steps and variational):
-            out[name] = draw(shape, p)
-            continue
-        once = draw((batch, 1) + tuple(dims), p)  # one mask per sample, the same along the axis
-        out[name] = once.expand(shape) if hasattr(once, "expand") else np.broadcast_to(once, shape)
-    return out
-
-
-def zero_padding(ns: dict, values: dict, inputs: dict, where) -> dict:
-    """A cell's per-step outputs its module leaves unzeroed (`UNZEROED`: past a sample's end they
-    hold its last values) zeroed at padding with its step mask, one `where(mask, v, 0)` each;
-    `values` are outputs, or their cotangents."""
-    out = dict(values)
-    for k in ns["UNZEROED"]:
-        if k not in out:
-            continue
-        axis = ns["OUTPUT_AXES"][k][0]
-        mask = next(inputs[n] for n, (kind, key) in ns["MASKS"].items() if kind == "steps" and key == axis)
-        v = out[k]
-        out[k] = where(mask.reshape(tuple(mask.shape) + (1,) * (v.ndim - 2)), v, 0)
-    return out
-
-
-def numpy_keep(rng, dtype):
-    """draw(shape, p) for `hidden_inputs`: NumPy dropout masks from a Generator."""
-    return lambda shape, p: ((rng.random(shape) >= p) / (1.0 - p)).astype(dtype)
+        self.steppable = state.get("steppable", False)
 
 
 def exec_module(source: str, filename: str) -> dict:

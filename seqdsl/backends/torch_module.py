@@ -20,6 +20,9 @@ import torch
 from torch import nn
 
 from ..errors import SpecError
+from .hidden import hidden_inputs, numpy_keep, zero_padding
+from .loss import TorchOps
+from .predicting import Predicting
 from .runtime import (
     Variants,
     check_loaded,
@@ -27,12 +30,9 @@ from .runtime import (
     draw,
     example_inputs,
     exec_module,
-    hidden_inputs,
-    numpy_keep,
     read_weights_file,
     weights_limit,
     write_file,
-    zero_padding,
 )
 from .validate import Boundary, TorchTensors, UnknownName
 
@@ -71,13 +71,15 @@ def _safetensors():
     return st
 
 
-class SeqModule(nn.Module):
+class SeqModule(Predicting, nn.Module):
     backend = "torch"
+    _loss_ops = TorchOps
 
     def __init__(self, source: str, ns: dict, filename: str, symbols: dict | None = None, variants=None):
         super().__init__()
         self.source, self.filename, self._ns = source, filename, ns
-        self.variants = Variants(variants, ns["HAS_DROPOUT"])
+        self.variants = Variants(variants, ns["HAS_DROPOUT"], any(p["previous"] for p in ns["PREDICTED"].values()))
+        self._stepper_cache = None
         self.kind, self.name, self.sizes = ns["KIND"], ns["NAME"], ns["SIZES"]
         self.param_specs = ns["PARAMS"]
         self.boundary = Boundary(ns, symbols)
@@ -98,6 +100,7 @@ class SeqModule(nn.Module):
     def __getstate__(self) -> dict:
         state = super().__getstate__()
         state.pop("_ns", None)
+        state["_stepper_cache"] = None
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -148,6 +151,7 @@ class SeqModule(nn.Module):
         if "training" in inputs:
             raise UnknownName(f"{self.name}: a torch module takes no training=; call module.train() or "
                               "module.eval() (dropout drops in training mode, torch's default)")
+        inputs, _observed = self._observed_split(inputs)
         inputs, state = self.boundary.call(inputs, state, TorchTensors(self.dtype, self.device))
         self.boundary.seed(self.training, seed)
         ns = self._ns
@@ -161,6 +165,46 @@ class SeqModule(nn.Module):
         ns["_CTX"].update(dtype=self.dtype, device=self.device)
         outputs, final = ns["forward"](self.params, inputs, state)
         return zero_padding(ns, outputs, inputs, torch.where), final
+
+    # ---- hooks of step-wise execution (stepping.Stepper) ----------------------------
+    def _part_ns(self, part: str, masked: bool) -> dict:
+        return self.variants.namespace(masked, False, part)
+
+    def _forward_ns(self, ns: dict, inputs: dict) -> tuple:
+        ns["_CTX"].update(dtype=self.dtype, device=self.device)
+        outputs, final = ns["forward"](self.params, inputs, None)
+        return zero_padding(ns, outputs, inputs, torch.where), final
+
+    def _arrays(self):
+        return TorchTensors(self.dtype, self.device)
+
+    def _tensor_in(self, values: dict, ns: dict) -> dict:
+        return {k: self._tensor(v, torch.bool if k in ns["MASKS"] else self.dtype) for k, v in values.items()}
+
+    @staticmethod
+    def _to_numpy(x):
+        return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
+
+    def _take(self, x, index):
+        if not torch.is_tensor(x):
+            return np.asarray(x)[index]
+        return x.index_select(0, torch.as_tensor(index, dtype=torch.long, device=x.device))
+
+    def _full(self, shape, value):
+        return torch.full(shape, value, dtype=self.dtype, device=self.device)
+
+    def _tokens(self, a):
+        return a if torch.is_tensor(a) else torch.as_tensor(np.asarray(a), dtype=torch.long, device=self.device)
+
+    def _steps1(self, x):
+        if not torch.is_tensor(x):
+            a = np.asarray(x)
+            x = torch.as_tensor(a, dtype=torch.long if a.dtype.kind in "iub" else self.dtype, device=self.device)
+        return x[:, None]
+
+    @staticmethod
+    def _no_grad():
+        return torch.no_grad()
 
     def _tensor(self, v, dtype):
         """A hidden input on the module's device (a NumPy mask copied when read-only or strided)."""

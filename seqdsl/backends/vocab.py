@@ -21,6 +21,8 @@ def token_vocab(program, g, node: str, depth: int = 0) -> int | None:
             found.append(g.nodes[in_edges(g, c)[1][0]]["type"].dims[0].value)
         elif d["op"] == Op.ONEHOT:
             found.append(d["size"].value)
+        elif d["op"] == Op.SHIFT and depth < 64:  # y[t-1] of a prediction: the shifted ids' readers
+            found.append(token_vocab(program, g, c, depth + 1))
         elif d["op"] == Op.CALL and depth < 64:
             callee = program.instance(d["callee"], d["sizes"])
             for src, port, _ in in_edges(g, c):

@@ -63,6 +63,20 @@ def _onehot(tokens, size):
     return np.eye(size, dtype=DTYPE)[tokens]
 
 
+def _shift(x, fill):
+    """x one step late along the time axis (axis 1): `fill` at step 0 (y[t-1] of a prediction)."""
+    out = np.empty_like(x)
+    out[:, 0] = fill
+    out[:, 1:] = x[:, :-1]
+    return out
+
+
+def _shift_bwd(g):
+    out = np.zeros_like(g)
+    out[:, :-1] = g[:, 1:]
+    return out
+
+
 def _positions(T, D):
     pos = np.arange(T, dtype=np.float64)[:, None]
     rate = np.exp(-np.log(10000.0) * (np.arange(0, D, 2, dtype=np.float64) / D))

@@ -68,6 +68,11 @@ def _onehot(tokens, size):
     return F.one_hot(tokens, size).to(_CTX["dtype"])
 
 
+def _shift(x, fill):
+    """x one step late along the time axis (axis 1): `fill` at step 0 (y[t-1] of a prediction)."""
+    return torch.cat([torch.full_like(x[:, :1], fill), x[:, :-1]], 1)
+
+
 def _positions(T, D):
     pos = torch.arange(T, dtype=torch.float64)[:, None]
     rate = torch.exp(-torch.log(torch.tensor(10000.0, dtype=torch.float64)) *

@@ -342,6 +342,8 @@ DROPOUTS = {}
 UNZEROED = ()
 STATES = {'h': '[16]', 'c': '[16]'}
 STATE_SHAPES = {'h': (16,), 'c': (16,)}
+PREDICTED = {}
+STEP = None
 
 
 def forward(P, inputs, state=None):

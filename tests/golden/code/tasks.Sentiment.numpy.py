@@ -132,11 +132,11 @@ def model_Sentiment__V_1000__E_32__H_64(P__, pre__, inputs__):
     words = inputs__['words']
     T = words.shape[1]
     enc_embed_weight = P__[pre__ + 'enc_embed.weight']
-    # tasks.seq:6: enc = LSTM(E, H) over embed(words, V, E)
+    # tasks.seq:10: enc = LSTM(E, H) over embed(words, V, E)
     _enc_embed = enc_embed_weight[words]
     enc = cell_LSTM__I_32__H_64(P__, pre__ + 'enc.', _enc_embed, {}, {}, False, True)
     enc_h = enc.states['h']
-    # tasks.seq:7: out label = linear(enc.h[last], 2)
+    # tasks.seq:11: out label ~ categorical(linear(enc.h[last], 2))   # one prediction per sample
     _out_label_last = enc_h[:, -1]
     label_W = P__[pre__ + 'label.W']
     label_b = P__[pre__ + 'label.b']
@@ -352,11 +352,11 @@ def model_Sentiment__V_1000__E_32__H_64__grad(P__, pre__, inputs__):
     words = inputs__['words']
     T = words.shape[1]
     enc_embed_weight = P__[pre__ + 'enc_embed.weight']
-    # tasks.seq:6: enc = LSTM(E, H) over embed(words, V, E)
+    # tasks.seq:10: enc = LSTM(E, H) over embed(words, V, E)
     _enc_embed = enc_embed_weight[words]
     enc = cell_LSTM__I_32__H_64__grad(P__, pre__ + 'enc.', _enc_embed, {}, {}, False, True)
     enc_h = enc.states['h']
-    # tasks.seq:7: out label = linear(enc.h[last], 2)
+    # tasks.seq:11: out label ~ categorical(linear(enc.h[last], 2))   # one prediction per sample
     _out_label_last = enc_h[:, -1]
     label_W = P__[pre__ + 'label.W']
     label_b = P__[pre__ + 'label.b']
@@ -416,6 +416,8 @@ DROPOUTS = {}
 UNZEROED = ()
 STATES = {}
 STATE_SHAPES = {}
+PREDICTED = {'label': {'dist': 'categorical', 'per_step': False, 'dims': (2,), 'classes': 2, 'std': None, 'previous': False}}
+STEP = None
 
 
 def forward(P, inputs, state=None):

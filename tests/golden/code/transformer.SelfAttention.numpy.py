@@ -147,6 +147,8 @@ DROPOUTS = {}
 UNZEROED = ()
 STATES = {}
 STATE_SHAPES = {}
+PREDICTED = {}
+STEP = None
 
 
 def forward(P, inputs, state=None):

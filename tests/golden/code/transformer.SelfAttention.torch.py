@@ -64,6 +64,8 @@ DROPOUTS = {}
 UNZEROED = ()
 STATES = {}
 STATE_SHAPES = {}
+PREDICTED = {}
+STEP = None
 
 
 def forward(P, inputs, state=None):

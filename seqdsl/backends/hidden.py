@@ -1,0 +1,49 @@
+"""Hidden inputs of the variant modules (lengths, dropout), and zeroing outputs at padding.
+
+In:  a generated module's namespace (`MASKS`, `DROPOUTS`, `UNZEROED`, `OUTPUT_AXES`), the checked
+     inputs of a call, its lengths, and a mask drawer.
+Out: `hidden_inputs(...)` → the masks a variant module takes besides the inputs;
+     `zero_padding(...)` → outputs (or cotangents) zeroed past each sample's end;
+     `numpy_keep(rng, dtype)` → a NumPy dropout-mask drawer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def hidden_inputs(boundary, ns: dict, cast: dict, lengths, draw) -> dict:
+    """The hidden inputs of a variant module: the length masks (`MASKS`, from `lengths`, already
+    checked) and the dropout masks (`DROPOUTS`, each drawn by `draw(shape, p)` → 0 or 1/(1-p);
+    a variational one once per sample, repeated along its axis)."""
+    out = boundary.masks(ns["MASKS"], lengths or {}, cast)
+    batch = int(next(iter(cast.values())).shape[0])
+    for name, (p, variational, axis, dims) in ns["DROPOUTS"].items():
+        steps = () if axis is None else (int(cast[axis].shape[1]),)
+        shape = (batch,) + steps + tuple(dims)
+        if not (steps and variational):
+            out[name] = draw(shape, p)
+            continue
+        once = draw((batch, 1) + tuple(dims), p)  # one mask per sample, the same along the axis
+        out[name] = once.expand(shape) if hasattr(once, "expand") else np.broadcast_to(once, shape)
+    return out
+
+
+def zero_padding(ns: dict, values: dict, inputs: dict, where) -> dict:
+    """A cell's per-step outputs its module leaves unzeroed (`UNZEROED`: past a sample's end they
+    hold its last values) zeroed at padding with its step mask, one `where(mask, v, 0)` each;
+    `values` are outputs, or their cotangents."""
+    out = dict(values)
+    for k in ns["UNZEROED"]:
+        if k not in out:
+            continue
+        axis = ns["OUTPUT_AXES"][k][0]
+        mask = next(inputs[n] for n, (kind, key) in ns["MASKS"].items() if kind == "steps" and key == axis)
+        v = out[k]
+        out[k] = where(mask.reshape(tuple(mask.shape) + (1,) * (v.ndim - 2)), v, 0)
+    return out
+
+
+def numpy_keep(rng, dtype):
+    """draw(shape, p) for `hidden_inputs`: NumPy dropout masks from a Generator."""
+    return lambda shape, p: ((rng.random(shape) >= p) / (1.0 - p)).astype(dtype)

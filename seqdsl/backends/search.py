@@ -1,0 +1,211 @@
+"""Generation: choosing each step's prediction, greedily, by sampling, or by beam search.
+
+In:  a `stepping.Stepper` (begin/step of a compiled model), the inputs, and the strategy.
+Out: `generate(stepper, inputs, ...)` → `Generated(tokens, lengths, scores, log_probs, outputs)`,
+     NumPy arrays: tokens (B, L) int64 (padded with `vocab.PAD` after a sequence's end token),
+     lengths (B,) (the end token counted), scores (B,) (the sum of the chosen tokens' log-probabilities;
+     beam search ranks by it divided by length ** `length_penalty`), log_probs (B, L) (each chosen
+     token's log-probability, 0 at padding) and outputs: every other output of the step (attention
+     weights `attn` (B, L, S), ...), per generated step.
+
+Bookkeeping is NumPy on the host; the executable's arrays (tensors for torch) stay where they are,
+and only the step's distribution parameters come back each step. Sampling draws from
+`numpy.random.default_rng(seed)`, so a seed gives the same tokens on both backends.
+
+Beam search keeps, for each sample, the `beam` best unfinished hypotheses by total log-probability
+(batched: the state holds B × beam rows); a hypothesis that chooses the end token is finished, and
+a sample stops when `beam` hypotheses have finished or at `max_len`. The answer is the finished (or,
+at `max_len`, unfinished) hypothesis with the best length-normalised score, log p / length ** α
+(α = `length_penalty`, 1.0 by default; 0 ranks by log p alone).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from ..vocab import END, PAD
+
+Generated = namedtuple("Generated", "tokens lengths scores log_probs outputs")
+STRATEGIES = ("greedy", "sample", "beam")
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    m = x.max(-1, keepdims=True)
+    z = x - m
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def _target(stepper) -> str:
+    cats = [k for k, p in stepper.predicted.items() if p["dist"] == "categorical" and k in stepper.previous]
+    if len(stepper.previous) != 1 or len(cats) != 1:
+        raise ValueError(f"{stepper.exe.name}: generate() chooses one categorical prediction read at t-1; this model "
+                         f"predicts {sorted(stepper.predicted)} and reads {sorted(stepper.previous)} (drive "
+                         "begin() and step() yourself for other models)")
+    return cats[0]
+
+
+def _feed_prompt(stepper, y, state, prompt, batch):
+    """Run the prompt's tokens through the steps (teacher forcing); the state and the last token."""
+    prev = np.full(batch, int(stepper.previous[y]), dtype=np.int64)
+    if prompt is None:
+        return state, prev
+    prompt = np.asarray(prompt)
+    if prompt.ndim == 1:
+        prompt = np.broadcast_to(prompt, (batch, prompt.shape[0]))
+    if prompt.ndim != 2 or prompt.shape[0] != batch or prompt.dtype.kind not in "iu":
+        raise ValueError(f"{stepper.exe.name}: prompt must be token ids of shape (B, P) or (P,), got "
+                         f"{prompt.dtype} {prompt.shape}")
+    for i in range(prompt.shape[1]):
+        _, state = stepper.step(state, {y: stepper.exe._tokens(prev)}, check=i == 0)
+        prev = prompt[:, i].astype(np.int64)
+    return state, prev
+
+
+def _pick(logp, strategy, temperature, top_k, rng):
+    if strategy == "greedy":
+        return logp.argmax(-1)
+    z = logp / temperature
+    if top_k:
+        kth = np.sort(z, -1)[:, -top_k][:, None]
+        z = np.where(z < kth, -np.inf, z)
+    p = np.exp(log_softmax(z))
+    u = rng.random((p.shape[0], 1))
+    return np.minimum((np.cumsum(p, -1) < u).sum(-1), p.shape[1] - 1)
+
+
+def generate(stepper, inputs: dict, lengths=None, max_len: int = 50, strategy: str = "greedy", beam: int = 1,
+             temperature: float = 1.0, top_k: int | None = None, seed=None, prompt=None,
+             length_penalty: float = 1.0) -> Generated:
+    _check_options(stepper.exe.name, max_len, strategy, beam, temperature, top_k, length_penalty)
+    y = _target(stepper)
+    state = stepper.begin(inputs, lengths)
+    batch = int(next(iter(state.values())).shape[0])
+    state, prev = _feed_prompt(stepper, y, state, prompt, batch)
+    if strategy == "beam":
+        return _beam(stepper, y, state, prev, batch, max_len, beam, length_penalty)
+    rng = np.random.default_rng(seed)
+    done = np.zeros(batch, bool)
+    toks, logps, extras = [], [], {}
+    lens = np.full(batch, max_len, dtype=np.int64)
+    for t in range(max_len):
+        out, state = stepper.step(state, {y: stepper.exe._tokens(prev)}, check=False)
+        logp = log_softmax(stepper.exe._to_numpy(out[y]).astype(np.float64))
+        tok = _pick(logp, strategy, temperature, top_k, rng)
+        tok = np.where(done, PAD, tok)
+        logps.append(np.where(done, 0.0, logp[np.arange(batch), tok]))
+        toks.append(tok)
+        for k, v in out.items():
+            if k != y:
+                extras.setdefault(k, []).append(stepper.exe._to_numpy(v))
+        ended = (tok == END) & ~done
+        lens[ended] = t + 1
+        done |= ended
+        prev = np.where(done, END, tok)
+        if done.all():
+            break
+    log_probs = np.stack(logps, 1)
+    return Generated(np.stack(toks, 1).astype(np.int64), lens, log_probs.sum(1), log_probs,
+                     {k: np.stack(v, 1) for k, v in extras.items()})
+
+
+def _check_options(name, max_len, strategy, beam, temperature, top_k, length_penalty) -> None:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"{name}: unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if not isinstance(max_len, (int, np.integer)) or isinstance(max_len, bool) or max_len < 1:
+        raise ValueError(f"{name}: max_len must be a whole number >= 1, got {max_len!r}")
+    if not isinstance(beam, (int, np.integer)) or isinstance(beam, bool) or beam < 1:
+        raise ValueError(f"{name}: beam must be a whole number >= 1, got {beam!r}")
+    if not (isinstance(temperature, (int, float)) and temperature > 0 and np.isfinite(temperature)):
+        raise ValueError(f"{name}: temperature must be a number > 0, got {temperature!r}")
+    if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 1):
+        raise ValueError(f"{name}: top_k must be a whole number >= 1 or None, got {top_k!r}")
+    if not (isinstance(length_penalty, (int, float)) and np.isfinite(length_penalty)):
+        raise ValueError(f"{name}: length_penalty must be a number, got {length_penalty!r}")
+
+
+class _Finished:
+    """The finished hypotheses of each sample: (normalised score, log p, tokens, log-probs, extras)."""
+
+    def __init__(self, batch, alpha):
+        self.items = [[] for _ in range(batch)]
+        self.alpha = alpha
+
+    def add(self, b, logp_sum, toks, logps, extras):
+        n = len(toks)
+        self.items[b].append((logp_sum / (n ** self.alpha), logp_sum, toks, logps, extras))
+
+
+def _beam(stepper, y, state, prev, batch, max_len, K, alpha) -> Generated:
+    exe = stepper.exe
+    rows = np.repeat(np.arange(batch), K)
+    state = stepper.reorder(state, rows)
+    prev = np.repeat(prev, K)
+    cum = np.full((batch, K), -np.inf)
+    cum[:, 0] = 0.0  # one live hypothesis per sample at first: the others would repeat it
+    hist = np.zeros((batch * K, 0), np.int64)
+    hist_lp = np.zeros((batch * K, 0))
+    extras: dict = {}
+    fin = _Finished(batch, alpha)
+    active = np.ones(batch, bool)
+    for _ in range(max_len):
+        out, state = stepper.step(state, {y: exe._tokens(prev)}, check=False)
+        logp = log_softmax(exe._to_numpy(out[y]).astype(np.float64))  # (B*K, V)
+        V = logp.shape[1]
+        for k, v in out.items():
+            if k != y:
+                a = exe._to_numpy(v)[:, None]
+                extras[k] = a if k not in extras else np.concatenate([extras[k], a], 1)
+        total = (cum.reshape(-1, 1) + logp).reshape(batch, K * V)
+        n = min(2 * K, K * V)
+        idx = np.argsort(-total, axis=1, kind="stable")[:, :n]
+        cand = np.take_along_axis(total, idx, 1)
+        beam_of, tok = idx // V, idx % V
+        src = np.arange(batch)[:, None] * K + beam_of  # the row each candidate extends
+        for b in np.nonzero(active)[0]:
+            for j in range(n):
+                if tok[b, j] == END and np.isfinite(cand[b, j]) and len(fin.items[b]) < K:
+                    r = src[b, j]
+                    fin.add(b, cand[b, j], np.append(hist[r], END), np.append(hist_lp[r], logp[r, END]),
+                            {k: v[r] for k, v in extras.items()})
+            if len(fin.items[b]) >= K:
+                active[b] = False
+        keep = np.argsort(tok == END, axis=1, kind="stable")[:, :K]  # the K best that do not end
+        pick = np.take_along_axis(src, keep, 1).reshape(-1)
+        new_tok = np.take_along_axis(tok, keep, 1).reshape(-1)
+        new_cum = np.take_along_axis(cand, keep, 1)
+        new_cum[np.take_along_axis(tok, keep, 1) == END] = -np.inf
+        hist = np.concatenate([hist[pick], new_tok[:, None]], 1)
+        hist_lp = np.concatenate([hist_lp[pick], logp[pick, new_tok][:, None]], 1)
+        extras = {k: v[pick] for k, v in extras.items()}
+        state = stepper.reorder(state, pick)
+        cum, prev = new_cum, new_tok
+        if not active.any():
+            break
+    for b in range(batch):  # at max_len: the unfinished hypotheses compete too
+        if active[b]:
+            for j in range(K):
+                r = b * K + j
+                if np.isfinite(cum[b, j]):
+                    fin.add(b, cum[b, j], hist[r], hist_lp[r], {k: v[r] for k, v in extras.items()})
+    return _best(fin, batch)
+
+
+def _best(fin, batch) -> Generated:
+    best = [max(items, key=lambda it: it[0]) for items in fin.items]
+    L = max(len(it[2]) for it in best)
+    tokens = np.full((batch, L), PAD, np.int64)
+    log_probs = np.zeros((batch, L))
+    lens = np.zeros(batch, np.int64)
+    outputs = {}
+    for b, (_s, _lp, toks, lps, ex) in enumerate(best):
+        tokens[b, :len(toks)] = toks
+        log_probs[b, :len(toks)] = lps
+        lens[b] = len(toks)
+        for k, v in ex.items():
+            if k not in outputs:
+                outputs[k] = np.zeros((batch, L) + v.shape[1:], v.dtype)
+            outputs[k][b, :len(toks)] = v[:len(toks)]
+    scores = np.array([it[1] for it in best])
+    return Generated(tokens, lens, scores, log_probs, outputs)
