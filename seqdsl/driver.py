@@ -32,6 +32,7 @@ from .ir import interface, states
 from .ops import Op
 from .passes import optimize
 from .passes.dropout import with_dropout, without_dropout
+from .passes.given_states import given_states
 from .passes.mask_lengths import mask_lengths
 from .passes.split_steps import split_steps
 from .schedule import schedule_cell
@@ -96,26 +97,27 @@ def _size_text(v) -> str:
 
 
 def plan(program, name: str, sizes: dict, em, fused: bool = True, masked: bool = False,
-         training: bool = False, part: str | None = None) -> Plan:
+         training: bool = False, part: str | None = None, states: tuple = ()) -> Plan:
     """Every unit `name` needs at `sizes`, each specialised, optimised, recognised and scheduled
     for the backend `em` (a `codegen.Emitter`). `masked`: every unit runs on padded batches
     with per-sample lengths (`passes.mask_lengths`; the masks are hidden inputs); `training`:
     dropout multiplies by masks the runtime draws (`passes.dropout`), else it is the identity;
     `part` ("begin" or "step"): the main definition is that part of a model that generates step by
-    step (`passes.split_steps`)."""
+    step (`passes.split_steps`); `states`: the run states `<instance>.<state>` of a model the caller
+    gives, which become inputs (`passes.given_states`)."""
     units: dict = {}  # specialised key -> Unit
     calls: dict = {}
     order: list = []
     reserved = reserved_names(em)
-    variant = _Variant(program, masked, training, part, _key(name, sizes))
+    variant = _Variant(program, masked, training, part, _key(name, sizes), tuple(states))
 
     def visit(defn: str, given: dict) -> Unit:
         key = _key(defn, given)
         if key in calls:
             return calls[key]
         g = program.specialize(defn, {k: _concrete(v) for k, v in given.items()})
-        if variant.part and key == variant.root:
-            g = variant.split(g)
+        if key == variant.root:
+            g = variant.root_graph(g)
         skey = _key(defn, g.graph["sizes"])
         if skey not in units:
             units[skey] = _unit(g, defn, em, fused, reserved, variant(defn, given))
@@ -134,24 +136,31 @@ class _Variant:
     """definition, sizes → the graph that is compiled: dropout made the identity or (`training`) a
     product with drawn masks, then (`masked`) masked for lengths; callees first, each once."""
 
-    def __init__(self, program, masked: bool, training: bool, part=None, root=None):
+    def __init__(self, program, masked: bool, training: bool, part=None, root=None, given=()):
         self.program, self.masked, self.training = program, masked, training
-        self.part, self.root = part, root
+        self.part, self.root, self.given = part, root, given
         self.memo: dict = {}
 
-    def split(self, g):
-        """The begin or step part of the main definition `g` (passes.split_steps)."""
-        def states_of(d):
-            cg = self.program.specialize(d["callee"], {k: _concrete(v) for k, v in d["sizes"].items()})
-            return {s: (cg.nodes[s]["type"], cg.nodes[s]["init"]) for s in states(cg)}
-        return split_steps(g, self.part, states_of)
+    def states_of(self, d) -> dict:
+        """{state: (type, declared initial value)} of the cell a call node runs."""
+        cg = self.program.specialize(d["callee"], {k: _concrete(v) for k, v in d["sizes"].items()})
+        return {s: (cg.nodes[s]["type"], cg.nodes[s]["init"]) for s in states(cg)}
+
+    def root_graph(self, g):
+        """The main definition `g` as compiled: its begin or step part (passes.split_steps), its
+        given run states made inputs (passes.given_states)."""
+        if self.part:
+            g = split_steps(g, self.part, self.states_of)
+        if self.given:
+            g = given_states(g, self.given, self.states_of)
+        return g
 
     def __call__(self, defn: str, given: dict):
         key = _key(defn, given)
         if key not in self.memo:
             g = self.program.specialize(defn, {k: _concrete(v) for k, v in given.items()})
-            if self.part and key == self.root:
-                g = self.split(g)
+            if key == self.root:
+                g = self.root_graph(g)
             callee = lambda d: self.info(self(d["callee"], d["sizes"]))  # noqa: E731
             g = with_dropout(g, callee) if self.training else without_dropout(g)
             g = mask_lengths(g, callee) if self.masked else g
@@ -215,17 +224,18 @@ def _given(program, defn, sizes) -> dict:
 
 
 def generate(source, backend: str = "numpy", sizes=None, name=None, dtype: str = "float32", fused: bool = True,
-             masked: bool = False, training: bool = False, part: str | None = None):
+             masked: bool = False, training: bool = False, part: str | None = None, states: tuple = ()):
     """(program, definition, plan, generated module text); `masked`: the module that takes
     lengths (its `MASKS` say which hidden inputs the runtime makes from them); `training`: the
     module in which dropout drops (its `DROPOUTS` say which masks the runtime draws); `part`:
-    "begin" or "step", the modules generation runs (`passes.split_steps`)."""
+    "begin" or "step", the modules generation runs (`passes.split_steps`); `states`: a model's run
+    states the caller gives (`passes.given_states`)."""
     if dtype not in DTYPES:
         raise SpecError(f"unknown dtype '{dtype}'", None, f"choose one of: {', '.join(DTYPES)}")
     em = emitter_for(backend)
     program, file = _program(source, sizes)
     defn = _definition(program, name)
-    p = plan(program, defn.name, _given(program, defn, sizes), em, fused, masked, training, part)
+    p = plan(program, defn.name, _given(program, defn, sizes), em, fused, masked, training, part, states)
     code = Codegen(program, p, em, dtype).module(Path(file).name if file else "<string>")
     return program, defn, p, code
 
@@ -251,10 +261,12 @@ def compile_program(source, backend="numpy", sizes=None, name=None, dtype="float
     symbols["vocab"] = {n: token_vocab(program, p.main.source, n) for n, (*_, dtype, _seq, _v) in ns["INPUTS"].items()
                         if dtype == "int"}
 
-    def variant(masked: bool, training: bool, part=None) -> tuple:  # a module for lengths= / dropout /
-        # generation, made on first use
-        tag = ":".join(t for t, on in (("lengths", masked), ("training", training), (part, part)) if on)
-        code = generate(program, backend, sizes, defn.name, dtype, fused and part is None, masked, training, part)[3]
+    def variant(masked: bool, training: bool, part=None, states=()) -> tuple:  # a module for lengths=,
+        # dropout, generation or given run states, made on first use
+        tag = ":".join(t for t, on in (("lengths", masked), ("training", training), (part, part),
+                                       ("state=" + ",".join(states), states)) if on)
+        code = generate(program, backend, sizes, defn.name, dtype, fused and part != "step", masked, training, part,
+                        states)[3]
         return code, f"{filename[:-1]}:{tag}>"
 
     if backend == "numpy":

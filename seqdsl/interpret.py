@@ -62,7 +62,8 @@ def _eval(g, n, args, types, ctx):
         Op.ATTENTION: lambda: (_masked_attention if len(args) == 4 else _attention)(*args, d["heads"].value,
                                                                                      d["causal"]),
         Op.SELECT: lambda: np.where(al[0] != 0, al[1], al[2]),
-        Op.SHIFT: lambda: _shift(args[0], int(d["fill"]) if types[0].dtype == "int" else d["fill"]),
+        Op.SHIFT: lambda: _shift(args[0], args[1] if len(args) == 2 else
+                                 int(d["fill"]) if types[0].dtype == "int" else d["fill"]),
         Op.ABS: lambda: np.abs(args[0]), Op.SQRT: lambda: np.sqrt(args[0]), Op.GELU: lambda: _gelu(args[0]),
         Op.SOFTPLUS: lambda: np.logaddexp(args[0], 0.0), Op.POW: lambda: np.power(args[0], d["k"]),
         Op.CLIP: lambda: np.clip(args[0], d["lo"], d["hi"]), Op.MINIMUM: lambda: np.minimum(al[0], al[1]),
@@ -135,10 +136,12 @@ def run(program, name: str, sizes: dict | None, params: dict, inputs: dict, stat
         mems = {n: inputs[n] for n, d in g.nodes(data=True) if d["op"] == Op.MEMORY}
         outs, _, final = run_cell(g, params, xs, dict(state or {}), mems)
         return outs, final
-    return _run_straight(program, g, params, inputs, "")
+    return _run_straight(program, g, params, inputs, "", dict(state or {}))
 
 
-def _run_straight(program, g, params, inputs, prefix):
+def _run_straight(program, g, params, inputs, prefix, state=None):
+    """A block or model; `state`: a model's run states given by the caller (`enc.h`)."""
+    state = state or {}
     vals: dict = {}
     outs, final = {}, {}
     seq_inputs = [n for n, d in g.nodes(data=True) if d["op"] == Op.INPUT and d["type"].seq]
@@ -162,7 +165,8 @@ def _run_straight(program, g, params, inputs, prefix):
                 xs = {m: ports[m] for m, md in callee.nodes(data=True) if md["op"] == Op.INPUT}
                 sts = states(callee)
                 mems = {m: ports[m] for m, md in callee.nodes(data=True) if md["op"] == Op.MEMORY}
-                o, seqs, fin = run_cell(callee, sub, xs, {s: ports.get(s) for s in sts}, mems, d["reverse"])
+                init = {s: state.get(f"{d['instance']}.{s}", ports.get(s)) for s in sts}
+                o, seqs, fin = run_cell(callee, sub, xs, init, mems, d["reverse"])
                 vals[n] = (o, seqs, fin)
                 final.update({f"{d['instance']}.{s}": v for s, v in fin.items()})
             else:
@@ -175,5 +179,10 @@ def _run_straight(program, g, params, inputs, prefix):
         else:
             args = [vals[u] for u, _, _ in in_edges(g, n)]
             types = [g.nodes[u]["type"] for u, _, _ in in_edges(g, n)]
+            if op == Op.SHIFT and not prefix:  # y[t-1]: its value before the first step, and after the last
+                u = in_edges(g, n)[0][0]
+                final[f"{u}.last"] = vals[u][:, -1]
+                if state.get(f"{u}.last") is not None:
+                    args.append(np.asarray(state[f"{u}.last"]))
             vals[n] = _eval(g, n, args, types, {"dtype": dtype, "T": T})
     return outs, final

@@ -76,7 +76,7 @@ class Op(str, enum.Enum):
     EMBED = "embed"          # inputs: tokens, table
     ONEHOT = "onehot"        # attrs: size
     ATTENTION = "attention"  # inputs: q, k, v[, keymask]; attrs: heads, causal
-    SHIFT = "shift"          # one step late: out[:, 0] = fill, out[:, t] = x[:, t-1] (y[t-1] of a prediction)
+    SHIFT = "shift"          # x[, first]: out[:, 0] = first or fill, out[:, t] = x[:, t-1] (y[t-1] of a prediction)
     # models
     CALL = "call"            # run a cell over a sequence / apply a block; attrs: callee, ...
     GET = "get"              # a field of a call; attrs: field
@@ -269,9 +269,11 @@ def _attention(attrs, ts, span):
 
 
 def _shift(attrs, ts, span):
-    (x,) = ts
+    x = ts[0]
     if not x.seq or not x.batched:
         _err(f"shift reads a sequence one step late; got {x}", span)
+    if len(ts) > 2 or (len(ts) == 2 and (ts[1].seq or ts[1].dims != x.dims or ts[1].dtype != x.dtype)):
+        _err(f"shift takes a sequence and, optionally, its value before the first step; got {ts}", span)
     return x
 
 
@@ -353,7 +355,7 @@ OPS: dict = {
     Op.EMBED: _info(2, _embed, "structural", "embed", grad_reads=_IN),
     Op.ONEHOT: _info(1, _onehot, "structural", "onehot"),
     Op.ATTENTION: _info(None, _attention, "reduction", "attention", grad_reads=_IN),
-    Op.SHIFT: _info(1, _shift, "structural", "t-1"),
+    Op.SHIFT: _info(None, _shift, "structural", "t-1"),
     Op.CALL: _info(None, _leaf, "model", "call"),
     Op.GET: _info(1, _leaf, "model", "get"),
     Op.OUTPUT: _info(1, lambda a, ts, s: ts[0], "model", "out", differentiable=False),

@@ -10,7 +10,11 @@ Out: `COLORS` (role → fill and line colour; each op's symbol is the op table's
      when there are many); `state_roles(g)` (h short-term, c long-term); `op_label`,
      `op_word`, `operand_letters`, `edge_label` (text of nodes and edges); `draw_ops(...)` (one
      node per operation). What an unrolled view draws at each step is not here: it is read
-     from the unrolled graph (seqdsl.render_steps).
+     from the unrolled graph (seqdsl.render_steps). A model that predicts `out y ~ ...` and reads
+     `y[t-1]`: `predictions_read(g)` (the observed input → the output predicting it),
+     `prediction_label`, `previous_label`, `start_label`, and the two ways the previous word
+     arrives, `learning_edge` (the true one, teacher forcing) and `generation_edge` (the previous
+     prediction, dashed).
 
 Colours follow the classic picture: input red, short-term memory blue, long-term memory
 purple, output green, context vectors yellow. A state that a cell outputs is short-term (h);
@@ -22,6 +26,7 @@ from __future__ import annotations
 from .dot import Dot
 from .ir import in_edges, states
 from .ops import OPS, Op, label, ops_where
+from .vocab import SPECIALS
 
 COLORS = {
     "input": ("#f4cccc", "#cc0000"),
@@ -33,6 +38,8 @@ COLORS = {
     "op": ("#f3f3f3", "#888888"),
     "context": ("#fff2cc", "#bf9000"),
     "cell": ("#ffffff", "#333333"),
+    "observed": ("#fce5cd", "#b45f06"),  # the true words of a predicted output, as learning reads them
+    "generation": ("#ffffff", "#6aa84f"),  # the previous prediction fed back (dashed)
 }
 
 FOLDED = ops_where(drawn="folded")  # a parameter or a number: drawn inside its reader's label
@@ -64,19 +71,23 @@ def state_roles(g) -> dict:
 
 def style(role: str, **extra) -> dict:
     fill, line = COLORS[role]
-    return {"style": "filled,rounded" if role in ("gate", "cell") else "filled", "fillcolor": fill,
-            "color": line, **extra}
+    look = "filled,rounded" if role in ("gate", "cell") else "filled,dashed" if role == "generation" else "filled"
+    return {"style": look, "fillcolor": fill, "color": line, **extra}
 
 
 LEGEND = (("input", "input x"), ("short", "short-term memory h"), ("long", "long-term memory c"),
-          ("output", "output y"), ("context", "context vector C"))
+          ("output", "output y"), ("context", "context vector C"),
+          ("observed", "learning (teacher forcing):\nthe true previous output"),
+          ("generation", "generation:\nthe previous prediction"))
 
 
 def legend_entries(dot: Dot) -> list:
-    """The legend's entries whose colour the picture uses."""
+    """The legend's entries whose colour the picture uses (a white fill, as every box has, does not
+    count: the generation entry is there for its dashed line's colour alone)."""
     text = "\n".join(dot.lines + dot.edges)
     return [(role, label) for role, label in LEGEND
-            if f'fillcolor="{COLORS[role][0]}"' in text or f'color="{COLORS[role][1]}"' in text]
+            if f'fillcolor="{COLORS[role][0]}"' in text and COLORS[role][0] != "#ffffff"
+            or f'color="{COLORS[role][1]}"' in text]
 
 
 def state_loop(dot: Dot, box: str, state: str, role: str, delay=(1,)) -> None:
@@ -97,6 +108,54 @@ def legend(dot: Dot) -> None:
             dot.edge(prev, n, style="invis")
         prev = n
     dot.end_cluster()
+
+
+# ---- predicted outputs: `out y ~ categorical(...)` read back as y[t-1] ------------------------
+
+def predictions_read(g) -> dict:
+    """observed input → the output node that predicts it, for each prediction the model reads
+    as `y[t-1]` (lowered to the observed `y`, an input only `shift` nodes read)."""
+    predicted = {d["output"]: o for o, d in g.nodes(data=True) if d["op"] == Op.OUTPUT and d.get("dist")}
+    return {n: predicted[n] for n, d in g.nodes(data=True)
+            if d["op"] == Op.INPUT and d.get("observed") and n in predicted
+            and all(g.nodes[s]["op"] == Op.SHIFT for s in g.successors(n))}
+
+
+def prediction_label(d: dict, name: str | None = None) -> str:
+    """A predicted output as the distribution it is: `word ~ categorical`, `y ~ normal(σ=0.1)`;
+    `name` replaces the output's name (`word_3`)."""
+    name = d["output"] if name is None else name
+    if not d.get("dist"):
+        return name
+    std = f"(σ={d['std']:g})" if d.get("std") is not None else ""
+    return f"{name} ~ {d['dist']}{std}"
+
+
+def start_label(g, shift) -> str:
+    """What `y[t-1]` reads at the first step: the start token `<s>` (token ids) or its fill value."""
+    fill = g.nodes[shift]["fill"]
+    if g.nodes[shift]["type"].dtype == "int":
+        return SPECIALS[int(fill)] if 0 <= int(fill) < len(SPECIALS) else str(int(fill))
+    return f"{fill:g}"
+
+
+def previous_label(g, shift) -> str:
+    """A shift node as the spec wrote it: `word[t-1]`, with what the first step reads."""
+    src = in_edges(g, shift)[0][0]  # port 0: the sequence read one step late
+    return f"{src}[t-1]\n({start_label(g, shift)} at t=1)"
+
+
+def learning_edge(**extra) -> dict:
+    """The true previous word into a step (learning: teacher forcing)."""
+    line = COLORS["observed"][1]
+    return {"color": line, **extra, **({"fontcolor": line} if "label" in extra else {})}
+
+
+def generation_edge(**extra) -> dict:
+    """A step's prediction fed to the next step (generation): dashed."""
+    line = COLORS["generation"][1]
+    return {"color": line, "style": "dashed", "penwidth": "1.6", **extra,
+            **({"fontcolor": line} if "label" in extra else {})}
 
 
 # operators whose operand order matters: drawn infix, as written (`1 − z`, not `− 1`)

@@ -23,6 +23,11 @@ Out: DOT text whose nodes carry pinned positions (`pos="x,y!"`, laid out by neat
      positions are a `seq` axis), so its view draws its first input and output per
      position. Above 8 steps the middle ones are elided with a "…" column, which the
      values carried into and out of the steps it hides enter and leave.
+     A model that reads its previous prediction (`out word ~ categorical(...)` and
+     `word[t-1]`) draws the textbook picture of text generation: under step t the true
+     previous word, word_{t-1} (orange; <s> at step 1), entering it as in learning (teacher
+     forcing); above step t the prediction `word_t ~ categorical`, and from it a dashed edge
+     into step t+1's input, the previous prediction that generation feeds back instead.
 """
 
 from __future__ import annotations
@@ -36,10 +41,15 @@ from .render_style import (
     COLORS,
     FOLDED,
     HIDDEN,
+    generation_edge,
+    learning_edge,
     legend,
     legend_entries,
     op_word,
+    prediction_label,
+    predictions_read,
     shown_steps,
+    start_label,
     state_roles,
     style,
 )
@@ -108,16 +118,17 @@ def side_by_side(labels) -> tuple:
     return centres, total
 
 
-def _step_nodes(grid, shown, col0, row, label: str, role, shape="box", dots: bool = True, **extra):
-    """One node per shown step, labelled `label` with {t} the step number (1-based); the '…'
-    column gets a '…' (or None, for a second row beside another)."""
+def _step_nodes(grid, shown, col0, row, label, role, shape="box", dots: bool = True, **extra):
+    """One node per shown step, labelled `label` with {t} the step number (1-based), or `label(t)`
+    for step t (0-based) when it is a function; the '…' column gets a '…' (or None, for a second
+    row beside another)."""
     ids = []
     for i, t in enumerate(shown):
         if t is None:
             ids.append(grid.node("…", col0 + i, row, shape="plaintext", fontsize="16") if dots else None)
         else:
-            ids.append(grid.node(label.replace("{t}", str(t + 1)), col0 + i, row, shape=shape,
-                                 **style(role, **extra)))
+            text = label(t) if callable(label) else label.replace("{t}", str(t + 1))
+            ids.append(grid.node(text, col0 + i, row, shape=shape, **style(role, **extra)))
     return ids
 
 
@@ -345,8 +356,12 @@ def cell_gates_unrolled(g, steps: int, shapes: bool) -> str:
 
 
 class Row:
-    def __init__(self, ids, axis, row, chain=(), run=None):
+    """A per-step value: its nodes (one per column), time axis, row level, the op words on its way
+    and the run it comes from; `observed` when it is the true previous word (teacher forcing)."""
+
+    def __init__(self, ids, axis, row, chain=(), run=None, observed=False):
         self.ids, self.axis, self.row, self.chain, self.run = ids, axis, row, list(chain), run
+        self.observed = observed
 
 
 def _sequence_input(g, u):
@@ -452,6 +467,7 @@ class ModelPicture:
         self.contexts: list = []  # (run, memory rows, axis): each step's C_t, drawn last, above everything
         self.right: set = set()  # rows taken right of every time axis (per-sample results)
         self.consumed = _finals_read(g)
+        self.predicted = predictions_read(g)  # observed input -> the output predicting it (read as y[t-1])
 
     def level(self, axis, at_least):
         """The lowest free row level of `axis` from `at_least` up, now taken."""
@@ -483,7 +499,9 @@ class ModelPicture:
             elif op == Op.LAST:
                 self.last(n, ins)
             elif op == Op.OUTPUT:
-                self.output(d, ins)
+                self.output(n, d, ins)
+            elif op == Op.SHIFT and ins and self.rows.get(ins[0][0]) and self.rows[ins[0][0]].observed:
+                self.rows[n] = self.rows[ins[0][0]]  # y[t-1]: its row is drawn one step late already
             else:
                 self.position_wise(n, ins)
         for run, mems, axis in self.contexts:
@@ -496,8 +514,16 @@ class ModelPicture:
             self.axes[n] = self.grid.axis(len(self.shown))
             lv = self.level(n, 0)
             for j, (m, dx) in enumerate(zip(group, self.placed[n][0])):
-                self.rows[m] = Row(_step_nodes(self.grid, self.shown, self.axes[n] + dx / self.grid.dx, lv,
-                                               f"{m}_{{t}}", "input", dots=j == 0), n, lv)
+                col0 = self.axes[n] + dx / self.grid.dx
+                if m in self.predicted:  # the true previous words: step t reads m_{t-1}, step 1 the start token
+                    start = start_label(self.g, next(iter(self.g.successors(m))))
+                    start = start if self.g.nodes[m]["type"].dtype == "int" else f"{m}_0 = {start}"
+                    self.rows[m] = Row(_step_nodes(self.grid, self.shown, col0, lv,
+                                                   lambda t, m=m, start=start: f"{m}_{t}" if t else start,
+                                                   "observed", dots=j == 0), n, lv, observed=True)
+                else:
+                    self.rows[m] = Row(_step_nodes(self.grid, self.shown, col0, lv, f"{m}_{{t}}", "input",
+                                                   dots=j == 0), n, lv)
 
     def cell_run(self, n, d) -> None:
         """A run of a cell: its step boxes above its input, its states, the context C it hands on."""
@@ -528,6 +554,8 @@ class ModelPicture:
         for p, r in given.items():
             per_step = str(self.g.nodes[ports[p]]["type"].with_(seq=False))
             attrs = _chain_label(r.chain + ([per_step] if self.shapes else []))
+            if r.observed:
+                attrs = learning_edge(**attrs)
             if len(given) > 1:  # which input it is, on a line of its own
                 attrs["label"] = "\n".join([attrs.get("label", ""), f"→ {p}"]).strip("\n")
             for a, b, t in zip(r.ids, run.boxes, self.shown):
@@ -577,18 +605,28 @@ class ModelPicture:
         self.dot.edge(last, node, **_chain_label(src.chain))
         self.singles[n] = [node, [], n]
 
-    def output(self, d, ins) -> None:
-        """An output per step above its source, or a per-sample result right of every time axis."""
+    def output(self, n, d, ins) -> None:
+        """An output per step above its source, or a per-sample result right of every time axis; a
+        prediction the model reads back (y[t-1]) feeds each step's into the next step's input."""
         src = ins[0][0]
         if src not in self.rows:
             self.per_sample_output(d, src)
             return
         r = self.rows[src]
         lv = self.level(r.axis, r.row + 1)
-        ys = _step_nodes(self.grid, self.shown, self.axes[r.axis], lv, f"{d['output']}_{{t}}", "output")
+        label = f"{d['output']}_{{t}}"
+        if d.get("dist"):  # a prediction, two lines: word_3, ~ categorical
+            label = prediction_label(d, label).replace(" ~ ", "\n~ ")
+        ys = _step_nodes(self.grid, self.shown, self.axes[r.axis], lv, label, "output")
         for a, b, t in zip(r.ids, ys, self.shown):
             if t is not None and a is not None:
-                self.dot.edge(a, b, **_chain_label(r.chain))
+                edge = _chain_label(r.chain)
+                self.dot.edge(a, b, **(learning_edge(**edge) if r.observed else edge))
+        fed = next((self.rows[m] for m, o in self.predicted.items() if o == n), None)
+        if fed is not None:  # generation: each prediction is the next step's input
+            for a, b in zip(ys, fed.ids[1:]):
+                if a is not None and b is not None:
+                    self.dot.edge(a, b, **generation_edge())
 
     def per_sample_output(self, d, src) -> None:
         """A per-sample result: right of every time axis, on its source's row."""
@@ -599,7 +637,8 @@ class ModelPicture:
             row += 0.7
         self.right.add(row)
         via = _place_single(self.grid, self.singles, src, col, row)  # the chain of ops in an ellipse
-        out = self.grid.node(d["output"], col + (1 if any(chain) else 0), row, shape="box", **style("output"))
+        out = self.grid.node(prediction_label(d).replace(" ~ ", "\n~ "), col + (1 if any(chain) else 0), row,
+                             shape="box", **style("output"))
         self.dot.edge(via, out)
 
     def position_wise(self, n, ins) -> None:
@@ -608,7 +647,8 @@ class ModelPicture:
         word = op_word(self.g, n)
         if row_ins:
             base = self.rows[row_ins[-1]]
-            self.rows[n] = Row(base.ids, base.axis, base.row, base.chain + [word], base.run)
+            observed = all(self.rows[u].observed for u in row_ins)  # the true previous words alone
+            self.rows[n] = Row(base.ids, base.axis, base.row, base.chain + [word], base.run, observed)
         elif ins:
             src = self.singles[ins[0][0]]
             self.singles[n] = [src[0], src[1] + [word], src[2]]
@@ -649,6 +689,8 @@ def _name_of(g, n, depth: int = 3) -> str:
     d = g.nodes[n]
     if d["op"] == Op.GET:
         return f"{g.nodes[in_edges(g, n)[0][0]]['instance']}.{d['field']}"
+    if d["op"] == Op.SHIFT:  # y[t-1], never its generated name
+        return f"{_name_of(g, in_edges(g, n)[0][0], depth - 1) if depth > 0 else '…'}[t-1]"
     if not d.get("temp"):
         return n
     ins = [u for u, _, _ in in_edges(g, n) if g.nodes[u]["op"] not in HIDDEN]

@@ -70,12 +70,12 @@ def _close_dicts(what, got, want, atol, rtol=0.0):
 
 
 def _states(exe, rng, batch):
-    """Random initial states for a cell (half of them), None for models."""
-    if exe.kind != "cell":
-        return None
+    """Random initial states for half of a cell's states, or of a model's run states (`enc.h`)."""
     shapes = exe._ns["STATE_SHAPES"]
     names = sorted(shapes)
-    return {s: rng.uniform(-0.5, 0.5, (batch,) + tuple(shapes[s])) for s in names[: (len(names) + 1) // 2]}
+    classes = {f"{k}.last": p["classes"] for k, p in exe._ns["PREDICTED"].items()}
+    return {s: rng.integers(0, classes[s], (batch,)) if s in exe._ns["STATE_TOKENS"] else
+            rng.uniform(-0.5, 0.5, (batch,) + tuple(shapes[s])) for s in names[: (len(names) + 1) // 2]}
 
 
 def _loss(outs, final, d_out, d_fin):
@@ -133,7 +133,7 @@ def check_all_paths(text, name, seed=0, steps=5, batch=2, pass_off=None, torch_p
     e32 = seqdsl.compile(program, backend="numpy", name=name, dtype="float32")
     e32.params = {k: v.astype(np.float32) for k, v in params.items()}
     i32 = {k: (v.astype(np.float32) if v.dtype.kind == "f" else v) for k, v in inputs.items()}
-    s32 = None if state is None else {k: v.astype(np.float32) for k, v in state.items()}
+    s32 = None if state is None else {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in state.items()}
     o32, f32 = e32(**i32, state=s32)
     _close_dicts("numpy float32 outputs", o32, want_out, 5e-5, 1e-5)
     _close_dicts("numpy float32 final", f32, want_fin, 5e-5, 1e-5)
@@ -169,7 +169,8 @@ def _check_fd(program, name, params, inputs, state, d_out, d_fin, grads, rng):
         if v.dtype.kind == "f":
             dirs[("inputs", k)] = rng.standard_normal(v.shape)
     for k, v in (state or {}).items():
-        dirs[("state", k)] = rng.standard_normal(v.shape)
+        if v.dtype.kind == "f":  # (a prediction's last token `<y>.last` is data)
+            dirs[("state", k)] = rng.standard_normal(v.shape)
     analytic = 0.0
     for (part, k), d in dirs.items():
         g = grads[part].get(k)
@@ -180,7 +181,8 @@ def _check_fd(program, name, params, inputs, state, d_out, d_fin, grads, rng):
         move = lambda key: eps * dirs[key] if key in dirs and only in (None, key) else 0.0
         p = {k: v + move(("params", k)) for k, v in params.items()}
         i = {k: v + move(("inputs", k)) if ("inputs", k) in dirs else v for k, v in inputs.items()}
-        s = None if state is None else {k: v + move(("state", k)) for k, v in state.items()}
+        s = None if state is None else {k: v + move(("state", k)) if ("state", k) in dirs else v
+                                        for k, v in state.items()}
         o, f = interpret.run(program, name, None, p, i, s)
         return _loss(o, f, d_out, d_fin)
 
@@ -224,15 +226,16 @@ def _check_torch(program, name, params, inputs, state, want_out, want_fin, d_out
     for v in ti.values():
         if v.dtype == torch.float64:
             v.requires_grad_(True)
-    ts = None if state is None else {k: torch.from_numpy(v).requires_grad_(True) for k, v in state.items()}
+    ts = None if state is None else {k: torch.from_numpy(v).requires_grad_(v.dtype.kind == "f")
+                                     for k, v in state.items()}
     o, f = m(**ti, state=ts)
     _close_dicts(f"{what} outputs", {k: v.detach().numpy() for k, v in o.items()}, want_out, *F64)
     _close_dicts(f"{what} final", {k: v.detach().numpy() for k, v in f.items()}, want_fin, *F64)
     loss = sum((o[k] * torch.from_numpy(v)).sum() for k, v in d_out.items())
-    loss = loss + sum((f[k] * torch.from_numpy(v)).sum() for k, v in d_fin.items())
+    loss = loss + sum((f[k] * torch.from_numpy(v)).sum() for k, v in d_fin.items() if f[k].is_floating_point())
     leaves = {("params", k): p for k, p in m.params.items()}
     leaves.update({("inputs", k): v for k, v in ti.items() if v.requires_grad})
-    leaves.update({("state", k): v for k, v in (ts or {}).items()})
+    leaves.update({("state", k): v for k, v in (ts or {}).items() if v.requires_grad})
     keys = list(leaves)
     if torch.is_tensor(loss) and loss.requires_grad:
         gs = torch.autograd.grad(loss, [leaves[k] for k in keys], allow_unused=True)

@@ -202,10 +202,17 @@ def test_initial_states(path):
         exe(x=x, state=[np.zeros((2, 16))])
     out, final = exe(x=x, state={"h": None, "c": _conv(exe, np.ones((2, 16), np.float32))})  # None: not given
     assert tuple(final["c"].shape) == (2, 16)
-    model = _compile("tasks", path, name="Translate")
+    model = _compile("tasks", path, name="Translate")  # a model: its runs' states, by instance
     ins = model.example_inputs()
-    with pytest.raises(UnknownName, match=r"^Translate: unknown state 'enc.h'; a model takes no initial states$"):
-        model(**ins, state={"enc.h": np.zeros((2, 64))})
+    with pytest.raises(UnknownName, match=r"^Translate: unknown state 'enc.x' \(did you mean 'enc.h'\?\); its states "
+                                          r"are: enc.h, enc.c, word.last, dec.h, dec.c$"):
+        model(**ins, state={"enc.x": _conv(model, np.zeros((2, 64), np.float32))})
+    _refuse(model, "Translate: state 'dec.h' has shape (2, 3); expected (B, 64) = (batch, 64)",
+            **ins, state={"dec.h": _conv(model, np.zeros((2, 3), np.float32))})
+    _refuse(model, "Translate: state 'word.last' holds token id 400 at index (1,); expected ids in [0, 400)",
+            **ins, state={"word.last": _conv(model, np.array([1, 400]))})
+    _, final = model(**ins)
+    assert sorted(final) == ["dec.c", "dec.h", "enc.c", "enc.h", "word.last"]
 
 
 def test_torch_state_must_be_a_tensor_of_the_modules_dtype():

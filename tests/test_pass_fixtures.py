@@ -28,6 +28,7 @@ from seqdsl.ir_parse import from_text
 from seqdsl.passes import PIPELINE, fuse_matmuls, hoist, lift_slices, reassociate, unroll
 from seqdsl.passes.dropout import with_dropout
 from seqdsl.passes.fuse_multiply_add import fuse_multiply_add
+from seqdsl.passes.given_states import given_states, previous_values, run_states
 from seqdsl.passes.mask_lengths import mask_lengths
 from seqdsl.passes.sigmoid_via_tanh import sigmoid_via_tanh
 from seqdsl.passes.split_steps import split_steps
@@ -48,6 +49,8 @@ PASSES = {
     "dropout": with_dropout,  # training; cells (a model's needs its callees': tests/test_dropout.py)
     # generation: the step part (the begin part: tests/test_generation.py); callees from specs/
     "split_steps": lambda g: split_steps(g, "step", callee_states),
+    # every run state given (`state=` of a model call), and the first y[t-1]
+    "given_states": lambda g: given_states(g, [*run_states(g, callee_states), *previous_values(g)], callee_states),
 }
 BACKEND_PASSES = {"numpy": (sigmoid_via_tanh,), "torch": (fuse_multiply_add,)}
 
@@ -190,6 +193,8 @@ CASES = {
     "split_steps": {"translate": ("tasks.seq", "Translate", "numpy"),
                     "attn_translate": ("attention.seq", "AttnTranslate", "numpy"),
                     "charlm": ("tasks.seq", "CharLM", "numpy")},
+    "given_states": {"translate": ("tasks.seq", "Translate", "numpy"),
+                     "stacked": ("stacked.seq", "StackedTagger", "numpy")},
 }
 
 
@@ -227,7 +232,7 @@ def pipeline_input(pass_name: str, spec: str, definition: str, backend: str):
     renderer's) and `mask_lengths` (the driver's, before the pipeline) take the specialised IR itself."""
     g = program(spec).specialize(definition)
     verify(g)
-    if pass_name in ("unroll", "mask_lengths", "dropout", "split_steps"):
+    if pass_name in ("unroll", "mask_lengths", "dropout", "split_steps", "given_states"):
         return g
     for p in (*PIPELINE, *BACKEND_PASSES[backend], hoist):
         if p.__name__ == pass_name:
@@ -243,7 +248,8 @@ def fixture_header(pass_name: str, case: str) -> str:
     before = {"unroll": "the specialised IR, as the renderer unrolls it",
               "mask_lengths": "the specialised IR, as the driver masks it for lengths",
               "dropout": "the specialised IR, as the driver makes it for training",
-              "split_steps": "the specialised IR, as the driver splits it for generation"}.get(
+              "split_steps": "the specialised IR, as the driver splits it for generation",
+              "given_states": "the specialised IR, as the driver makes it for a call given run states"}.get(
                   pass_name, f"the {backend} pipeline's IR just before {pass_name}")
     return (f"# {definition} from {where}: {before}\n"
             "# made by tests/test_pass_fixtures.py (SEQDSL_ACCEPT=1 rewrites it)\n")

@@ -377,6 +377,7 @@ def test_sentiment_classifier_sits_right_of_the_last_step():
     and enc.h[last] is that final h (one box, not two)."""
     ns = nodes(to_dot(load("tasks.seq"), "Sentiment", "unrolled", 4))
     at = {a["label"]: pos(a) for a in ns.values()}
+    at["label"] = at.pop("label\\n~ categorical")  # a prediction: `out label ~ categorical(...)`
     steps = [pos(a)[0] for a in labelled(ns, r"enc: LSTM\\nt=\d").values()]
     assert at["label"][0] > at["linear"][0] > at["enc.h_4"][0] > max(steps)
     assert at["linear"][1] == at["enc.h_4"][1] == at["label"][1]

@@ -50,6 +50,7 @@ from ..ir import in_edges, interface, output_source, outputs, topo_order
 from ..ops import ELEMENTWISE_BINARY, Op
 from ..scalars import scalar_eval, scalar_subs
 from ..sizes import Size
+from ..types import VType
 from .emit_cell import CellEmitter
 from .layout import Unsupported, align  # noqa: F401  (Unsupported: part of this module's API)
 from .vocab import token_vocab
@@ -160,12 +161,17 @@ COMMON = {
     Op.LAYERNORM: lambda n, a, t: f"_layernorm({a[0]}, {a[1]}, {a[2]})",
     Op.EMBED: lambda n, a, t: f"{a[1]}[{a[0]}]",
     Op.ONEHOT: lambda n, a, t: f"_onehot({a[0]}, {n['size'].value})",
-    Op.SHIFT: lambda n, a, t: f"_shift({a[0]}, {int(n['fill']) if t[0].dtype == 'int' else n['fill']!r})",
+    Op.SHIFT: lambda n, a, t: f"_shift({a[0]}, {a[1] if len(a) == 2 else _fill(n, t[0])})",
     # (q, k, v) → `_attention`; with a 4th operand, the key-padding mask, `_masked_attention`
     Op.ATTENTION: lambda n, a, t: f"{'_masked_attention' if len(a) == 4 else '_attention'}({', '.join(a)}, "
                                   f"{n['heads'].value}, {n['causal']!r})",
     Op.POSITIONS: lambda n, a, t: f"_positions(T, {n['type'].dims[0].value})",
 }
+
+
+def _fill(n, t) -> str:
+    """What y[t-1] reads at the first step: the start token's id, or 0.0."""
+    return str(int(n["fill"])) if t.dtype == "int" else repr(float(n["fill"]))
 
 
 def predicted(g) -> dict:
@@ -350,6 +356,19 @@ class Codegen:
         seqdsl.backends.emit_cell."""
         return CellEmitter(self, u, grad).lines()
 
+    def run_states(self, u) -> dict:
+        """`<instance>.<state>` → type, for every run of a cell in a model or block unit `u`, and
+        `<y>.last` (the value y[t-1] reads first) for each prediction it reads at t-1."""
+        out = {}
+        for n, d in u.graph.nodes(data=True):
+            if d["op"] == Op.CALL and d["kind"] == "cell":
+                for s, t in interface(self.callee(d).graph)["states"].items():
+                    out[f"{d['instance']}.{s}"] = t
+            elif d["op"] == Op.SHIFT:
+                t = d["type"]
+                out[f"{next(iter(u.graph.pred[n]))}.last"] = VType(t.dims, False, t.dtype, True)
+        return out
+
     def metadata(self, main, name: str) -> list:
         """The module's constants the runtime reads: KIND, NAME, SIZES, PARAMS, INPUTS, MEMORIES,
         OUTPUTS, MASKS (hidden input → (kind, the input or memory whose lengths make it); empty
@@ -362,7 +381,9 @@ class Codegen:
         modules of generation: `passes.split_steps`; None otherwise)."""
         iface = interface(main.graph)
         params = self.param_table(main)
-        finals = {s: str(t) for s, t in iface["states"].items()} if main.kind == "cell" else {}
+        runs = self.run_states(main)  # a model: its runs' states, `enc.h` (what `state=` and `final` hold)
+        finals = {s: str(t) for s, t in iface["states"].items()} if main.kind == "cell" else \
+            {k: str(t) for k, t in runs.items()}
         # a cell's executable takes the whole sequence of its per-step input; token ids range over
         # the smallest vocabulary that reads them, through the blocks it runs (None: not checked)
         vocab = {n: token_vocab(self.program, main.graph, n) for n, t in iface["inputs"].items() if t.dtype == "int"}
@@ -376,6 +397,7 @@ class Codegen:
                        if n not in hidden})
         has_dropout = any(d["op"] == Op.DROPOUT for u in self.plan.units for _, d in u.source.nodes(data=True))
         outputs = {n: str(t) for n, t in iface["outputs"].items()}
+        state_types = iface["states"] if main.kind == "cell" else runs
         return ["", f"KIND = {main.kind!r}", f"NAME = {name!r}",
                 f"SIZES = {{{', '.join(f'{k!r}: {_concrete(v)!r}' for k, v in main.sizes.items())}}}",
                 "PARAMS = {", *[f"    {k!r}: ({s!r}, {i!r})," for k, (s, i) in params.items()], "}",
@@ -385,7 +407,8 @@ class Codegen:
                 f"HAS_DROPOUT = {has_dropout!r}", f"DROPOUTS = {dict(sorted(drops.items()))!r}",
                 f"UNZEROED = {tuple(main.graph.graph.get('unzeroed', ()))!r}",
                 f"STATES = {{{', '.join(f'{k!r}: {v!r}' for k, v in finals.items())}}}",
-                f"STATE_SHAPES = {{{', '.join(f'{s!r}: {t.concrete_dims()!r}' for s, t in iface['states'].items())}}}",
+                f"STATE_SHAPES = {{{', '.join(f'{s!r}: {t.concrete_dims()!r}' for s, t in state_types.items())}}}",
+                f"STATE_TOKENS = {tuple(k for k, t in state_types.items() if t.dtype == 'int')!r}",
                 f"PREDICTED = {predicted(main.graph)!r}", f"STEP = {main.graph.graph.get('step')!r}"]
 
     def module(self, source_file: str) -> str:

@@ -180,7 +180,8 @@ VJP = {  # op -> its vector-Jacobian product (what it reads: OpInfo.grad_reads)
     Op.LAYERNORM: lambda n, g, v, ts: [(i, f"_layernorm_bwd({g}, {v[0]}, {v[1]})[{i}]") for i in range(3)],
     Op.EMBED: lambda n, g, v, ts: [(1, f"_embed_bwd({g}, {v[0]}, {ts[1].concrete_dims()[0]})")],
     Op.ONEHOT: lambda n, g, v, ts: [],
-    Op.SHIFT: lambda n, g, v, ts: [] if ts[0].dtype == "int" else [(0, f"_shift_bwd({g})")],
+    Op.SHIFT: lambda n, g, v, ts: [] if ts[0].dtype == "int" else [(0, f"_shift_bwd({g})")] + (
+        [(1, f"{g}[:, 0]")] if len(ts) == 2 else []),
     Op.ATTENTION: _vjp_attention,
     Op.SELECT: _vjp_select,
 }

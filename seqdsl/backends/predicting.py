@@ -26,6 +26,21 @@ class Predicting:
         observed = {k: v for k, v in inputs.items() if k in pred}
         return {k: v for k, v in inputs.items() if k not in pred or k in graph_inputs}, observed
 
+    def _with_last(self, final: dict, inputs: dict, lengths) -> dict:
+        """`final` with `<y>.last` for each prediction the model reads at t-1: its last observed value
+        (at each sample's length), what y[t-1] reads first when `final` is the next call's `state`."""
+        names = [k[: -len(".last")] for k in self._ns.get("STATE_SHAPES", {}) if k.endswith(".last")]
+        names = [k for k in names if k in inputs]
+        if not names:
+            return final
+        checked = self.boundary.lengths(lengths, inputs) if lengths is not None else {}
+        out = dict(final)
+        for k in names:
+            x = inputs[k]
+            n = checked.get(k)
+            out[f"{k}.last"] = x[:, -1] if n is None else x[self._index(range(len(n))), self._index(n - 1)]
+        return out
+
     def loss(self, state=None, lengths=None, parts=False, **inputs):
         """The negative log-likelihood the spec declares (`out y ~ ...`) of the observed values passed
         by name beside the inputs, averaged over real positions; with `parts=True`, (total,

@@ -371,18 +371,20 @@ class NumpyExecutable(Predicting):
     def _cast(self, inputs: dict, state):
         return self.boundary.call(inputs, state, NumpyArrays(self.dtype))
 
-    def _module(self, cast: dict, lengths, training: bool, seed) -> tuple:
-        """(namespace, inputs) for a call: the plain module, or with `lengths` or dropout in
-        `training` the variant that takes them, its hidden inputs added (docs/api.md)."""
+    def _module(self, cast: dict, lengths, training: bool, seed, given=None) -> tuple:
+        """(namespace, inputs) for a call: the plain module, or with `lengths`, dropout in
+        `training` or a model's run states `given` the variant that takes them, its hidden inputs
+        and the given states added (docs/api.md)."""
         seed = self.boundary.seed(training, seed)
         training = training and self.variants.has_dropout
-        if lengths is None and not training:
+        if lengths is None and not training and not given:
             return self._ns, cast
         if lengths is not None:
             lengths = self.boundary.lengths(lengths, cast)
-        ns = self.variants.namespace(lengths is not None, training)
+        ns = self.variants.namespace(lengths is not None, training, None, tuple(sorted(given or ())))
         rng = np.random.default_rng(seed)
-        return ns, {**cast, **hidden_inputs(self.boundary, ns, cast, lengths, numpy_keep(rng, self.dtype))}
+        hidden = hidden_inputs(self.boundary, ns, cast, lengths, numpy_keep(rng, self.dtype))
+        return ns, {**cast, **(given or {}), **hidden}
 
     def __call__(self, state=None, lengths=None, training=False, seed=None, **inputs):
         """Inference: `outputs, final = exe(**inputs, state=None, lengths=None)`; keeps no per-step
@@ -390,9 +392,10 @@ class NumpyExecutable(Predicting):
         `training=True`: dropout drops, with masks drawn from `seed` (docs/api.md, "Dropout")."""
         inputs, _observed = self._observed_split(inputs)
         cast, state = self._cast(inputs, state)
-        ns, cast = self._module(cast, lengths, training, seed)
+        given, state = (state, None) if self.kind == "model" else (None, state)
+        ns, cast = self._module(cast, lengths, training, seed, given)
         outputs, final = ns["forward"](self.params, cast, state)
-        return zero_padding(ns, outputs, cast, np.where), final
+        return zero_padding(ns, outputs, cast, np.where), self._with_last(final, cast, lengths)
 
     def loss_and_grad(self, state=None, lengths=None, training=False, seed=None, **inputs):
         """(loss, {output: part}, grads): the declared negative log-likelihood of the observed values
@@ -440,6 +443,10 @@ class NumpyExecutable(Predicting):
         return np.asarray(a, dtype=np.intp)
 
     @staticmethod
+    def _index(a):
+        return np.asarray(a, dtype=np.intp)
+
+    @staticmethod
     def _steps1(x):
         return np.asarray(x)[:, None]
 
@@ -456,21 +463,32 @@ class NumpyExecutable(Predicting):
         {"params": every parameter, "inputs": float inputs, "state": initial states}.
         Cotangents must have exactly the shapes of the outputs they belong to."""
         ns, cast, outputs, final, backward = self._forward_grad(inputs, state, lengths, training, seed)
-        return outputs, final, self._backward(ns, cast, backward, d_outputs, d_final, outputs, final)
+        return outputs, final, self._backward(ns, cast, backward, d_outputs, d_final, outputs, final, lengths)
 
     def _forward_grad(self, inputs, state, lengths, training, seed) -> tuple:
         inputs, _observed = self._observed_split(inputs)
         cast, state = self._cast(inputs, state)
-        ns, cast = self._module(cast, lengths, training, seed)  # the same masks forward and backward
+        given, state = (state, None) if self.kind == "model" else (None, state)
+        ns, cast = self._module(cast, lengths, training, seed, given)  # the same masks forward and backward
         outputs, final, backward = ns["forward_grad"](self.params, cast, state)
-        return ns, cast, zero_padding(ns, outputs, cast, np.where), final, backward
+        return ns, cast, zero_padding(ns, outputs, cast, np.where), self._with_last(final, cast, lengths), backward
 
-    def _backward(self, ns, cast, backward, d_outputs, d_final, outputs, final) -> dict:
+    def _backward(self, ns, cast, backward, d_outputs, d_final, outputs, final, lengths=None) -> dict:
         d_outputs = self.boundary.cotangents("d_outputs", d_outputs, outputs, "output", self.dtype)
         d_outputs = zero_padding(ns, d_outputs, cast, np.where)  # padded outputs are constant zeros
         d_final = self.boundary.cotangents("d_final", d_final, final, "final state", self.dtype)
-        grads = backward(d_outputs, d_final)
-        grads["inputs"] = {k: v for k, v in grads["inputs"].items() if k not in ns["MASKS"] and k not in ns["DROPOUTS"]}
+        lasts = {k[: -len(".last")]: v for k, v in d_final.items() if k.endswith(".last")}
+        grads = backward(d_outputs, {k: v for k, v in d_final.items() if not k.endswith(".last")})
+        for k, d in lasts.items():  # `<y>.last` is the observed y at each sample's last step
+            g = grads["inputs"].get(k)
+            if g is not None:
+                g = grads["inputs"][k] = np.array(g)
+                n = self.boundary.lengths(lengths, cast).get(k) if lengths is not None else None
+                g[np.arange(g.shape[0]), -1 if n is None else n - 1] += d
+        given = set(self._ns["STATE_SHAPES"]) if self.kind == "model" else set()  # a model's run states given
+        grads["state"] = {**grads["state"], **{k: v for k, v in grads["inputs"].items() if k in given}}
+        grads["inputs"] = {k: v for k, v in grads["inputs"].items()
+                           if k not in ns["MASKS"] and k not in ns["DROPOUTS"] and k not in given}
         grads["params"] = {k: np.asarray(grads["params"].get(k, np.zeros_like(v)), dtype=self.dtype)
                            for k, v in self.params.items()}
         return grads
@@ -489,9 +507,10 @@ class Variants:
         self.sources: dict = {}  # (masked, training, part) -> (source, filename)
         self._ns: dict = {}
 
-    def namespace(self, masked: bool, training: bool, part: str | None = None) -> dict:
-        """`part`: "begin" or "step", the modules of step-wise generation (`passes.split_steps`)."""
-        key = (bool(masked), bool(training), part)
+    def namespace(self, masked: bool, training: bool, part: str | None = None, states: tuple = ()) -> dict:
+        """`part`: "begin" or "step", the modules of step-wise generation (`passes.split_steps`);
+        `states`: a model's run states given to a call (`passes.given_states`)."""
+        key = (bool(masked), bool(training), part, tuple(states))
         if key not in self._ns:
             if key not in self.sources:
                 if self.make is None:
@@ -502,9 +521,10 @@ class Variants:
 
     def __getstate__(self) -> dict:
         if self.make is not None:
-            keys = [(True, False, None)] + ([(False, True, None), (True, True, None)] if self.has_dropout else [])
+            keys = [(True, False, None, ())] + ([(False, True, None, ()), (True, True, None, ())]
+                                                if self.has_dropout else [])
             if self.steppable:
-                keys += [(m, False, part) for part in ("begin", "step") for m in (False, True)]
+                keys += [(m, False, part, ()) for part in ("begin", "step") for m in (False, True)]
             for key in keys:
                 self.sources.setdefault(key, self.make(*key))
         return {"sources": self.sources, "has_dropout": self.has_dropout, "steppable": self.steppable}

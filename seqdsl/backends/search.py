@@ -6,14 +6,15 @@ Out: `generate(stepper, inputs, ...)` → `Generated(tokens, lengths, scores, lo
      lengths (B,) (the end token counted), scores (B,) (the sum of the chosen tokens' log-probabilities;
      beam search ranks by it divided by length ** `length_penalty`), log_probs (B, L) (each chosen
      token's log-probability, 0 at padding) and outputs: every other output of the step (attention
-     weights `attn` (B, L, S), ...), per generated step.
+     weights `attn` (B, L, S), ...), per generated step (0 at padding).
 
 Bookkeeping is NumPy on the host; the executable's arrays (tensors for torch) stay where they are,
 and only the step's distribution parameters come back each step. Sampling draws from
 `numpy.random.default_rng(seed)`, so a seed gives the same tokens on both backends.
 
 Beam search keeps, for each sample, the `beam` best unfinished hypotheses by total log-probability
-(batched: the state holds B × beam rows); a hypothesis that chooses the end token is finished, and
+(batched: the state holds B × beam rows); a hypothesis that chooses the end token among the `beam`
+best candidates of the step is finished (so a beam of 1 is greedy decoding), and
 a sample stops when `beam` hypotheses have finished or at `max_len`. The answer is the finished (or,
 at `max_len`, unfinished) hypothesis with the best length-normalised score, log p / length ** α
 (α = `length_penalty`, 1.0 by default; 0 ranks by log p alone).
@@ -26,6 +27,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..vocab import END, PAD
+from .validate import InputError
 
 Generated = namedtuple("Generated", "tokens lengths scores log_probs outputs")
 STRATEGIES = ("greedy", "sample", "beam")
@@ -57,6 +59,10 @@ def _feed_prompt(stepper, y, state, prompt, batch):
     if prompt.ndim != 2 or prompt.shape[0] != batch or prompt.dtype.kind not in "iu":
         raise ValueError(f"{stepper.exe.name}: prompt must be token ids of shape (B, P) or (P,), got "
                          f"{prompt.dtype} {prompt.shape}")
+    classes = stepper.predicted[y]["classes"]
+    if prompt.size and (prompt.min() < 0 or prompt.max() >= classes):  # a negative id would wrap around
+        raise InputError(f"{stepper.exe.name}: the prompt must hold token ids in [0, {classes}), got ids from "
+                         f"{prompt.min()} to {prompt.max()}")
     for i in range(prompt.shape[1]):
         _, state = stepper.step(state, {y: stepper.exe._tokens(prev)}, check=i == 0)
         prev = prompt[:, i].astype(np.int64)
@@ -67,7 +73,7 @@ def _pick(logp, strategy, temperature, top_k, rng):
     if strategy == "greedy":
         return logp.argmax(-1)
     z = logp / temperature
-    if top_k:
+    if top_k and top_k < z.shape[1]:  # a top_k of the vocabulary or more keeps every token
         kth = np.sort(z, -1)[:, -top_k][:, None]
         z = np.where(z < kth, -np.inf, z)
     p = np.exp(log_softmax(z))
@@ -79,6 +85,8 @@ def generate(stepper, inputs: dict, lengths=None, max_len: int = 50, strategy: s
              temperature: float = 1.0, top_k: int | None = None, seed=None, prompt=None,
              length_penalty: float = 1.0) -> Generated:
     _check_options(stepper.exe.name, max_len, strategy, beam, temperature, top_k, length_penalty)
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
+        raise ValueError(f"{stepper.exe.name}: seed must be a whole number >= 0 or None, got {seed!r}")
     y = _target(stepper)
     state = stepper.begin(inputs, lengths)
     batch = int(next(iter(state.values())).shape[0])
@@ -97,8 +105,9 @@ def generate(stepper, inputs: dict, lengths=None, max_len: int = 50, strategy: s
         logps.append(np.where(done, 0.0, logp[np.arange(batch), tok]))
         toks.append(tok)
         for k, v in out.items():
-            if k != y:
-                extras.setdefault(k, []).append(stepper.exe._to_numpy(v))
+            if k != y:  # zero after a sequence's end, as its log-probs (and as beam search gives them)
+                v = stepper.exe._to_numpy(v)
+                extras.setdefault(k, []).append(np.where(done.reshape((-1,) + (1,) * (v.ndim - 1)), 0, v))
         ended = (tok == END) & ~done
         lens[ended] = t + 1
         done |= ended
@@ -164,7 +173,7 @@ def _beam(stepper, y, state, prev, batch, max_len, K, alpha) -> Generated:
         beam_of, tok = idx // V, idx % V
         src = np.arange(batch)[:, None] * K + beam_of  # the row each candidate extends
         for b in np.nonzero(active)[0]:
-            for j in range(n):
+            for j in range(min(K, n)):  # an end ranked below the K best does not finish (as with K = 1, greedy)
                 if tok[b, j] == END and np.isfinite(cand[b, j]) and len(fin.items[b]) < K:
                     r = src[b, j]
                     fin.add(b, cand[b, j], np.append(hist[r], END), np.append(hist_lp[r], logp[r, END]),

@@ -156,15 +156,16 @@ class SeqModule(Predicting, nn.Module):
         self.boundary.seed(self.training, seed)
         ns = self._ns
         training = self.training and self.variants.has_dropout
-        if lengths is not None or training:
+        given, state = (state, None) if self.kind == "model" else (None, state)
+        if lengths is not None or training or given:
             lengths = None if lengths is None else self.boundary.lengths(lengths, inputs)
-            ns = self.variants.namespace(lengths is not None, training)
+            ns = self.variants.namespace(lengths is not None, training, None, tuple(sorted(given or ())))
             hidden = hidden_inputs(self.boundary, ns, inputs, lengths, self._keep(seed))
-            inputs = {**inputs, **{k: self._tensor(v, torch.bool if k in ns["MASKS"] else self.dtype)
-                                   for k, v in hidden.items()}}
+            inputs = {**inputs, **(given or {}), **{k: self._tensor(v, torch.bool if k in ns["MASKS"] else self.dtype)
+                                                    for k, v in hidden.items()}}
         ns["_CTX"].update(dtype=self.dtype, device=self.device)
         outputs, final = ns["forward"](self.params, inputs, state)
-        return zero_padding(ns, outputs, inputs, torch.where), final
+        return zero_padding(ns, outputs, inputs, torch.where), self._with_last(final, inputs, lengths)
 
     # ---- hooks of step-wise execution (stepping.Stepper) ----------------------------
     def _part_ns(self, part: str, masked: bool) -> dict:
@@ -195,6 +196,9 @@ class SeqModule(Predicting, nn.Module):
 
     def _tokens(self, a):
         return a if torch.is_tensor(a) else torch.as_tensor(np.asarray(a), dtype=torch.long, device=self.device)
+
+    def _index(self, a):
+        return torch.as_tensor(np.asarray(a), dtype=torch.long, device=self.device)
 
     def _steps1(self, x):
         if not torch.is_tensor(x):

@@ -174,7 +174,10 @@ class Boundary:
             role = "memory" if name in memories else "input"
             self.inputs.append(Port(name, role, tuple(dims), self._symbols(symbols, name, dims), bool(seq),
                                     dtype == "int", vocab))
-        self.states = [Port(name, "state", tuple(dims), self._symbols(symbols, name, dims), False, False, None)
+        tokens = set(ns.get("STATE_TOKENS", ()))  # `<y>.last` of a categorical prediction: token ids
+        classes = {f"{k}.last": p["classes"] for k, p in ns.get("PREDICTED", {}).items()}
+        self.states = [Port(name, "state", tuple(dims), self._symbols(symbols, name, dims), False, name in tokens,
+                            classes.get(name) if name in tokens else None)
                        for name, dims in ns["STATE_SHAPES"].items()]
 
     def vocab(self) -> dict:

@@ -64,7 +64,8 @@ def _onehot(tokens, size):
 
 
 def _shift(x, fill):
-    """x one step late along the time axis (axis 1): `fill` at step 0 (y[t-1] of a prediction)."""
+    """x one step late along the time axis (axis 1): `fill` at step 0 (y[t-1] of a prediction): a
+    number, or one value per sample (the last value of the chunk before)."""
     out = np.empty_like(x)
     out[:, 0] = fill
     out[:, 1:] = x[:, :-1]

@@ -69,8 +69,10 @@ def _onehot(tokens, size):
 
 
 def _shift(x, fill):
-    """x one step late along the time axis (axis 1): `fill` at step 0 (y[t-1] of a prediction)."""
-    return torch.cat([torch.full_like(x[:, :1], fill), x[:, :-1]], 1)
+    """x one step late along the time axis (axis 1): `fill` at step 0 (y[t-1] of a prediction): a
+    number, or one value per sample (the last value of the chunk before)."""
+    first = fill.unsqueeze(1).to(x.dtype) if torch.is_tensor(fill) else torch.full_like(x[:, :1], fill)
+    return torch.cat([first, x[:, :-1]], 1)
 
 
 def _positions(T, D):

@@ -27,6 +27,7 @@ import networkx as nx
 from ..errors import SpecError
 from ..ir import add_node, in_edges, verify
 from ..ops import OPS, Op
+from .given_states import given_states, run_states
 
 _STEPWISE = {Op.SHIFT, Op.EMBED, Op.ONEHOT, Op.SOFTMAX, Op.LAYERNORM, Op.OUTPUT, Op.DROPOUT, Op.CALL, Op.GET}
 
@@ -88,12 +89,13 @@ def split_steps(g, part: str, states_of):
     callee_states = {c: states_of(g.nodes[c]) for c in calls}
     crossing = _crossing(g, dep, callee_states)
     states = {}
-    for c in calls:
-        d = g.nodes[c]
-        ports = {p: u for u, p, _ in in_edges(g, c)}
-        for s, (t, init) in callee_states[c].items():
-            states[f"{d['instance']}.{s}"] = (c, s, t, ports.get(s), init)
-    h = _begin(g, dep, observed, crossing, states) if part == "begin" else _step(g, dep, shifts, crossing, states)
+    for name, (c, s, t, init) in run_states(g, states_of).items():
+        if c in dep:
+            states[name] = (c, s, t, next((u for u, p, _ in in_edges(g, c) if p == s), None), init)
+    if part == "begin":
+        h = _begin(g, dep, observed, crossing, states)
+    else:
+        h = given_states(_step(g, dep, shifts, crossing), list(states), states_of)
     h.graph["step"] = {"states": {k: (tuple(t.concrete_dims()), None if u is not None else init)
                                   for k, (c, s, t, u, init) in states.items()},
                        "context": sorted(set(crossing.values())),
@@ -151,7 +153,7 @@ def _output(h, u, name: str) -> None:
     add_node(h, node, Op.OUTPUT, d["type"], d["span"], [(u, 0)], output=name)
 
 
-def _step(g, dep, shifts, crossing, states):
+def _step(g, dep, shifts, crossing):
     h = g.subgraph(dep | {u for v in dep for u, _, _ in in_edges(g, v) if OPS[g.nodes[u]["op"]].shared}).copy()
     for s in shifts:  # the previous prediction is an input now
         name = _observed(g, s)
@@ -165,10 +167,4 @@ def _step(g, dep, shifts, crossing, states):
         if name not in h:
             add_node(h, name, Op.INPUT, g.nodes[u]["type"], g.nodes[u]["span"])
         h.add_edge(name, v, port=port, delay=0)
-    for name, (c, s, t, _u, _i) in states.items():
-        for a, b, k, attrs in list(h.in_edges(c, keys=True, data=True)):
-            if attrs["port"] == s:
-                h.remove_edge(a, b, k)
-        add_node(h, name, Op.INPUT, t.__class__(t.dims, False, t.dtype, True), g.nodes[c]["span"])
-        h.add_edge(name, c, port=s, delay=0)
     return h

@@ -119,6 +119,7 @@ DROPOUTS = {}
 UNZEROED = ()
 STATES = {'h': '[16]', 'c': '[16]'}
 STATE_SHAPES = {'h': (16,), 'c': (16,)}
+STATE_TOKENS = ()
 PREDICTED = {}
 STEP = None
 

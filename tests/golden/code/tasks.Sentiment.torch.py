@@ -178,8 +178,9 @@ OUTPUT_AXES = {'label': ()}
 HAS_DROPOUT = False
 DROPOUTS = {}
 UNZEROED = ()
-STATES = {}
-STATE_SHAPES = {}
+STATES = {'enc.h': '[64]', 'enc.c': '[64]'}
+STATE_SHAPES = {'enc.h': (64,), 'enc.c': (64,)}
+STATE_TOKENS = ()
 PREDICTED = {'label': {'dist': 'categorical', 'per_step': False, 'dims': (2,), 'classes': 2, 'std': None, 'previous': False}}
 STEP = None
 

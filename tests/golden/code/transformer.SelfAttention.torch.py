@@ -64,6 +64,7 @@ DROPOUTS = {}
 UNZEROED = ()
 STATES = {}
 STATE_SHAPES = {}
+STATE_TOKENS = ()
 PREDICTED = {}
 STEP = None
 
