@@ -48,9 +48,10 @@ def summary(g, program=None) -> dict:
     for n, d in g.nodes(data=True):
         op = d["op"]
         if OPS[op].fed:
-            out["inputs"].append((n, str(d["type"]) + (" (memory)" if op == Op.MEMORY else "")))
+            note = " (memory)" if op == Op.MEMORY else " (observed: read at t-1)" if d.get("observed") else ""
+            out["inputs"].append((n, str(d["type"]) + note))
         elif op == Op.OUTPUT:
-            out["outputs"].append((d["output"], str(d["type"])))
+            out["outputs"].append((d["output"], _output_text(d)))
         elif op == Op.PARAM:
             out["params"].append((n, d["type"].dims))
         elif op == Op.CALL:
@@ -60,6 +61,17 @@ def summary(g, program=None) -> dict:
                 out["params"] += [(f"{d['instance']}.{name}", dims) for name, dims in inner]
     out["states"] = [(n, str(g.nodes[n]["type"])) for n in states(g)]
     return out
+
+
+def _output_text(d) -> str:
+    """`seq[400]`, or for a prediction `~ categorical over 400 classes, per step`."""
+    t = d["type"]
+    if not d.get("dist"):
+        return str(t)
+    per = "per step" if t.seq else "per sample"
+    if d["dist"] == "categorical":
+        return f"~ categorical over {t.dims[0]} classes, {per}"
+    return f"~ normal([{', '.join(map(str, t.dims))}], std {d['std']:g}), {per}"
 
 
 def param_size(dims):

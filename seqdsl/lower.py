@@ -360,7 +360,9 @@ class Lowerer:
                 return r
             return self.resolved(r)
         if isinstance(e, A.Delay):
-            if isinstance(e.target, A.Name) and e.k and self.predict.is_predicted(e.target.id):
+            if isinstance(e.target, A.Name) and self.predict.is_predicted(e.target.id):
+                if not e.k:
+                    raise self.predict.read_now(e.target.id, e.span)
                 return self.predict.previous(e)
             if self.defn.kind != "cell":
                 raise SpecError("[t-k] reads an earlier step; steps only exist inside cells", e.span,

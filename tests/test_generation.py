@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
-from conftest import SPEC_FILES
+from conftest import ROOT, SPEC_FILES
 
 import seqdsl
 from seqdsl.vocab import END, PAD, START
@@ -584,3 +584,39 @@ def test_normal_prediction_steps_loss_and_gradients(backend, fused):
         for k, p in exe.params.items():
             g = grads["params"][k]
             close(f"d loss / d {k}", g, p.grad, 1e-9 * max(1.0, float(np.abs(g).max())))
+
+
+# ---- a model that predicts without reading its previous prediction ------------------------------
+
+TAGGER = """use "lstm.seq"
+model Tagger(V = 11, H = 5, K = 4) {
+    in  words: seq<int>
+    r = LSTM(V, H) over onehot(words, V)
+    out tag ~ categorical(linear(r.y, K))      # one choice per position, each on its own
+}
+"""
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_choose_once_without_feedback(backend):
+    """Sentiment (a label per sample) and a tagger (a tag per step, with lengths): one call, the
+    argmax at each real position; PAD past a sample's length; beam search chooses the same."""
+    conv = (lambda a: torch.from_numpy(np.asarray(a))) if backend == "torch" else np.asarray
+    sent = seqdsl.compile(ROOT / "specs/tasks.seq", name="Sentiment", backend=backend, dtype="float64",
+                          sizes={"V": 11, "E": 4, "H": 8})
+    words = np.random.default_rng(0).integers(0, 11, (3, 6))
+    logits = np.asarray(sent._to_numpy(sent(words=conv(words))[0]["label"]))
+    g = sent.generate(words=conv(words))
+    assert g.tokens.tolist() == logits.argmax(-1)[:, None].tolist() and g.lengths.tolist() == [1, 1, 1]
+    np.testing.assert_allclose(g.scores, (logits - np.log(np.exp(logits).sum(-1, keepdims=True))).max(-1),
+                               atol=1e-12)
+    tagger = seqdsl.compile(TAGGER.replace('use "lstm.seq"', (ROOT / "specs/lstm.seq").read_text()),
+                            backend=backend, dtype="float64")
+    lengths = np.array([6, 2, 4])
+    out = tagger._to_numpy(tagger(words=conv(words), lengths={"words": lengths})[0]["tag"])
+    g = tagger.generate(words=conv(words), lengths={"words": lengths})
+    want = np.where(np.arange(6)[None] < lengths[:, None], out.argmax(-1), 0)
+    assert g.tokens.tolist() == want.tolist() and g.lengths.tolist() == lengths.tolist()
+    assert tagger.generate(words=conv(words), lengths={"words": lengths}, beam=3).tokens.tolist() == want.tolist()
+    a = tagger.generate(words=conv(words), strategy="sample", seed=4).tokens
+    assert a.tolist() == tagger.generate(words=conv(words), strategy="sample", seed=4).tokens.tolist()

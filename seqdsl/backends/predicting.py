@@ -85,10 +85,13 @@ class Predicting:
                  top_k=None, seed=None, prompt=None, lengths=None, length_penalty: float = 1.0, **inputs):
         """Generate the predicted sequence step by step: greedy (default), "sample" (temperature,
         top_k, seed) or "beam" (`beam` hypotheses; the default when beam > 1). Returns a
-        `search.Generated` (tokens, lengths, scores, log_probs, outputs)."""
-        from .search import generate
+        `search.Generated` (tokens, lengths, scores, log_probs, outputs). A model that does not read its
+        previous prediction (Sentiment) is called once and chooses at each position."""
+        from .search import choose_once, generate
 
         strategy = strategy or ("beam" if beam > 1 else "greedy")
         with self._no_grad():
+            if self._predicted() and not any(p["previous"] for p in self._predicted().values()):
+                return choose_once(self, inputs, lengths, strategy, temperature, top_k, seed)
             return generate(self._stepper(), inputs, lengths, max_len, strategy, beam, temperature, top_k, seed,
                             prompt, length_penalty)

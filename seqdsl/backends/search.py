@@ -218,3 +218,37 @@ def _best(fin, batch) -> Generated:
             outputs[k][b, :len(toks)] = v[:len(toks)]
     scores = np.array([it[1] for it in best])
     return Generated(tokens, lens, scores, log_probs, outputs)
+
+
+def choose_once(exe, inputs: dict, lengths=None, strategy: str = "greedy", temperature: float = 1.0, top_k=None,
+                seed=None) -> Generated:
+    """A model that predicts without reading its previous prediction (Sentiment's label, a tagger's
+    tags): one call, then a choice at each position (beam search would choose the same: the choices
+    are independent). tokens (B, 1) for a per-sample prediction, (B, T) per step (PAD past a
+    sample's length)."""
+    _check_options(exe.name, 1, strategy, 1, temperature, top_k, 1.0)
+    cats = [k for k, p in exe._ns["PREDICTED"].items() if p["dist"] == "categorical"]
+    if len(cats) != 1:
+        raise ValueError(f"{exe.name}: generate() chooses one categorical prediction; this model predicts "
+                         f"{sorted(exe._ns['PREDICTED'])}")
+    y = cats[0]
+    outputs, _ = exe(lengths=lengths, **inputs)
+    logits = exe._to_numpy(outputs[y]).astype(np.float64)
+    per_step = logits.ndim == 3
+    if not per_step:
+        logits = logits[:, None]
+    B, T, V = logits.shape
+    logp = log_softmax(logits).reshape(B * T, V)
+    tok = _pick(logp, strategy if strategy != "beam" else "greedy", temperature, top_k, np.random.default_rng(seed))
+    chosen = logp[np.arange(B * T), tok].reshape(B, T)
+    tok = tok.reshape(B, T)
+    lens = np.full(B, T, dtype=np.int64)
+    axis = (exe._ns["OUTPUT_AXES"].get(y) or (None,))[0]
+    if per_step and lengths is not None and axis in lengths:
+        lens = np.asarray(exe._to_numpy(lengths[axis]) if hasattr(lengths[axis], "shape") else lengths[axis],
+                          dtype=np.int64)
+    real = np.arange(T)[None, :] < lens[:, None]
+    tok = np.where(real, tok, PAD).astype(np.int64)
+    chosen = np.where(real, chosen, 0.0)
+    others = {k: exe._to_numpy(v) for k, v in outputs.items() if k != y}
+    return Generated(tok, lens, chosen.sum(1), chosen, others)
