@@ -16,9 +16,12 @@ their logits and attention weights to be close to seqdsl's `step`). The output b
 token (</s> = 2) is set to -1e9, so that every generation runs exactly max_len steps. Each figure
 is the median of several repeats after a warm-up; float32, CPU, torch on 2 threads.
 
+The "breakdown" rows drive seqdsl's public begin/step by hand (argmax in torch, each step validated):
+the step module's cost without the search's host bookkeeping. Torch and NumPy runs are timed apart.
+
 Run: `.venv/bin/python benchmarks/bench_generate.py [--quick] [--profile]`
-(`--quick`: a few steps, for a smoke test; `--profile`: also cProfile one seqdsl step and one greedy
-generate, and print the top entries.)
+(`--quick`: a few steps, for a smoke test; `--profile`: also cProfile 200 seqdsl steps of
+AttnTranslate and one greedy, beam and CharLM generate, and print the top entries.)
 """
 
 from __future__ import annotations
@@ -212,7 +215,7 @@ def row(what, ref_name, ref_t, t, target="", steps=None) -> None:
 
 
 def profile(attn, src, char) -> None:
-    """cProfile: one seqdsl step of AttnTranslate (after begin), then one greedy generate of each."""
+    """cProfile: seqdsl steps of AttnTranslate (after begin), then one generate of each kind."""
     state = attn.begin(src=src)
     prev = torch.full((src.shape[0],), START, dtype=torch.long)
     with torch.no_grad():
@@ -225,6 +228,8 @@ def profile(attn, src, char) -> None:
     print("\n--- cProfile: 200 x AttnTranslate exe.step (B=32, S=20), by own time ---")
     pstats.Stats(pr).sort_stats("tottime").print_stats(15)
     for title, fn in (("AttnTranslate generate(max_len=50)", lambda: attn.generate(src=src, max_len=50)),
+                      (f"AttnTranslate generate(max_len=50, beam={BEAM})",
+                       lambda: attn.generate(src=src, max_len=50, beam=BEAM)),
                       ("CharLM generate(batch=1, max_len=1000)", lambda: char.generate(batch=1, max_len=1000))):
         fn()
         pr = cProfile.Profile()
@@ -283,20 +288,21 @@ def main() -> None:
           f"{err_a:.1e}; the NumPy backend's tokens equal torch's: {same_np_attn:.1%} / {same_np_char:.1%}")
 
     # torch first, NumPy after, never interleaved: OpenBLAS's threads keep spinning after a NumPy
-    # matmul and slow the torch calls that follow them on 2 cores (3x on seqdsl's torch steps)
+    # matmul and slow the torch calls that follow them on 2 cores (3x on seqdsl's torch steps).
+    # Within a group the calls alternate, so a burst of load elsewhere hits all of them.
     ta = timeit({"ours": lambda: attn.generate(src=src, max_len=max_len),
                  "hand": lambda: hand_attn.generate(src, max_len),
                  "loop": lambda: step_loop(attn, "word", B, max_len, src=src)}, repeat)
     tb = timeit({"greedy": lambda: attn.generate(src=src, max_len=max_len),
-                 "beam": lambda: attn.generate(src=src, max_len=max_len, beam=BEAM)}, max(2, repeat // 2))
+                 "beam": lambda: attn.generate(src=src, max_len=max_len, beam=BEAM)}, repeat_long)
     tc = timeit({"ours": lambda: char.generate(batch=1, max_len=n),
                  "hand": lambda: hand_char.generate(1, n),
                  "loop": lambda: step_loop(char, "char", 1, n, batch=1)}, repeat_long)
-    lin = {k: timeit({"ours": lambda: char.generate(batch=1, max_len=k)}, repeat_long)["ours"] for k in chars}
+    lin = timeit({k: (lambda k=k: char.generate(batch=1, max_len=k)) for k in chars}, repeat_long)
     na = timeit({"greedy": lambda: attn_np.generate(src=src_np, max_len=max_len),
-                 "beam": lambda: attn_np.generate(src=src_np, max_len=max_len, beam=BEAM)}, max(2, repeat // 2))
+                 "beam": lambda: attn_np.generate(src=src_np, max_len=max_len, beam=BEAM)}, repeat_long)
     nc = timeit({"ours": lambda: char_np.generate(batch=1, max_len=n)}, repeat_long)
-    lin_np = {k: timeit({"np": lambda: char_np.generate(batch=1, max_len=k)}, repeat_long)["np"] for k in chars}
+    lin_np = timeit({k: (lambda k=k: char_np.generate(batch=1, max_len=k)) for k in chars}, repeat_long)
 
     print(f"\n{'':46} {'time (ms)':>10} {'ms/step':>9} {'reference':>14} {'ref (ms)':>10} {'ratio':>7}")
     print(f"AttnTranslate, B={B}, S={S}, {max_len} tokens (greedy unless said)")

@@ -74,6 +74,7 @@ class Plan:
     main: Unit
     units: list  # callees before callers
     calls: dict  # (definition, sizes as given) -> Unit
+    cache_once: bool = False  # (generation's step module) cells keep what they compute once in `_CACHE`
 
     def callee(self, d: dict) -> Unit:
         """The unit a `call` node runs."""
@@ -129,7 +130,7 @@ def plan(program, name: str, sizes: dict, em, fused: bool = True, masked: bool =
         return units[skey]
 
     main = visit(name, sizes)
-    return Plan(main, order, calls)
+    return Plan(main, order, calls, cache_once=part == "step")
 
 
 class _Variant:
@@ -265,8 +266,7 @@ def compile_program(source, backend="numpy", sizes=None, name=None, dtype="float
         # dropout, generation or given run states, made on first use
         tag = ":".join(t for t, on in (("lengths", masked), ("training", training), (part, part),
                                        ("state=" + ",".join(states), states)) if on)
-        code = generate(program, backend, sizes, defn.name, dtype, fused and part != "step", masked, training, part,
-                        states)[3]
+        code = generate(program, backend, sizes, defn.name, dtype, fused, masked, training, part, states)[3]
         return code, f"{filename[:-1]}:{tag}>"
 
     if backend == "numpy":

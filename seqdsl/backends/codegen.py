@@ -420,13 +420,17 @@ class Codegen:
                f"# backend: {self.em.name}, dtype: {self.dtype}. Regenerate with `seqdsl compile`; do not edit.",
                "from collections import namedtuple", "", self.em.imports, "",
                *RUN_TYPE, *(GRADS_TYPE if self.em.grad else ()), "", f"DTYPE = {self.dtype!r}"]
+        if self.plan.cache_once:  # generation sets it to a dict while it steps: what cells compute once, kept
+            out += ["# while generation steps (stepping.Stepper.cached), what each cell computes once, by prefix",
+                    "_CACHE = None"]
         if self.em.empty:  # what the functions read: a value may be named DTYPE
             out.append("DTYPE__ = DTYPE")
         kernels_at = len(out)  # the kernels the functions below call go here
         for u in self.plan.units:
             if u.standard is not None:
                 masked = bool(u.graph.graph.get("masks"))
-                out += ["", *self.em.fused_cell(u.fname, u.twin("loop"), u.standard, u.sizes, masked), ""]
+                out += ["", *self.em.fused_cell(u.fname, u.twin("loop"), u.standard, u.sizes, masked,
+                                                self.plan.cache_once), ""]
                 out += ["", *self.gen_cell(u.loop()), ""]
                 continue
             body = self.gen_cell(u) if u.kind == "cell" else self.gen_straight(u)

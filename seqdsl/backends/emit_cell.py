@@ -79,24 +79,38 @@ class CellEmitter:
     def once_and_all_steps(self) -> list:
         g, v, em, sc = self.g, self.v, self.em, self.sc
         whole = lambda s, k: v(s)
-        body = []
+        once = []
         for n in sc.once:  # parameters, memories and everything computed from them alone
             op = g.nodes[n]["op"]
             if op == Op.PARAM:
-                body.append(f"{v(n)} = P__[pre__ + {n!r}]")
+                once.append(f"{v(n)} = P__[pre__ + {n!r}]")
             elif op == Op.MEMORY:
-                body.append(f"{v(n)} = memory__[{n!r}]")
+                once.append(f"{v(n)} = memory__[{n!r}]")
             else:
-                body.extend(self.cg.assign(g, n, whole).split("\n"))
+                once.extend(self.cg.assign(g, n, whole).split("\n"))
+        for w in sorted({w for _, w in sc.pre_transposed.values()}, key=sc.order.index):
+            once.append(f"{v(w)}__T = {em.pre_transpose.format(v=v(w))}")  # read by the loop's matmuls
+        body = self.cached(once) if self.cg.plan.cache_once and not self.grad else once
         for x in sc.inputs:  # time-parallel work, time-major
             body.append(f"{v(x)} = {em.to_time_major.format(v=self.in_arg(x))}")
         for n in sc.time:
             body.extend(self.cg.assign(g, n, whole).split("\n"))
         for n in sc.step_views:
             body.append(f"{v(n)}__steps = {em.steps.format(v=v(n))}")
-        for w in sorted({w for _, w in sc.pre_transposed.values()}, key=sc.order.index):
-            body.append(f"{v(w)}__T = {em.pre_transpose.format(v=v(w))}")  # read by the loop's matmuls
         return body
+
+    def cached(self, once: list) -> list:
+        """Generation's step module: what runs once is computed at the first step and kept in
+        `_CACHE` (by parameter prefix) while generation steps, then read back at every later step."""
+        v, sc = self.v, self.sc
+        names = [v(n) for n in sc.once] + [f"{v(w)}__T" for w in sorted({w for _, w in sc.pre_transposed.values()},
+                                                                           key=sc.order.index)]
+        if not names:
+            return once
+        kept = ", ".join(names) + ("," if len(names) == 1 else "")
+        return ["_once__ = _CACHE.get(pre__) if _CACHE is not None else None", "if _once__ is None:",
+                *["    " + x for x in once], "    if _CACHE is not None:", f"        _CACHE[pre__] = ({kept})",
+                "else:", f"    ({kept}) = _once__"]
 
     def state_history(self) -> list:
         """s__d1 is s[t-1], s__d2 is s[t-2], ...: the initial states before the first step."""

@@ -416,8 +416,8 @@ class NumpyExecutable(Predicting):
     def _part_ns(self, part: str, masked: bool) -> dict:
         return self.variants.namespace(masked, False, part)
 
-    def _forward_ns(self, ns: dict, inputs: dict) -> tuple:
-        outputs, final = ns["forward"](self.params, inputs, None)
+    def _forward_ns(self, ns: dict, inputs: dict, params=None) -> tuple:
+        outputs, final = ns["forward"](self.params if params is None else params, inputs, None)
         return zero_padding(ns, outputs, inputs, np.where), final
 
     def _arrays(self):

@@ -88,11 +88,55 @@ def generate(stepper, inputs: dict, lengths=None, max_len: int = 50, strategy: s
     if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
         raise ValueError(f"{stepper.exe.name}: seed must be a whole number >= 0 or None, got {seed!r}")
     y = _target(stepper)
-    state = stepper.begin(inputs, lengths)
-    batch = int(next(iter(state.values())).shape[0])
-    state, prev = _feed_prompt(stepper, y, state, prompt, batch)
-    if strategy == "beam":
-        return _beam(stepper, y, state, prev, batch, max_len, beam, length_penalty)
+    with stepper.cached():
+        state = stepper.begin(inputs, lengths)
+        batch = int(next(iter(state.values())).shape[0])
+        state, prev = _feed_prompt(stepper, y, state, prompt, batch)
+        if strategy == "beam":
+            return _beam(stepper, y, state, prev, batch, max_len, beam, length_penalty)
+        if strategy == "greedy":
+            return _greedy(stepper, y, state, prev, max_len)
+        return _sample(stepper, y, state, prev, batch, max_len, temperature, top_k, seed)
+
+
+def _greedy(stepper, y, state, prev, max_len) -> Generated:
+    """The argmax at every step, on the executable's own arrays (tensors stay on their device);
+    log-probabilities, lengths and padding are worked out once at the end."""
+    exe = stepper.exe
+    prev = exe._tokens(prev)
+    logits, toks, extras = [], [], {}
+    done = None
+    for _ in range(max_len):
+        out, state = stepper.step(state, {y: prev}, check=False)
+        prev = out[y].argmax(-1)
+        logits.append(out[y])
+        toks.append(prev)
+        for k, v in out.items():
+            if k != y:
+                extras.setdefault(k, []).append(v)
+        done = (prev == END) if done is None else done | (prev == END)
+        if done.all():
+            break
+    return _finish(exe, logits, toks, extras)
+
+
+def _finish(exe, logits, toks, extras) -> Generated:
+    tok = np.stack([exe._to_numpy(t) for t in toks], 1).astype(np.int64)
+    logp = log_softmax(np.stack([exe._to_numpy(v) for v in logits], 1).astype(np.float64))
+    B, L = tok.shape
+    ends = tok == END
+    lens = np.where(ends.any(1), ends.argmax(1) + 1, L).astype(np.int64)
+    real = np.arange(L)[None, :] < lens[:, None]
+    chosen = np.where(real, np.take_along_axis(logp, tok[..., None], -1)[..., 0], 0.0)
+    outputs = {}
+    for k, vs in extras.items():  # zero after a sequence's end, as its log-probs
+        v = np.stack([exe._to_numpy(x) for x in vs], 1)
+        outputs[k] = np.where(real.reshape(real.shape + (1,) * (v.ndim - 2)), v, 0)
+    return Generated(np.where(real, tok, PAD), lens, chosen.sum(1), chosen, outputs)
+
+
+def _sample(stepper, y, state, prev, batch, max_len, temperature, top_k, seed) -> Generated:
+    strategy = "sample"
     rng = np.random.default_rng(seed)
     done = np.zeros(batch, bool)
     toks, logps, extras = [], [], {}
@@ -168,7 +212,9 @@ def _beam(stepper, y, state, prev, batch, max_len, K, alpha) -> Generated:
                 extras[k] = a if k not in extras else np.concatenate([extras[k], a], 1)
         total = (cum.reshape(-1, 1) + logp).reshape(batch, K * V)
         n = min(2 * K, K * V)
-        idx = np.argsort(-total, axis=1, kind="stable")[:, :n]
+        part = np.argpartition(-total, n - 1, axis=1)[:, :n] if n < K * V else np.tile(np.arange(K * V), (batch, 1))
+        vals = np.take_along_axis(total, part, 1)
+        idx = np.take_along_axis(part, np.lexsort((part, -vals), axis=1), 1)  # best first; ties by index
         cand = np.take_along_axis(total, idx, 1)
         beam_of, tok = idx // V, idx % V
         src = np.arange(batch)[:, None] * K + beam_of  # the row each candidate extends

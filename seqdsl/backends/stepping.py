@@ -19,6 +19,8 @@ kernel: its set-up costs more than one step).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .hidden import hidden_inputs
@@ -32,6 +34,7 @@ class Stepper:
         self.exe = exe
         self._parts: dict = {}
         self._boundaries: dict = {}
+        self._params = None  # the executable's parameters while generation steps (`cached`)
         plain = exe._part_ns("step", False)
         self.info = plain["STEP"]
         self.predicted = {k: v for k, v in exe._ns["PREDICTED"].items()}
@@ -39,6 +42,23 @@ class Stepper:
         self.state_names = list(self.info["states"])
         self.context = list(self.info["context"])
         self.step_outputs = list(plain["OUTPUTS"])
+
+    @contextlib.contextmanager
+    def cached(self):
+        """While generation steps: each cell of the step module computes what it runs once (weights
+        put together, the attended memory's projection) at the first step and keeps it (`_CACHE`;
+        within one generation the parameters and the memory do not change: beam search only
+        reorders copies of a sample's rows)."""
+        made = [self.ns("step", m) for m in (False, True)]
+        for ns in made:
+            ns["_CACHE"] = {}
+        self._params = self.exe.params  # (torch builds the dict of its parameters anew on each read)
+        try:
+            yield
+        finally:
+            self._params = None
+            for ns in made:
+                ns["_CACHE"] = None
 
     def ns(self, part: str, masked: bool) -> dict:
         key = (part, masked)
@@ -103,7 +123,7 @@ class Stepper:
         if masked:
             lengths = {k[len(LENGTHS):]: np.asarray(v) for k, v in state.items() if k.startswith(LENGTHS)}
             inputs.update(exe._tensor_in(Boundary.masks(ns["MASKS"], lengths, inputs), ns))
-        outputs, final = exe._forward_ns(ns, inputs)
+        outputs, final = exe._forward_ns(ns, inputs, self._params)
         new = dict(state)
         new.update({k: final[k] for k in self.state_names})
         return {k: v[:, 0] for k, v in outputs.items()}, new

@@ -23,37 +23,64 @@ def _pack(names) -> str:
     return "torch.cat([" + ", ".join(f"P__[pre__ + {n!r}]" for n in names) + "])"
 
 
-def _prologue(fname: str, loop_fname: str, std, mask: str) -> list:
+def _prologue(fname: str, loop_fname: str, std, mask: str, cached: bool) -> list:
     h, c = std.states["h"], std.states.get("c")
     lines = [
         f"def {fname}(P__, pre__, x__in, {mask}init__, memory__, reverse__=False, seqs__=False):",
         f'    """A standard {std.kind} step: torch._VF.{std.kind} (oneDNN on CPU, cuDNN on GPU)."""',
         "    if seqs__:  # per-step states are not kept by the fused kernel",
         f"        return {loop_fname}(P__, pre__, x__in, {mask}init__, memory__, reverse__, seqs__)",
-        f"    w_ih = {_pack(std.w_ih)}",
-        f"    w_hh = {_pack(std.w_hh)}",
-        f"    b_ih = _bias(P__, pre__, {std.b_ih!r}, w_ih)",
-        f"    b_hh = _bias(P__, pre__, {std.b_hh!r}, w_hh)",
-        "    zeros = x__in.new_zeros((1, x__in.shape[0], w_hh.shape[1]))",
-        f"    h0 = zeros if init__.get({h!r}) is None else init__[{h!r}][None]",
     ]
+    pack = [f"w_ih = {_pack(std.w_ih)}", f"w_hh = {_pack(std.w_hh)}",
+            f"b_ih = _bias(P__, pre__, {std.b_ih!r}, w_ih)", f"b_hh = _bias(P__, pre__, {std.b_hh!r}, w_hh)"]
+    if cached:  # generation's step module: the packed weights are made at the first step and kept
+        lines += ["    _once__ = _CACHE.get(pre__) if _CACHE is not None else None", "    if _once__ is None:",
+                  *["        " + x for x in pack], "        if _CACHE is not None:",
+                  "            _CACHE[pre__] = (w_ih, w_hh, b_ih, b_hh)", "    else:",
+                  "        w_ih, w_hh, b_ih, b_hh = _once__"]
+    else:
+        lines += ["    " + x for x in pack]
+    lines += ["    zeros = x__in.new_zeros((1, x__in.shape[0], w_hh.shape[1]))",
+              f"    h0 = zeros if init__.get({h!r}) is None else init__[{h!r}][None]"]
     if c:
         lines.append(f"    c0 = zeros if init__.get({c!r}) is None else init__[{c!r}][None]")
     return lines
 
 
+def _one_step(std, masked: bool) -> list:
+    """One step (generation's step module, or any call with T = 1): torch's cell kernel
+    (`torch._VF.lstm_cell`, ...), which has no set-up to pay for, unlike the sequence kernel."""
+    c = std.states.get("c")
+    hx = "(h0[0], c0[0])" if c else "h0[0]"
+    lines = ["    if x__in.shape[1] == 1:  # one step: the cell kernel",
+             f"        hc = torch._VF.{std.kind}_cell(x__in[:, 0], {hx}, w_ih, w_hh, b_ih, b_hh)"]
+    lines += ["        h1, c1 = hc"] if c else ["        h1, c1 = hc, None"]
+    if masked:  # a sample past its end keeps its states; its output is zero
+        lines += ["        keep = mask__in[:, :1] != 0",
+                  "        h1 = torch.where(keep, h1, h0[0])",
+                  "        y = torch.where(keep, h1, torch.zeros_like(h1))[:, None]"]
+        if c:
+            lines.append("        c1 = torch.where(keep, c1, c0[0])")
+    else:
+        lines.append("        y = h1[:, None]")
+    lines.append("    " + _finish(std, "h1", "c1"))
+    return lines
+
+
 def _finish(std, final_h: str, final_c: str) -> str:
+    """The return line (4 spaces in)."""
     h, c = std.states["h"], std.states.get("c")
     finals = f"{h!r}: {final_h}" + (f", {c!r}: {final_c}" if c else "")
     outs = ", ".join(f"{o!r}: y" for o in std.outputs)
     return f"    return _Run(outputs={{{outs}}}, states={{}}, final={{{finals}}})"
 
 
-def fused_cell(fname: str, loop_fname: str, std, sizes: dict, masked: bool = False) -> list:
+def fused_cell(fname: str, loop_fname: str, std, sizes: dict, masked: bool = False, cached: bool = False) -> list:
+    """`cached`: generation's step module (the packed weights kept in `_CACHE` while it steps)."""
     if masked:
-        return _fused_packed(fname, loop_fname, std)
+        return _fused_packed(fname, loop_fname, std, cached)
     c = std.states.get("c")
-    lines = _prologue(fname, loop_fname, std, "")
+    lines = _prologue(fname, loop_fname, std, "", cached) + _one_step(std, False)
     lines.append("    x = x__in.flip(1) if reverse__ else x__in")
     hx = "(h0, c0)" if c else "h0"
     outs = "y, h_n, c_n" if c else "y, h_n"
@@ -64,11 +91,11 @@ def fused_cell(fname: str, loop_fname: str, std, sizes: dict, masked: bool = Fal
     return lines
 
 
-def _fused_packed(fname: str, loop_fname: str, std) -> list:
+def _fused_packed(fname: str, loop_fname: str, std, cached: bool) -> list:
     """With lengths: the kernel run over each stretch of steps on the samples still running
     (`_run_by_length`), each sample reversed within its length for a reversed run."""
     c = std.states.get("c")
-    lines = _prologue(fname, loop_fname, std, "mask__in, ")
+    lines = _prologue(fname, loop_fname, std, "mask__in, ", cached) + _one_step(std, True)
     hx = "[h0, c0]" if c else "[h0]"
     lines += [
         "    lengths = mask__in.sum(1).to(torch.int64)",

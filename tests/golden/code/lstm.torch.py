@@ -52,6 +52,11 @@ def cell_LSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=False, s
     zeros = x__in.new_zeros((1, x__in.shape[0], w_hh.shape[1]))
     h0 = zeros if init__.get('h') is None else init__['h'][None]
     c0 = zeros if init__.get('c') is None else init__['c'][None]
+    if x__in.shape[1] == 1:  # one step: the cell kernel
+        hc = torch._VF.lstm_cell(x__in[:, 0], (h0[0], c0[0]), w_ih, w_hh, b_ih, b_hh)
+        h1, c1 = hc
+        y = h1[:, None]
+        return _Run(outputs={'y': y}, states={}, final={'h': h1, 'c': c1})
     x = x__in.flip(1) if reverse__ else x__in
     y, h_n, c_n = torch._VF.lstm(x, (h0, c0), (w_ih, w_hh, b_ih, b_hh), True, 1, 0.0, torch.is_grad_enabled(), False, True)
     y = y.flip(1) if reverse__ else y
@@ -89,11 +94,11 @@ def cell_LSTM__I_8__H_16__loop(P__, pre__, x__in, init__, memory__, reverse__=Fa
     _W_ii_W_if_W_io_W_ig_concat = torch.cat([W_ii, W_if, W_io, W_ig], dim=0)
     _W_hi_W_hf_W_ho_W_hg_concat = torch.cat([W_hi, W_hf, W_ho, W_hg], dim=0)
     _i_f_o_g_concat = torch.cat([_b_ii_b_hi_add, _b_if_b_hf_add, _b_io_b_ho_add, _b_ig_b_hg_add], dim=-1)
+    _W_hi_W_hf_W_ho_W_hg_concat__T = _W_hi_W_hf_W_ho_W_hg_concat.T
     x = x__in.transpose(0, 1)
     _i_f_o_g_matmul = x @ _W_ii_W_if_W_io_W_ig_concat.T
     _i_f_o_g_add = _i_f_o_g_concat + _i_f_o_g_matmul
     _i_f_o_g_add__steps = _i_f_o_g_add.unbind(0)
-    _W_hi_W_hf_W_ho_W_hg_concat__T = _W_hi_W_hf_W_ho_W_hg_concat.T
     h__d1 = init__['h'] if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
     c__d1 = init__['c'] if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     out_y__list = []

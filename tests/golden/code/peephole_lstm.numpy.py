@@ -60,11 +60,11 @@ def cell_PeepholeLSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=
     _W_i_W_f_W_o_W_g_concat = np.concatenate([W_i, W_f, W_o, W_g], axis=0)
     _U_i_U_f_U_o_U_g_concat = np.concatenate([U_i, U_f, U_o, U_g], axis=0)
     _b_i_b_f_b_o_b_g_concat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
+    _U_i_U_f_U_o_U_g_concat__T = np.ascontiguousarray(_U_i_U_f_U_o_U_g_concat.T)
     x = x__in.swapaxes(0, 1)
     _i_f_o_g_matmul = _mm(x, _W_i_W_f_W_o_W_g_concat)
     _i_f_o_g_add = _b_i_b_f_b_o_b_g_concat + _i_f_o_g_matmul
     _i_f_o_g_add__steps = _i_f_o_g_add
-    _U_i_U_f_U_o_U_g_concat__T = np.ascontiguousarray(_U_i_U_f_U_o_U_g_concat.T)
     h__d1 = init__['h'].copy() if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
     c__d1 = init__['c'].copy() if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     out_y__buf = np.empty((T, B) + (16,), dtype=DTYPE__)
@@ -145,11 +145,11 @@ def cell_PeepholeLSTM__I_8__H_16__grad(P__, pre__, x__in, init__, memory__, reve
     _W_i_W_f_W_o_W_g_concat = np.concatenate([W_i, W_f, W_o, W_g], axis=0)
     _U_i_U_f_U_o_U_g_concat = np.concatenate([U_i, U_f, U_o, U_g], axis=0)
     _b_i_b_f_b_o_b_g_concat = np.concatenate([b_i, b_f, b_o, b_g], axis=-1)
+    _U_i_U_f_U_o_U_g_concat__T = np.ascontiguousarray(_U_i_U_f_U_o_U_g_concat.T)
     x = x__in.swapaxes(0, 1)
     _i_f_o_g_matmul = _mm(x, _W_i_W_f_W_o_W_g_concat)
     _i_f_o_g_add = _b_i_b_f_b_o_b_g_concat + _i_f_o_g_matmul
     _i_f_o_g_add__steps = _i_f_o_g_add
-    _U_i_U_f_U_o_U_g_concat__T = np.ascontiguousarray(_U_i_U_f_U_o_U_g_concat.T)
     h__d1 = init__['h'] if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
     h__init = h__d1
     c__d1 = init__['c'] if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)

@@ -41,11 +41,11 @@ def cell_PeepholeLSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=
     _W_i_W_f_W_o_W_g_concat = torch.cat([W_i, W_f, W_o, W_g], dim=0)
     _U_i_U_f_U_o_U_g_concat = torch.cat([U_i, U_f, U_o, U_g], dim=0)
     _b_i_b_f_b_o_b_g_concat = torch.cat([b_i, b_f, b_o, b_g], dim=-1)
+    _U_i_U_f_U_o_U_g_concat__T = _U_i_U_f_U_o_U_g_concat.T
     x = x__in.transpose(0, 1)
     _i_f_o_g_matmul = x @ _W_i_W_f_W_o_W_g_concat.T
     _i_f_o_g_add = _b_i_b_f_b_o_b_g_concat + _i_f_o_g_matmul
     _i_f_o_g_add__steps = _i_f_o_g_add.unbind(0)
-    _U_i_U_f_U_o_U_g_concat__T = _U_i_U_f_U_o_U_g_concat.T
     h__d1 = init__['h'] if init__.get('h') is not None else _full((B,) + (16,), 0.0, x__in)
     c__d1 = init__['c'] if init__.get('c') is not None else _full((B,) + (16,), 0.0, x__in)
     out_y__list = []

@@ -86,11 +86,11 @@ def cell_LSTM__I_32__H_64(P__, pre__, x__in, init__, memory__, reverse__=False, 
     _W_hf_mul = W_hf * _half
     _W_ho_mul = W_ho * _half
     _W_hi_W_hf_W_ho_W_hg_concat = np.concatenate([_W_hi_mul, _W_hf_mul, _W_ho_mul, W_hg], axis=0)
+    _W_hi_W_hf_W_ho_W_hg_concat__T = np.ascontiguousarray(_W_hi_W_hf_W_ho_W_hg_concat.T)
     x = x__in.swapaxes(0, 1)
     _i_f_o_g_matmul = _mm(x, _W_ii_W_if_W_io_W_ig_concat)
     _i_f_o_g_add = _i_f_o_g_concat + _i_f_o_g_matmul
     _i_f_o_g_add__steps = _i_f_o_g_add
-    _W_hi_W_hf_W_ho_W_hg_concat__T = np.ascontiguousarray(_W_hi_W_hf_W_ho_W_hg_concat.T)
     h__d1 = init__['h'].copy() if init__.get('h') is not None else _full((B,) + (64,), 0.0, x__in)
     c__d1 = init__['c'].copy() if init__.get('c') is not None else _full((B,) + (64,), 0.0, x__in)
     out_y__buf = np.empty((T, B) + (64,), dtype=DTYPE__)
@@ -186,11 +186,11 @@ def cell_LSTM__I_32__H_64__grad(P__, pre__, x__in, init__, memory__, reverse__=F
     _W_hf_mul = W_hf * _half
     _W_ho_mul = W_ho * _half
     _W_hi_W_hf_W_ho_W_hg_concat = np.concatenate([_W_hi_mul, _W_hf_mul, _W_ho_mul, W_hg], axis=0)
+    _W_hi_W_hf_W_ho_W_hg_concat__T = np.ascontiguousarray(_W_hi_W_hf_W_ho_W_hg_concat.T)
     x = x__in.swapaxes(0, 1)
     _i_f_o_g_matmul = _mm(x, _W_ii_W_if_W_io_W_ig_concat)
     _i_f_o_g_add = _i_f_o_g_concat + _i_f_o_g_matmul
     _i_f_o_g_add__steps = _i_f_o_g_add
-    _W_hi_W_hf_W_ho_W_hg_concat__T = np.ascontiguousarray(_W_hi_W_hf_W_ho_W_hg_concat.T)
     h__d1 = init__['h'] if init__.get('h') is not None else _full((B,) + (64,), 0.0, x__in)
     h__init = h__d1
     c__d1 = init__['c'] if init__.get('c') is not None else _full((B,) + (64,), 0.0, x__in)
