@@ -33,6 +33,7 @@ from .ops import Op
 from .passes import optimize
 from .passes.dropout import with_dropout, without_dropout
 from .passes.given_states import given_states
+from .passes.last_state import last_state
 from .passes.mask_lengths import mask_lengths
 from .passes.split_steps import split_steps
 from .schedule import schedule_cell
@@ -164,6 +165,7 @@ class _Variant:
                 g = self.root_graph(g)
             callee = lambda d: self.info(self(d["callee"], d["sizes"]))  # noqa: E731
             g = with_dropout(g, callee) if self.training else without_dropout(g)
+            g = last_state(g, self.states_of) if g.graph["kind"] == "model" else g
             g = mask_lengths(g, callee) if self.masked else g
             g.graph.setdefault("output_axes", output_axes(g, callee))
             self.memo[key] = g

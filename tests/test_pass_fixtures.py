@@ -29,6 +29,7 @@ from seqdsl.passes import PIPELINE, fuse_matmuls, hoist, lift_slices, reassociat
 from seqdsl.passes.dropout import with_dropout
 from seqdsl.passes.fuse_multiply_add import fuse_multiply_add
 from seqdsl.passes.given_states import given_states, previous_values, run_states
+from seqdsl.passes.last_state import last_state
 from seqdsl.passes.mask_lengths import mask_lengths
 from seqdsl.passes.sigmoid_via_tanh import sigmoid_via_tanh
 from seqdsl.passes.split_steps import split_steps
@@ -51,11 +52,25 @@ PASSES = {
     "split_steps": lambda g: split_steps(g, "step", callee_states),
     # every run state given (`state=` of a model call), and the first y[t-1]
     "given_states": lambda g: given_states(g, [*run_states(g, callee_states), *previous_values(g)], callee_states),
+    "last_state": lambda g: last_state(g, callee_states),
 }
 BACKEND_PASSES = {"numpy": (sigmoid_via_tanh,), "torch": (fuse_multiply_add,)}
 
 # small specs for the edge cases of one pass (the standard cells come from specs/)
 HAND = {
+    "last_mixed": """
+use "lstm.seq"
+model LastMixed(V = 5, H = 3) {
+    in  w: seq<int>
+    fwd  = LSTM(V, H) over onehot(w, V)
+    back = LSTM(V, H) over onehot(w, V) reversed
+    bi   = LSTM(V, H) over onehot(w, V) bidirectional
+    out a = fwd.h[last] + fwd.c[last]        # states of a forward run: its final states
+    out b = back.h[last]                     # reversed, bidirectional: [last] stays
+    out d = bi.h[last]
+    out c = fwd.y[last]                      # an output, not a state: [last] stays
+}
+""",
     "dropout_param": """
 cell DropBias(I = 3, H = 4) {
     in    x: [I]
@@ -195,6 +210,9 @@ CASES = {
                     "charlm": ("tasks.seq", "CharLM", "numpy")},
     "given_states": {"translate": ("tasks.seq", "Translate", "numpy"),
                      "stacked": ("stacked.seq", "StackedTagger", "numpy")},
+    "last_state": {"sentiment": ("tasks.seq", "Sentiment", "numpy"),
+                   "attn_translate": ("attention.seq", "AttnTranslate", "numpy"),
+                   "last_mixed": ("last_mixed", "LastMixed", "numpy")},
 }
 
 
@@ -232,7 +250,7 @@ def pipeline_input(pass_name: str, spec: str, definition: str, backend: str):
     renderer's) and `mask_lengths` (the driver's, before the pipeline) take the specialised IR itself."""
     g = program(spec).specialize(definition)
     verify(g)
-    if pass_name in ("unroll", "mask_lengths", "dropout", "split_steps", "given_states"):
+    if pass_name in ("unroll", "mask_lengths", "dropout", "split_steps", "given_states", "last_state"):
         return g
     for p in (*PIPELINE, *BACKEND_PASSES[backend], hoist):
         if p.__name__ == pass_name:
@@ -249,7 +267,8 @@ def fixture_header(pass_name: str, case: str) -> str:
               "mask_lengths": "the specialised IR, as the driver masks it for lengths",
               "dropout": "the specialised IR, as the driver makes it for training",
               "split_steps": "the specialised IR, as the driver splits it for generation",
-              "given_states": "the specialised IR, as the driver makes it for a call given run states"}.get(
+              "given_states": "the specialised IR, as the driver makes it for a call given run states",
+              "last_state": "the specialised IR, as the driver compiles a model"}.get(
                   pass_name, f"the {backend} pipeline's IR just before {pass_name}")
     return (f"# {definition} from {where}: {before}\n"
             "# made by tests/test_pass_fixtures.py (SEQDSL_ACCEPT=1 rewrites it)\n")

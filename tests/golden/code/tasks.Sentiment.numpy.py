@@ -33,12 +33,6 @@ def _sum_to(g, shape):
     return g
 
 
-def _put_last(g, shape):
-    out = np.zeros(shape, dtype=g.dtype)
-    out[:, -1] = g
-    return out
-
-
 def _embed_bwd(g, tokens, rows):
     out = np.zeros((rows, g.shape[-1]), dtype=g.dtype)
     np.add.at(out, tokens.reshape(-1), g.reshape(-1, g.shape[-1]))
@@ -134,13 +128,12 @@ def model_Sentiment__V_1000__E_32__H_64(P__, pre__, inputs__):
     enc_embed_weight = P__[pre__ + 'enc_embed.weight']
     # tasks.seq:10: enc = LSTM(E, H) over embed(words, V, E)
     _enc_embed = enc_embed_weight[words]
-    enc = cell_LSTM__I_32__H_64(P__, pre__ + 'enc.', _enc_embed, {}, {}, False, True)
-    enc_h = enc.states['h']
-    # tasks.seq:11: out label ~ categorical(linear(enc.h[last], 2))   # one prediction per sample
-    _out_label_last = enc_h[:, -1]
+    enc = cell_LSTM__I_32__H_64(P__, pre__ + 'enc.', _enc_embed, {}, {}, False)
     label_W = P__[pre__ + 'label.W']
     label_b = P__[pre__ + 'label.b']
-    _out_label_matmul = _mm(_out_label_last, label_W)
+    _out_label_get = enc.final['h']
+    # tasks.seq:11: out label ~ categorical(linear(enc.h[last], 2))   # one prediction per sample
+    _out_label_matmul = _mm(_out_label_get, label_W)
     _out_label_add = _out_label_matmul + label_b
     return _Run(outputs={'label': _out_label_add}, states={}, final={'enc.h': enc.final['h'], 'enc.c': enc.final['c']})
 
@@ -354,13 +347,12 @@ def model_Sentiment__V_1000__E_32__H_64__grad(P__, pre__, inputs__):
     enc_embed_weight = P__[pre__ + 'enc_embed.weight']
     # tasks.seq:10: enc = LSTM(E, H) over embed(words, V, E)
     _enc_embed = enc_embed_weight[words]
-    enc = cell_LSTM__I_32__H_64__grad(P__, pre__ + 'enc.', _enc_embed, {}, {}, False, True)
-    enc_h = enc.states['h']
-    # tasks.seq:11: out label ~ categorical(linear(enc.h[last], 2))   # one prediction per sample
-    _out_label_last = enc_h[:, -1]
+    enc = cell_LSTM__I_32__H_64__grad(P__, pre__ + 'enc.', _enc_embed, {}, {}, False)
     label_W = P__[pre__ + 'label.W']
     label_b = P__[pre__ + 'label.b']
-    _out_label_matmul = _mm(_out_label_last, label_W)
+    _out_label_get = enc.final['h']
+    # tasks.seq:11: out label ~ categorical(linear(enc.h[last], 2))   # one prediction per sample
+    _out_label_matmul = _mm(_out_label_get, label_W)
     _out_label_add = _out_label_matmul + label_b
     
     def backward__(d_outs__, d_seqs__, d_final__, G__):
@@ -368,13 +360,12 @@ def model_Sentiment__V_1000__E_32__H_64__grad(P__, pre__, inputs__):
         out_label__d = np.zeros_like(_out_label_add) if out_label__d is None else out_label__d
         _out_label_add__g = out_label__d
         _out_label_matmul__g = _out_label_add__g
+        _out_label_get__g = _out_label_matmul__g @ label_W
         label_b__g = _sum_to(_out_label_add__g, (2,))
         G__[pre__ + 'label.b'] = G__.get(pre__ + 'label.b', 0) + label_b__g
-        label_W__g = _out_label_matmul__g.reshape(-1, 2).T @ _out_label_last.reshape(-1, 64)
+        label_W__g = _out_label_matmul__g.reshape(-1, 2).T @ _out_label_get.reshape(-1, 64)
         G__[pre__ + 'label.W'] = G__.get(pre__ + 'label.W', 0) + label_W__g
-        _out_label_last__g = _out_label_matmul__g @ label_W
-        enc_h__g = _put_last(_out_label_last__g, enc_h.shape)
-        enc__back = enc.backward({}, {'h': enc_h__g}, {'h': _add_opt(d_final__.get('enc.h'), None), 'c': _add_opt(d_final__.get('enc.c'), None)}, G__)
+        enc__back = enc.backward({}, {}, {'h': _add_opt(d_final__.get('enc.h'), _out_label_get__g), 'c': _add_opt(d_final__.get('enc.c'), None)}, G__)
         _enc_embed__g = enc__back.inputs['x']
         enc_embed_weight__g = _embed_bwd(_enc_embed__g, words, 1000)
         G__[pre__ + 'enc_embed.weight'] = G__.get(pre__ + 'enc_embed.weight', 0) + enc_embed_weight__g

@@ -140,13 +140,12 @@ def model_Sentiment__V_1000__E_32__H_64(P__, pre__, inputs__):
     enc_embed_weight = P__[pre__ + 'enc_embed.weight']
     # tasks.seq:10: enc = LSTM(E, H) over embed(words, V, E)
     _enc_embed = enc_embed_weight[words]
-    enc = cell_LSTM__I_32__H_64(P__, pre__ + 'enc.', _enc_embed, {}, {}, False, True)
-    enc_h = enc.states['h']
-    # tasks.seq:11: out label ~ categorical(linear(enc.h[last], 2))   # one prediction per sample
-    _out_label_last = enc_h[:, -1]
+    enc = cell_LSTM__I_32__H_64(P__, pre__ + 'enc.', _enc_embed, {}, {}, False)
     label_W = P__[pre__ + 'label.W']
     label_b = P__[pre__ + 'label.b']
-    _out_label_matmul = _out_label_last @ label_W.T
+    _out_label_get = enc.final['h']
+    # tasks.seq:11: out label ~ categorical(linear(enc.h[last], 2))   # one prediction per sample
+    _out_label_matmul = _out_label_get @ label_W.T
     _out_label_add = _out_label_matmul + label_b
     return _Run(outputs={'label': _out_label_add}, states={}, final={'enc.h': enc.final['h'], 'enc.c': enc.final['c']})
 
