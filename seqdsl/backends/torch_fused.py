@@ -40,8 +40,14 @@ def _prologue(fname: str, loop_fname: str, std, mask: str, cached: bool) -> list
                   "        w_ih, w_hh, b_ih, b_hh = _once__"]
     else:
         lines += ["    " + x for x in pack]
-    lines += ["    zeros = x__in.new_zeros((1, x__in.shape[0], w_hh.shape[1]))",
-              f"    h0 = zeros if init__.get({h!r}) is None else init__[{h!r}][None]"]
+    return lines
+
+
+def _initial(std) -> list:
+    """h0 (and c0): (1, B, H), the given initial states or zeros."""
+    h, c = std.states["h"], std.states.get("c")
+    lines = ["    zeros = x__in.new_zeros((1, x__in.shape[0], w_hh.shape[1]))",
+             f"    h0 = zeros if init__.get({h!r}) is None else init__[{h!r}][None]"]
     if c:
         lines.append(f"    c0 = zeros if init__.get({c!r}) is None else init__[{c!r}][None]")
     return lines
@@ -50,17 +56,22 @@ def _prologue(fname: str, loop_fname: str, std, mask: str, cached: bool) -> list
 def _one_step(std, masked: bool) -> list:
     """One step (generation's step module, or any call with T = 1): torch's cell kernel
     (`torch._VF.lstm_cell`, ...), which has no set-up to pay for, unlike the sequence kernel."""
-    c = std.states.get("c")
-    hx = "(h0[0], c0[0])" if c else "h0[0]"
+    h, c = std.states["h"], std.states.get("c")
     lines = ["    if x__in.shape[1] == 1:  # one step: the cell kernel",
-             f"        hc = torch._VF.{std.kind}_cell(x__in[:, 0], {hx}, w_ih, w_hh, b_ih, b_hh)"]
+             f"        h0 = init__.get({h!r})",
+             "        h0 = x__in.new_zeros((x__in.shape[0], w_hh.shape[1])) if h0 is None else h0"]
+    if c:
+        lines += [f"        c0 = init__.get({c!r})",
+                  "        c0 = x__in.new_zeros((x__in.shape[0], w_hh.shape[1])) if c0 is None else c0"]
+    hx = "(h0, c0)" if c else "h0"
+    lines.append(f"        hc = torch._VF.{std.kind}_cell(x__in[:, 0], {hx}, w_ih, w_hh, b_ih, b_hh)")
     lines += ["        h1, c1 = hc"] if c else ["        h1, c1 = hc, None"]
     if masked:  # a sample past its end keeps its states; its output is zero
         lines += ["        keep = mask__in[:, :1] != 0",
-                  "        h1 = torch.where(keep, h1, h0[0])",
+                  "        h1 = torch.where(keep, h1, h0)",
                   "        y = torch.where(keep, h1, torch.zeros_like(h1))[:, None]"]
         if c:
-            lines.append("        c1 = torch.where(keep, c1, c0[0])")
+            lines.append("        c1 = torch.where(keep, c1, c0)")
     else:
         lines.append("        y = h1[:, None]")
     lines.append("    " + _finish(std, "h1", "c1"))
@@ -80,7 +91,7 @@ def fused_cell(fname: str, loop_fname: str, std, sizes: dict, masked: bool = Fal
     if masked:
         return _fused_packed(fname, loop_fname, std, cached)
     c = std.states.get("c")
-    lines = _prologue(fname, loop_fname, std, "", cached) + _one_step(std, False)
+    lines = _prologue(fname, loop_fname, std, "", cached) + _one_step(std, False) + _initial(std)
     lines.append("    x = x__in.flip(1) if reverse__ else x__in")
     hx = "(h0, c0)" if c else "h0"
     outs = "y, h_n, c_n" if c else "y, h_n"
@@ -95,7 +106,7 @@ def _fused_packed(fname: str, loop_fname: str, std, cached: bool) -> list:
     """With lengths: the kernel run over each stretch of steps on the samples still running
     (`_run_by_length`), each sample reversed within its length for a reversed run."""
     c = std.states.get("c")
-    lines = _prologue(fname, loop_fname, std, "mask__in, ", cached) + _one_step(std, True)
+    lines = _prologue(fname, loop_fname, std, "mask__in, ", cached) + _one_step(std, True) + _initial(std)
     hx = "[h0, c0]" if c else "[h0]"
     lines += [
         "    lengths = mask__in.sum(1).to(torch.int64)",

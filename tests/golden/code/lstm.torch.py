@@ -49,14 +49,18 @@ def cell_LSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=False, s
     w_hh = torch.cat([P__[pre__ + 'W_hi'], P__[pre__ + 'W_hf'], P__[pre__ + 'W_hg'], P__[pre__ + 'W_ho']])
     b_ih = _bias(P__, pre__, ['b_ii', 'b_if', 'b_ig', 'b_io'], w_ih)
     b_hh = _bias(P__, pre__, ['b_hi', 'b_hf', 'b_hg', 'b_ho'], w_hh)
-    zeros = x__in.new_zeros((1, x__in.shape[0], w_hh.shape[1]))
-    h0 = zeros if init__.get('h') is None else init__['h'][None]
-    c0 = zeros if init__.get('c') is None else init__['c'][None]
     if x__in.shape[1] == 1:  # one step: the cell kernel
-        hc = torch._VF.lstm_cell(x__in[:, 0], (h0[0], c0[0]), w_ih, w_hh, b_ih, b_hh)
+        h0 = init__.get('h')
+        h0 = x__in.new_zeros((x__in.shape[0], w_hh.shape[1])) if h0 is None else h0
+        c0 = init__.get('c')
+        c0 = x__in.new_zeros((x__in.shape[0], w_hh.shape[1])) if c0 is None else c0
+        hc = torch._VF.lstm_cell(x__in[:, 0], (h0, c0), w_ih, w_hh, b_ih, b_hh)
         h1, c1 = hc
         y = h1[:, None]
         return _Run(outputs={'y': y}, states={}, final={'h': h1, 'c': c1})
+    zeros = x__in.new_zeros((1, x__in.shape[0], w_hh.shape[1]))
+    h0 = zeros if init__.get('h') is None else init__['h'][None]
+    c0 = zeros if init__.get('c') is None else init__['c'][None]
     x = x__in.flip(1) if reverse__ else x__in
     y, h_n, c_n = torch._VF.lstm(x, (h0, c0), (w_ih, w_hh, b_ih, b_hh), True, 1, 0.0, torch.is_grad_enabled(), False, True)
     y = y.flip(1) if reverse__ else y
