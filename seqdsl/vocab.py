@@ -8,16 +8,23 @@ Every vocabulary starts with the same four tokens, so a spec can rely on their i
 `<pad>` = 0 (padding), `<s>` = 1 (the start token: what `y[t-1]` reads at the first step),
 `</s>` = 2 (the end token: generation stops there), `<unk>` = 3 (a token not in the vocabulary).
 
+A label vocabulary (`tokenize="labels"`, for a categorical output predicted once per sample: a
+class) is the exception: it has no specials, each whole string is one token, and its ids are the
+class ids 0 to K-1, the labels in sorted order (`Vocab.from_texts(labels, "labels")`; whole numbers
+written as text first, by value, then the others alphabetically: "-1", "1", "neg", "pos").
+
 A vocabulary file holds one vocabulary per field, a field being an input or a predicted output of
 a spec (`src`, `word`): ``{"format": "seqdsl-vocab/1", "fields": {"src": {"tokenize": "words",
-"tokens": ["<pad>", "<s>", "</s>", "<unk>", ...]}, ...}}``, UTF-8 JSON. The format is documented in
-docs/generate.md ("Vocabulary files").
+"tokens": ["<pad>", "<s>", "</s>", "<unk>", ...]}, ...}}``, UTF-8 JSON; a label field has
+``{"tokenize": "labels", "tokens": ["neg", "pos"]}``. The format is documented in docs/generate.md
+("Vocabulary files"), the label kind in docs/data.md.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import stat
 from collections import Counter
@@ -29,15 +36,18 @@ PAD, START, END, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 FORMAT = "seqdsl-vocab/1"
 MAX_VOCAB_FILE = 64 << 20
-TOKENIZE = ("chars", "words")
+TOKENIZE = ("chars", "words", "labels")
 
 
 def split(text: str, tokenize: str) -> list:
-    """The tokens of `text`: its characters ("chars") or its whitespace-separated words ("words")."""
+    """The tokens of `text`: its characters ("chars"), its whitespace-separated words ("words"), or the
+    whole text as one token ("labels")."""
     if tokenize == "chars":
         return list(text)
     if tokenize == "words":
         return text.split()
+    if tokenize == "labels":
+        return [text]
     raise SpecError(f"unknown tokenize {tokenize!r}: choose one of {', '.join(TOKENIZE)}")
 
 
@@ -51,6 +61,8 @@ def token_problem(i: int, token, tokenize: str) -> str | None:
         token.encode("utf-8")
     except UnicodeEncodeError:
         return f"token {i} ({token!r}) is not valid UTF-8 (it holds a lone surrogate)"
+    if tokenize == "labels":
+        return None
     if i < len(SPECIALS):
         return None if token == SPECIALS[i] else (
             f"token {i} is {token!r}; the first four tokens must be {', '.join(SPECIALS)} (ids 0 to 3)")
@@ -61,15 +73,29 @@ def token_problem(i: int, token, tokenize: str) -> str | None:
     return None
 
 
+def label_key(label: str) -> tuple:
+    """The order of a label vocabulary: whole numbers written as text first, by value ("-1" < "2" <
+    "10"), then the other labels alphabetically."""
+    if not isinstance(label, str):
+        return (2, 0, "")  # not a label at all: Vocab says so
+    s = label.strip()
+    if re.fullmatch(r"[+-]?[0-9]+", s):
+        return (0, int(s), label)
+    return (1, 0, label)
+
+
 class Vocab:
     """A vocabulary: `tokens[id]` and `index[token]`, the four specials first; `tokenize` says how text
-    is split into tokens ("chars" or "words")."""
+    is split into tokens ("chars" or "words"). A label vocabulary (`tokenize="labels"`) has no specials:
+    its tokens are the labels, its ids the class ids 0 to K-1."""
 
     def __init__(self, tokens, tokenize: str = "chars"):
         if tokenize not in TOKENIZE:
             raise SpecError(f"unknown tokenize {tokenize!r}: choose one of {', '.join(TOKENIZE)}")
         tokens = list(tokens)
-        if len(tokens) < len(SPECIALS):
+        if tokenize == "labels" and not tokens:
+            raise SpecError("a label vocabulary has at least one label; this one has none")
+        if tokenize != "labels" and len(tokens) < len(SPECIALS):
             raise SpecError(f"a vocabulary starts with the four tokens {', '.join(SPECIALS)}; this one has "
                             f"{len(tokens)} token{'s' if len(tokens) != 1 else ''}")
         index: dict = {}
@@ -93,12 +119,21 @@ class Vocab:
 
     def encode(self, text: str, tokenize: str | None = None) -> list:
         """The ids of `text`'s tokens (split as `tokenize` says, by default as the vocabulary does);
-        a token not in the vocabulary is `UNK`. No start or end token is added."""
+        a token not in the vocabulary is `UNK`. No start or end token is added. A label vocabulary
+        has no `UNK`: `text` is one label, and one it does not have is a `SpecError`."""
+        if self.tokenize == "labels":
+            if text not in self.index:
+                shown = ", ".join(self.tokens[:20]) + (", ..." if len(self.tokens) > 20 else "")
+                raise SpecError(f"unknown label {text!r} (the labels are {shown})")
+            return [self.index[text]]
         return [self.index.get(t, UNK) for t in split(text, tokenize or self.tokenize)]
 
     def decode(self, ids) -> str:
         """The text of `ids`, up to the first `END`: `PAD` and `START` are skipped, an id outside the
-        vocabulary reads as `<unk>`; characters are joined as they are, words with one space."""
+        vocabulary reads as `<unk>`; characters are joined as they are, words with one space. A label
+        vocabulary has no specials: each id is its label, joined with one space."""
+        if self.tokenize == "labels":
+            return " ".join(self.tokens_of(ids))
         out = []
         for i in ids:
             i = int(i)
@@ -117,7 +152,13 @@ class Vocab:
     def from_texts(cls, texts, tokenize: str = "chars", min_count: int = 1, max_size: int | None = None) -> Vocab:
         """The vocabulary of `texts`: the four specials, then every token seen at least `min_count`
         times, the most frequent first (ties alphabetically); `max_size` caps the number of tokens,
-        the specials included (the rarest are left out)."""
+        the specials included (the rarest are left out). With `tokenize="labels"` each text is one label
+        and the vocabulary is the distinct labels in `label_key` order, without specials (and without
+        `min_count` or `max_size`)."""
+        if tokenize == "labels":
+            if min_count != 1 or max_size is not None:
+                raise SpecError("a label vocabulary keeps every label: min_count and max_size do not apply")
+            return cls(sorted(set([texts] if isinstance(texts, str) else texts), key=label_key), "labels")
         if not isinstance(min_count, int) or isinstance(min_count, bool) or min_count < 1:
             raise SpecError(f"min_count must be a whole number >= 1, got {min_count!r}")
         if max_size is not None and (not isinstance(max_size, int) or max_size < len(SPECIALS)):
@@ -306,7 +347,7 @@ def _field(what: str, name: str, value) -> Vocab:
             + " (a field has \"tokenize\" and \"tokens\")")
     if value["tokenize"] not in TOKENIZE:
         raise SpecError(f"{what}: field '{name}' has \"tokenize\": {json.dumps(value['tokenize'])[:60]}; "
-                        f"expected \"chars\" or \"words\"")
+                        f"expected \"chars\" or \"words\" (or \"labels\", a label vocabulary)")
     if not isinstance(value["tokens"], list):
         raise SpecError(f"{what}: field '{name}': \"tokens\" is a JSON {_json_kind(value['tokens'])}, not a list "
                         "of strings")

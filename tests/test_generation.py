@@ -463,10 +463,18 @@ def test_generation_calls_step_once_per_token(backend, options, monkeypatch):
 
 # ---- 7. loss and its gradients -----------------------------------------------------------------
 def hand_loss(exe, inputs, observed, lengths):
-    """torch.nn.functional.cross_entropy of the teacher-forced logits, padded positions ignored."""
+    """torch.nn.functional.cross_entropy of the teacher-forced logits (the Gaussian NLL of a normal
+    prediction, torch.nn.functional.gaussian_nll_loss's terms summed over the vector), padded
+    positions ignored."""
     out, _ = exe(**conv(exe, inputs), **conv(exe, observed), lengths=conv(exe, lengths))
     total = 0.0
     for k, p in exe._ns["PREDICTED"].items():
+        if p["dist"] == "normal":
+            mean, y = torch.as_tensor(to_np(out[k])), torch.as_tensor(np.asarray(observed[k]))
+            var = torch.full_like(mean, p["std"] ** 2)
+            each = torch.nn.functional.gaussian_nll_loss(mean, y, var, full=True, reduction="none")
+            total += float(each.sum(-1).mean())  # (per-sample predictions here: no lengths apply)
+            continue
         logits = torch.as_tensor(to_np(out[k]))
         y = torch.as_tensor(observed[k]).clone()
         axes = exe._ns["OUTPUT_AXES"].get(k) or ()

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from ..errors import REPORT_AT, InternalError, SpecError
-from . import cmd_check, cmd_compile, cmd_generate, cmd_render
+from . import cmd_check, cmd_compile, cmd_data, cmd_generate, cmd_render
 from .common import Parser
 
 
@@ -28,13 +28,13 @@ def build_parser() -> Parser:
     p = Parser(prog="seqdsl", description="Check, compile and draw sequence models written as .seq files.")
     p.add_argument("--version", action="version", version=f"seqdsl {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=Parser)
-    for command in (cmd_check, cmd_compile, cmd_render, cmd_generate):
+    for command in (cmd_check, cmd_compile, cmd_render, cmd_generate, cmd_data):
         command.register(sub)
     return p
 
 
 COMMANDS = {"check": cmd_check.cmd_check, "ir": cmd_check.cmd_ir, "compile": cmd_compile.cmd_compile,
-            "render": cmd_render.cmd_render, "generate": cmd_generate.cmd_generate}
+            "render": cmd_render.cmd_render, "generate": cmd_generate.cmd_generate, "data": cmd_data.cmd_data}
 
 
 def _broken_pass(e: BaseException) -> str | None:
