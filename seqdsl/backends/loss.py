@@ -103,6 +103,10 @@ class NumpyOps:
     def mask(mask, like):
         return mask.astype(like.dtype)
 
+    @staticmethod
+    def stack(xs, axis):
+        return np.stack(xs, axis)
+
 
 class TorchOps:
     @staticmethod
@@ -120,3 +124,9 @@ class TorchOps:
         import torch
 
         return torch.as_tensor(mask, device=like.device).to(like.dtype)
+
+    @staticmethod
+    def stack(xs, axis):
+        import torch
+
+        return torch.stack(xs, axis)

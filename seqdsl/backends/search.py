@@ -121,13 +121,15 @@ def _greedy(stepper, y, state, prev, max_len) -> Generated:
 
 
 def _finish(exe, logits, toks, extras) -> Generated:
-    tok = np.stack([exe._to_numpy(t) for t in toks], 1).astype(np.int64)
-    logp = log_softmax(np.stack([exe._to_numpy(v) for v in logits], 1).astype(np.float64))
+    ops = exe._loss_ops  # the log-probabilities on the executable's own arrays, in its dtype
+    tokens = ops.stack(toks, 1)
+    chosen = exe._to_numpy(ops.take_last(ops.log_softmax(ops.stack(logits, 1)), tokens)).astype(np.float64)
+    tok = exe._to_numpy(tokens).astype(np.int64)
     B, L = tok.shape
     ends = tok == END
     lens = np.where(ends.any(1), ends.argmax(1) + 1, L).astype(np.int64)
     real = np.arange(L)[None, :] < lens[:, None]
-    chosen = np.where(real, np.take_along_axis(logp, tok[..., None], -1)[..., 0], 0.0)
+    chosen = np.where(real, chosen, 0.0)
     outputs = {}
     for k, vs in extras.items():  # zero after a sequence's end, as its log-probs
         v = np.stack([exe._to_numpy(x) for x in vs], 1)

@@ -24,7 +24,6 @@ def _pack(names) -> str:
 
 
 def _prologue(fname: str, loop_fname: str, std, mask: str, cached: bool) -> list:
-    h, c = std.states["h"], std.states.get("c")
     lines = [
         f"def {fname}(P__, pre__, x__in, {mask}init__, memory__, reverse__=False, seqs__=False):",
         f'    """A standard {std.kind} step: torch._VF.{std.kind} (oneDNN on CPU, cuDNN on GPU)."""',
