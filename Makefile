@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,torch,plot]'
+	$(BIN)/pip install -q -e '.[dev,torch,plot,train]'
 	$(BIN)/python -m compileall -q seqdsl >/dev/null  # bytecode up front: a cold `seqdsl check` pays no compile
 	touch $(STAMP)
 

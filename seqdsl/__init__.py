@@ -41,12 +41,12 @@ value it is part of and its op (`_h_matmul_2`: the second matmul that makes up h
         h = np.tanh(_h_add_2, h__d1)
         out_y__buf[t] = h
 
-Public API: `load`, `compile`, `SpecError`.
+Public API: `load`, `compile`, `train`, `SpecError`.
 """
 
 from .errors import SpecError
 
-__all__ = ["load", "compile", "SpecError", "Program"]
+__all__ = ["load", "compile", "train", "SpecError", "Program"]
 __version__ = "0.1.0"
 
 
@@ -57,11 +57,15 @@ def __getattr__(name: str):
         from . import program
 
         return getattr(program, name)
+    if name == "train":  # seqdsl/train/: a callable package, `seqdsl.train(...)` (docs/train.md)
+        import importlib  # not `from . import train`: that asks this very __getattr__ first
+
+        return importlib.import_module(".train", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | {"load", "Program"})
+    return sorted(set(globals()) | {"load", "Program", "train"})
 
 
 def compile(source, backend: str = "numpy", sizes=None, name=None, dtype: str = "float32", fused: bool = True,

@@ -47,6 +47,7 @@ def main(argv=None) -> int:
             outputs, _ = exe(**exe.example_inputs(batch=2, steps=5))
             shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in outputs.items())
             print(f"    numpy forward on example inputs: {shapes}")
+            _generate(exe)
             for view in ("rolled", "unrolled"):
                 target = out / f"{f.stem}.{name}.{view}.svg"
                 try:
@@ -56,6 +57,19 @@ def main(argv=None) -> int:
                     print(f"    {e}", file=sys.stderr)
             print(f"    wrote {out}/{f.stem}.{name}.{{numpy,torch}}.py and .{{rolled,unrolled}}.svg")
     return 1 if failures else 0
+
+
+def _generate(exe) -> None:
+    """A model that predicts (`out y ~ ...`): one greedy generation from its example inputs, with
+    untrained weights (the text is noise; the steps are the point: each reads the previous choice)."""
+    predicted = exe._ns.get("PREDICTED") or {}
+    if [p["dist"] for p in predicted.values()] != ["categorical"]:  # (a normal prediction: its mean is the output)
+        return
+    inputs = {k: v for k, v in exe.example_inputs(batch=2, steps=5).items() if k not in predicted}
+    res = exe.generate(**(inputs or {"batch": 2}), max_len=8)
+    how = "step by step" if any(p["previous"] for p in predicted.values()) else "in one call"
+    print(f"    greedy generation {how} (untrained): tokens{tuple(res.tokens.shape)}, "
+          f"lengths {res.lengths.tolist()}, log-probabilities {[round(float(s), 2) for s in res.scores]}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The command line: `seqdsl check|ir|compile|render|generate ...`.
+"""The command line: `seqdsl check|ir|compile|render|generate|data|train ...`.
 
 In:  argv.
 Out: text on stdout, diagnostics on stderr, and an exit code: 0 on success, 1 for a
@@ -7,7 +7,8 @@ Out: text on stdout, diagnostics on stderr, and an exit code: 0 on success, 1 fo
      is reported as ``internal error: ...`` with the spec file, the pass that broke when it
      is known, and where to report it. Never a Python traceback, unless SEQDSL_DEBUG=1.
 
-One module per command (`cmd_check` for check and ir, `cmd_compile`, `cmd_render`, `cmd_generate`), each with
+One module per command (`cmd_check` for check and ir, `cmd_compile`, `cmd_render`, `cmd_generate`, `cmd_data`,
+`cmd_train`), each with
 `register(subparsers)` and its `cmd_*` functions; what they share is in `common`.
 """
 
@@ -18,7 +19,7 @@ import sys
 from pathlib import Path
 
 from ..errors import REPORT_AT, InternalError, SpecError
-from . import cmd_check, cmd_compile, cmd_data, cmd_generate, cmd_render
+from . import cmd_check, cmd_compile, cmd_data, cmd_generate, cmd_render, cmd_train
 from .common import Parser
 
 
@@ -28,13 +29,14 @@ def build_parser() -> Parser:
     p = Parser(prog="seqdsl", description="Check, compile and draw sequence models written as .seq files.")
     p.add_argument("--version", action="version", version=f"seqdsl {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=Parser)
-    for command in (cmd_check, cmd_compile, cmd_render, cmd_generate, cmd_data):
+    for command in (cmd_check, cmd_compile, cmd_render, cmd_generate, cmd_data, cmd_train):
         command.register(sub)
     return p
 
 
 COMMANDS = {"check": cmd_check.cmd_check, "ir": cmd_check.cmd_ir, "compile": cmd_compile.cmd_compile,
-            "render": cmd_render.cmd_render, "generate": cmd_generate.cmd_generate, "data": cmd_data.cmd_data}
+            "render": cmd_render.cmd_render, "generate": cmd_generate.cmd_generate, "data": cmd_data.cmd_data,
+            "train": cmd_train.cmd_train}
 
 
 def _broken_pass(e: BaseException) -> str | None:
