@@ -27,7 +27,7 @@ demo: setup
 	$(BIN)/python -m seqdsl.demo specs out
 
 test: setup
-	$(BIN)/python -m pytest -n 2 tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 tests  # one BLAS/torch thread per worker: two workers share the 2 cores
 
 # random well-typed programs through every compile path (tests/programs.py); FUZZ_N per kind
 FUZZ_N ?= 1600
