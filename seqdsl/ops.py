@@ -343,7 +343,7 @@ OPS: dict = {
     Op.ADDCMUL: _info(3, lambda a, ts, s: broadcast(ts[0], broadcast(ts[1], ts[2], s, "multiplication"), s,
                                                      "addition"), "elementwise", "+×"),
     Op.ADDMM: _info(3, lambda a, ts, s: broadcast(ts[0], _matmul(a, ts[1:], s), s, "addition"), "structural",
-                    "+@"),
+                    "+@", positionwise=True),
     Op.MATMUL: _info(2, _matmul, "structural", "@", positionwise=True, grad_reads=_IN),
     Op.CONCAT: _info(None, _concat, "structural", "concat", positionwise=True),
     Op.SLICE: _info(1, _slice, "structural", "split", positionwise=True, view=True),

@@ -84,7 +84,10 @@ def test_fuse_multiply_add():
     g = fuse_multiply_add(lift_slices(fuse_matmuls(reassociate(graph("peephole_lstm.seq")))))
     verify(g)
     assert ops(g).count(Op.ADDCMUL) >= 3  # the three peepholes
-    assert ops(g).count(Op.ADDMM) == 1  # the recurrent matmul plus the hoisted projection
+    # the recurrent matmul plus the hoisted projection, and the projection plus its bias (F.linear)
+    assert ops(g).count(Op.ADDMM) == 2
+    bias = [n for n in g if g.nodes[n]["op"] == Op.ADDMM and not g.nodes[in_edges(g, n)[0][0]]["type"].batched]
+    assert len(bias) == 1 and not g.nodes[bias[0]]["type"].seq
 
 
 def test_sigmoid_via_tanh_folds_the_half_into_weights():

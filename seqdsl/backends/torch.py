@@ -44,10 +44,21 @@ def _select(n, a, t) -> str:
     return f"torch.where({m}.bool(), {x}, {y})"
 
 
+def _addmm(a, t) -> str:
+    """x + W @ h: torch.addmm; with a parameter vector x (a bias), F.linear, which takes h of any
+    rank (a step's (B, H), a sequence's (B, T, H), time-major (T, B, H)); a weight the step holds
+    transposed (`W__T`) goes to addmm, which broadcasts the bias."""
+    if t[0].batched:
+        return f"torch.addmm({a[0]}, {a[2]}, {transposed(a[1])})"
+    if a[1].endswith("__T"):
+        return f"F.linear({a[2]}, {a[1]}.T, {a[0]})" if t[2].seq else f"torch.addmm({a[0]}, {a[2]}, {a[1]})"
+    return f"F.linear({a[2]}, {a[1]}, {a[0]})"
+
+
 TABLE = {
     **COMMON,
     Op.ADDCMUL: lambda n, a, t: f"torch.addcmul({a[0]}, {a[1]}, {a[2]})",
-    Op.ADDMM: lambda n, a, t: f"torch.addmm({a[0]}, {a[2]}, {transposed(a[1])})",
+    Op.ADDMM: lambda n, a, t: _addmm(a, t),
     Op.TANH: _call("torch.tanh"),
     Op.SIGMOID: _call("torch.sigmoid"),
     Op.SIGTANH: lambda n, a, t: f"_sigtanh({a[0]}, {n['split'].value})",

@@ -1,4 +1,5 @@
-"""fuse_multiply_add: `x + a * b` → addcmul(x, a, b); `x + W @ h` → addmm(x, W, h) in the step.
+"""fuse_multiply_add: `x + a * b` → addcmul(x, a, b); `x + W @ h` → addmm(x, W, h) in the step;
+`W @ x + b` (W, b parameters) → addmm(b, W, x) anywhere (torch: one F.linear).
 
 In:  an IR graph (after the shared passes).
 Out: a copy where an addition whose other operand is a product (or a per-step matmul by a
@@ -16,7 +17,7 @@ per-sample scalar (`(q @ h[t-1]) * h[t-1]`: shape (B,) would not broadcast as me
 from __future__ import annotations
 
 from ..ir import in_edges, topo_order
-from ..ops import Op
+from ..ops import OPS, Op
 from .hoist import classify
 
 
@@ -25,6 +26,8 @@ def fuse_multiply_add(g):
     where = classify(g)
     for n in topo_order(g):
         d = g.nodes[n]
+        if d["op"] == Op.ADD and d["type"].batched and _bias_linear(g, n):
+            continue
         if d["op"] != Op.ADD or not d["type"].batched or d["type"].seq:
             continue
         for port, (u, _, delay) in enumerate(in_edges(g, n)):
@@ -48,6 +51,27 @@ def fuse_multiply_add(g):
                 _rewire(g, n, u, Op.ADDMM, [(other, odelay), (w, 0), (h, hd)])
                 break
     return g
+
+
+def _bias_linear(g, n) -> bool:
+    """`W @ x + b`, W a parameter matrix, b a parameter vector (a `linear(x, N)`, a run's input
+    projection over all steps, a model's output layer): one addmm node, which torch runs as one
+    call (F.linear, or addmm with W transposed once in a step). True when rewritten."""
+    d = g.nodes[n]
+    for port, (u, _, delay) in enumerate(in_edges(g, n)):
+        ud = g.nodes[u]
+        if delay or ud["op"] != Op.MATMUL or g.out_degree(u) != 1 or ud.get("state") or not ud.get("temp"):
+            continue
+        other, _, odelay = in_edges(g, n)[1 - port]
+        (w, _, wd), (x, _, xd) = in_edges(g, u)
+        tw, tx, tb = g.nodes[w]["type"], g.nodes[x]["type"], g.nodes[other]["type"]
+        if wd or odelay or tw.batched or tw.rank != 2 or not tx.batched or tx.dtype == "int":
+            continue
+        if tb.batched or tb.rank != 1 or tb.dims != d["type"].dims[-1:] or OPS[g.nodes[other]["op"]].constant:
+            continue
+        _rewire(g, n, u, Op.ADDMM, [(other, 0), (w, 0), (x, xd)])
+        return True
+    return False
 
 
 def _tensor_like(g, n, out) -> bool:

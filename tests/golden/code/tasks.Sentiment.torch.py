@@ -100,9 +100,8 @@ def cell_LSTM__I_32__H_64__loop(P__, pre__, x__in, init__, memory__, reverse__=F
     _i_f_o_g_concat = torch.cat([_b_ii_b_hi_add, _b_if_b_hf_add, _b_io_b_ho_add, _b_ig_b_hg_add], dim=-1)
     _W_hi_W_hf_W_ho_W_hg_concat__T = _W_hi_W_hf_W_ho_W_hg_concat.T
     x = x__in.transpose(0, 1)
-    _i_f_o_g_matmul = x @ _W_ii_W_if_W_io_W_ig_concat.T
-    _i_f_o_g_add = _i_f_o_g_concat + _i_f_o_g_matmul
-    _i_f_o_g_add__steps = _i_f_o_g_add.unbind(0)
+    _i_f_o_g_addmm = F.linear(x, _W_ii_W_if_W_io_W_ig_concat, _i_f_o_g_concat)
+    _i_f_o_g_addmm__steps = _i_f_o_g_addmm.unbind(0)
     h__d1 = init__['h'] if init__.get('h') is not None else _full((B,) + (64,), 0.0, x__in)
     c__d1 = init__['c'] if init__.get('c') is not None else _full((B,) + (64,), 0.0, x__in)
     out_y__list = []
@@ -110,8 +109,8 @@ def cell_LSTM__I_32__H_64__loop(P__, pre__, x__in, init__, memory__, reverse__=F
     c__list = [] if seqs__ else None
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         # lstm.seq:11: i = sigmoid(W_ii @ x + b_ii + W_hi @ h[t-1] + b_hi)   # input gate (F2): which new memories to add
-        _i_f_o_g_addmm = torch.addmm(_i_f_o_g_add__steps[t], h__d1, _W_hi_W_hf_W_ho_W_hg_concat__T)
-        _i_f_o_g_sigtanh = _sigtanh(_i_f_o_g_addmm, 192)
+        _i_f_o_g_addmm_2 = torch.addmm(_i_f_o_g_addmm__steps[t], h__d1, _W_hi_W_hf_W_ho_W_hg_concat__T)
+        _i_f_o_g_sigtanh = _sigtanh(_i_f_o_g_addmm_2, 192)
         _i_f_o_g_sigtanh__parts = _i_f_o_g_sigtanh.split([64, 64, 64, 64], -1)
         i = _i_f_o_g_sigtanh__parts[0]
         # lstm.seq:12: f = sigmoid(W_if @ x + b_if + W_hf @ h[t-1] + b_hf)   # forget gate (F1): which long-term memories t...
@@ -149,9 +148,8 @@ def model_Sentiment__V_1000__E_32__H_64(P__, pre__, inputs__):
     label_b = P__[pre__ + 'label.b']
     _out_label_get = enc.final['h']
     # tasks.seq:11: out label ~ categorical(linear(enc.h[last], 2))   # one prediction per sample
-    _out_label_matmul = _out_label_get @ label_W.T
-    _out_label_add = _out_label_matmul + label_b
-    return _Run(outputs={'label': _out_label_add}, states={}, final={'enc.h': enc.final['h'], 'enc.c': enc.final['c']})
+    _out_label_addmm = F.linear(_out_label_get, label_W, label_b)
+    return _Run(outputs={'label': _out_label_addmm}, states={}, final={'enc.h': enc.final['h'], 'enc.c': enc.final['c']})
 
 
 KIND = 'model'

@@ -30,19 +30,17 @@ def block_SelfAttention__D_32__heads_4__causal_True(P__, pre__, inputs__):
     q_k_v_linear_W = P__[pre__ + 'q_k_v_linear.W']
     q_k_v_linear_b = P__[pre__ + 'q_k_v_linear.b']
     # transformer.seq:4: q, k, v = split(linear(x, 3*D), 3)
-    _q_k_v_matmul = x @ q_k_v_linear_W.T
-    _q_k_v_add = _q_k_v_matmul + q_k_v_linear_b
-    _q_k_v_add__parts = _q_k_v_add.split([32, 32, 32], -1)
-    q = _q_k_v_add__parts[0]
-    k = _q_k_v_add__parts[1]
-    v = _q_k_v_add__parts[2]
+    _q_k_v_addmm = F.linear(x, q_k_v_linear_W, q_k_v_linear_b)
+    _q_k_v_addmm__parts = _q_k_v_addmm.split([32, 32, 32], -1)
+    q = _q_k_v_addmm__parts[0]
+    k = _q_k_v_addmm__parts[1]
+    v = _q_k_v_addmm__parts[2]
     # transformer.seq:5: out y = linear(attention(q, k, v, heads, causal), D)
     _out_y_attention = _attention(q, k, v, 4, True)
     y_W = P__[pre__ + 'y.W']
     y_b = P__[pre__ + 'y.b']
-    _out_y_matmul = _out_y_attention @ y_W.T
-    _out_y_add = _out_y_matmul + y_b
-    return _Run(outputs={'y': _out_y_add}, states={}, final={})
+    _out_y_addmm = F.linear(_out_y_attention, y_W, y_b)
+    return _Run(outputs={'y': _out_y_addmm}, states={}, final={})
 
 
 KIND = 'block'
