@@ -64,8 +64,17 @@ def _layernorm(x, gamma, beta, eps=1e-5):
     return F.layer_norm(x, (x.shape[-1],), gamma, beta, eps)
 
 
+_EYES = {}
+
+
 def _onehot(tokens, size):
-    return F.one_hot(tokens, size).to(_CTX["dtype"])
+    """Rows of an identity matrix made once per size, dtype and device (one indexing op, not
+    one_hot and a conversion: it runs at every step of generation)."""
+    key = (size, _CTX["dtype"], tokens.device)
+    eye = _EYES.get(key)
+    if eye is None:
+        eye = _EYES[key] = torch.eye(size, dtype=_CTX["dtype"], device=tokens.device)
+    return eye[tokens]
 
 
 def _shift(x, fill):
