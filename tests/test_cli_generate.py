@@ -256,7 +256,9 @@ def test_bad_weights(trained, capsys, tmp_path):
     assert "hint: are these the weights of another definition? (this is model Translate; choose with --def)" in err
     rc, _, err = run(capsys, TASKS, "--def", "Translate", "--weights", d / "Translate.npz", "--input", "src=a")
     assert rc == 1 and re.search(r"Translate.npz: parameter \S+ has shape \(\d+, \d+\), the spec says", err), err
-    assert "hint: bind the sizes the weights were trained at with --set NAME=VALUE (now: Vs=300, Vt=400" in err
+    # (the vocabulary sizes come from vocab.json beside the weights, as seqdsl train bound them; E and H do not)
+    assert "hint: bind the sizes the weights were trained at with --set NAME=VALUE (now: Vs=10, Vt=8, E=32, H=64)" \
+        in err
     (tmp_path / "junk.npz").write_text("not weights")
     rc, _, err = run(capsys, *_translate(d)[:-2], "--weights", tmp_path / "junk.npz", "--vocab", d / "vocab.json",
                      "--input", "src=a")
@@ -267,9 +269,9 @@ def test_vocabulary_that_does_not_fit_the_spec(trained, capsys, tmp_path):
     d, vocabs = trained
     big = Vocab.from_texts(["a b c d e f g h i"], "words")  # 13 tokens, the model takes 12 source ids
     cases = [({"src": big, "word": vocabs["word"]},
-              "the vocabulary of 'src' has 13 tokens, more than the 12 ids Translate's input 'src' takes at its "
-              "sizes (Vs=12, Vt=10, E=4, H=5)"),
-             ({"src": vocabs["src"], "word": big}, "more than the 10 ids Translate's predicted output 'word' takes"),
+              "the vocabulary of field 'src' has 13 tokens, but Translate takes Vs=12, which you set (ids 0 to 11)"),
+             ({"src": vocabs["src"], "word": big},
+              "the vocabulary of field 'word' has 13 tokens, but Translate takes Vt=10, which you set (ids 0 to 9)"),
              ({"src": vocabs["src"]}, "no vocabulary for Translate's predicted output 'word' (the file has src)"),
              ({"source": vocabs["src"], "word": vocabs["word"]}, "no vocabulary for Translate's input 'src'")]
     for i, (v, message) in enumerate(cases):
@@ -307,3 +309,19 @@ def test_numpy_generation_imports_neither_torch_nor_matplotlib(trained, tmp_path
             "print(rc, 'torch' in sys.modules, 'matplotlib' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=ROOT)
     assert r.stdout.splitlines()[-1] == "0 False False", r.stderr
+
+
+def test_vocabulary_sizes_come_from_the_vocabulary_file(trained, capsys, tmp_path):
+    """Weights trained at the sizes `seqdsl train` bound from the data (Vs, Vt: the vocabularies'
+    sizes) generate without --set for them: the same rule binds them from vocab.json."""
+    _, vocabs = trained
+    save(tmp_path / "vocab.json", {"src": vocabs["src"], "word": vocabs["word"]})
+    exe = seqdsl.compile(TASKS, name="Translate", sizes={"Vs": len(vocabs["src"]), "Vt": len(vocabs["word"]),
+                                                          "E": 4, "H": 5})
+    exe.init_params(3)
+    exe.save(tmp_path / "w.npz")
+    rc, out, err = run(capsys, TASKS, "--def", "Translate", "--set", "E=4", "--set", "H=5",
+                       "--weights", tmp_path / "w.npz", "--input", "src=the cat", "--max-len", "3")
+    assert rc == 0, err
+    ids = exe.generate(src=np.array([vocabs["src"].encode("the cat")]), max_len=3)
+    assert out.splitlines() == [vocabs["word"].decode(ids.tokens[0, :int(ids.lengths[0])])]

@@ -140,12 +140,13 @@ def check_plot_target(plot: str | None) -> None:
 
 
 # ---- the model -----------------------------------------------------------------------------
-def compile_model(args, program, defn):
-    """The executable of `defn` on --backend (a torch module in eval mode)."""
+def compile_model(args, program, defn, sizes=None):
+    """The executable of `defn` on --backend (a torch module in eval mode), at `sizes` besides
+    those given with --set."""
     import seqdsl
 
     try:
-        exe = seqdsl.compile(program, backend=args.backend, name=defn.name)
+        exe = seqdsl.compile(program, backend=args.backend, name=defn.name, sizes=sizes or None)
     except ModuleNotFoundError as e:
         if e.name not in ("torch", "safetensors"):
             raise
@@ -221,6 +222,24 @@ def check_given(exe, y: str, names: list, given: dict) -> None:
 # ---- the vocabulary ------------------------------------------------------------------------
 def vocab_path(args) -> Path:
     return Path(args.vocab) if args.vocab is not None else Path(args.weights).parent / "vocab.json"
+
+
+def vocabulary_sizes(args, program, defn, exe) -> dict:
+    """The sizes that are a field's vocabulary size, bound from the vocabulary file as `seqdsl train`
+    bound them from the data (docs/train.md), unless given with --set: {} when there is no file."""
+    from ..data import spec_fields
+    from ..train.prepare import bind_vocab_sizes
+    from ..vocab import load
+
+    path = vocab_path(args)
+    if not os.path.lexists(path) or not exe._ns["PREDICTED"]:
+        return {}
+    counts = {k: len(v) for k, v in load(path).items()}
+    given = parse_sizes(args.set)
+    try:
+        return bind_vocab_sizes(program, defn.name, given, exe, spec_fields(exe), counts, "float32")
+    except SpecError as e:
+        raise SpecError(f"{path}: {e.message}", None, e.hint) from None
 
 
 def load_vocabs(args, exe, y: str, names: list) -> dict:
@@ -361,6 +380,9 @@ def cmd_generate(args) -> int:
     program = load(Path(args.file), parse_sizes(args.set))
     defn = pick(program, args.defn)
     exe = compile_model(args, program, defn)
+    bound = vocabulary_sizes(args, program, defn, exe)
+    if bound:
+        exe = compile_model(args, program, defn, bound)
     y = predicted_output(exe, defn)
     names = text_inputs(exe, y)
     check_given(exe, y, names, given)
