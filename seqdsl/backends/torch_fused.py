@@ -11,12 +11,19 @@ Out: `fused_cell(...)` → the lines of a function with the cell's calling conve
      samples still running (`_run_by_length`): the padding is never computed, final states are
      each sample's own last, outputs are zero at padding (torch's own packed kernel is slower
      than the padded one on CPU); a reversed run reverses each sample within its own length
-     (`_flip_within`). Per-step states (`seqs__`) fall back to the loop twin.
+     (`_flip_within`). Per-step states (`seqs__`) fall back to the loop twin, and so does a batch
+     with more than `MAX_STRETCHES` distinct lengths on a CPU (oneDNN's set-up per call would cost
+     more than the loop).
 
 The function holds no value named after the spec, so its locals are plain names.
 """
 
 from __future__ import annotations
+
+
+# on a CPU, a batch with more distinct lengths than this runs the masked generated loop instead of
+# one kernel call per stretch of steps (benchmarks/bench_lengths.py)
+MAX_STRETCHES = 4
 
 
 def _pack(names) -> str:
@@ -109,6 +116,9 @@ def _fused_packed(fname: str, loop_fname: str, std, cached: bool) -> list:
     hx = "[h0, c0]" if c else "[h0]"
     lines += [
         "    lengths = mask__in.sum(1).to(torch.int64)",
+        f"    if x__in.device.type == 'cpu' and torch.unique(lengths).numel() > {MAX_STRETCHES}:",
+        "        # oneDNN sets up each call: over many stretches the generated loop is faster",
+        f"        return {loop_fname}(P__, pre__, x__in, mask__in, init__, memory__, reverse__, seqs__)",
         "    x = _flip_within(x__in, lengths) if reverse__ else x__in",
         f"    y, finals = _run_by_length({std.kind!r}, x, {hx}, (w_ih, w_hh, b_ih, b_hh), lengths, "
         "torch.is_grad_enabled())",
