@@ -256,7 +256,8 @@ def step_loop(exe, y, rows, max_len, **inputs):
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    torch.set_num_threads(2)
+    threads = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--threads=")), 2)
+    torch.set_num_threads(threads)  # --threads=1 when another job holds a core: two would spin against it
     torch.manual_seed(0)
     max_len, chars, repeat, repeat_long = (MAX_LEN, CHARS, 9, 5) if not quick else (5, (10, 20, 40), 2, 2)
     print(f"float32, cpu, torch {torch.__version__}, threads {torch.get_num_threads()}"
