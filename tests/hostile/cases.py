@@ -659,8 +659,15 @@ for _be in ("numpy", "torch"):
     call_case("tok-float", SENT, _be, "'words'", name="Sentiment", set={"words": (_t, (2, 4), _f, 1.5)})
     call_case("tok-rank3", SENT, _be, "'words'", name="Sentiment", set={"words": (_t, (2, 4, 1), "int64", 1)})
     call_case("tok-steps0", SENT, _be, "'words'|steps|length", name="Sentiment", set={"words": (_t, (2, 0), "int64", 1)})
-    call_case("batch-mismatch-inputs", TRANS, _be, "'tgt'|'src'|batch", name="Translate",
-              set={"tgt": (_t, (3, 4), "int64", 1)})
+    call_case("batch-mismatch-inputs", TRANS, _be, "'word'|'src'|batch", name="Translate",
+              set={"word": (_t, (3, 4), "int64", 1)})
+    # a model's run states (`state=` of a model call) and the first y[t-1] (`word.last`)
+    call_case("model-state-unknown", TRANS, _be, "'dec.x'", name="Translate", state={"dec.x": (_t, (2, 64), _f, 0.0)})
+    call_case("model-state-shape", TRANS, _be, "'dec.h'", name="Translate", state={"dec.h": (_t, (2, 63), _f, 0.0)})
+    call_case("model-state-token", TRANS, _be, "'word.last'", name="Translate",
+              state={"word.last": (_t, (2,), "int64", 400)})
+    call_case("model-state-token-float", TRANS, _be, "'word.last'", name="Translate",
+              state={"word.last": (_t, (2,), _f, 1.0)})
     call_case("memory-batch", BAHD, _be, "'m'|batch", name="BahdanauDecoder", set={"m": (_t, (3, 6, 64), _f, 0.0)})
     call_case("memory-dim", BAHD, _be, "'m'", name="BahdanauDecoder", set={"m": (_t, (2, 6, 63), _f, 0.0)})
     call_case("memory-empty", BAHD, _be, "'m'|steps|length", name="BahdanauDecoder",
