@@ -416,7 +416,9 @@ class NumpyExecutable(Predicting):
     def _part_ns(self, part: str, masked: bool) -> dict:
         return self.variants.namespace(masked, False, part)
 
-    def _forward_ns(self, ns: dict, inputs: dict, params=None) -> tuple:
+    def _forward_ns(self, ns: dict, inputs: dict, params=None, check_only=False) -> tuple:
+        if check_only:  # (nothing to set up: stepping.Stepper.cached)
+            return None
         outputs, final = ns["forward"](self.params if params is None else params, inputs, None)
         return zero_padding(ns, outputs, inputs, np.where), final
 

@@ -104,17 +104,20 @@ def _greedy(stepper, y, state, prev, max_len) -> Generated:
     log-probabilities, lengths and padding are worked out once at the end."""
     exe = stepper.exe
     prev = exe._tokens(prev)
-    logits, toks, extras = [], [], {}
+    logits, toks = [], []
+    extras = {k: [] for k in stepper.step_outputs if k != y}
     done = None
     for _ in range(max_len):
         out, state = stepper.step(state, {y: prev}, check=False)
         prev = out[y].argmax(-1)
         logits.append(out[y])
         toks.append(prev)
-        for k, v in out.items():
-            if k != y:
-                extras.setdefault(k, []).append(v)
-        done = (prev == END) if done is None else done | (prev == END)
+        for k, v in extras.items():
+            v.append(out[k])
+        if done is None:
+            done = prev == END
+        else:
+            done |= prev == END  # (in place, on the executable's arrays)
         if done.all():
             break
     return _finish(exe, logits, toks, extras)

@@ -41,6 +41,7 @@ class Stepper:
         self.previous = dict(self.info["previous"])  # predicted output read at t-1 -> its first value
         self.state_names = list(self.info["states"])
         self.context = list(self.info["context"])
+        self.inputs_from_state = self.context + self.state_names
         self.step_outputs = list(plain["OUTPUTS"])
 
     @contextlib.contextmanager
@@ -52,6 +53,7 @@ class Stepper:
         made = [self.ns("step", m) for m in (False, True)]
         for ns in made:
             ns["_CACHE"] = {}
+            self.exe._forward_ns(ns, None, check_only=True)  # the module's dtype and device, set once
         self._params = self.exe.params  # (torch builds the dict of its parameters anew on each read)
         try:
             yield
@@ -116,14 +118,16 @@ class Stepper:
             self.check(state, previous)
         masked = any(k.startswith(LENGTHS) for k in state)
         ns = self.ns("step", masked)
-        inputs = {name: state[name] for name in self.context}
-        inputs.update({name: state[name] for name in self.state_names})
+        inputs = {name: state[name] for name in self.inputs_from_state}
         for name in self.previous:
             inputs[name] = exe._steps1(previous[name])
         if masked:
             lengths = {k[len(LENGTHS):]: np.asarray(v) for k, v in state.items() if k.startswith(LENGTHS)}
             inputs.update(exe._tensor_in(Boundary.masks(ns["MASKS"], lengths, inputs), ns))
-        outputs, final = exe._forward_ns(ns, inputs, self._params)
+        if self._params is None:
+            outputs, final = exe._forward_ns(ns, inputs)
+        else:  # generation: the module's context is set once (`cached`), the step runs as it is
+            outputs, final = ns["forward"](self._params, inputs, None)
         new = dict(state)
         new.update({k: final[k] for k in self.state_names})
         return {k: v[:, 0] for k, v in outputs.items()}, new

@@ -171,8 +171,10 @@ class SeqModule(Predicting, nn.Module):
     def _part_ns(self, part: str, masked: bool) -> dict:
         return self.variants.namespace(masked, False, part)
 
-    def _forward_ns(self, ns: dict, inputs: dict, params=None) -> tuple:
+    def _forward_ns(self, ns: dict, inputs: dict, params=None, check_only=False) -> tuple:
         ns["_CTX"].update(dtype=self.dtype, device=self.device)
+        if check_only:  # (only the context set: stepping.Stepper.cached)
+            return None
         outputs, final = ns["forward"](self.params if params is None else params, inputs, None)
         return zero_padding(ns, outputs, inputs, torch.where), final
 
