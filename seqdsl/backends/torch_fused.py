@@ -20,7 +20,6 @@ The function holds no value named after the spec, so its locals are plain names.
 
 from __future__ import annotations
 
-
 # on a CPU, a batch with more distinct lengths than this runs the masked generated loop instead of
 # one kernel call per stretch of steps (benchmarks/bench_lengths.py)
 MAX_STRETCHES = 4
