@@ -25,12 +25,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import stat
 from collections import Counter
 from pathlib import Path
 
 from .errors import SpecError
+from .files import write_file
 
 PAD, START, END, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
@@ -198,52 +198,7 @@ def save(path, vocabs: dict) -> Path:
         raise SpecError(f"cannot write the vocabulary file {path}: it would hold {len(data)} bytes, more than "
                         f"the {MAX_VOCAB_FILE} bytes a vocabulary file may hold")
     path = _path(path, "write the vocabulary file")
-    target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    try:
-        st = os.stat(target)
-    except FileNotFoundError:
-        st = None
-    except OSError as e:
-        raise SpecError(f"cannot write the vocabulary file {path}: {e.strerror}") from None
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise SpecError(f"cannot write the vocabulary file {path}: it is {kind}")
-    if not target.parent.is_dir():
-        raise SpecError(f"cannot write the vocabulary file {path}: the folder {target.parent} does not exist")
-    try:
-        _replace(target, data, None if st is None else stat.S_IMODE(st.st_mode))
-    except OSError as e:
-        raise SpecError(f"cannot write the vocabulary file {path}: {e.strerror or e}") from None
-    return path
-
-
-def _replace(target: Path, data: bytes, mode: int | None) -> None:
-    """Write `data` to a new temporary file beside `target`, fsync it, rename it over `target`, fsync
-    the folder; on any failure the temporary file is removed and `target` is untouched."""
-    tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dfd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+    return write_file(path, lambda f: f.write(data), "the vocabulary file")
 
 
 def _path(path, verb: str) -> Path:

@@ -9,7 +9,7 @@ Out: `NumpyExecutable`: `.params` (spec name → array), `init_params(seed)`,
      runs. It deep-copies and pickles (the namespace is rebuilt from the source), and its repr
      names the spec, kind, sizes and parameter shapes.
      Helpers used by both backends: `draw` (initializers), `check_loaded`, `example_inputs`,
-     `describe` (the repr), `write_file` (write a temporary file in the target's folder, fsync,
+     `describe` (the repr), `write_file` (seqdsl.files: write a temporary file in the target's folder, fsync,
      rename over the target: a failed save never destroys the file it replaces; targets that are
      not regular files are refused) and `read_weights_file` (clear `SpecError`s for missing, empty,
      truncated or foreign files; FIFOs and devices are refused before they are opened, and files
@@ -21,13 +21,12 @@ Out: `NumpyExecutable`: `.params` (spec name → array), `init_params(seed)`,
 from __future__ import annotations
 
 import os
-import secrets
 import stat
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import SpecError
+from ..files import nul_check, write_file
 from .hidden import hidden_inputs, numpy_keep, zero_padding
 from .loss import NumpyOps, nll, nll_grad, observed_values
 from .predicting import Predicting
@@ -110,57 +109,6 @@ def describe(obj, backend: str, dtype, shapes: dict, extra: str = "") -> str:
 
 
 # ---- files --------------------------------------------------------------------------------
-def write_file(path, write, what: str = "file") -> Path:
-    """Write a file as a whole or not at all: `write(f)` fills a temporary file in the target's
-    folder, which is fsynced and renamed over the target (a symlink's target is replaced, the link
-    kept). Refuses targets that exist and are not regular files (/dev/null, a folder) and missing
-    folders, with a `SpecError`. The name is kept exactly as given (no suffix is added)."""
-    _nul_check(path, "write", what)
-    path = Path(os.fspath(path))
-    target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    try:
-        st = os.stat(target)
-    except FileNotFoundError:
-        st = None
-    except OSError as e:
-        raise SpecError(f"cannot write {what} {path}: {e.strerror}") from None
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-        raise SpecError(f"cannot write {what} {path}: it is {kind}, and seqdsl only replaces regular files")
-    folder = target.parent
-    if not folder.is_dir():
-        why = "is not a folder" if folder.exists() else "does not exist"
-        raise SpecError(f"cannot write {what} {path}: the folder {folder} {why}")
-    tmp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                write(f)
-                f.flush()
-                os.fsync(f.fileno())
-            if st is not None:
-                os.chmod(tmp, stat.S_IMODE(st.st_mode))
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-    except OSError as e:
-        raise SpecError(f"cannot write {what} {path}: {e.strerror or e}") from None
-    try:  # make the rename itself durable
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-    return path
-
-
 def weights_limit(param_specs: dict) -> int:
     """The largest weights file worth reading for these parameters: twice their bytes at 8 bytes a
     number, plus 4 MiB for headers and names."""
@@ -168,21 +116,11 @@ def weights_limit(param_specs: dict) -> int:
     return 2 * 8 * n + (4 << 20)
 
 
-def _nul_check(path, verb: str, what: str) -> None:
-    try:
-        raw = os.fsencode(path)
-    except (TypeError, ValueError):
-        return
-    if b"\0" in raw:
-        raise SpecError(f"cannot {verb} {what} {raw.decode('utf-8', 'backslashreplace')!r}: "
-                        "not a valid path (it contains a NUL byte)")
-
-
 def read_weights_file(path, expect: str, limit: int | None = None) -> bytes:
     """The bytes of a weights file, or a `SpecError` naming it (missing, a folder, not a regular
     file, larger than `limit` bytes, empty). Non-regular files are refused before they are opened
     (and again on the descriptor, opened O_NONBLOCK), so a FIFO cannot block."""
-    _nul_check(path, "load weights from", "file")
+    nul_check(path, "load weights from", "file")
     try:
         st = os.stat(path)
         if stat.S_ISDIR(st.st_mode):

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import SpecError
+from ..files import write_file
 from .hidden import hidden_inputs, numpy_keep, zero_padding
 from .loss import TorchOps
 from .predicting import Predicting
@@ -32,7 +33,6 @@ from .runtime import (
     exec_module,
     read_weights_file,
     weights_limit,
-    write_file,
 )
 from .validate import Boundary, TorchTensors, UnknownName
 

@@ -44,7 +44,7 @@ def cmd_compile(args) -> int:
     _, defn, _, code = generate(program, args.backend, parse_sizes(args.set), args.defn, args.dtype,
                                 fused=not args.no_fused, masked=args.lengths, training=args.training)
     if args.output:
-        from ..backends.runtime import write_file
+        from ..files import write_file
 
         out = Path(args.output)
         _check_not_source(out, [args.file] + [f for _, f in program.asts.values()])

@@ -477,7 +477,7 @@ def plot_attention(path: str, out, name: str, src: list, target_vocab, model: st
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from ..backends.runtime import write_file
+    from ..files import write_file
 
     n = int(out.lengths[0])
     rows = target_vocab.tokens_of(out.tokens[0, :n])

@@ -9,7 +9,7 @@ Out: .dot, .svg, .png or .pdf files (the format follows the suffix), one line pe
      given, which the output says), or with --view both OUT.rolled.EXT and
      OUT.unrolled.EXT. A missing `dot` program is one line with the install hint; the
      .dot file is still written. Files are written whole or not at all (see
-     `backends.runtime.write_file`).
+     `files.write_file`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ MAX_STEPS = 1000
 
 
 def _save(path: Path, data: bytes) -> None:
-    from ..backends.runtime import write_file
+    from ..files import write_file
 
     write_file(path, lambda f: f.write(data), "the drawing")
 

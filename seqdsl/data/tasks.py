@@ -185,7 +185,7 @@ def make_task(task: str, n: int, seed: int, **options) -> list:
 
 def write_task(task: str, n: int, seed: int, path, **options):
     """Write `n` examples of `task` from `seed` to the .jsonl file `path`, whole or not at all; → its Path."""
-    from ..backends.runtime import write_file
+    from ..files import write_file
 
     examples = make_task(task, n, seed, **options)
     data = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples).encode("utf-8")

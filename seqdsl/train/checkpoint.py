@@ -4,7 +4,7 @@ In:  `tensors` (name → NumPy array: weights, optimizer moments, RNG states, th
      `state` (a JSON-able dict: step, data position, schedule, optimizer scalars, metric history,
      best so far, the run's options).
 Out: `write(path, tensors, state)` (a temporary file beside `path`, fsynced, renamed over it:
-     `runtime.write_file`), `read(path)` → (tensors, state); `encode`/`decode` the bytes.
+     `files.write_file`), `read(path)` → (tensors, state); `encode`/`decode` the bytes.
      Every problem with the file is a `SpecError` naming it.
 
 The format is safetensors (https://github.com/huggingface/safetensors): 8 bytes little-endian
@@ -24,8 +24,8 @@ import struct
 
 import numpy as np
 
-from ..backends.runtime import write_file
 from ..errors import SpecError
+from ..files import write_file
 
 FORMAT = "seqdsl-checkpoint/1"
 MAX_HEADER = 100 << 20

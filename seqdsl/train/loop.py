@@ -89,7 +89,7 @@ class Run:
             raise SpecError(f"cannot write in the run directory {self.out}: permission denied")
 
     def _sweep(self) -> None:
-        """Remove the temporary files a killed run may have left half-written (`runtime.write_file`'s
+        """Remove the temporary files a killed run may have left half-written (`files.write_file`'s
         `.NAME.XXXXXXXX.tmp`): whole files are only ever renamed into place."""
         for name in ("checkpoint", "vocab.json", "loss.png", self.engine.weights_name):
             for tmp in self.out.glob(f".{name}.*.tmp"):

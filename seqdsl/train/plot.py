@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 
-from ..backends.runtime import write_file
+from ..files import write_file
 
 
 def _figure():
