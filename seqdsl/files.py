@@ -5,7 +5,8 @@ In:  a target path, a function that writes the bytes into an open binary file, a
 Out: `write_file(path, write, what)`: a temporary file in the target's folder, filled, fsynced and
      renamed over the target (its permissions kept; a symlink's target replaced, the link kept), the
      folder fsynced; the target path. `nul_check(path, verb, what)`: a SpecError for a path with a NUL
-     byte. Every failure is a SpecError that names the file; the old file is never half-replaced.
+     byte; `checked_path(path, verb)`: the Path, or a SpecError when it is none.
+     Every failure is a SpecError that names the file; the old file is never half-replaced.
      Used by weights, generated modules, drawings, vocabularies, data files, plots and checkpoints.
 """
 
@@ -68,6 +69,19 @@ def write_file(path, write, what: str = "file") -> Path:
     except OSError:
         pass
     return path
+
+
+def checked_path(path, verb: str) -> Path:
+    """`path` as a Path, or a SpecError `cannot {verb} ...` when it is not a str or PathLike or holds a
+    NUL byte."""
+    try:
+        raw = os.fsencode(path)
+    except TypeError:
+        raise SpecError(f"cannot {verb} {path!r}: not a path") from None
+    if b"\0" in raw:
+        raise SpecError(f"cannot {verb} {raw.decode('utf-8', 'backslashreplace')!r}: not a valid path "
+                        "(it contains a NUL byte)")
+    return Path(os.fsdecode(raw))
 
 
 def nul_check(path, verb: str, what: str) -> None:

@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 from .errors import SpecError
-from .files import write_file
+from .files import checked_path, write_file
 
 PAD, START, END, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
@@ -202,14 +202,7 @@ def save(path, vocabs: dict) -> Path:
 
 
 def _path(path, verb: str) -> Path:
-    try:
-        raw = os.fsencode(path)
-    except TypeError:
-        raise SpecError(f"cannot {verb}: {path!r} is not a path") from None
-    if b"\0" in raw:
-        raise SpecError(f"cannot {verb} {raw.decode('utf-8', 'backslashreplace')!r}: not a valid path "
-                        "(it contains a NUL byte)")
-    return Path(os.fsdecode(raw))
+    return checked_path(path, verb)
 
 
 def read_text(path) -> str:

@@ -16,6 +16,7 @@ import stat
 from pathlib import Path
 
 from ..errors import Span, SpecError
+from ..files import checked_path
 
 MAX_DATA_FILE = 2 << 30  # bytes: 2 GiB
 MAX_LINE = 64 << 20  # bytes in one line
@@ -29,14 +30,7 @@ def at(path, line: int, message: str, col: int = 1, hint: str | None = None) -> 
 
 def data_path(path) -> Path:
     """`path` as a Path, or a `SpecError` when it is not one (not a str or PathLike, a NUL byte)."""
-    try:
-        raw = os.fsencode(path)
-    except TypeError:
-        raise SpecError(f"cannot read the data file {path!r}: not a path") from None
-    if b"\0" in raw:
-        raise SpecError(f"cannot read the data file {raw.decode('utf-8', 'backslashreplace')!r}: not a valid "
-                        "path (it contains a NUL byte)")
-    return Path(os.fsdecode(raw))
+    return checked_path(path, "read the data file")
 
 
 def open_data(path) -> tuple:
