@@ -55,19 +55,15 @@ class Predicting:
         run, observed = self._observed_split(inputs)
         outputs, _final = self(state=state, lengths=lengths, **run, **call)
         observed = observed_values(self.name, self._predicted(), observed, outputs, self._to_numpy)
-        checked = self.boundary.lengths(lengths, self._len_ref(run)) if lengths is not None else None
+        checked = self.boundary.lengths(lengths, run) if lengths is not None else None
         total, each = nll(self._ns, self._loss_ops, outputs, observed, checked)
         return total, each, outputs
-
-    def _len_ref(self, run: dict) -> dict:
-        return {k: v for k, v in run.items()}
 
     def _stepper(self):
         from .stepping import Stepper
 
         if getattr(self, "_stepper_cache", None) is None:
             if not any(p["previous"] for p in self._predicted().values()):
-                from ..passes.split_steps import steppable  # raises the SpecError that says why  # noqa: F401
                 raise UnknownName(f"{self.name}: begin()/step() run a model that reads its previous prediction "
                                   "(y[t-1]) one step at a time; this one does not: call it on the whole input")
             self._stepper_cache = Stepper(self)
