@@ -619,8 +619,13 @@ def models(draw) -> Spec:
     if start:
         feats.add("from")
     att = f" attend {enc_out}" if attn else ""
-    body.append(f"dec = Dec(E, H) over x{start}{att}")
-    body.append("out word = linear(dec.y, V)")
+    if draw(st.booleans()):  # a prediction read at t-1 (teacher forcing: the observed word, shifted)
+        body.append(f"dec = Dec(E, H) over embed(word[t-1], V, E){start}{att}")
+        body.append("out word ~ categorical(linear(dec.y, V))")
+        feats.add("predict")
+    else:
+        body.append(f"dec = Dec(E, H) over x{start}{att}")
+        body.append("out word = linear(dec.y, V)")
     if draw(st.booleans()):
         body.append("out label = linear(enc.h[last], 2)")
         feats.add("last")
