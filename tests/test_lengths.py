@@ -45,6 +45,28 @@ def test_full_lengths_give_the_unpadded_result():
     assert seqdsl.compile(ROOT / "specs/lstm.seq")._ns["MASKS"] == {}  # the plain module takes none
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_full_lengths_run_the_plain_module(backend):
+    """Lengths that are every sample's whole sequence are no lengths: the plain module runs (the
+    fused kernel, no masks), and the loss is the same."""
+    if backend == "torch":
+        pytest.importorskip("torch")
+    exe = seqdsl.compile(ROOT / "specs/tasks.seq", name="Translate", backend=backend, dtype="float64",
+                         sizes={"Vs": 7, "Vt": 6, "E": 3, "H": 4})
+    rng = np.random.default_rng(0)
+    src, word = rng.integers(4, 7, (3, 5)), rng.integers(4, 6, (3, 4))
+    if backend == "torch":
+        import torch
+        src, word = torch.as_tensor(src), torch.as_tensor(word)
+    full = {"src": np.array([5, 5, 5]), "word": np.array([4, 4, 4])}
+    value = lambda v: float(v.detach()) if hasattr(v, "detach") else float(v)  # noqa: E731
+    plain = value(exe.loss(src=src, word=word))
+    assert value(exe.loss(src=src, word=word, lengths=full)) == plain
+    assert list(exe.variants._ns) == []  # no variant was made: the plain module ran
+    short = value(exe.loss(src=src, word=word, lengths={**full, "word": np.array([4, 2, 4])}))
+    assert short != plain and list(exe.variants._ns) == [(True, False, None, ())]
+
+
 def test_executables_with_lengths_copy_and_pickle():
     import copy
     import pickle

@@ -315,10 +315,10 @@ class NumpyExecutable(Predicting):
         and the given states added (docs/api.md)."""
         seed = self.boundary.seed(training, seed)
         training = training and self.variants.has_dropout
+        if lengths is not None:
+            lengths = self.boundary.lengths(lengths, cast) or None
         if lengths is None and not training and not given:
             return self._ns, cast
-        if lengths is not None:
-            lengths = self.boundary.lengths(lengths, cast)
         ns = self.variants.namespace(lengths is not None, training, None, tuple(sorted(given or ())))
         rng = np.random.default_rng(seed)
         hidden = hidden_inputs(self.boundary, ns, cast, lengths, numpy_keep(rng, self.dtype))

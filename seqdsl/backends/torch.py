@@ -76,6 +76,9 @@ TABLE = {
     Op.SELECT: _select,
     Op.MEAN: lambda n, a, t: f"{a[0]}.mean(-1)",
     Op.CONCAT: lambda n, a, t: f"torch.cat([{', '.join(a)}], dim={n.get('axis', -1)})",
+    # F.embedding, not table[tokens]: its backward is a dense scatter-add, where indexing's is a
+    # slow accumulating index_put
+    Op.EMBED: lambda n, a, t: f"F.embedding({a[0]}, {a[1]})",
 }
 
 EMITTER = Emitter(

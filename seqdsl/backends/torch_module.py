@@ -157,8 +157,9 @@ class SeqModule(Predicting, nn.Module):
         ns = self._ns
         training = self.training and self.variants.has_dropout
         given, state = (state, None) if self.kind == "model" else (None, state)
+        if lengths is not None:
+            lengths = self.boundary.lengths(lengths, inputs) or None
         if lengths is not None or training or given:
-            lengths = None if lengths is None else self.boundary.lengths(lengths, inputs)
             ns = self.variants.namespace(lengths is not None, training, None, tuple(sorted(given or ())))
             hidden = hidden_inputs(self.boundary, ns, inputs, lengths, self._keep(seed))
             inputs = {**inputs, **(given or {}), **{k: self._tensor(v, torch.bool if k in ns["MASKS"] else self.dtype)

@@ -260,13 +260,15 @@ class Boundary:
     def lengths(self, lengths, inputs: dict) -> dict:
         """`lengths=`: a sequence input's (or memory's) name → whole numbers of shape (B,), each in
         [1, that sequence's steps]. A cell's inputs share one time axis: lengths given for several
-        of them must agree, and are returned under its first input's name. Returns numpy int64."""
+        of them must agree, and are returned under its first input's name. Returns numpy int64, without
+        the time axes whose lengths are all their full steps (as if not given)."""
         if not isinstance(lengths, dict):
             raise InputError(f"{self.name}: lengths must be a dict from a sequence input's name to an int array "
                              f"of shape (B,), got a {_typename(lengths)}")
         seqs = [p for p in self.inputs if p.seq]
         names = [p.name for p in seqs]
         out: dict = {}
+        steps: dict = {}
         for k, v in lengths.items():
             if k not in names:
                 hint = did_you_mean(k, names)
@@ -282,8 +284,9 @@ class Boundary:
                 raise InputError(f"{self.name}: lengths['{k}'] is {a.tolist()} but lengths['{other}'] is "
                                  f"{out[key].tolist()}; a cell reads all its inputs at the same steps, so give "
                                  "the lengths of one of them")
-            out[key] = a
-        return out
+            out[key], steps[key] = a, int(inputs[k].shape[1])
+        # a length that is every sample's whole sequence is no length: the plain module runs
+        return {k: a for k, a in out.items() if not (a == steps[k]).all()}
 
     def seed(self, training, seed):
         """`training=` and `seed=` of a NumPy call: a bool, and None or a whole number >= 0 (only
