@@ -169,10 +169,24 @@ def main() -> None:
                 k += 1
             per.append((time.perf_counter() - t0) / k)
         t_batch = statistics.median(per[1:])
+        real = [_tensors(bt) for bt in batcher.epoch(0)][:8]
     share = t_batch / m["ours"]
     print(f"data: load_dataset of {n} examples {t_load * 1e3:.1f} ms once ({t_load / n * 1e6:.1f} us/example); "
           f"Batches {t_batch * 1e3:.3f} ms per batch of {B} = {share * 100:.2f}% of a seqdsl step   "
           f"target < 5%: {'ok' if share < 0.05 else 'MISSED'}")
+
+    # the same two loops on the file's own batches: mixed lengths, as `seqdsl train` feeds them
+    batches[:] = real
+    distinct = sorted({len(set(b[2].tolist())) for b in real} | {len(set(b[3].tolist())) for b in real})
+    m = bench({"hand": step_hand, "ours": step_ours}, repeat, warmup)
+    print(f"{'Translate, real batches':22} {m['hand'] * 1e3:10.2f} {m['ours'] * 1e3:12.2f} "
+          f"{m['ours'] / m['hand']:6.3f}   (lengths 11-20, {'/'.join(map(str, distinct))} distinct per batch)")
+
+
+def _tensors(bt) -> tuple:
+    """(src, word, src lengths, word lengths) of a `Batches` batch, as torch tensors."""
+    return tuple(torch.from_numpy(np.asarray(d[k])) for d, k in
+                 ((bt.inputs, "src"), (bt.inputs, "word"), (bt.lengths, "src"), (bt.lengths, "word")))
 
 
 if __name__ == "__main__":

@@ -119,6 +119,12 @@ def _masked_attention(q, k, v, keymask, heads, causal):
     return out.transpose(1, 2).reshape(B, T, v.shape[-1])
 
 
+def _stack(items):
+    """Per-step values, each (B, ...), as one sequence (B, T, ...): torch.stack, or a view of the
+    one value when there is one step (each step of generation), which stack would copy."""
+    return items[0].unsqueeze(1) if len(items) == 1 else torch.stack(items, 1)
+
+
 def _flip_within(x, lengths):
     """Each sample's first lengths[b] steps of x (B, T, ...) in reverse order; the padding after
     them stays where it is (a reversed run over a padded batch, as pack_padded_sequence has it)."""

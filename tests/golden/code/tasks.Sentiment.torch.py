@@ -41,6 +41,12 @@ def _bias(P, pre, names, like):
     return torch.cat([P[pre + n] if n else like.new_zeros(rows) for n in names])
 
 
+def _stack(items):
+    """Per-step values, each (B, ...), as one sequence (B, T, ...): torch.stack, or a view of the
+    one value when there is one step (each step of generation), which stack would copy."""
+    return items[0].unsqueeze(1) if len(items) == 1 else torch.stack(items, 1)
+
+
 def cell_LSTM__I_32__H_64(P__, pre__, x__in, init__, memory__, reverse__=False, seqs__=False):
     """A standard lstm step: torch._VF.lstm (oneDNN on CPU, cuDNN on GPU)."""
     if seqs__:  # per-step states are not kept by the fused kernel
@@ -134,7 +140,7 @@ def cell_LSTM__I_32__H_64__loop(P__, pre__, x__in, init__, memory__, reverse__=F
         out_y__list.reverse()
         seqs__ and h__list.reverse()
         seqs__ and c__list.reverse()
-    return _Run(outputs={'y': torch.stack(out_y__list, 1)}, states=({'h': torch.stack(h__list, 1), 'c': torch.stack(c__list, 1)} if seqs__ else {}), final={'h': h__d1, 'c': c__d1})
+    return _Run(outputs={'y': _stack(out_y__list)}, states=({'h': _stack(h__list), 'c': _stack(c__list)} if seqs__ else {}), final={'h': h__d1, 'c': c__d1})
 
 
 def model_Sentiment__V_1000__E_32__H_64(P__, pre__, inputs__):
