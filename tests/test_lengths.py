@@ -135,6 +135,49 @@ def test_standard_cells_match_torch_nn_on_a_packed_batch(kind, spec):
 
 
 @pytest.mark.parametrize("kind,spec", STANDARD)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_many_distinct_lengths_keep_the_fused_kernel(kind, spec, bidirectional):
+    """More distinct lengths than the fused kernel runs per stretch on oneDNN (7 > MAX_STRETCHES):
+    without gradients torch's packed kernel, with them ATen's kernel per stretch; both equal
+    torch.nn on the packed batch, forward and backward, and leave oneDNN switched on."""
+    torch = pytest.importorskip("torch")
+    from seqdsl.backends.torch_fused import MAX_STRETCHES
+    from seqdsl.interop import weights_of
+
+    torch.manual_seed(2)
+    I, H, T = 3, 4, 8
+    lens = np.array([7, 2, 5, 1, 8, 3, 4])
+    assert len(set(lens.tolist())) > MAX_STRETCHES
+    ref = getattr(torch.nn, kind)(I, H, batch_first=True, bidirectional=bidirectional).double()
+    rng = np.random.default_rng(2)
+    x = torch.from_numpy(rng.normal(size=(len(lens), T, I)))
+    d_y = torch.from_numpy(rng.normal(size=(len(lens), T, H * (1 + bidirectional))))
+    y_ref, _, g_ref = _nn_packed(ref, x, lens, d_y, torch.zeros(1 + bidirectional, len(lens), H))
+    holder = type("G", (), {"state_dict": lambda self: {k: torch.from_numpy(v) for k, v in g_ref.items()},
+                            "hidden_size": H})()
+    if bidirectional:
+        text = (f'use "{spec}"\nmodel Bi(I = {I}, H = {H}) {{\n    in x: seq[I]\n'
+                f"    bi = {kind}(I, H) over x bidirectional\n    out y = bi.y\n}}\n")
+        mod = seqdsl.compile(text, backend="torch", dtype="float64")
+        pairs = [("bi.fwd.", "_l0"), ("bi.bwd.", "_l0_reverse")]
+    else:
+        mod = seqdsl.compile(ROOT / f"specs/{spec}", backend="torch", sizes={"I": I, "H": H}, dtype="float64")
+        pairs = [("", "_l0")]
+    weights = {pre + k: v for pre, suffix in pairs for k, v in weights_of(kind, ref, suffix).items()}
+    want_grads = {pre + k: v for pre, suffix in pairs for k, v in weights_of(kind, holder, suffix).items()}
+    mod.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()})
+    with torch.no_grad():
+        close("y, no gradients", mod(x=x, lengths={"x": lens})[0]["y"].numpy(), y_ref)
+    outs, _final = mod(x=x, lengths={"x": lens})
+    (outs["y"] * d_y).sum().backward()
+    close("y, with gradients", outs["y"].detach().numpy(), y_ref)
+    for k, v in want_grads.items():
+        close(f"gradient {k}", mod.params[k].grad.numpy(), v)
+    assert "_run_packed(" in mod.variants.sources[(True, False, None, ())][0]
+    assert torch.backends.mkldnn.enabled
+
+
+@pytest.mark.parametrize("kind,spec", STANDARD)
 def test_bidirectional_runs_match_torch_nn_bidirectional_on_a_packed_batch(kind, spec):
     torch = pytest.importorskip("torch")
     from seqdsl.interop import weights_of

@@ -11,17 +11,19 @@ Out: `fused_cell(...)` → the lines of a function with the cell's calling conve
      samples still running (`_run_by_length`): the padding is never computed, final states are
      each sample's own last, outputs are zero at padding (torch's own packed kernel is slower
      than the padded one on CPU); a reversed run reverses each sample within its own length
-     (`_flip_within`). Per-step states (`seqs__`) fall back to the loop twin, and so does a batch
-     with more than `MAX_STRETCHES` distinct lengths on a CPU (oneDNN's set-up per call would cost
-     more than the loop).
+     (`_flip_within`). Per-step states (`seqs__`) fall back to the loop twin. On a CPU a batch with
+     more than `MAX_STRETCHES` distinct lengths does not pay oneDNN's set-up for each new stretch
+     shape: without gradients it runs torch's packed kernel once (`_run_packed`), with them the
+     stretches run ATen's own kernel (benchmarks/bench_lengths.py).
 
 The function holds no value named after the spec, so its locals are plain names.
 """
 
 from __future__ import annotations
 
-# on a CPU, a batch with more distinct lengths than this runs the masked generated loop instead of
-# one kernel call per stretch of steps (benchmarks/bench_lengths.py)
+# on a CPU, a batch with more distinct lengths than this does not run oneDNN's kernel per stretch
+# of steps (each new shape is set up anew): torch's packed kernel, or ATen's per stretch
+# (benchmarks/bench_lengths.py)
 MAX_STRETCHES = 4
 
 
@@ -115,12 +117,13 @@ def _fused_packed(fname: str, loop_fname: str, std, cached: bool) -> list:
     hx = "[h0, c0]" if c else "[h0]"
     lines += [
         "    lengths = mask__in.sum(1).to(torch.int64)",
-        f"    if x__in.device.type == 'cpu' and torch.unique(lengths).numel() > {MAX_STRETCHES}:",
-        "        # oneDNN sets up each call: over many stretches the generated loop is faster",
-        f"        return {loop_fname}(P__, pre__, x__in, mask__in, init__, memory__, reverse__, seqs__)",
+        f"    many = x__in.device.type == 'cpu' and torch.unique(lengths).numel() > {MAX_STRETCHES}",
         "    x = _flip_within(x__in, lengths) if reverse__ else x__in",
-        f"    y, finals = _run_by_length({std.kind!r}, x, {hx}, (w_ih, w_hh, b_ih, b_hh), lengths, "
-        "torch.is_grad_enabled())",
+        "    if many and not torch.is_grad_enabled():  # inference: torch's packed kernel, one call",
+        f"        y, finals = _run_packed({std.kind!r}, x, {hx}, (w_ih, w_hh, b_ih, b_hh), lengths, False)",
+        "    else:  # one call per stretch; over many stretches ATen's kernel, not oneDNN's (set up per shape)",
+        f"        y, finals = _run_by_length({std.kind!r}, x, {hx}, (w_ih, w_hh, b_ih, b_hh), lengths, "
+        "torch.is_grad_enabled(), not many)",
         "    y = _flip_within(y, lengths) if reverse__ else y",
     ]
     lines.append(_finish(std, "finals[0][0]", "finals[1][0]"))

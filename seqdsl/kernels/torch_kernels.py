@@ -119,6 +119,19 @@ def _masked_attention(q, k, v, keymask, heads, causal):
     return out.transpose(1, 2).reshape(B, T, v.shape[-1])
 
 
+def _run_packed(kind, x, hx, weights, lengths, train):
+    """torch._VF's kernel `kind` once over the packed batch (pack_padded_sequence, as torch.nn's
+    recurrent modules run one): any number of distinct lengths in one call, with no per-call
+    set-up. Returns what `_run_by_length` returns."""
+    rnn = torch.nn.utils.rnn
+    packed = rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    hs = [h.index_select(1, packed.sorted_indices) for h in hx]
+    out = getattr(torch._VF, kind)(packed.data, packed.batch_sizes, tuple(hs) if len(hs) > 1 else hs[0], weights,
+                                   True, 1, 0.0, train, False)
+    y, _ = rnn.pad_packed_sequence(packed._replace(data=out[0]), batch_first=True, total_length=x.shape[1])
+    return y, [h.index_select(1, packed.unsorted_indices) for h in out[1:]]
+
+
 def _stack(items):
     """Per-step values, each (B, ...), as one sequence (B, T, ...): torch.stack, or a view of the
     one value when there is one step (each step of generation), which stack would copy."""
@@ -134,13 +147,21 @@ def _flip_within(x, lengths):
     return x.gather(1, index.view(index.shape + (1,) * (x.dim() - 2)).expand(x.shape))
 
 
-def _run_by_length(kind, x, hx, weights, lengths, train):
+def _run_by_length(kind, x, hx, weights, lengths, train, vendor=True):
     """torch._VF's fused kernel `kind` ("lstm", "gru", "rnn_tanh", "rnn_relu") over a padded batch
     x (B, T, I) whose sample b has lengths[b] real steps; hx the initial states, each (1, B, H).
     The samples run longest first, and the kernel is called once per stretch of steps over which
     no sample ends, on the samples still running: padding is never computed, and each sample's
     final states are those of its own last step. Returns (outputs (B, T, H), zero at padding,
-    [final states, each (1, B, H)])."""
+    [final states, each (1, B, H)]). `vendor=False`: ATen's own kernel, not oneDNN's, which sets
+    each new shape up anew (many distinct lengths: each stretch is a new shape)."""
+    if not vendor:
+        before = torch.backends.mkldnn.enabled
+        torch.backends.mkldnn.enabled = False
+        try:
+            return _run_by_length(kind, x, hx, weights, lengths, train)
+        finally:
+            torch.backends.mkldnn.enabled = before
     fn = getattr(torch._VF, kind)
     batch, steps = x.shape[0], x.shape[1]
     lens = [int(n) for n in lengths.tolist()]
