@@ -6,7 +6,8 @@
    shape, NumPy and torch. Target ≤ 1.15×.
 3. A batch with lengths vs the same batch padded to 100 without lengths (torch fused, which
    skips the padding; the loops step over all T): 32 different lengths from 10 to 100, and 4
-   (a batch bucketed by length). Less than 1× where padding is skipped.
+   (a batch bucketed by length), forward and forward+backward, fresh lengths at every call.
+   Less than 1× where padding is skipped.
 Shape (B, T, I, H) = (32, 100, 64, 256), float32, CPU.
 
 Run: `.venv/bin/python benchmarks/bench_lengths.py` (part of `make bench`).
@@ -99,24 +100,32 @@ def masked_vs_unmasked(rng) -> None:
 
 
 def spread_vs_padded(rng) -> None:
-    """Lengths vs the same batch padded (no lengths): the fused kernel runs once per stretch of
-    steps over which no sample ends, so it skips the padding but pays oneDNN's per-call set-up
-    (~0.4 ms on this CPU) once per distinct length: a win for batches bucketed by length (a few
-    distinct lengths), not for 32 different ones."""
+    """Lengths vs the same batch padded (no lengths), forward (inference) and forward+backward
+    (training), fresh lengths at every call as in training. The fused kernel runs once per stretch
+    of steps over which no sample ends on oneDNN, which sets each new shape up anew (~0.4 ms on
+    this CPU): a win for batches bucketed by length (a few distinct lengths). With more than 4,
+    inference runs torch's packed kernel once and training the stretches on ATen's own kernel."""
     mod = seqdsl.compile(ROOT / "specs/lstm.seq", backend="torch", sizes={"I": I, "H": H})
-    x = torch.randn(B, T, I)
-    cases = {"32 lengths 10..100": spread(rng), "4 lengths 25/50/75/100": rng.choice([25, 50, 75, 100], size=B)}
+    x = torch.randn(B, T, I, requires_grad=True)
+    cases = {"32 lengths 10..100": lambda: spread(rng),
+             "4 lengths 25/50/75/100": lambda: rng.choice([25, 50, 75, 100], size=B)}
 
-    def run(lengths):
+    def run(make, grad):
         def f():
-            with torch.no_grad():
-                mod(x=x, lengths=lengths)
+            lengths = None if make is None else {"x": make()}
+            if grad:
+                out, fin = mod(x=x, lengths=lengths)
+                (out["y"].sum() + fin["c"].sum()).backward()
+            else:
+                with torch.no_grad():
+                    mod(x=x, lengths=lengths)
         return f
 
-    t = timeit({"padded": run(None), **{k: run({"x": v}) for k, v in cases.items()}})
-    for k, v in cases.items():
-        print(f"standard LSTM (torch, fused) forward, {k} (mean {v.mean():.0f}) vs padded to 100 without lengths: "
-              f"{t[k] * 1e3:7.2f} ms vs {t['padded'] * 1e3:7.2f} ms  ratio {t[k] / t['padded']:.2f}")
+    for grad, what in ((False, "forward"), (True, "forward+backward")):
+        t = timeit({"padded": run(None, grad), **{k: run(v, grad) for k, v in cases.items()}})
+        for k in cases:
+            print(f"standard LSTM (torch, fused) {what}, {k} vs padded to 100 without lengths: "
+                  f"{t[k] * 1e3:7.2f} ms vs {t['padded'] * 1e3:7.2f} ms  ratio {t[k] / t['padded']:.2f}")
 
 
 def main() -> None:

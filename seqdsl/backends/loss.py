@@ -100,6 +100,13 @@ class NumpyOps:
         return np.take_along_axis(x, np.asarray(idx)[..., None], -1)[..., 0]
 
     @staticmethod
+    def chosen_log_prob(x, idx):
+        """log_softmax(x)[..., idx] without the whole log_softmax: x[idx] - logsumexp(x)."""
+        m = x.max(-1, keepdims=True)
+        lse = (m + np.log(np.exp(x - m).sum(-1, keepdims=True)))[..., 0]
+        return NumpyOps.take_last(x, idx) - lse
+
+    @staticmethod
     def mask(mask, like):
         return mask.astype(like.dtype)
 
@@ -118,6 +125,13 @@ class TorchOps:
     @staticmethod
     def take_last(x, idx):
         return x.gather(-1, idx.long().unsqueeze(-1)).squeeze(-1)
+
+    @staticmethod
+    def chosen_log_prob(x, idx):
+        """log_softmax(x)[..., idx] without the whole log_softmax: x[idx] - logsumexp(x)."""
+        import torch
+
+        return TorchOps.take_last(x, idx) - torch.logsumexp(x, -1)
 
     @staticmethod
     def mask(mask, like):

@@ -126,7 +126,7 @@ def _greedy(stepper, y, state, prev, max_len) -> Generated:
 def _finish(exe, logits, toks, extras) -> Generated:
     ops = exe._loss_ops  # the log-probabilities on the executable's own arrays, in its dtype
     tokens = ops.stack(toks, 1)
-    chosen = exe._to_numpy(ops.take_last(ops.log_softmax(ops.stack(logits, 1)), tokens)).astype(np.float64)
+    chosen = exe._to_numpy(ops.chosen_log_prob(ops.stack(logits, 1), tokens)).astype(np.float64)
     tok = exe._to_numpy(tokens).astype(np.int64)
     B, L = tok.shape
     ends = tok == END
