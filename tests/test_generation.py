@@ -652,3 +652,31 @@ def test_one_step_runs_the_cell_kernel(spec):
         g1 = torch.autograd.grad(got[0]["y"].sum(), list(fused.params.values()))
         g2 = torch.autograd.grad(want[0]["y"].sum(), list(loop.params.values()))
         assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(g1, g2))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_step_checks_its_state_and_previous(backend):
+    """step() names what is wrong with the state or the previous predictions it is given."""
+    from seqdsl.backends.validate import InputError, UnknownName
+
+    path = next(p for p, n in STEPPING if n == "AttnTranslate")
+    exe = build(path, "AttnTranslate", backend)
+    src = np.array([[4, 5, 6], [7, 8, 9]])
+    state = exe.begin(src=src if backend == "numpy" else torch.as_tensor(src), lengths={"src": np.array([3, 2])})
+    assert "lengths:dec.m" in state  # the attended memory's lengths travel with the state
+    prev = np.array([START, START])
+    exe.step(state, word=prev)
+    cases = [
+        ({k: v for k, v in state.items() if k != "dec.h"}, {"word": prev}, UnknownName, r"the state lacks \['dec.h'\]"),
+        ({**state, "dec.x": state["dec.h"]}, {"word": prev}, UnknownName, r"has unknown entries \['dec.x'\]"),
+        ({**state, "lengths:src": np.array([3, 2])}, {"word": prev}, UnknownName,
+         r"has unknown entries \['lengths:src'\]"),
+        (state, {"char": prev}, UnknownName, "step\\(\\) takes the previous word; got 'char'"),
+        (state, {}, UnknownName, r"step\(\) needs the previous 'word' \(word=..., the start token 1"),
+        (state, {"word": np.array([START])}, InputError, "differ in batch size"),
+        (state, {"word": np.array([START, SIZES["Vt"]])}, InputError, r"token ids in \[0, 5\)"),
+        ([1], {"word": prev}, InputError, "step\\(\\) takes the state begin\\(\\) or step\\(\\) returned, a dict"),
+    ]
+    for st, previous, error, message in cases:
+        with pytest.raises(error, match=message):
+            exe.step(st, **previous)

@@ -42,6 +42,7 @@ class Stepper:
         self.state_names = list(self.info["states"])
         self.context = list(self.info["context"])
         self.inputs_from_state = self.context + self.state_names
+        self.length_keys = [LENGTHS + name for name in self.context]  # (begin: a context's lengths)
         self.step_outputs = list(plain["OUTPUTS"])
 
     @contextlib.contextmanager
@@ -116,7 +117,7 @@ class Stepper:
         exe = self.exe
         if check:
             self.check(state, previous)
-        masked = any(k.startswith(LENGTHS) for k in state)
+        masked = any(k in state for k in self.length_keys)
         ns = self.ns("step", masked)
         inputs = {name: state[name] for name in self.inputs_from_state}
         for name in self.previous:
@@ -140,7 +141,7 @@ class Stepper:
                              f"{type(state).__name__}")
         want = set(self.context) | set(self.state_names)
         missing = sorted(want - set(state))
-        unknown = sorted(k for k in state if k not in want and not k.startswith(LENGTHS))
+        unknown = sorted(k for k in state if k not in want and k not in self.length_keys)
         if missing or unknown:
             raise UnknownName(f"{name}: the state " + (f"lacks {missing}" if missing else "") +
                               (" and " if missing and unknown else "") + (f"has unknown entries {unknown}" if unknown
