@@ -786,6 +786,7 @@ class Lowerer:
                                 "(a model runs the cell over a sequence of them)")
         else:
             self.lower_sequential(self.defn.body)
+            self.predict.finish()
         if not any(d["op"] == Op.OUTPUT for _, d in self.g.nodes(data=True)):
             raise SpecError(f"{self.defn.kind} {self.defn.name} has no output", self.defn.span,
                             "add a line 'out y = ...'")

@@ -32,6 +32,7 @@ class PredictLowering:
         self.decls = {s.name: s for s in lw.defn.body if isinstance(s, A.Predict)}
         self.observed: dict = {}  # y -> its observed input node (made by the first read of y[t-1])
         self.first_read: dict = {}  # y -> the span of that read
+        self.made: dict = {}  # y -> (its statement, its distribution, the type of its logits or mean)
         for st in lw.defn.body:
             names = [st.name] if isinstance(st, A.InDecl) else list(st.targets) if isinstance(st, A.Assign) else []
             for n in names:
@@ -123,9 +124,14 @@ class PredictLowering:
                 declared = lw.type_of(s.type)
                 if declared.seq or declared.dims != t.dims:
                     raise SpecError(f"'{s.name}' is declared {declared} but its mean is {t}", args[0].span)
-        if s.name in self.observed:
-            self.check_previous(s, kind, t)
+        self.made[s.name] = (s, kind, t)
         add_node(lw.g, lw.fresh(f"out_{s.name}"), Op.OUTPUT, t, s.span, [(src, 0)], output=s.name, **attrs)
+
+    def finish(self) -> None:
+        """Once the whole model is lowered: each prediction read at t-1, before its 'out' line or after."""
+        for name, (s, kind, t) in self.made.items():
+            if name in self.observed:
+                self.check_previous(s, kind, t)
 
     def check_previous(self, s: A.Predict, kind: str, t: VType) -> None:
         """A model that reads y[t-1] predicts y at every step, with as many classes as it reads."""
