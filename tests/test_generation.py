@@ -242,9 +242,10 @@ def test_greedy_is_beam_search_of_width_one(path, name, backend):
 
 # ---- 3. a beam as wide as every sequence = brute force ------------------------------------------
 def all_hypotheses(V, L):
-    """Every sequence generation can end with: END at any length <= L (no END before), or L tokens without END."""
+    """Every sequence generation can end with: END at any length <= L (no END before), or L tokens without END;
+    never PAD or START (generation does not choose them)."""
     seen = set()
-    for s in itertools.product(range(V), repeat=L):
+    for s in itertools.product(range(START + 1, V), repeat=L):
         seen.add(s[:s.index(END) + 1] if END in s else s)
     return sorted(seen)
 
@@ -266,7 +267,7 @@ def test_full_width_beam_finds_the_best_sequence(path, name, backend):
     V, L = exe._ns["PREDICTED"][target(exe)]["classes"], 4
     assert V == 5
     seqs = all_hypotheses(V, L)
-    assert len(seqs) == 4 ** 4 + sum(4 ** i for i in range(L))  # 256 without END, 85 ending with it
+    assert len(seqs) == 2 ** 4 + sum(2 ** i for i in range(L))  # ids 2 (END), 3, 4: 16 without END, 15 with it
     not_greedy = 0
     for seed in (1, 2):
         set_weights(exe, seed, 3.0)
@@ -309,22 +310,24 @@ def test_sampling_is_reproducible_and_the_same_on_both_backends(path, name):
         if options.get("top_k") == 9:  # a top_k of the vocabulary (5) or more cuts nothing
             whole = np_exe.generate(**kw, max_len=30, strategy="sample", seed=7, temperature=1.3)
             np.testing.assert_array_equal(a.tokens, whole.tokens)
-        if options.get("top_k") == 2:  # every token is one of the 2 likeliest at its step
+        if options.get("top_k") == 2:  # every token is one of the 2 likeliest at its step, past PAD and START
             want = rescore_generated(np_exe, inputs, a)
-            top2 = np.argsort(-want["logp"], -1)[..., :2]
+            top2 = np.argsort(-want["logp"][..., START + 1:], -1)[..., :2] + START + 1
             real = np.arange(a.tokens.shape[1])[None] < a.lengths[:, None]
             assert ((top2 == a.tokens[..., None]).any(-1) | ~real).all()
 
 
 def test_sampling_draws_from_the_distribution():
     """The first token of many samples: frequencies within 5 standard deviations of the model's
-    probabilities, tempered by `temperature` and cut to the `top_k` likeliest."""
+    probabilities over the ids past PAD and START (never chosen), tempered by `temperature` and cut
+    to the `top_k` likeliest; the log-probabilities reported are the model's own."""
     exe = set_weights(build(*_charlm()), seed=4, scale=2.0)
     N = 4000
     out, _ = exe.step(exe.begin(batch=1), char=np.array([START]))
     logp = log_softmax(out["char"][0])
+    allowed = np.where(np.arange(logp.size) > START, logp, -np.inf)
     for temperature, top_k in [(1.0, None), (0.5, None), (2.0, 3)]:
-        z = logp / temperature
+        z = allowed / temperature
         if top_k:
             z = np.where(z < np.sort(z)[-top_k], -np.inf, z)
         p = np.exp(log_softmax(z))

@@ -8,6 +8,11 @@ Out: `generate(stepper, inputs, ...)` → `Generated(tokens, lengths, scores, lo
      token's log-probability, 0 at padding) and outputs: every other output of the step (attention
      weights `attn` (B, L, S), ...), per generated step (0 at padding).
 
+A model that reads its previous prediction never chooses `vocab.PAD` or `vocab.START` (ids 0 and 1:
+padding, and the token its first step reads): each step chooses among the ids from `vocab.END` up
+(when the vocabulary has more than those two), while the log-probabilities and scores reported
+are the model's own, as teacher-forced rescoring gives them.
+
 Bookkeeping is NumPy on the host; the executable's arrays (tensors for torch) stay where they are,
 and only the step's distribution parameters come back each step. Sampling draws from
 `numpy.random.default_rng(seed)`, so a seed gives the same tokens on both backends.
@@ -26,7 +31,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..vocab import END, PAD
+from ..vocab import END, PAD, START
 from .validate import InputError
 
 Generated = namedtuple("Generated", "tokens lengths scores log_probs outputs")
@@ -69,7 +74,15 @@ def _feed_prompt(stepper, y, state, prompt, batch):
     return state, prev
 
 
-def _pick(logp, strategy, temperature, top_k, rng):
+def _first_choice(stepper, y) -> int:
+    """The lowest id step-wise generation may choose: past PAD and START, when the vocabulary has more."""
+    return START + 1 if stepper.predicted[y]["classes"] > START + 1 else 0
+
+
+def _pick(logp, strategy, temperature, top_k, rng, lo=0):
+    """The chosen ids (B,) among ids >= lo, from log-probabilities (B, V)."""
+    if lo:
+        logp = np.concatenate([np.full((logp.shape[0], lo), -np.inf), logp[:, lo:]], 1)
     if strategy == "greedy":
         return logp.argmax(-1)
     z = logp / temperature
@@ -104,12 +117,13 @@ def _greedy(stepper, y, state, prev, max_len) -> Generated:
     log-probabilities, lengths and padding are worked out once at the end."""
     exe = stepper.exe
     prev = exe._tokens(prev)
+    lo = _first_choice(stepper, y)
     logits, toks = [], []
     extras = {k: [] for k in stepper.step_outputs if k != y}
     done = None
     for _ in range(max_len):
         out, state = stepper.step(state, {y: prev}, check=False)
-        prev = out[y].argmax(-1)
+        prev = out[y][:, lo:].argmax(-1) + lo if lo else out[y].argmax(-1)
         logits.append(out[y])
         toks.append(prev)
         for k, v in extras.items():
@@ -146,10 +160,11 @@ def _sample(stepper, y, state, prev, batch, max_len, temperature, top_k, seed) -
     done = np.zeros(batch, bool)
     toks, logps, extras = [], [], {}
     lens = np.full(batch, max_len, dtype=np.int64)
+    lo = _first_choice(stepper, y)
     for t in range(max_len):
         out, state = stepper.step(state, {y: stepper.exe._tokens(prev)}, check=False)
         logp = log_softmax(stepper.exe._to_numpy(out[y]).astype(np.float64))
-        tok = _pick(logp, strategy, temperature, top_k, rng)
+        tok = _pick(logp, strategy, temperature, top_k, rng, lo)
         tok = np.where(done, PAD, tok)
         logps.append(np.where(done, 0.0, logp[np.arange(batch), tok]))
         toks.append(tok)
@@ -179,8 +194,17 @@ def _check_options(name, max_len, strategy, beam, temperature, top_k, length_pen
         raise ValueError(f"{name}: temperature must be a number > 0, got {temperature!r}")
     if top_k is not None and (not isinstance(top_k, (int, np.integer)) or top_k < 1):
         raise ValueError(f"{name}: top_k must be a whole number >= 1 or None, got {top_k!r}")
-    if not (isinstance(length_penalty, (int, float)) and np.isfinite(length_penalty)):
-        raise ValueError(f"{name}: length_penalty must be a number, got {length_penalty!r}")
+    if not (isinstance(length_penalty, (int, float)) and np.isfinite(length_penalty) and length_penalty >= 0):
+        raise ValueError(f"{name}: length_penalty must be a number >= 0 (0 ranks by log p alone, 1 by log p per "
+                         f"token), got {length_penalty!r}")
+    unused = [f"beam={beam}"] if beam != 1 and strategy != "beam" else []
+    if strategy != "sample":
+        unused += [f"temperature={temperature!r}"] if temperature != 1.0 else []
+        unused += [f"top_k={top_k!r}"] if top_k is not None else []
+    unused += [f"length_penalty={length_penalty!r}"] if length_penalty != 1.0 and strategy != "beam" else []
+    if unused:
+        raise ValueError(f"{name}: {', '.join(unused)} would do nothing with strategy={strategy!r}; beam= and "
+                         "length_penalty= are for strategy='beam', temperature= and top_k= for strategy='sample'")
 
 
 class _Finished:
@@ -207,6 +231,7 @@ def _beam(stepper, y, state, prev, batch, max_len, K, alpha) -> Generated:
     extras: dict = {}
     fin = _Finished(batch, alpha)
     active = np.ones(batch, bool)
+    lo = _first_choice(stepper, y)
     for _ in range(max_len):
         out, state = stepper.step(state, {y: exe._tokens(prev)}, check=False)
         logp = log_softmax(exe._to_numpy(out[y]).astype(np.float64))  # (B*K, V)
@@ -215,7 +240,9 @@ def _beam(stepper, y, state, prev, batch, max_len, K, alpha) -> Generated:
             if k != y:
                 a = exe._to_numpy(v)[:, None]
                 extras[k] = a if k not in extras else np.concatenate([extras[k], a], 1)
-        total = (cum.reshape(-1, 1) + logp).reshape(batch, K * V)
+        total = cum.reshape(-1, 1) + logp
+        total[:, :lo] = -np.inf  # (never chosen)
+        total = total.reshape(batch, K * V)
         n = min(2 * K, K * V)
         part = np.argpartition(-total, n - 1, axis=1)[:, :n] if n < K * V else np.tile(np.arange(K * V), (batch, 1))
         vals = np.take_along_axis(total, part, 1)

@@ -35,6 +35,7 @@ class Stepper:
         self._parts: dict = {}
         self._boundaries: dict = {}
         self._params = None  # the executable's parameters while generation steps (`cached`)
+        self._cached: list = []  # the step modules whose once-values are kept meanwhile
         plain = exe._part_ns("step", False)
         self.info = plain["STEP"]
         self.predicted = {k: v for k, v in exe._ns["PREDICTED"].items()}
@@ -51,7 +52,7 @@ class Stepper:
         put together, the attended memory's projection) at the first step and keeps it (`_CACHE`;
         within one generation the parameters and the memory do not change: beam search only
         reorders copies of a sample's rows)."""
-        made = [self.ns("step", m) for m in (False, True)]
+        made = self._cached = [self.ns("step", m) for m in (False, True)]
         for ns in made:
             ns["_CACHE"] = {}
             self.exe._forward_ns(ns, None, check_only=True)  # the module's dtype and device, set once
@@ -59,7 +60,7 @@ class Stepper:
         try:
             yield
         finally:
-            self._params = None
+            self._params, self._cached = None, []
             for ns in made:
                 ns["_CACHE"] = None
 
@@ -169,5 +170,11 @@ class Stepper:
                     raise InputError(f"{name}: the previous '{k}' must hold token ids in [0, {p['classes']})")
 
     def reorder(self, state: dict, index) -> dict:
-        """The state with its batch axis indexed by `index` (numpy ints): beams picked, repeated or dropped."""
+        """The state with its batch axis indexed by `index` (numpy ints): beams picked, repeated or dropped.
+        The once-values kept while generating (an attended memory's projection, one row per sample)
+        hold for rows reordered within their sample (beams); a new batch size (the beams of a prompt
+        fed to each sample once) makes them anew at the next step."""
+        if self._cached and state and len(index) != next(iter(state.values())).shape[0]:
+            for ns in self._cached:
+                ns["_CACHE"].clear()
         return {k: self.exe._take(v, index) for k, v in state.items()}
