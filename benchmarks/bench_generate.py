@@ -45,6 +45,7 @@ from seqdsl.vocab import END, START  # noqa: E402
 B, S, MAX_LEN = 32, 20, 50  # AttnTranslate: batch, source length, generated tokens
 CHARS = (250, 500, 1000)  # CharLM lengths (linearity); the last one is the comparison of 2.
 BEAM = 5
+FIRST = START + 1  # generation chooses among the ids from </s> up: never <pad> (0) or <s> (1)
 
 
 def timeit(fns: dict, repeat: int) -> dict:
@@ -120,7 +121,7 @@ class AttnByHand:
             ctx = torch.bmm(a[:, None], m)[:, 0]  # sum(a * m)
             h, c = self.cell(torch.cat([x, ctx], -1), (h, c))
             z = self.out(h)
-            tok = z.argmax(-1)
+            tok = z[:, FIRST:].argmax(-1) + FIRST  # never <pad> or <s>, as seqdsl
             if trace:
                 logits.append(z)
                 attns.append(a)
@@ -161,7 +162,7 @@ class CharByHand:
             x = torch.nn.functional.one_hot(prev, self.V).float()
             h, c = self.cell(x, (h, c))
             z = self.out(h)
-            tok = z.argmax(-1)
+            tok = z[:, FIRST:].argmax(-1) + FIRST  # never <pad> or <s>, as seqdsl
             if trace:
                 logits.append(z)
             toks.append(tok)
@@ -249,7 +250,7 @@ def step_loop(exe, y, rows, max_len, **inputs):
         toks = []
         for _ in range(max_len):
             out, state = exe.step(state, **{y: prev})
-            prev = out[y].argmax(-1)
+            prev = out[y][:, FIRST:].argmax(-1) + FIRST
             toks.append(prev)
         return torch.stack(toks, 1)
 
