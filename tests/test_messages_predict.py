@@ -49,8 +49,8 @@ CASES = {
                               "<string>:12:13: error: 'label' is predicted once per sample, so it has no previous "
                               "step to read", "label[t-1] needs a prediction per step: a seq[N] of logits"),
     "vocabulary-read-after": ("    in w: seq<int>\n    r = R(V, H) over onehot(w, V)\n"
-                              "    out word ~ categorical(linear(r.y, V))\n    s = R(4, H) over embed(word[t-1], 7, 4)\n"
-                              "    out q = s.y",
+                              "    out word ~ categorical(linear(r.y, V))\n"
+                              "    s = R(4, H) over embed(word[t-1], 7, 4)\n    out q = s.y",
                               "<string>:12:22: error: 'word' has 5 classes (its logits) but word[t-1] is read with a "
                               "vocabulary of 7", "the vocabulary that reads the previous prediction must be the one"),
     "vocabulary": ("    r = R(4, H) over embed(word[t-1], 7, 4)\n    out word ~ categorical(linear(r.y, V))",

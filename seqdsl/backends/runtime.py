@@ -3,7 +3,8 @@
 In:  a generated module's namespace (`PARAMS`, `INPUTS`, `STATE_SHAPES`, `DTYPE`, `forward`, ...),
      its source and filename, and the spec's names for its dims (for messages).
 Out: `NumpyExecutable`: `.params` (spec name → array), `init_params(seed)`,
-     `save(path)` / `load(path)` (.npz, allow_pickle=False, names, shapes and dtypes checked),
+     `save(path)` (.npz) / `load(path)` (.npz, allow_pickle=False, or safetensors, whichever the
+     file's first bytes say; names, shapes and dtypes checked the same way for both),
      `example_inputs(batch, steps, seed)`, `outputs, final = exe(**inputs, state=None)` and
      `value_and_grad(...)`; every argument is checked by `validate.Boundary` before generated code
      runs. It deep-copies and pickles (the namespace is rebuilt from the source), and its repr
@@ -14,14 +15,18 @@ Out: `NumpyExecutable`: `.params` (spec name → array), `init_params(seed)`,
      not regular files are refused) and `read_weights_file` (clear `SpecError`s for missing, empty,
      truncated or foreign files; FIFOs and devices are refused before they are opened, and files
      larger than `weights_limit(PARAMS)` before they are read). `load_npz` checks member names,
-     then each member's .npy header (dtype, shape), before reading any array data. Paths with a
-     NUL byte are refused with a message naming them.
+     then each member's .npy header (dtype, shape), before reading any array data. `load_weights`
+     (both backends' `load`) reads .npz that way or safetensors (the header's names, dtypes and
+     shapes checked before the safetensors package reads the tensors; never pickle), deciding by
+     content (`weights_format`: b"PK" is a zip, an 8-byte length then b"{" safetensors). Paths
+     with a NUL byte are refused with a message naming them.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import struct
 
 import numpy as np
 
@@ -161,6 +166,9 @@ def read_weights_file(path, expect: str, limit: int | None = None) -> bytes:
     return data
 
 
+WEIGHTS_FILE = "an .npz or safetensors file"
+
+
 def _check_npz_magic(path, data: bytes) -> None:
     """Refuse a single .npy array or anything that is not a zip archive, before unzipping."""
     if data.startswith(b"\x93NUMPY"):
@@ -169,6 +177,20 @@ def _check_npz_magic(path, data: bytes) -> None:
     if not data.startswith(b"PK"):
         raise SpecError(f"cannot load weights from {path}: not an .npz file (an .npz file is a zip archive "
                         "of named arrays, as written by exe.save)")
+
+
+def weights_format(data: bytes, path) -> str:
+    """"npz" (a zip archive: b"PK" first) or "safetensors" (an 8-byte little-endian header length,
+    then the JSON header's b"{"), read from the file's first bytes; anything else is a `SpecError`."""
+    if data.startswith(b"PK"):
+        return "npz"
+    if len(data) > 8 and data[8:9] == b"{":
+        return "safetensors"
+    if data.startswith(b"\x93NUMPY"):
+        _check_npz_magic(path, data)
+    raise SpecError(f"cannot load weights from {path}: not an .npz file (a zip archive of named arrays, as "
+                    "exe.save writes) or a safetensors file (an 8-byte header length, then JSON, as module.save "
+                    "writes)")
 
 
 def _npy_header(zf, info, k: str, path) -> tuple:
@@ -227,12 +249,17 @@ def load_npz(path, expected: dict | None = None) -> dict:
     """Named arrays from an .npz file (allow_pickle=False), with a clear `SpecError` for anything else.
     With `expected` (the spec's `PARAMS`), the member names are checked first and each member's
     .npy header (shape, dtype) before any array data is read, so a declared huge array never is."""
+    limit = weights_limit(expected) if expected is not None else None
+    data = read_weights_file(path, "an .npz file", limit)
+    return npz_arrays(data, path, expected, limit)
+
+
+def npz_arrays(data: bytes, path, expected: dict | None, limit) -> dict:
+    """`load_npz` on the bytes of the file `path`."""
     import io
     import zipfile
     import zlib
 
-    limit = weights_limit(expected) if expected is not None else None
-    data = read_weights_file(path, "an .npz file", limit)
     _check_npz_magic(path, data)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -253,6 +280,86 @@ def load_npz(path, expected: dict | None = None) -> dict:
         if kind not in ("float", "int"):
             raise SpecError(f"cannot load weights from {path}: array '{k}' holds {kind}, not real numbers")
     return arrays
+
+
+# safetensors dtype codes → what they hold, in `_kind`'s words
+ST_DTYPES = {**dict.fromkeys(("F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"), "float"),
+             **dict.fromkeys(("I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8"), "int"),
+             "BOOL": "booleans", "C64": "complex numbers"}
+
+
+def safetensors_header(data: bytes, path) -> dict:
+    """name → (dtype code, shape) from a safetensors file's JSON header, read before any tensor is:
+    a header that is not one is a `SpecError` (damaged or truncated)."""
+    import json
+
+    damaged = f"cannot load weights from {path}: the safetensors file is damaged or truncated"
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > len(data) - 8:
+        raise SpecError(f"{damaged} (its header says {n} bytes, and {len(data) - 8} follow)")
+    try:
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        out = {}
+        for name, info in header.items():
+            if name != "__metadata__":
+                shape = tuple(info["shape"])
+                if not isinstance(info["dtype"], str) or not all(type(d) is int and d >= 0 for d in shape):
+                    raise ValueError(f"tensor {name!r} has dtype {info['dtype']!r} and shape {list(shape)}")
+                out[name] = (info["dtype"], shape)
+    except (ValueError, KeyError, TypeError) as e:
+        raise SpecError(f"{damaged} ({e})") from None
+    return out
+
+
+def _check_safetensors(path, expected: dict, header: dict) -> None:
+    """The tensors a safetensors header declares against the spec's `PARAMS`: the names, then each
+    one's dtype (real numbers) and shape, as `check_loaded` checks arrays."""
+    check_loaded_names(expected, header, path)
+    for k, (code, shape) in header.items():
+        kind = ST_DTYPES.get(code, f"values of dtype {code}")
+        if kind not in ("float", "int"):
+            raise SpecError(f"{path}: parameter {k} holds {kind}; weights are real numbers")
+        if shape != tuple(expected[k][0]):
+            raise SpecError(f"{path}: parameter {k} has shape {shape}, the spec says {tuple(expected[k][0])}")
+
+
+def load_weights(path, expected: dict, safetensors_reader) -> dict:
+    """name → array of the weights file `path`, .npz or safetensors whichever its first bytes say
+    (`weights_format`). An .npz file is read as `load_npz` reads it (allow_pickle=False, the names
+    and .npy headers checked before any data); a safetensors file has its header's names, dtypes and
+    shapes checked the same way, then is read by the safetensors package: `safetensors_reader(path)`
+    → (load(bytes) → dict, the dtype codes it can read, None: all). The caller then checks the
+    arrays with `check_loaded`, whichever the format."""
+    limit = weights_limit(expected)
+    data = read_weights_file(path, WEIGHTS_FILE, limit)
+    if weights_format(data, path) == "npz":
+        return npz_arrays(data, path, expected, limit)
+    header = safetensors_header(data, path)
+    _check_safetensors(path, expected, header)
+    load, readable = safetensors_reader(path)
+    for k, (code, _shape) in header.items():
+        if readable is not None and code not in readable:
+            raise SpecError(f"cannot load weights from {path}: parameter {k} holds {code} numbers, which NumPy "
+                            "has no type for", None, "load them with the torch backend, or save them as float32")
+    try:
+        return load(data)
+    except Exception as e:  # safetensors raises its own error types
+        raise SpecError(f"cannot load weights from {path}: the safetensors file is damaged or truncated "
+                        f"({type(e).__name__}: {e})") from None
+
+
+def numpy_safetensors(path) -> tuple:
+    """(safetensors.numpy.load, the dtype codes NumPy has a type for) for `load_weights`: the package
+    is needed only to read a safetensors file, and torch never."""
+    try:
+        from safetensors.numpy import load
+    except ImportError:
+        raise SpecError(f"cannot load weights from {path}: reading a safetensors file needs the safetensors "
+                        "package (not torch)", None, "install it with 'pip install safetensors', or save the "
+                        "weights as .npz") from None
+    return load, {k for k in ST_DTYPES if not k.startswith(("BF", "F8"))}
 
 
 # ---- the NumPy executable ---------------------------------------------------------------
@@ -298,7 +405,9 @@ class NumpyExecutable(Predicting):
         write_file(path, lambda f: np.savez(f, **params), "weights")
 
     def load(self, path) -> None:
-        arrays = load_npz(path, self.param_specs)
+        """Read weights from `path`: .npz (as `save` writes) or safetensors (as the torch module's
+        `save` writes), whichever the file's first bytes say; never pickle."""
+        arrays = load_weights(path, self.param_specs, numpy_safetensors)
         check_loaded(self.param_specs, arrays, path)
         self.params = {k: v.astype(self.dtype) for k, v in arrays.items()}
 

@@ -4,9 +4,10 @@ In:  generated source, its namespace and filename, and the spec's names for its 
 Out: `SeqModule`, an nn.Module whose parameters are nn.Parameters named by the spec
      (`state_dict()` keys and `params` are the spec's names, `enc.W_ii`; they are stored in a
      container child under names that cannot clash with nn.Module attributes like `forward`),
-     with `init_params(seed)`, `example_inputs(...)`, `save/load` (safetensors only; `torch.load`
-     is never used) and `outputs, final = module(**inputs, state=None)`. Inputs and initial states
-     are checked by `validate.Boundary` before generated code or a torch._VF kernel sees them.
+     with `init_params(seed)`, `example_inputs(...)`, `save` (safetensors) / `load` (safetensors or
+     .npz, by the file's content; `torch.load` is never used) and `outputs, final =
+     module(**inputs, state=None)`. Inputs and initial states are checked by `validate.Boundary`
+     before generated code or a torch._VF kernel sees them.
      The module's dtype and device are those of a non-persistent buffer set from the compile's
      `DTYPE` and moved by `.to()`, so a module without parameters runs in its dtype too.
      It deep-copies and pickles (the namespace is rebuilt from the source); `print(module)` names
@@ -31,8 +32,7 @@ from .runtime import (
     draw,
     example_inputs,
     exec_module,
-    read_weights_file,
-    weights_limit,
+    load_weights,
 )
 from .validate import Boundary, TorchTensors, UnknownName
 
@@ -232,16 +232,12 @@ class SeqModule(Predicting, nn.Module):
         write_file(path, lambda f: f.write(data), "weights")
 
     def load(self, path) -> None:
-        """Read weights written by `save` (safetensors only; never pickle)."""
-        st = _safetensors()
-        data = read_weights_file(path, "a safetensors file", weights_limit(self.param_specs))
-        try:
-            tensors = st.load(data)
-        except Exception as e:  # safetensors raises its own error types
-            raise SpecError(f"cannot load weights from {path}: not a safetensors file, or a damaged one ({e})") \
-                from None
-        check_loaded(self.param_specs, tensors, path)
-        self.load_state_dict({k: v.to(self.dtype) for k, v in tensors.items()})
+        """Read weights from `path`: safetensors (as `save` writes) or .npz (as the NumPy executable's
+        `save` writes, allow_pickle=False), whichever the file's first bytes say; never pickle."""
+        arrays = load_weights(path, self.param_specs, lambda _path: (_safetensors().load, None))
+        check_loaded(self.param_specs, arrays, path)
+        self.load_state_dict({k: (torch.from_numpy(v.astype(v.dtype.newbyteorder("=")))  # .npz: a native copy
+                                  if isinstance(v, np.ndarray) else v).to(self.dtype) for k, v in arrays.items()})
 
 
 def make_module(source: str, ns: dict, filename: str, symbols: dict | None = None, variants=None) -> SeqModule:

@@ -97,6 +97,7 @@ def parse_map(items) -> dict:
 
 def cmd_train(args) -> int:
     from ..train.loop import train
+    from ..train.options import check_device
 
     if args.checkpoint_every is not None and args.checkpoint_every < 1:
         raise SpecError(f"--checkpoint-every must be a whole number >= 1, got {args.checkpoint_every}")
@@ -106,6 +107,8 @@ def cmd_train(args) -> int:
         low = 0 if flag in ("warmup", "seed") else 1
         if v is not None and v < low:
             raise SpecError(f"--{flag} must be a whole number >= {low}, got {v}")
+    if args.backend == "torch":
+        check_device(args.device, "--device")
     train(args.file, name=args.defn, data=args.data, valid=args.valid, out=args.out, epochs=args.epochs,
           steps=args.steps, batch=args.batch, lr=args.lr, optimizer=args.optimizer, clip=args.clip,
           schedule=args.schedule, warmup=args.warmup, seed=args.seed, resume=args.resume, backend=args.backend,

@@ -54,8 +54,18 @@ def reverse(n: int, rng, min_len: int = 1, max_len: int = 10) -> list:
     return [{"src": e["src"], "word": e["src"][::-1]} for e in copy(n, rng, min_len, max_len)]
 
 
+INT64_DIGITS = 18  # the most digits rng.integers draws a number of in one go (10**19 > the int64 maximum)
+
+
 def _number(rng, k: int) -> int:
-    return int(rng.integers(0, 10)) if k == 1 else int(rng.integers(10 ** (k - 1), 10 ** k))
+    """A number of exactly `k` digits (0 to 9 for one digit, else no leading zero), uniformly. Up to
+    INT64_DIGITS digits in one draw (the files those lengths gave stay the same); longer, digit by
+    digit: the first 1 to 9, the others 0 to 9 (a Python int, any length)."""
+    if k == 1:
+        return int(rng.integers(0, 10))
+    if k <= INT64_DIGITS:
+        return int(rng.integers(10 ** (k - 1), 10 ** k))
+    return int(str(int(rng.integers(1, 10))) + _digits(rng, k - 1))
 
 
 def addition(n: int, rng, min_len: int = 1, max_len: int = 3) -> list:

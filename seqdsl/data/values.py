@@ -6,6 +6,11 @@ Out: `json_value(field, v)` / `tsv_value(field, text)` → (mode, payload): ("te
      numbers, ("numbers", np.float64 array of shape (T,) + dims or dims) for number fields. What is
      wrong is a `Bad` exception whose message the reader places at the file, line and field.
 
+Text is checked here, where the reader can still place the error: a label is text with something
+other than whitespace in it (an empty label or TSV cell is an error, not a class named ""), and no
+text holds a lone surrogate (JSON's "\\ud800" escapes: not Unicode that UTF-8 can write, so no
+vocabulary could hold it).
+
 JSON: a token field takes text or a list of ids, a label text or a class id, a vector field a list
 of numbers (a sequence of vectors: a list of lists), a value a number. TSV cells are text: tokens
 and labels as they are, a vector as numbers separated by spaces, a sequence of vectors as steps
@@ -16,10 +21,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 
 MAX_ID = (1 << 31) - 1
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Bad(Exception):
@@ -51,11 +58,25 @@ def _whole(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def text_value(field, text: str, cell: bool = False) -> tuple:
+    """("text", `text`) of a token or label field, checked: a label is not empty or whitespace only,
+    and no text holds a lone surrogate. `cell`: the text is a TSV cell (for the message)."""
+    if field.kind == "label" and not text.strip():
+        what = ("an empty cell" if cell else "empty text") if not text else f"only whitespace ({_excerpt(text)})"
+        raise Bad(f"is {what}; a label is non-empty text" + ("" if cell else " or a class id (a whole number)"))
+    if not text.isascii():
+        m = SURROGATE.search(text)
+        if m:
+            raise Bad(f"character {m.start()} of its text is \\u{ord(m.group()):04x}, a lone surrogate: not a "
+                      "character UTF-8 can write")
+    return "text", text
+
+
 def json_value(field, v) -> tuple:
     """(mode, payload) of the JSON value `v` of `field` (see the module docstring)."""
     if field.kind == "tokens":
         if isinstance(v, str):
-            return "text", v
+            return text_value(field, v)
         if isinstance(v, list):
             for i, x in enumerate(v):
                 if not _whole(x):
@@ -66,7 +87,7 @@ def json_value(field, v) -> tuple:
         raise Bad(f"is {kind_of(v)}; expected text or a list of token ids")
     if field.kind == "label":
         if isinstance(v, str):
-            return "text", v
+            return text_value(field, v)
         if _whole(v):
             if not 0 <= v <= MAX_ID:
                 raise Bad(f"class id {v} is out of range: class ids are whole numbers from 0")
@@ -145,7 +166,7 @@ def _problem(field, v, shape: tuple, path: tuple) -> str | None:
 def tsv_value(field, text: str) -> tuple:
     """(mode, payload) of a TSV cell of `field` (see the module docstring)."""
     if field.kind in ("tokens", "label"):
-        return "text", text
+        return text_value(field, text, cell=True)
     if len(field.dims) > 1:
         raise Bad(f"has {len(field.dims)} axes ({field.describe()}); a TSV cell holds at most a sequence of "
                   "vectors: write this data as .jsonl")

@@ -3,7 +3,11 @@
 In:  the keyword arguments of `seqdsl.train(...)` (the CLI's flags arrive the same way).
 Out: `Options` (a frozen dataclass, every value checked and normalised; a mistake is a `SpecError`
      that names the option), `fingerprint(opts)` → the options a resumed run must share with
-     the run it continues, and `resume_problems(saved, opts)` → what differs, as messages.
+     the run it continues, `resume_problems(saved, opts)` → what differs, as messages, and
+     `check_device(device, flag)`: a device torch cannot train on here (not a device, CUDA without
+     CUDA, a GPU index past the last, `meta`) is a one-line `SpecError` naming the flag (`--device`
+     on the command line, `device` from Python) and the devices there are, before anything runs.
+     torch is imported only to check the device of the torch backend (and not at all without it).
 """
 
 from __future__ import annotations
@@ -133,6 +137,8 @@ def make(**kw) -> Options:
         raise SpecError(f"device must be a string such as 'cpu' or 'cuda', got {o['device']!r}")
     if o["backend"] == "numpy" and o.get("device", "cpu") != "cpu":
         raise SpecError(f"the numpy backend runs on the CPU only, not on device {o['device']!r}")
+    if o["backend"] == "torch":
+        check_device(o.get("device", "cpu"), "device")
     for k in ("resume", "progress", "fused"):
         if k in o and not isinstance(o[k], bool):
             raise SpecError(f"{k} must be True or False, got {o[k]!r}")
@@ -141,6 +147,78 @@ def make(**kw) -> Options:
         raise SpecError(f"{what} watches the validation loss: give a validation set (valid=FILE, --valid FILE)")
     o["device"] = o.get("device", "cpu")
     return Options(**o)
+
+
+# the device types seqdsl trains on, and how torch says whether this machine has one
+COMPUTE = {"cpu": None, "cuda": "torch.cuda.is_available()", "mps": "torch.backends.mps.is_available()",
+           "xpu": "torch.xpu.is_available()"}
+
+
+def _backend_of(torch, kind: str):
+    """torch's module for a device type (torch.cuda, torch.backends.mps, torch.xpu), or None."""
+    return getattr(torch.backends, "mps", None) if kind == "mps" else getattr(torch, kind, None)
+
+
+def _usable(torch, kind: str) -> int:
+    """How many devices of type `kind` torch can compute on here (the CPU: 1)."""
+    if kind == "cpu":
+        return 1
+    module = _backend_of(torch, kind)
+    try:
+        if module is None or not module.is_available():
+            return 0
+        count = getattr(module, "device_count", None)
+        return int(count()) if count is not None else 1
+    except (RuntimeError, AssertionError):  # a torch built without the backend may say so by raising
+        return 0
+
+
+def _available(torch) -> list:
+    """The devices to suggest: cpu, then cuda:0, cuda:1, ... (mps, xpu) as this machine has them."""
+    out = ["cpu"]
+    for kind in ("cuda", "mps", "xpu"):
+        n = _usable(torch, kind)
+        out += [kind] if n == 1 and kind == "mps" else [f"{kind}:{i}" for i in range(n)]
+    return out
+
+
+def _device_problem(torch, device: str) -> str | None:
+    """Why torch cannot train on `device` here, or None."""
+    try:
+        d = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        return "not a device torch knows (devices are written cpu, cuda, cuda:N, mps)"
+    if d.type == "meta":
+        return "a meta tensor has a shape but no data, so nothing can be trained on it"
+    if d.type not in COMPUTE:
+        return f"seqdsl trains on {', '.join(list(COMPUTE)[:-1])} or {list(COMPUTE)[-1]}, not on {d.type} devices"
+    n = _usable(torch, d.type)
+    if n == 0:
+        if d.type == "cuda" and not torch.backends.cuda.is_built():
+            return f"this torch has no CUDA ({COMPUTE['cuda']} is False: it was built without CUDA)"
+        return f"this machine has no {d.type.upper()} device for torch ({COMPUTE[d.type]} is False)"
+    if d.index is not None and d.type != "cpu" and d.index >= n:
+        return (f"there {'is' if n == 1 else 'are'} {n} {d.type.upper()} device{'s' if n != 1 else ''} here "
+                f"({d.type}:0{f' to {d.type}:{n - 1}' if n > 1 else ''})")
+    return None
+
+
+def check_device(device: str, flag: str = "device") -> str:
+    """`device` when the torch backend can train on it on this machine; else a one-line `SpecError`
+    that names `flag` ("--device" or "device") and the devices there are. Without torch, nothing is
+    checked here (the torch backend's own error says to install it)."""
+    try:
+        import torch
+    except ImportError:
+        return device
+    problem = _device_problem(torch, device)
+    if problem is None:
+        return device
+    if flag.startswith("--"):
+        given, use = f"{flag} {device or repr(device)}", " or ".join(f"{flag} {a}" for a in _available(torch))
+    else:
+        given, use = f"{flag}={device!r}", " or ".join(f"{flag}={a!r}" for a in _available(torch))
+    raise SpecError(f"{given}: {problem}; use {use}")
 
 
 def fingerprint(opts: Options) -> dict:
