@@ -323,53 +323,6 @@ def weights_hint(message: str, exe) -> str | None:
     return None
 
 
-def _head(path) -> bytes:
-    """The first bytes of a regular file (b"" for anything else: the backend's load says what is wrong)."""
-    import stat
-
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return b""
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        try:
-            return os.read(fd, 16)
-        finally:
-            os.close(fd)
-    except (OSError, ValueError):
-        return b""
-
-
-def load_weights(exe, path: str) -> None:
-    """Weights into `exe`, whichever format they are in: .npz (a zip archive) or safetensors (an 8-byte
-    header length, then JSON)."""
-    from ..backends.runtime import check_loaded, load_npz, read_weights_file, weights_limit
-
-    head = _head(path)
-    if exe.backend == "torch" and head.startswith(b"PK"):
-        import numpy as np
-        import torch
-
-        arrays = load_npz(path, exe.param_specs)
-        check_loaded(exe.param_specs, arrays, path)
-        exe.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)).to(exe.dtype) for k, v in arrays.items()})
-    elif exe.backend == "numpy" and len(head) > 8 and head[8:9] == b"{":
-        try:
-            from safetensors.numpy import load as st_load
-        except ImportError:
-            raise SpecError(f"cannot load weights from {path}: reading a safetensors file needs the safetensors "
-                            "package", None, "pip install safetensors, or save the weights as .npz") from None
-        data = read_weights_file(path, "a safetensors file", weights_limit(exe.param_specs))
-        try:
-            arrays = st_load(data)
-        except Exception as e:  # safetensors raises its own error types
-            raise SpecError(f"cannot load weights from {path}: not a safetensors file, or a damaged one ({e})") \
-                from None
-        check_loaded(exe.param_specs, arrays, path)
-        exe.params = {k: v.astype(exe.dtype) for k, v in arrays.items()}
-    else:
-        exe.load(path)
-
-
 # ---- the command ---------------------------------------------------------------------------
 def cmd_generate(args) -> int:
     from ..program import load
@@ -389,7 +342,7 @@ def cmd_generate(args) -> int:
     attention = attention_output(exe, y, names) if args.plot else None
     vocabs = load_vocabs(args, exe, y, names)
     try:
-        load_weights(exe, args.weights)
+        exe.load(args.weights)  # .npz or safetensors, on either backend
     except SpecError as e:
         raise SpecError(e.message, e.span, e.hint or weights_hint(e.message, exe)) from None
     inputs, lengths = encode_inputs(exe, vocabs, names, given, args.batch or 1)
