@@ -36,12 +36,12 @@ def _binary(fn: str):
 
 
 def _select(n, a, t) -> str:
-    """`torch.where(m, a, b)`: the mask is one of the hidden mask inputs (`mask_lengths`), which
-    the runtime passes as booleans; each operand aligned to the result (a per-sample mask (B,)
-    against (B, H) is `m[..., None]`); a number stays a Python number, which torch.where takes."""
+    """`torch.where(m.bool(), a, b)` (free for the boolean masks the runtime passes; the IR's select
+    takes any 0/1 mask), each operand aligned to the result (a per-sample mask (B,) against (B, H)
+    is `m[..., None]`); a number stays a Python number, which torch.where takes as it is."""
     m = align(a[0], t[0], n["type"])
     x, y = (v if not tv.batched and tv.rank == 0 else align(v, tv, n["type"]) for v, tv in zip(a[1:], t[1:]))
-    return f"torch.where({m}, {x}, {y})"
+    return f"torch.where({m}.bool(), {x}, {y})"
 
 
 def _addmm(a, t) -> str:
