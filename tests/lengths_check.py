@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 import seqdsl
+from seqdsl.program import Program
 
 TOL = (1e-10, 1e-12)  # float64: absolute, and relative for large values (as tests/differential.py)
 
@@ -157,6 +158,8 @@ def check_torch(source, name, inputs, lengths, params, d_outs, d_final, grads, b
 
 
 def check_lengths(source, name=None, batch: int = 3, steps: int = 6, seed: int = 0, torch_paths: bool = True):
+    if not isinstance(source, Program):
+        source = seqdsl.load(source)  # loaded once, compiled three times
     exe = seqdsl.compile(source, name=name, dtype="float64")
     rng = np.random.default_rng(seed)
     exe.init_params(seed)

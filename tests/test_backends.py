@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, all_definitions, golden
+from conftest import ROOT, all_definitions, golden, run_cli
 
 import seqdsl
 from seqdsl.backends.codegen import COMMON, Unsupported
@@ -184,10 +184,10 @@ def test_generated_code_golden(backend):
         golden(f"code/{spec}.{name}.{backend}.py", generate_source(ROOT / f"specs/{spec}.seq", backend, None, name)[2])
 
 
-def test_compiled_file_is_standalone(tmp_path):
+def test_compiled_file_is_standalone(tmp_path, capsys):
+    """`seqdsl compile` (in this process), then the file alone in a fresh interpreter."""
     out = tmp_path / "lstm_np.py"
-    r = subprocess.run([sys.executable, "-m", "seqdsl", "compile", "specs/lstm.seq", "--set", "H=4", "-o", str(out)],
-                       capture_output=True, text=True, cwd=ROOT)
+    r = run_cli(capsys, "compile", "specs/lstm.seq", "--set", "H=4", "-o", out, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     code = ("import sys, numpy as np, runpy; m = runpy.run_path(sys.argv[1]); "
             "P = {k: np.full(s, 0.1, 'float32') for k, (s, _) in m['PARAMS'].items()}; "
@@ -241,10 +241,9 @@ def test_unknown_compile_option():
         seqdsl.compile(ROOT / "specs/rnn.seq", backend="torch", jit=True)
 
 
-def test_cli_no_fused(tmp_path):
+def test_cli_no_fused(tmp_path, capsys):
     out = tmp_path / "l.py"
-    r = subprocess.run([sys.executable, "-m", "seqdsl", "compile", "specs/lstm.seq", "--backend", "torch", "--no-fused",
-                        "-o", str(out)], capture_output=True, text=True, cwd=ROOT)
+    r = run_cli(capsys, "compile", "specs/lstm.seq", "--backend", "torch", "--no-fused", "-o", out, cwd=ROOT)
     assert r.returncode == 0 and "torch._VF" not in out.read_text()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from conftest import run_cli
+
 from seqdsl.cli import main
 
 
@@ -67,12 +69,10 @@ def test_readme_error_example_is_real(tmp_path, capsys, monkeypatch):
     assert [line.split("#")[0].rstrip() for line in err.splitlines()] == shown.splitlines()
 
 
-def test_compile_writes_the_lengths_and_training_modules(tmp_path):
+def test_compile_writes_the_lengths_and_training_modules(tmp_path, capsys):
     """`--lengths` / `--training` write the variant modules, whose MASKS / DROPOUTS name the hidden
     inputs their forward takes; without them neither."""
     import runpy
-    import subprocess
-    import sys
 
     spec = tmp_path / "d.seq"
     spec.write_text('use "lstm.seq"\nmodel M(V = 9, E = 4, H = 5) {\n    in w: seq<int>\n'
@@ -80,8 +80,7 @@ def test_compile_writes_the_lengths_and_training_modules(tmp_path):
     for flags, masks, drops in (([], False, False), (["--lengths"], True, False), (["--training"], False, True),
                                 (["--lengths", "--training"], True, True)):
         out = tmp_path / f"m{len(flags)}{masks}.py"
-        r = subprocess.run([sys.executable, "-m", "seqdsl", "compile", str(spec), "-o", str(out), *flags],
-                           capture_output=True, text=True)
+        r = run_cli(capsys, "compile", spec, "-o", out, *flags)
         assert r.returncode == 0, r.stderr
         ns = runpy.run_path(str(out))
         assert bool(ns["MASKS"]) == masks and bool(ns["DROPOUTS"]) == drops and ns["HAS_DROPOUT"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -56,12 +57,20 @@ def run(capsys, *argv):
     return rc, out.out, out.err
 
 
+@functools.cache
+def _loaded(name, weights):
+    """The NumPy executable of `name` at its SIZES with `weights` loaded (compiled once: expected()
+    only generates with it)."""
+    spec, sizes = SIZES[name]
+    exe = seqdsl.compile(spec, name=name, sizes=sizes)
+    exe.load(weights)
+    return exe
+
+
 def expected(trained, name, **kw):
     """What the Python API generates and the vocabulary decodes: one text per sample."""
     d, vocabs = trained
-    spec, sizes = SIZES[name]
-    exe = seqdsl.compile(spec, name=name, sizes=sizes)
-    exe.load(d / f"{name}.npz")
+    exe = _loaded(name, d / f"{name}.npz")
     y = "char" if name == "CharLM" else "word"
     g = exe.generate(**kw)
     return [vocabs[y].decode(g.tokens[b, :g.lengths[b]]) for b in range(len(g.tokens))], g

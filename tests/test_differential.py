@@ -40,7 +40,7 @@ FUZZ = settings(max_examples=N or 20, deadline=None, print_blob=True, suppress_h
 def _run(spec, data):
     note(spec.text)
     try:
-        seqdsl.load(spec.text)
+        program = seqdsl.load(spec.text)
     except SpecError as e:
         if spec.colliding and "reserved" in e.message:
             return  # refusing a name the generated code uses is a clean outcome
@@ -48,7 +48,7 @@ def _run(spec, data):
     pass_off = data.draw(st.sampled_from((None,) + PASSES), label="pass_off")
     steps = data.draw(st.integers(1, 6), label="steps")
     seed = data.draw(st.integers(0, 2**16), label="seed")
-    check_all_paths(spec.text, spec.name, seed=seed, steps=steps, pass_off=pass_off)
+    check_all_paths(program, spec.name, seed=seed, steps=steps, pass_off=pass_off)
 
 
 @pytest.mark.parametrize("shard", SHARDS)
@@ -83,12 +83,12 @@ def _run_lengths(spec, data):
     """A padded batch with lengths against each sequence alone (tests/lengths_check.py)."""
     note(spec.text)
     try:
-        seqdsl.load(spec.text)
+        program = seqdsl.load(spec.text)
     except SpecError:
         return  # test_random_* report specs that do not load
     steps = data.draw(st.integers(1, 6), label="steps")
     seed = data.draw(st.integers(0, 2**16), label="seed")
-    check_lengths(spec.text, spec.name, steps=steps, seed=seed)
+    check_lengths(program, spec.name, steps=steps, seed=seed)
 
 
 @pytest.mark.parametrize("shard", SHARDS)
@@ -107,8 +107,8 @@ def test_random_programs_with_dropout_in_training(shard, spec, data):
     assume("dropout" in spec.features)
     note(spec.text)
     try:
-        seqdsl.load(spec.text)
+        program = seqdsl.load(spec.text)
     except SpecError:
         return  # test_random_* report specs that do not load
-    check_training(spec.text, spec.name, steps=data.draw(st.integers(1, 5), label="steps"),
+    check_training(program, spec.name, steps=data.draw(st.integers(1, 5), label="steps"),
                    seed=data.draw(st.integers(0, 2**16), label="seed"))

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from bad_cases import CASES
+from conftest import ROOT, run_cli
 
 import seqdsl
 from seqdsl.errors import SpecError
@@ -82,16 +80,17 @@ def test_delay_in_model_is_reported_before_lowering_anything_else():
         seqdsl.load("model M() {\n    in w: seq<int>\n    out y = embed(w, 5, 4)[t-1]\n}\n")
 
 
-def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "seqdsl", *args], capture_output=True, text=True, cwd=cwd)
+def _cli(capsys, *args, cwd=None):
+    """`seqdsl ARGS` in this process (the hostile suite's c-proc-* cases run `python -m seqdsl` itself)."""
+    return run_cli(capsys, *args, cwd=cwd)
 
 
 @pytest.mark.parametrize("cid", ["syntax-bad-char", "algebraic-loop", "matmul-mismatch", "import-escape", "bidi"])
-def test_cli_reports_without_traceback(spec_dir, cid):
+def test_cli_reports_without_traceback(spec_dir, cid, capsys):
     src, line, col, frag = next((s, li, co, f) for c, s, li, co, f in CASES if c == cid)
     path = spec_dir / f"{cid}.seq"
     path.write_text(src, encoding="utf-8")
-    r = _cli("check", str(path))
+    r = _cli(capsys, "check", str(path))
     assert r.returncode == 1
     assert "Traceback" not in r.stderr
     assert r.stderr.startswith(f"{path}:{line}:{col}: error: ")
@@ -109,10 +108,8 @@ def test_cli_reports_without_traceback(spec_dir, cid):
     (["ir", "specs/rnn.seq", "--def", "LSMT"], "no definition named 'LSMT'"),
     (["check", "specs"], "is a folder, not a .seq file"),
 ])
-def test_cli_bad_usage(args, msg):
-    from conftest import ROOT
-
-    r = _cli(*args, cwd=ROOT)
+def test_cli_bad_usage(args, msg, capsys):
+    r = _cli(capsys, *args, cwd=ROOT)
     assert r.returncode == 1, r.stderr
     assert msg in r.stderr
     assert "Traceback" not in r.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 
 from conftest import SPEC_FILES
@@ -50,7 +51,9 @@ def test_mutated_specs(text, pos, op, token):
     _load_ends_well(text)
 
 
+@functools.cache
 def _grammar_strategy():
+    """Built once: from_lark analyses the whole grammar (~0.3 s) each time it is made."""
     from hypothesis.extra.lark import from_lark
 
     from seqdsl.parse import parser
@@ -62,7 +65,7 @@ def _grammar_strategy():
     })
 
 
-@settings(SETTINGS, max_examples=60)  # from_lark draws slowly (~0.3 s an example, half of them invalid)
+@settings(SETTINGS, max_examples=60)  # from_lark draws slowly (half of the examples are invalid)
 @given(st.data())
 def test_grammar_generated(data):
     text = data.draw(_grammar_strategy())

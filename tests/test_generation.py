@@ -47,9 +47,14 @@ def program(path):
     return seqdsl.load(path)
 
 
-@lru_cache(maxsize=None)
 def build(path, name, backend="numpy", fused=True):
-    """A float64 executable at SIZES (torch in eval mode); cached: tests set the weights they use."""
+    """A float64 executable at SIZES (torch in eval mode); cached: tests set the weights they use.
+    `build(p, n)` and `build(p, n, "numpy", True)` are the same one (the discovery below compiles it)."""
+    return _build(path, name, backend, fused)
+
+
+@lru_cache(maxsize=None)
+def _build(path, name, backend, fused):
     exe = seqdsl.compile(program(path), name=name, backend=backend, fused=fused, dtype="float64", sizes=SIZES)
     return exe.eval() if backend == "torch" else exe
 

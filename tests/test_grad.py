@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from conftest import ROOT, all_definitions
@@ -12,8 +14,15 @@ DEFS = all_definitions()
 IDS = [f"{p.stem}-{n}" for p, n in DEFS]
 
 
+@functools.cache
+def _compiled(path, name):
+    """The NumPy float64 executable of a definition, compiled once for both gradient tests: each
+    sets its parameters (init_params) and changes nothing else."""
+    return seqdsl.compile(path, name=name, dtype="float64")
+
+
 def _setup(path, name, steps=4, batch=2, seed=1):
-    exe = seqdsl.compile(path, name=name, dtype="float64")
+    exe = _compiled(path, name)
     exe.init_params(seed)
     inputs = exe.example_inputs(batch=batch, steps=steps, seed=seed)
     outs, final = exe(**inputs)

@@ -23,7 +23,8 @@ def test_backend_matches_interpreter(path, name, backend):
         exe.eval()  # the interpreter is inference: dropout is the identity
     exe.init_params(7)
     params = {k: (v.detach().numpy() if backend == "torch" else v) for k, v in exe.params.items()}
-    ref = seqdsl.compile(path, name=name, dtype="float64")
+    # the inputs of a NumPy float64 executable (for numpy, `exe` is one)
+    ref = seqdsl.compile(path, name=name, dtype="float64") if backend == "torch" else exe
     inputs = ref.example_inputs(batch=2, steps=5, seed=3)
     want, want_final = run(seqdsl.load(path), name, None, params, inputs)
     if backend == "torch":

@@ -147,14 +147,13 @@ def test_a_run_started_from_final_states_that_lack_one_says_which_they_share():
         "start at their initial values")
 
 
-def test_the_warning_is_printed_by_check(tmp_path):
-    import subprocess
-    import sys
+def test_the_warning_is_printed_by_check(tmp_path, capsys):
+    from conftest import run_cli
 
     path = tmp_path / "m.seq"
     path.write_text(TWO_CELLS + "    enc = LSTM(2, 3) over e reversed\n    dec = GRU(2, 3) over e from enc.final\n"
                                 "    out y = dec.y\n}\n")
-    r = subprocess.run([sys.executable, "-m", "seqdsl", "check", str(path)], capture_output=True, text=True)
+    r = run_cli(capsys, "check", path)
     assert r.returncode == 0, r.stderr
     assert f"{path}:21:33: warning: GRU starts from LSTM's final h; LSTM's final c is not used" in r.stderr
     assert "name it: from (h = ...)" in r.stderr  # a reversed run ends at its first step, not at h[last]

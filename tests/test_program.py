@@ -80,17 +80,6 @@ def test_package_docstring_is_true():
     assert textwrap.indent(loop, "    ") in code
 
 
-def test_readme_python_example_runs(monkeypatch):
-    import re
-
-    from conftest import ROOT
-
-    pytest.importorskip("torch")
-    monkeypatch.chdir(ROOT)
-    code = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S).group(1)
-    exec(compile(code, "README.md", "exec"), {})
-
-
 def test_wheel_ships_the_grammar_and_the_library(tmp_path):
     """A non-editable install must parse specs and find the bundled cells: the grammar and
     seqdsl/lib/*.seq travel inside the wheel, and `use "lstm.seq"` finds the installed copy."""

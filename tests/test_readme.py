@@ -3,14 +3,11 @@ error example is what seqdsl prints, its specs are those in specs/, and its Pyth
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -55,11 +52,12 @@ def _sandbox(tmp_path):
     return tmp_path
 
 
-def _run(command: str, cwd):
+def _run(command: str, cwd, capsys):
+    """The command as `seqdsl` runs it (seqdsl.cli.main, in this process: tests/test_program.py
+    and the hostile suite start `python -m seqdsl` itself)."""
     argv = command.split()
     assert argv[0] == "seqdsl", command
-    return subprocess.run([sys.executable, "-m", "seqdsl", *argv[1:]], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return run_cli(capsys, *argv[1:], cwd=cwd)
 
 
 def _sessions():
@@ -91,11 +89,11 @@ def test_readme_shows_commands():
 
 
 @pytest.mark.parametrize("command,shown", SESSIONS, ids=[c for c, _ in SESSIONS])
-def test_commands_run_and_print_what_is_shown(command, shown, tmp_path):
+def test_commands_run_and_print_what_is_shown(command, shown, tmp_path, capsys):
     if command.startswith("seqdsl render") and not shutil.which("dot"):
         pytest.skip("graphviz's dot is not installed")
     cwd = _sandbox(tmp_path)
-    r = _run(command, cwd)
+    r = _run(command, cwd, capsys)
     assert r.returncode == 0, r.stderr
     if shown is not None:
         assert r.stdout.splitlines() == shown
@@ -103,14 +101,14 @@ def test_commands_run_and_print_what_is_shown(command, shown, tmp_path):
         assert (cwd / command.split(" -o ")[1].split()[0]).exists()
 
 
-def test_error_example_is_real(tmp_path):
+def test_error_example_is_real(tmp_path, capsys):
     intro = README.index("with `c[t-1]` mistyped as `c`")
     info, shown = next(b for b in BLOCKS if b[1] and b[1][0].startswith("lstm.seq:15:5: error:"))
     assert not info and README.index(shown[0]) > intro
     spec = (ROOT / "specs/lstm.seq").read_text(encoding="utf-8")
     assert "c = f * c[t-1] + i * g   " in spec
     (tmp_path / "lstm.seq").write_text(spec.replace("c = f * c[t-1] + i * g   ", "c = f * c + i * g        "))
-    r = _run("seqdsl check lstm.seq", tmp_path)
+    r = _run("seqdsl check lstm.seq", tmp_path, capsys)
     assert r.returncode == 1
     assert [_strip_comment(line) for line in r.stderr.strip().splitlines()] == shown
 
@@ -149,13 +147,15 @@ def _python(lines) -> str:
     return "\n".join(out) + "\n"
 
 
-def test_python_examples_run(tmp_path):
+def test_python_examples_run(tmp_path, monkeypatch):
+    """Every Python block, one after another as one script, run here from a folder holding specs/
+    (torch is imported already; test_train_resume.py and test_train_ddp.py run seqdsl's Python API
+    in fresh interpreters)."""
     pytest.importorskip("torch")
     script = "".join(_python(lines) for info, lines in BLOCKS if info == "python")
     assert "seqdsl.compile(" in script and "except ValueError" in script
     cwd = _sandbox(tmp_path)
     (cwd / "example.py").write_text(script, encoding="utf-8")
-    r = subprocess.run([sys.executable, "example.py"], capture_output=True, text=True, cwd=cwd,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert r.returncode == 0, r.stderr
+    monkeypatch.chdir(cwd)
+    exec(compile(script, str(cwd / "example.py"), "exec"), {"__name__": "__main__"})
     assert (cwd / "lstm.npz").exists()

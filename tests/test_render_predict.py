@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ROOT, all_definitions
+from conftest import ROOT, all_definitions, spec_program
 from test_render import edges, labelled, nodes, pos
 
 import seqdsl
@@ -148,7 +148,7 @@ def predicts(program, name) -> bool:
     return any(d["op"] == Op.OUTPUT and d.get("dist") for _, d in program.definitions[name].graph.nodes(data=True))
 
 
-ORDINARY = [(p, n) for p, n in all_definitions() if not predicts(seqdsl.load(p), n)]
+ORDINARY = [(p, n) for p, n in all_definitions() if not predicts(spec_program(p), n)]
 
 
 @pytest.mark.parametrize("path,name", ORDINARY, ids=[f"{p.stem}-{n}" for p, n in ORDINARY])

@@ -8,7 +8,7 @@ transposed once); and properties every schedule of every shipped cell keeps.
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT, all_definitions, golden
+from conftest import ROOT, all_definitions, golden, spec_program
 
 import seqdsl
 from seqdsl.backends import numpy as npb
@@ -30,7 +30,7 @@ def test_schedule_golden(spec, name):
         golden(f"schedule/{spec}.{name}.{kind}.txt", sc.format(u.names.__getitem__))
 
 
-CELLS = [(f, n) for f, n in all_definitions() if seqdsl.load(f).definitions[n].kind == "cell"]
+CELLS = [(f, n) for f, n in all_definitions() if spec_program(f).definitions[n].kind == "cell"]
 
 
 @pytest.mark.parametrize("path,name", CELLS, ids=[f"{p.stem}-{n}" for p, n in CELLS])

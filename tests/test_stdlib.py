@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, SPECS
+from conftest import ROOT, SPECS, run_cli
 
 import seqdsl
 from seqdsl.errors import SpecError
@@ -101,11 +99,10 @@ def test_text_specs_use_the_library_too(tmp_path, monkeypatch):
     assert seqdsl.load(text=model_using("GRU")).imports[0].where == "bundled"
 
 
-def test_cli_check_from_another_folder(tmp_path):
+def test_cli_check_from_another_folder(tmp_path, monkeypatch, capsys):
     (tmp_path / "m.seq").write_text(model_using("LSTM"))
-    env = {k: v for k, v in os.environ.items() if k != "SEQDSL_PATH"}
-    r = subprocess.run([sys.executable, "-m", "seqdsl", "check", "m.seq"], capture_output=True, text=True,
-                       cwd=tmp_path, env=env)
+    monkeypatch.delenv("SEQDSL_PATH", raising=False)
+    r = run_cli(capsys, "check", "m.seq", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "model M(V=10, E=4, H=8)  [m.seq:2]" in r.stdout and "cell LSTM" not in r.stdout
     assert r.stdout.endswith("m.seq: ok\n") and r.stderr == ""

@@ -9,11 +9,14 @@ import numpy as np
 from lengths_check import close, jitter
 
 import seqdsl
+from seqdsl.program import Program
 
 
 def check_training(source, name=None, batch: int = 2, steps: int = 4, seed: int = 0) -> None:
     import torch
 
+    if not isinstance(source, Program):
+        source = seqdsl.load(source)  # loaded once, compiled three times
     exe = seqdsl.compile(source, name=name, dtype="float64")
     exe.init_params(seed)
     rng = np.random.default_rng(seed)
