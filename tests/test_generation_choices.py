@@ -83,3 +83,16 @@ def test_options_that_would_do_nothing_are_errors(options, message):
     exe = attn("numpy")
     with pytest.raises(ValueError, match=message):
         exe.generate(src=SRC, max_len=3, **options)
+
+
+def test_a_model_that_chooses_once_checks_its_options_too():
+    """Sentiment predicts its label once: beam search there is greedy (the choices are independent),
+    and an option that would do nothing is the same error as for a model that steps."""
+    exe = seqdsl.compile(ROOT / "specs/tasks.seq", name="Sentiment", sizes={"V": 7, "E": 3, "H": 4})
+    exe.init_params(0)
+    words = np.array([[4, 5, 6], [6, 5, 4]])
+    np.testing.assert_array_equal(exe.generate(words=words, beam=3).tokens, exe.generate(words=words).tokens)
+    with pytest.raises(ValueError, match="beam=3 would do nothing with strategy='greedy'"):
+        exe.generate(words=words, strategy="greedy", beam=3)
+    with pytest.raises(ValueError, match="temperature=0.5 would do nothing with strategy='beam'"):
+        exe.generate(words=words, beam=2, temperature=0.5)

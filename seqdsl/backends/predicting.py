@@ -88,6 +88,6 @@ class Predicting:
         strategy = strategy or ("beam" if beam > 1 else "greedy")
         with self._no_grad():
             if self._predicted() and not any(p["previous"] for p in self._predicted().values()):
-                return choose_once(self, inputs, lengths, strategy, temperature, top_k, seed)
+                return choose_once(self, inputs, lengths, strategy, temperature, top_k, seed, beam, length_penalty)
             return generate(self._stepper(), inputs, lengths, max_len, strategy, beam, temperature, top_k, seed,
                             prompt, length_penalty)

@@ -299,12 +299,12 @@ def _best(fin, batch) -> Generated:
 
 
 def choose_once(exe, inputs: dict, lengths=None, strategy: str = "greedy", temperature: float = 1.0, top_k=None,
-                seed=None) -> Generated:
+                seed=None, beam: int = 1, length_penalty: float = 1.0) -> Generated:
     """A model that predicts without reading its previous prediction (Sentiment's label, a tagger's
     tags): one call, then a choice at each position (beam search would choose the same: the choices
     are independent). tokens (B, 1) for a per-sample prediction, (B, T) per step (PAD past a
     sample's length)."""
-    _check_options(exe.name, 1, strategy, 1, temperature, top_k, 1.0)
+    _check_options(exe.name, 1, strategy, beam, temperature, top_k, length_penalty)
     cats = [k for k, p in exe._ns["PREDICTED"].items() if p["dist"] == "categorical"]
     if len(cats) != 1:
         raise ValueError(f"{exe.name}: generate() chooses one categorical prediction; this model predicts "
