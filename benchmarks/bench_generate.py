@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import cProfile
 import pstats
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from timing import alternate as timeit  # noqa: E402
+
 import seqdsl  # noqa: E402
 from seqdsl.vocab import END, START  # noqa: E402
 
@@ -46,18 +47,6 @@ B, S, MAX_LEN = 32, 20, 50  # AttnTranslate: batch, source length, generated tok
 CHARS = (250, 500, 1000)  # CharLM lengths (linearity); the last one is the comparison of 2.
 BEAM = 5
 FIRST = START + 1  # generation chooses among the ids from </s> up: never <pad> (0) or <s> (1)
-
-
-def timeit(fns: dict, repeat: int) -> dict:
-    times = {k: [] for k in fns}
-    for fn in fns.values():
-        fn()  # warm up
-    for _ in range(repeat):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def never_end(exe, name: str) -> None:

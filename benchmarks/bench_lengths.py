@@ -15,9 +15,7 @@ Run: `.venv/bin/python benchmarks/bench_lengths.py` (part of `make bench`).
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,22 +24,15 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from timing import alternate  # noqa: E402
+
 import seqdsl  # noqa: E402
 from seqdsl.interop import from_torch  # noqa: E402
 
 B, T, I, H = 32, 100, 64, 256
 
 
-def timeit(fns: dict, repeat: int = 7) -> dict:
-    times = {k: [] for k in fns}
-    for fn in fns.values():
-        fn()
-    for _ in range(repeat):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+REPEAT = 7
 
 
 def spread(rng) -> np.ndarray:
@@ -68,7 +59,7 @@ def standard_lstm(rng) -> None:
         y, _ = torch.nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=T)
         (y.sum() + h.sum()).backward()
 
-    t = timeit({"ours": ours, "nn": theirs})
+    t = alternate({"ours": ours, "nn": theirs}, REPEAT)
     print(f"standard LSTM, lengths 10..100, fwd+bwd: seqdsl {t['ours'] * 1e3:8.2f} ms  "
           f"nn.LSTM packed {t['nn'] * 1e3:8.2f} ms  ratio {t['ours'] / t['nn']:.2f}  (target <= 1.1)")
 
@@ -89,10 +80,10 @@ def masked_vs_unmasked(rng) -> None:
         return run
 
     # each backend timed on its own: NumPy's BLAS threads and torch's, run in turns, slow each other
-    t = timeit({"np": lambda: exe(x=x), "np_len": lambda: exe(x=x, lengths={"x": lens}),
-                "np_full": lambda: exe(x=x, lengths={"x": full})}, repeat=9)
-    t.update(timeit({"t": torch_run(None), "t_len": torch_run({"x": lens}), "t_full": torch_run({"x": full})},
-                    repeat=9))
+    t = alternate({"np": lambda: exe(x=x), "np_len": lambda: exe(x=x, lengths={"x": lens}),
+                   "np_full": lambda: exe(x=x, lengths={"x": full})}, repeat=9)
+    t.update(alternate({"t": torch_run(None), "t_len": torch_run({"x": lens}), "t_full": torch_run({"x": full})},
+                       repeat=9))
     for name, a, b, c in (("numpy", "np", "np_len", "np_full"), ("torch", "t", "t_len", "t_full")):
         print(f"peephole LSTM ({name}): without lengths {t[a] * 1e3:8.2f} ms  with lengths 10..100 "
               f"{t[b] * 1e3:8.2f} ms ({t[b] / t[a]:.2f}x)  all 100 {t[c] * 1e3:8.2f} ms ({t[c] / t[a]:.2f}x)  "
@@ -122,7 +113,7 @@ def spread_vs_padded(rng) -> None:
         return f
 
     for grad, what in ((False, "forward"), (True, "forward+backward")):
-        t = timeit({"padded": run(None, grad), **{k: run(v, grad) for k, v in cases.items()}})
+        t = alternate({"padded": run(None, grad), **{k: run(v, grad) for k, v in cases.items()}}, REPEAT)
         for k in cases:
             print(f"standard LSTM (torch, fused) {what}, {k} vs padded to 100 without lengths: "
                   f"{t[k] * 1e3:7.2f} ms vs {t['padded'] * 1e3:7.2f} ms  ratio {t[k] / t['padded']:.2f}")

@@ -11,15 +11,15 @@ Run: `.venv/bin/python benchmarks/bench_numpy.py [--quick]`
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from timing import alternate  # noqa: E402
 
 import seqdsl  # noqa: E402
 
@@ -63,16 +63,6 @@ def lstm_by_hand(x, Wx_scaled, WhT, b, H):
     return y.transpose(1, 0, 2), h, c
 
 
-def bench(fns: dict, repeat: int) -> dict:
-    times = {k: [] for k in fns}
-    for _ in range(repeat):
-        for k, fn in fns.items():  # interleaved
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def main() -> None:
     quick = "--quick" in sys.argv
     try:
@@ -105,7 +95,7 @@ def main() -> None:
                     ref(xt)
             fns["torch"] = run_torch
         repeat = 5 if T >= 1000 else 15
-        m = bench(fns, repeat)
+        m = alternate(fns, repeat, warmup=0)
         ratio, packed = m["seqdsl"] / m["hand"], m["seqdsl"] / m["hand+pack"]
         line = f"{str((B, T, I, H)):>20} {m['hand'] * 1e3:10.2f} {m['seqdsl'] * 1e3:12.2f} {ratio:7.2f} {packed:7.2f}"
         if torch is not None:

@@ -14,7 +14,6 @@ Run: `.venv/bin/python benchmarks/bench_torch.py [--quick] [--device cpu|cuda]`
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from timing import alternate  # noqa: E402
 
 import seqdsl  # noqa: E402
 from seqdsl.interop import from_torch  # noqa: E402
@@ -33,20 +34,6 @@ SHAPES = [(32, 100, 64, 256), (1, 50, 32, 64), (8, 1000, 64, 128)]
 def sync(device):
     if device == "cuda":
         torch.cuda.synchronize()
-
-
-def bench(fns: dict, repeat: int, device: str) -> dict:
-    times = {k: [] for k in fns}
-    for fn in fns.values():
-        fn()  # warm up
-    for _ in range(repeat):
-        for k, fn in fns.items():
-            sync(device)
-            t0 = time.perf_counter()
-            fn()
-            sync(device)
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def fwd(f, x):
@@ -133,7 +120,7 @@ def run(device: str, quick: bool) -> None:
                     fns = {"ref": fwd_bwd(f_ref, x, list(ref.parameters())),
                            "ours": fwd_bwd(f_ours, x, list(ours.parameters())),
                            "loop": fwd_bwd(f_loop, x, list(loop.parameters()))}
-                m = bench(fns, repeat, device)
+                m = alternate(fns, repeat, sync=lambda: sync(device))
                 print(f"{cell:9} {str((B, T, I, H)):>20} {mode:>8} {m['ref'] * 1e3:9.2f} {m['ours'] * 1e3:9.2f} "
                       f"{m['ours'] / m['ref']:6.2f} {m['loop'] * 1e3:9.2f} {m['loop'] / m['ref']:6.2f}")
         ours = seqdsl.compile(ROOT / "specs/peephole_lstm.seq", backend="torch", sizes={"I": I, "H": H}).to(device)
@@ -146,7 +133,7 @@ def run(device: str, quick: bool) -> None:
             fns = ({"ref": fwd(hand, x), "ours": fwd(f_ours, x)} if mode == "fwd" else
                    {"ref": fwd_bwd(hand, x, list(hand.parameters())),
                     "ours": fwd_bwd(f_ours, x, list(ours.parameters()))})
-            m = bench(fns, repeat, device)
+            m = alternate(fns, repeat, sync=lambda: sync(device))
             print(f"{'peephole':9} {str((B, T, I, H)):>20} {mode:>8} {m['ref'] * 1e3:9.2f} {m['ours'] * 1e3:9.2f} "
                   f"{m['ours'] / m['ref']:6.2f}   (ref: hand-written loop)")
     t0 = time.perf_counter()

@@ -33,6 +33,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from timing import alternate  # noqa: E402
+
 import seqdsl  # noqa: E402
 from seqdsl.data import Batches, load_dataset, spec_fields  # noqa: E402
 
@@ -90,19 +92,6 @@ def make_batches(n: int, seed: int = 0) -> list:
     return out
 
 
-def bench(fns: dict, repeat: int, warmup: int) -> dict:
-    times = {k: [] for k in fns}
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    for _ in range(repeat):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def main() -> None:
     quick = "--quick" in sys.argv
     if "--threads" in sys.argv:
@@ -142,7 +131,7 @@ def main() -> None:
         hand.loss(src, word, ls, lw).backward()
         opt_hand.step()
 
-    m = bench({"hand": step_hand, "ours": step_ours}, repeat, warmup)
+    m = alternate({"hand": step_hand, "ours": step_ours}, repeat, warmup)
     ratio = m["ours"] / m["hand"]
     print(f"{'training step':22} {'hand (ms)':>10} {'seqdsl (ms)':>12} {'ratio':>6}")
     print(f"{'Translate':22} {m['hand'] * 1e3:10.2f} {m['ours'] * 1e3:12.2f} {ratio:6.3f}   "
@@ -178,7 +167,7 @@ def main() -> None:
     # the same two loops on the file's own batches: mixed lengths, as `seqdsl train` feeds them
     batches[:] = real
     distinct = sorted({len(set(b[2].tolist())) for b in real} | {len(set(b[3].tolist())) for b in real})
-    m = bench({"hand": step_hand, "ours": step_ours}, repeat, warmup)
+    m = alternate({"hand": step_hand, "ours": step_ours}, repeat, warmup)
     print(f"{'Translate, real batches':22} {m['hand'] * 1e3:10.2f} {m['ours'] * 1e3:12.2f} "
           f"{m['ours'] / m['hand']:6.3f}   (lengths 11-20, {'/'.join(map(str, distinct))} distinct per batch)")
 
