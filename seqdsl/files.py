@@ -5,13 +5,15 @@ In:  a target path, a function that writes the bytes into an open binary file, a
 Out: `write_file(path, write, what)`: a temporary file in the target's folder, filled, fsynced and
      renamed over the target (its permissions kept; a symlink's target replaced, the link kept), the
      folder fsynced; the target path. `nul_check(path, verb, what)`: a SpecError for a path with a NUL
-     byte; `checked_path(path, verb)`: the Path, or a SpecError when it is none.
-     Every failure is a SpecError that names the file; the old file is never half-replaced.
+     byte; `checked_path(path, verb)`: the Path, or a SpecError when it is none; `strict_json(text)`:
+     json.loads that refuses a key given twice in one object and NaN/Infinity (a ValueError saying
+     which). Every failure is a SpecError that names the file; the old file is never half-replaced.
      Used by weights, generated modules, drawings, vocabularies, data files, plots and checkpoints.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import stat
@@ -92,3 +94,22 @@ def nul_check(path, verb: str, what: str) -> None:
     if b"\0" in raw:
         raise SpecError(f"cannot {verb} {what} {raw.decode('utf-8', 'backslashreplace')!r}: "
                         "not a valid path (it contains a NUL byte)")
+
+
+def _unique_keys(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"the key {json.dumps(k, ensure_ascii=False)} appears twice in one object")
+        out[k] = v
+    return out
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not a number JSON allows (numbers must be finite)")
+
+
+def strict_json(text: str):
+    """json.loads of a file people give us: a key twice in one object, or NaN / Infinity (which
+    Python's json accepts), is a ValueError that says so."""
+    return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)

@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 from .errors import SpecError
-from .files import checked_path, write_file
+from .files import checked_path, strict_json, write_file
 
 PAD, START, END, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
@@ -238,26 +238,13 @@ def read_text(path) -> str:
         raise SpecError(f"{what}: not UTF-8 text (byte {e.start} is {data[e.start:e.start + 1]!r})") from None
 
 
-def _pairs(pairs):
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"the key {k!r} appears twice in one object")
-        out[k] = v
-    return out
-
-
-def _constant(name):
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse(text: str, path="<vocabulary>") -> dict:
     """field → Vocab from the text of a vocabulary file; a `SpecError` naming `path` says what is wrong."""
     what = f"cannot load the vocabulary file {path}"
     if text.startswith("\ufeff"):
         raise SpecError(f"{what}: it starts with a byte order mark; write plain UTF-8")
     try:
-        data = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+        data = strict_json(text)
     except json.JSONDecodeError as e:
         raise SpecError(f"{what}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
     except (ValueError, RecursionError) as e:

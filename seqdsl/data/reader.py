@@ -18,6 +18,7 @@ import json
 import re
 
 from ..errors import closest, did_you_mean
+from ..files import strict_json
 from .source import at, line_at, read_lines
 from .values import Bad, json_value, kind_of, tsv_value
 
@@ -29,19 +30,6 @@ class Record:
 
     def __init__(self, line: int, offset: int, values: dict):
         self.line, self.offset, self.values = line, offset, values
-
-
-def _pairs(pairs):
-    out = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"the key {json.dumps(k, ensure_ascii=False)} appears twice in one object")
-        out[k] = v
-    return out
-
-
-def _constant(name):
-    raise ValueError(f"{name} is not a number JSON allows (numbers must be finite)")
 
 
 class Reader:
@@ -110,7 +98,7 @@ class Reader:
 
     def _object(self, line: int, text: str) -> dict:
         try:
-            obj = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+            obj = strict_json(text)
         except json.JSONDecodeError as e:
             raise at(self.path, line, f"not valid JSON: {e.msg}", e.colno,
                      "a .jsonl file holds one JSON object per line") from None
