@@ -91,3 +91,15 @@ def pytest_collection_modifyitems(config, items):
         return next((i for i, prefix in enumerate(RUN_FIRST) if item.nodeid.startswith(prefix)), len(RUN_FIRST))
 
     items.sort(key=rank)  # stable: otherwise the order pytest collected
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests (`pytestmark = pytest.mark.usefixtures("one_torch_thread")`):
+    their tensors are tiny, and torch's thread pool would cost more than it saves, more so on a busy
+    machine; skips the module without torch."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -33,13 +33,7 @@ BACKENDS = [("numpy", True), ("torch", True), ("torch", False)]
 BACKEND_IDS = ["numpy", "torch", "torch-loop"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The tensors here are tiny: torch's thread pool would cost more than it saves (more so on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @lru_cache(maxsize=None)

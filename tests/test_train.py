@@ -39,13 +39,7 @@ model Reg(H = 4) {
 """
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    torch = pytest.importorskip("torch")
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def reverse_data(path, n: int, seed: int, letters: str = "abcde", max_len: int = 5):

@@ -21,13 +21,7 @@ SPEC = ROOT / "specs" / "tasks.seq"
 SCRIPT = "import json, sys, seqdsl; seqdsl.train(**json.loads(sys.argv[1]))"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    torch = pytest.importorskip("torch")
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def killed(kw: dict, fault: str) -> None:
