@@ -58,6 +58,7 @@ def _eval(g, n, args, types, ctx):
         Op.CONCAT: lambda: np.concatenate(args, axis=d.get("axis", -1)),
         Op.SLICE: lambda: args[0][..., d["start"].value:d["stop"].value],
         Op.SOFTMAX: lambda: _softmax(args[0]), Op.SUM: lambda: args[0].sum(1), Op.LAST: lambda: args[0][:, -1],
+        Op.WSUM: lambda: (args[0][..., None] * args[1]).sum(1),
         Op.EMBED: lambda: args[1][args[0]], Op.ONEHOT: lambda: np.eye(d["size"].value, dtype=ctx["dtype"])[args[0]],
         Op.ATTENTION: lambda: (_masked_attention if len(args) == 4 else _attention)(*args, d["heads"].value,
                                                                                      d["causal"]),

@@ -66,6 +66,7 @@ class Op(str, enum.Enum):
     MATMUL = "matmul"
     ADDCMUL = "addcmul"      # x + a * b (made by the torch pipeline's fuse_multiply_add)
     ADDMM = "addmm"          # x + W @ h, W shared (made by the torch pipeline's fuse_multiply_add)
+    WSUM = "wsum"            # sum(a * m): weights a seq[] times m seq[H], summed over the seq axis (same pass)
     CONCAT = "concat"        # along the last axis (attrs: axis=0 stacks shared matrices by rows)
     SLICE = "slice"          # attrs: start, stop (last axis)
     SOFTMAX = "softmax"
@@ -212,6 +213,13 @@ def _sum(attrs, ts, span):
     return x.with_(seq=False)
 
 
+def _wsum(attrs, ts, span):
+    a, m = ts
+    if a.dims or not a.seq or not m.seq or m.rank != 1:
+        _err(f"wsum weighs a seq[H] by a seq[]: got {a} and {m}", span)
+    return _sum(attrs, [broadcast(a, m, span, "multiplication")], span)
+
+
 def _mean(attrs, ts, span):
     (x,) = ts
     if x.dtype == "int":
@@ -344,6 +352,7 @@ OPS: dict = {
                                                      "addition"), "elementwise", "+×"),
     Op.ADDMM: _info(3, lambda a, ts, s: broadcast(ts[0], _matmul(a, ts[1:], s), s, "addition"), "structural",
                     "+@", positionwise=True),
+    Op.WSUM: _info(2, _wsum, "reduction", "Σ×", grad_reads=_IN),
     Op.MATMUL: _info(2, _matmul, "structural", "@", positionwise=True, grad_reads=_IN),
     Op.CONCAT: _info(None, _concat, "structural", "concat", positionwise=True),
     Op.SLICE: _info(1, _slice, "structural", "split", positionwise=True, view=True),

@@ -96,3 +96,44 @@ def test_a_model_that_chooses_once_checks_its_options_too():
         exe.generate(words=words, strategy="greedy", beam=3)
     with pytest.raises(ValueError, match="temperature=0.5 would do nothing with strategy='beam'"):
         exe.generate(words=words, beam=2, temperature=0.5)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_greedy_log_probs_are_worked_out_on_first_read(backend):
+    """Greedy decoding leaves scores, log_probs and outputs to their first read: read after later
+    calls (which step the same module again), they are those of their own call, as a re-scoring
+    gives them; the result unpacks like a tuple."""
+    exe = attn(backend)
+    first = exe.generate(src=src(backend), max_len=5)
+    assert first._rest is None and first._pending is not None  # nothing worked out yet
+    other = exe.generate(src=src(backend)[::-1].copy() if backend == "numpy" else src(backend).flip(0), max_len=7)
+    _ = other.scores
+    tokens, lengths, scores, log_probs, outputs = first
+    assert first._pending is None
+    words = np.where(tokens == PAD, END, tokens)  # (past a sequence's end: any id, zeroed below)
+    src_ = src(backend)
+    word = words if backend == "numpy" else torch.as_tensor(words)
+    out, _ = exe(src=src_, word=word)
+    z = np.asarray(out["word"]) if backend == "numpy" else out["word"].detach().numpy()
+    logp = z - np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)) - z.max(-1, keepdims=True)
+    want = np.take_along_axis(logp, words[..., None], -1)[..., 0]
+    real = np.arange(tokens.shape[1])[None] < lengths[:, None]
+    np.testing.assert_allclose(log_probs, np.where(real, want, 0.0), atol=1e-10)
+    np.testing.assert_allclose(scores, log_probs.sum(1), atol=1e-12)
+    assert outputs["attn"].shape == tokens.shape + (SRC.shape[1],)
+    assert len(first) == 5 and "scores=" in repr(first)
+
+
+def test_the_torch_step_module_runs_one_step_without_a_loop():
+    """Generation's step module (torch): each cell is straight-line code on the step's values, and
+    is refused more than one step."""
+    exe = attn("torch")
+    ns = exe.variants.namespace(False, False, "step")
+    source = exe.variants.sources[(False, False, "step", ())][0]
+    cell = source[source.index("def cell_BahdanauDecoder"):source.index("def model_")]
+    assert "for t in" not in cell and "_stack(" not in cell and "t = 0" in cell
+    state = exe.begin(src=src("torch"))
+    fn = ns["cell_BahdanauDecoder__E_4__H_6"]
+    two = torch.zeros(2, 2, 4, dtype=torch.float64)
+    with pytest.raises(ValueError, match="the step module runs one step, got 2"):
+        fn(exe.params, "dec.", two, {"h": state["dec.h"], "c": state["dec.c"]}, {"m": state["dec.m"]})

@@ -153,6 +153,21 @@ cell ScalarProducts(I = 4, H = 4) {
     out y = h
 }
 """,
+    "weighted_sums": """
+cell WeightedSums(H = 4) {
+    in     x: [H]
+    memory m: seq[H]
+    state  h: [H] = zeros
+    a   = softmax(m @ h[t-1])                # weights seq[]
+    ctx = sum(a * m)                         # weights times values: wsum
+    w   = a * m
+    kept = sum(w)                            # the product has another reader (out p): stays
+    sq  = sum(m * m)                         # two seq[H]: no weights, stays
+    h   = tanh(x + ctx + kept + sq)
+    out y = h
+    out p = w
+}
+""",
     "shared_bias": """
 cell SharedBias(I = 4, H = 4) {
     in    x: [I]
@@ -190,9 +205,10 @@ CASES = {
     "lift_slices": {"lstm": ("lstm.seq", "LSTM", "numpy"), "gru": ("gru.seq", "GRU", "numpy"),
                     "peephole_lstm": ("peephole_lstm.seq", "PeepholeLSTM", "numpy"),
                     "state_gate": ("state_gate", "StateGate", "numpy")},
-    "fuse_multiply_add": {"lstm": ("lstm.seq", "LSTM", "torch"), "rnn": ("rnn.seq", "RNN", "torch"),
-                          "peephole_lstm": ("peephole_lstm.seq", "PeepholeLSTM", "torch"),
-                          "scalar_products": ("scalar_products", "ScalarProducts", "torch")},
+    "fuse_multiply_add": {"peephole_lstm": ("peephole_lstm.seq", "PeepholeLSTM", "torch"),
+                          "scalar_products": ("scalar_products", "ScalarProducts", "torch"),
+                          "bahdanau": ("attention.seq", "BahdanauDecoder", "torch"),
+                          "weighted_sums": ("weighted_sums", "WeightedSums", "torch")},
     "sigmoid_via_tanh": {"lstm": ("lstm.seq", "LSTM", "numpy"), "gru": ("gru.seq", "GRU", "numpy"),
                          "shared_bias": ("shared_bias", "SharedBias", "numpy"),
                          "sliced_gate": ("sliced_gate", "SlicedGate", "numpy")},

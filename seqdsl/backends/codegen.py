@@ -156,6 +156,7 @@ COMMON = {
     Op.SLICE: lambda n, a, t: f"{a[0]}[..., {n['start'].value}:{n['stop'].value}]",
     Op.CONST: lambda n, a, t: number(n["value"]),
     Op.SUM: lambda n, a, t: f"{a[0]}.sum(1)",
+    Op.WSUM: lambda n, a, t: f"({a[0]}[..., None, :] @ {a[1]})[..., 0, :]",
     Op.LAST: lambda n, a, t: f"{a[0]}[:, -1]",
     Op.SOFTMAX: lambda n, a, t: f"_softmax({a[0]})",
     Op.LAYERNORM: lambda n, a, t: f"_layernorm({a[0]}, {a[1]}, {a[2]})",

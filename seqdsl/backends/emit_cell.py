@@ -51,8 +51,13 @@ class CellEmitter:
         self.buffered = {o for o in sc.step_outputs if self.mp and not g.nodes[o]["type"].seq}
         self.listed = [o for o in sc.step_outputs if o not in self.buffered]
         self.taped = set(sc.tape)
+        # generation's step module runs one step per call: without a memory plan (torch), its cells
+        # are straight-line code on per-step values (B, ...), with no loop, lists or stacking
+        self.one = cg.plan.cache_once and not grad and not self.mp
 
     def lines(self) -> list:
+        if self.one:
+            return self.header() + ["    " + b for b in self.one_step()]
         body = self.once_and_all_steps() + self.state_history() + self.buffers()
         body.append("for t in (range(T - 1, -1, -1) if reverse__ else range(T)):")
         body += ["    " + x for x in self.loop()] or ["    pass  # nothing depends on the previous step"]
@@ -91,13 +96,34 @@ class CellEmitter:
         for w in sorted({w for _, w in sc.pre_transposed.values()}, key=sc.order.index):
             once.append(f"{v(w)}__T = {em.pre_transpose.format(v=v(w))}")  # read by the loop's matmuls
         body = self.cached(once) if self.cg.plan.cache_once and not self.grad else once
-        for x in sc.inputs:  # time-parallel work, time-major
-            body.append(f"{v(x)} = {em.to_time_major.format(v=self.in_arg(x))}")
+        for x in sc.inputs:  # time-parallel work, time-major (one step: the step's values, (B, ...))
+            body.append(f"{v(x)} = {self.in_arg(x)}[:, 0]" if self.one else
+                        f"{v(x)} = {em.to_time_major.format(v=self.in_arg(x))}")
         for n in sc.time:
             body.extend(self.cg.assign(g, n, whole).split("\n"))
         for n in sc.step_views:
-            body.append(f"{v(n)}__steps = {em.steps.format(v=v(n))}")
+            body.append(f"{v(n)}__steps = ({v(n)},)" if self.one else f"{v(n)}__steps = {em.steps.format(v=v(n))}")
         return body
+
+    def one_step(self) -> list:
+        """The cell's step once (t = 0), its outputs and states as sequences of one step, (B, 1, ...)."""
+        g, v, sc = self.g, self.v, self.sc
+        body = ["if T != 1:", f"    raise ValueError(f'{self.u.defn}: the step module runs one step, got {{T}}')"]
+        body += self.once_and_all_steps() + self.state_history() + ["t = 0"]
+        self.cg.pre_t = sc.pre_transposed
+        self.cg.last_line = None
+        body += [f"{v(n)}__t = {v(n)}__steps[t]" for n in sc.step_views if self.view_at_t(n)]
+        for n in sc.step:
+            body += self.step_node(n)
+
+        def value(o) -> str:
+            src = output_source(g, o)
+            return f"{v(src)}[:, None]" if sc.where[src] != "once" else self.output_value(o)
+
+        outs = "{" + ", ".join(f"{g.nodes[o]['output']!r}: {value(o)}" for o in outputs(g)) + "}"
+        seqs = "{" + ", ".join(f"{s!r}: {v(s)}[:, None]" for s in sc.states) + "}"
+        finals = "{" + ", ".join(f"{s!r}: {v(s)}" for s in sc.states) + "}"
+        return body + [f"return _Run(outputs={outs}, states=({seqs} if seqs__ else {{}}), final={finals})"]
 
     def cached(self, once: list) -> list:
         """Generation's step module: what runs once is computed at the first step and kept in

@@ -27,14 +27,49 @@ at `max_len`, unfinished) hypothesis with the best length-normalised score, log 
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 import numpy as np
 
 from ..vocab import END, PAD, START
 from .validate import InputError
 
-Generated = namedtuple("Generated", "tokens lengths scores log_probs outputs")
+
+class Generated:
+    """What `generate` returns: tokens, lengths, scores, log_probs and outputs (the module's
+    docstring), read by name or unpacked in that order like a tuple.
+
+    Greedy decoding leaves the last three to their first read: `pending` works them out (the
+    log-softmax of every generated step over the whole vocabulary, and the other outputs moved to
+    NumPy) and is dropped after, so a caller that reads only the tokens does not pay for them.
+    Until then the step's outputs are kept on the executable's arrays (B × L × vocabulary for the
+    logits: what the log-probabilities are worked out from)."""
+
+    __slots__ = ("tokens", "lengths", "_rest", "_pending")
+    _fields = ("tokens", "lengths", "scores", "log_probs", "outputs")
+
+    def __init__(self, tokens, lengths, scores=None, log_probs=None, outputs=None, pending=None):
+        self.tokens, self.lengths = tokens, lengths
+        self._rest = None if pending is not None else (scores, log_probs, outputs)
+        self._pending = pending
+
+    def _done(self) -> tuple:
+        if self._rest is None:
+            self._rest, self._pending = self._pending(), None
+        return self._rest
+
+    scores = property(lambda self: self._done()[0], doc="(B,) the sum of the chosen tokens' log-probabilities")
+    log_probs = property(lambda self: self._done()[1], doc="(B, L) each chosen token's log-probability")
+    outputs = property(lambda self: self._done()[2], doc="{name: (B, L, ...)} the step's other outputs")
+
+    def __iter__(self):
+        return iter((self.tokens, self.lengths) + self._done())
+
+    def __len__(self) -> int:
+        return 5
+
+    def __repr__(self) -> str:
+        return (f"Generated(tokens={self.tokens!r}, lengths={self.lengths!r}, scores={self.scores!r}, "
+                f"log_probs={self.log_probs!r}, outputs={self.outputs!r})")
+
 STRATEGIES = ("greedy", "sample", "beam")
 
 
@@ -138,20 +173,25 @@ def _greedy(stepper, y, state, prev, max_len) -> Generated:
 
 
 def _finish(exe, logits, toks, extras) -> Generated:
+    """Tokens and lengths now; log-probabilities, scores and the other outputs on first read."""
     ops = exe._loss_ops  # the log-probabilities on the executable's own arrays, in its dtype
     tokens = ops.stack(toks, 1)
-    chosen = exe._to_numpy(ops.chosen_log_prob(ops.stack(logits, 1), tokens)).astype(np.float64)
     tok = exe._to_numpy(tokens).astype(np.int64)
     B, L = tok.shape
     ends = tok == END
     lens = np.where(ends.any(1), ends.argmax(1) + 1, L).astype(np.int64)
     real = np.arange(L)[None, :] < lens[:, None]
-    chosen = np.where(real, chosen, 0.0)
-    outputs = {}
-    for k, vs in extras.items():  # zero after a sequence's end, as its log-probs
-        v = np.stack([exe._to_numpy(x) for x in vs], 1)
-        outputs[k] = np.where(real.reshape(real.shape + (1,) * (v.ndim - 2)), v, 0)
-    return Generated(np.where(real, tok, PAD), lens, chosen.sum(1), chosen, outputs)
+
+    def rest() -> tuple:
+        chosen = exe._to_numpy(ops.chosen_log_prob(ops.stack(logits, 1), tokens)).astype(np.float64)
+        chosen = np.where(real, chosen, 0.0)
+        outputs = {}
+        for k, vs in extras.items():  # zero after a sequence's end, as its log-probs
+            v = exe._to_numpy(ops.stack(vs, 1))
+            outputs[k] = np.where(real.reshape(real.shape + (1,) * (v.ndim - 2)), v, 0)
+        return chosen.sum(1), chosen, outputs
+
+    return Generated(np.where(real, tok, PAD), lens, pending=rest)
 
 
 def _sample(stepper, y, state, prev, batch, max_len, temperature, top_k, seed) -> Generated:

@@ -75,6 +75,8 @@ TABLE = {
     Op.MAXIMUM: _binary("torch.maximum"),
     Op.SELECT: _select,
     Op.MEAN: lambda n, a, t: f"{a[0]}.mean(-1)",
+    Op.WSUM: lambda n, a, t: f"torch.matmul({a[0]}.unsqueeze(-2), {a[1]}).squeeze(-2)",
+    Op.SOFTMAX: lambda n, a, t: f"torch.softmax({a[0]}, -1)",
     Op.CONCAT: lambda n, a, t: f"torch.cat([{', '.join(a)}], dim={n.get('axis', -1)})",
     # F.embedding, not table[tokens]: its backward is a dense scatter-add, where indexing's is a
     # slow accumulating index_put
@@ -95,6 +97,8 @@ EMITTER = Emitter(
     as_array="torch.as_tensor({v}, dtype=_CTX['dtype'], device=_CTX['device'])",
     fused_cell=fused_cell,
     passes=(fuse_multiply_add,),
-    split="{v}.split({sizes}, -1)",
+    # the tensor method itself: Tensor.split is a Python wrapper that costs a few µs a call, which
+    # matters in generation's one-step calls
+    split="{v}.split_with_sizes({sizes}, -1)",
     pre_transpose="{v}.T",
 )

@@ -1,5 +1,7 @@
 """fuse_multiply_add: `x + a * b` → addcmul(x, a, b); `x + W @ h` → addmm(x, W, h) in the step;
-`W @ x + b` (W, b parameters) → addmm(b, W, x) anywhere (torch: one F.linear).
+`W @ x + b` (W, b parameters) → addmm(b, W, x) anywhere (torch: one F.linear); `sum(a * m)`,
+weights a seq[] times a seq[H] → wsum(a, m) (torch: one batched matmul, (B, 1, S) @ (B, S, H),
+instead of a (B, S, H) product and its sum).
 
 In:  an IR graph (after the shared passes).
 Out: a copy where an addition whose other operand is a product (or a per-step matmul by a
@@ -26,6 +28,9 @@ def fuse_multiply_add(g):
     where = classify(g)
     for n in topo_order(g):
         d = g.nodes[n]
+        if d["op"] == Op.SUM:
+            _weighted_sum(g, n)
+            continue
         if d["op"] == Op.ADD and d["type"].batched and _bias_linear(g, n):
             continue
         if d["op"] != Op.ADD or not d["type"].batched or d["type"].seq:
@@ -72,6 +77,22 @@ def _bias_linear(g, n) -> bool:
         _rewire(g, n, u, Op.ADDMM, [(other, 0), (w, 0), (x, xd)])
         return True
     return False
+
+
+def _weighted_sum(g, n) -> None:
+    """`sum(a * m)` with per-sample weights a seq[] and values m seq[H] (attention's context
+    vector) → wsum(a, m), when the product is a temporary read by this sum alone."""
+    ((u, _, delay),) = in_edges(g, n)
+    ud = g.nodes[u]
+    if delay or ud["op"] != Op.MUL or g.out_degree(u) != 1 or ud.get("state") or not ud.get("temp"):
+        return
+    (a, _, ad), (m, _, md) = in_edges(g, u)
+    ta, tm = g.nodes[a]["type"], g.nodes[m]["type"]
+    if ta.dims:
+        (a, ad, ta), (m, md, tm) = (m, md, tm), (a, ad, ta)
+    if ta.dims or not (ta.seq and ta.batched and tm.seq and tm.batched and tm.rank == 1):
+        return
+    _rewire(g, n, u, Op.WSUM, [(a, ad), (m, md)])
 
 
 def _tensor_like(g, n, out) -> bool:

@@ -59,7 +59,7 @@ def cell_PeepholeLSTM__I_8__H_16(P__, pre__, x__in, init__, memory__, reverse__=
     for t in (range(T - 1, -1, -1) if reverse__ else range(T)):
         # peephole_lstm.seq:11: i = sigmoid(W_i @ x + U_i @ h[t-1] + p_i * c[t-1] + b_i)
         _i_f_o_g_addmm_2 = torch.addmm(_i_f_o_g_addmm__steps[t], h__d1, _U_i_U_f_U_o_U_g_concat__T)
-        _i_f_o_g_addmm_2__parts = _i_f_o_g_addmm_2.split([16, 16, 16, 16], -1)
+        _i_f_o_g_addmm_2__parts = _i_f_o_g_addmm_2.split_with_sizes([16, 16, 16, 16], -1)
         # peephole_lstm.seq:13: g = tanh(W_g @ x + U_g @ h[t-1] + b_g)
         _g_slice = _i_f_o_g_addmm_2__parts[3]
         g = torch.tanh(_g_slice)

@@ -31,7 +31,7 @@ def block_SelfAttention__D_32__heads_4__causal_True(P__, pre__, inputs__):
     q_k_v_linear_b = P__[pre__ + 'q_k_v_linear.b']
     # transformer.seq:4: q, k, v = split(linear(x, 3*D), 3)
     _q_k_v_addmm = F.linear(x, q_k_v_linear_W, q_k_v_linear_b)
-    _q_k_v_addmm__parts = _q_k_v_addmm.split([32, 32, 32], -1)
+    _q_k_v_addmm__parts = _q_k_v_addmm.split_with_sizes([32, 32, 32], -1)
     q = _q_k_v_addmm__parts[0]
     k = _q_k_v_addmm__parts[1]
     v = _q_k_v_addmm__parts[2]
