@@ -413,14 +413,21 @@ class CountSteps:
         monkeypatch.setattr(self.stepper, "step", step)
         for masked in (False, True):  # the step modules' own entry point
             ns = self.stepper.ns("step", masked)
-            monkeypatch.setitem(ns, "forward", self.one_step(ns["forward"], exe))
+            monkeypatch.setitem(ns, "forward", self.one_step(ns["forward"], exe, ns["STEP_VALUES"]))
 
     @staticmethod
-    def one_step(forward, exe):
+    def one_step(forward, exe, step_values):
+        """The previous predictions a step module gets: one step's values (B, ...) (torch) or a
+        sequence of one step (B, 1, ...) (NumPy), never the prefix again."""
         def checked(params, inputs, state=None):
             for k, v in inputs.items():
                 if k in exe._ns["PREDICTED"]:
-                    assert tuple(v.shape)[1] == 1, "a step runs one time step, never the prefix again"
+                    p = exe._ns["PREDICTED"][k]
+                    rank = 1 + (0 if p["dist"] == "categorical" else len(p["dims"]))
+                    if step_values:
+                        assert len(v.shape) == rank, "a step runs one time step, never the prefix again"
+                    else:
+                        assert len(v.shape) == rank + 1 and v.shape[1] == 1, "one step, never the prefix again"
             return forward(params, inputs, state)
         return checked
 

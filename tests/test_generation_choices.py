@@ -135,5 +135,5 @@ def test_the_torch_step_module_runs_one_step_without_a_loop():
     state = exe.begin(src=src("torch"))
     fn = ns["cell_BahdanauDecoder__E_4__H_6"]
     two = torch.zeros(2, 2, 4, dtype=torch.float64)
-    with pytest.raises(ValueError, match="the step module runs one step, got 2"):
+    with pytest.raises(ValueError, match=r"the step module takes the values of one step, \(B, ...\), got \(2, 2, 4\)"):
         fn(exe.params, "dec.", two, {"h": state["dec.h"], "c": state["dec.c"]}, {"m": state["dec.m"]})

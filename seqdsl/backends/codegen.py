@@ -94,6 +94,9 @@ class Emitter:
     fused_cell: object = None  # f(fname, loop_fname, Standard, sizes) -> lines, for recognised cells
     passes: tuple = ()  # backend-specific passes run after the shared PIPELINE
     split: str | None = None  # format with {v}, {sizes}: slices that tile a value taken in one call
+    # generation's step module works on one step's values, (B, ...) with no step axis (cells are
+    # straight-line code; the stepper passes and reads per-step values as they are); else (B, 1, ...)
+    step_values: bool = False
 
     def writes_into(self, g, n) -> bool:
         """Can the backend write node n's result into a given array?"""
@@ -212,6 +215,11 @@ class Codegen:
         self.pre_t: dict = {}  # the function being generated: node -> (port, weight transposed once)
         self.v = None  # the function being generated: node -> its variable
 
+    @property
+    def step_values(self) -> bool:
+        """The module is generation's step module on per-step values (`Emitter.step_values`)."""
+        return self.plan.cache_once and self.em.step_values
+
     def callee(self, d: dict):
         """The unit (`seqdsl.driver.Unit`) a call node runs."""
         return self.plan.callee(d)
@@ -292,7 +300,7 @@ class Codegen:
                 body.append(f"{v(n)} = inputs__[{n!r}]")
                 if d["type"].seq and first_seq is None:
                     first_seq = n
-                    body.append(f"T = {v(n)}.shape[1]")
+                    body.append("T = 1  # one step's values" if self.step_values else f"T = {v(n)}.shape[1]")
             elif op == Op.PARAM:
                 body.append(f"{v(n)} = P__[pre__ + {n!r}]")
             elif op == Op.OUTPUT:
@@ -423,7 +431,9 @@ class Codegen:
                *RUN_TYPE, *(GRADS_TYPE if self.em.grad else ()), "", f"DTYPE = {self.dtype!r}"]
         if self.plan.cache_once:  # generation sets it to a dict while it steps: what cells compute once, kept
             out += ["# while generation steps (stepping.Stepper.cached), what each cell computes once, by prefix",
-                    "_CACHE = None"]
+                    "_CACHE = None",
+                    "# the step's inputs and outputs: one step's values (B, ...), or sequences of one step (B, 1, ...)",
+                    f"STEP_VALUES = {self.step_values!r}"]
         if self.em.empty:  # what the functions read: a value may be named DTYPE
             out.append("DTYPE__ = DTYPE")
         kernels_at = len(out)  # the kernels the functions below call go here
@@ -431,7 +441,7 @@ class Codegen:
             if u.standard is not None:
                 masked = bool(u.graph.graph.get("masks"))
                 out += ["", *self.em.fused_cell(u.fname, u.twin("loop"), u.standard, u.sizes, masked,
-                                                self.plan.cache_once), ""]
+                                                self.plan.cache_once, self.step_values), ""]
                 out += ["", *self.gen_cell(u.loop()), ""]
                 continue
             body = self.gen_cell(u) if u.kind == "cell" else self.gen_straight(u)

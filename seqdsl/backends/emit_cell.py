@@ -51,9 +51,9 @@ class CellEmitter:
         self.buffered = {o for o in sc.step_outputs if self.mp and not g.nodes[o]["type"].seq}
         self.listed = [o for o in sc.step_outputs if o not in self.buffered]
         self.taped = set(sc.tape)
-        # generation's step module runs one step per call: without a memory plan (torch), its cells
-        # are straight-line code on per-step values (B, ...), with no loop, lists or stacking
-        self.one = cg.plan.cache_once and not grad and not self.mp
+        # generation's step module on one step's values (torch, `Codegen.step_values`): its cells take
+        # and return (B, ...) values, straight-line code with no loop, lists or stacking
+        self.one = cg.step_values and not grad and not self.mp
 
     def lines(self) -> list:
         if self.one:
@@ -72,8 +72,19 @@ class CellEmitter:
         x0 = in_arg(xnames[0])
         args = "".join(f"{in_arg(x)}, " for x in xnames)
         lines = [f"def {u.twin('grad') if self.grad else u.fname}(P__, pre__, {args}init__, memory__, "
-                 f"reverse__=False, seqs__={self.grad!r}):",
-                 f"    B, T = {x0}.shape[0], {x0}.shape[1]"]
+                 f"reverse__=False, seqs__={self.grad!r}):"]
+        if self.one:  # one step's values: (B, ...) each
+            rank = 1 + self.g.nodes[xnames[0]]["type"].rank
+            lines += [f"    if {x0}.dim() != {rank}:",
+                      f"        raise ValueError(f'{u.defn}: the step module takes the values of one step, (B, ...), "
+                      f"got {{tuple({x0}.shape)}}')",
+                      f"    B, T = {x0}.shape[0], 1"]
+            for x in xnames[1:]:
+                lines += [f"    if {in_arg(x)}.shape[0] != B:",
+                          f"        raise ValueError(f'{u.defn}: input {x} has batch {{{in_arg(x)}.shape[0]}}, "
+                          f"input {xnames[0]} has {{B}}')"]
+            return lines
+        lines.append(f"    B, T = {x0}.shape[0], {x0}.shape[1]")
         for x in xnames[1:]:
             lines += [f"    if tuple({in_arg(x)}.shape[:2]) != (B, T):",
                       f"        raise ValueError(f'{u.defn}: input {x} has batch and steps "
@@ -97,7 +108,7 @@ class CellEmitter:
             once.append(f"{v(w)}__T = {em.pre_transpose.format(v=v(w))}")  # read by the loop's matmuls
         body = self.cached(once) if self.cg.plan.cache_once and not self.grad else once
         for x in sc.inputs:  # time-parallel work, time-major (one step: the step's values, (B, ...))
-            body.append(f"{v(x)} = {self.in_arg(x)}[:, 0]" if self.one else
+            body.append(f"{v(x)} = {self.in_arg(x)}" if self.one else
                         f"{v(x)} = {em.to_time_major.format(v=self.in_arg(x))}")
         for n in sc.time:
             body.extend(self.cg.assign(g, n, whole).split("\n"))
@@ -106,10 +117,9 @@ class CellEmitter:
         return body
 
     def one_step(self) -> list:
-        """The cell's step once (t = 0), its outputs and states as sequences of one step, (B, 1, ...)."""
-        g, v, sc = self.g, self.v, self.sc
-        body = ["if T != 1:", f"    raise ValueError(f'{self.u.defn}: the step module runs one step, got {{T}}')"]
-        body += self.once_and_all_steps() + self.state_history() + ["t = 0"]
+        """The cell's step once (t = 0) on one step's values: its outputs and states (B, ...)."""
+        g, v, sc, em = self.g, self.v, self.sc, self.em
+        body = self.once_and_all_steps() + self.state_history() + ["t = 0"]
         self.cg.pre_t = sc.pre_transposed
         self.cg.last_line = None
         body += [f"{v(n)}__t = {v(n)}__steps[t]" for n in sc.step_views if self.view_at_t(n)]
@@ -118,10 +128,13 @@ class CellEmitter:
 
         def value(o) -> str:
             src = output_source(g, o)
-            return f"{v(src)}[:, None]" if sc.where[src] != "once" else self.output_value(o)
+            if sc.where[src] != "once" or g.nodes[src]["type"].batched:
+                return v(src)
+            every = em.as_array.format(v=v(src)) + "[None]"  # made of parameters: the same for every sample
+            return f"{every}.expand((B,) + tuple({every}.shape[1:]))"
 
         outs = "{" + ", ".join(f"{g.nodes[o]['output']!r}: {value(o)}" for o in outputs(g)) + "}"
-        seqs = "{" + ", ".join(f"{s!r}: {v(s)}[:, None]" for s in sc.states) + "}"
+        seqs = "{" + ", ".join(f"{s!r}: {v(s)}" for s in sc.states) + "}"
         finals = "{" + ", ".join(f"{s!r}: {v(s)}" for s in sc.states) + "}"
         return body + [f"return _Run(outputs={outs}, states=({seqs} if seqs__ else {{}}), final={finals})"]
 

@@ -40,7 +40,7 @@ def zero_padding(ns: dict, values: dict, inputs: dict, where) -> dict:
         axis = ns["OUTPUT_AXES"][k][0]
         mask = next(inputs[n] for n, (kind, key) in ns["MASKS"].items() if kind == "steps" and key == axis)
         v = out[k]
-        out[k] = where(mask.reshape(tuple(mask.shape) + (1,) * (v.ndim - 2)), v, 0)
+        out[k] = where(mask.reshape(tuple(mask.shape) + (1,) * (v.ndim - mask.ndim)), v, 0)  # (B, T) or a step's (B,)
     return out
 
 

@@ -1,7 +1,7 @@
 """What executables of models with predicted outputs (`out y ~ ...`) can do, on both backends.
 
 In:  an executable class that defines the array hooks `stepping.Stepper` uses (`_part_ns`,
-     `_forward_ns`, `_arrays`, `_tensor_in`, `_to_numpy`, `_take`, `_full`, `_tokens`, `_steps1`)
+     `_forward_ns`, `_arrays`, `_tensor_in`, `_to_numpy`, `_take`, `_full`, `_tokens`, `_step_value`)
      and `_loss_ops` (`loss.NumpyOps` or `loss.TorchOps`).
 Out: the `Predicting` mixin: `loss(**inputs_and_observed, lengths=None, parts=False)`,
      `begin(**inputs, lengths=None)`, `step(state, **previous)` and `generate(**inputs, ...)`

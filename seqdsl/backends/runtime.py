@@ -496,8 +496,8 @@ class NumpyExecutable(Predicting):
         return np.asarray(a, dtype=np.intp)
 
     @staticmethod
-    def _steps1(x):
-        return np.asarray(x)[:, None]
+    def _step_value(x):
+        return np.asarray(x)
 
     @staticmethod
     def _no_grad():

@@ -13,8 +13,10 @@ Out: `Stepper(exe)`: `begin(inputs, lengths)` → a state, a plain dict of array
 
 What runs once (the encoder, memory projections that do not depend on a prediction) is the
 `begin` module and what runs per step the `step` module, both generated from the model by
-`passes.split_steps`; the step module runs the cells' generated loop for one step (never a fused
-kernel: its set-up costs more than one step).
+`passes.split_steps`; the step module runs the cells' generated step once (never a fused sequence
+kernel: its set-up costs more than one step; a recognised cell runs torch's cell kernel). Torch's
+step module takes and returns one step's values, (B, ...) (`STEP_VALUES`): its cells are
+straight-line code with nothing to stack or unstack; NumPy's takes sequences of one step, (B, 1, ...).
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class Stepper:
         self.inputs_from_state = self.context + self.state_names
         self.length_keys = [LENGTHS + name for name in self.context]  # (begin: a context's lengths)
         self.step_outputs = list(plain["OUTPUTS"])
+        # the step module takes and returns one step's values, (B, ...) (torch), or sequences of one
+        # step, (B, 1, ...) (NumPy)
+        self.step_values = bool(plain.get("STEP_VALUES"))
 
     @contextlib.contextmanager
     def cached(self):
@@ -118,21 +123,25 @@ class Stepper:
         exe = self.exe
         if check:
             self.check(state, previous)
-        masked = any(k in state for k in self.length_keys)
+        masked = bool(self.length_keys) and any(k in state for k in self.length_keys)
         ns = self.ns("step", masked)
         inputs = {name: state[name] for name in self.inputs_from_state}
-        for name in self.previous:
-            inputs[name] = exe._steps1(previous[name])
+        prev = {name: exe._step_value(previous[name]) for name in self.previous}
+        steps1 = {k: v[:, None] for k, v in prev.items()}  # as sequences of one step, (B, 1, ...)
+        inputs.update(prev if self.step_values else steps1)
         if masked:
             lengths = {k[len(LENGTHS):]: np.asarray(v) for k, v in state.items() if k.startswith(LENGTHS)}
-            inputs.update(exe._tensor_in(Boundary.masks(ns["MASKS"], lengths, inputs), ns))
+            masks = Boundary.masks(ns["MASKS"], lengths, {**inputs, **steps1})
+            if self.step_values:  # the masks over the step itself: this step's, (B,)
+                masks = {k: m[:, 0] if ns["MASKS"][k][1] in self.previous else m for k, m in masks.items()}
+            inputs.update(exe._tensor_in(masks, ns))
         if self._params is None:
             outputs, final = exe._forward_ns(ns, inputs)
         else:  # generation: the module's context is set once (`cached`), the step runs as it is
             outputs, final = ns["forward"](self._params, inputs, None)
         new = dict(state)
         new.update({k: final[k] for k in self.state_names})
-        return {k: v[:, 0] for k, v in outputs.items()}, new
+        return (outputs if self.step_values else {k: v[:, 0] for k, v in outputs.items()}), new
 
     def check(self, state, previous) -> None:
         """Names and batch sizes of a state and the previous predictions given to step()."""

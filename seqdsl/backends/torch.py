@@ -101,4 +101,5 @@ EMITTER = Emitter(
     # matters in generation's one-step calls
     split="{v}.split_with_sizes({sizes}, -1)",
     pre_transpose="{v}.T",
+    step_values=True,
 )

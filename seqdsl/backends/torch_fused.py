@@ -93,8 +93,34 @@ def _finish(std, final_h: str, final_c: str) -> str:
     return f"    return _Run(outputs={{{outs}}}, states={{}}, final={{{finals}}})"
 
 
-def fused_cell(fname: str, loop_fname: str, std, sizes: dict, masked: bool = False, cached: bool = False) -> list:
-    """`cached`: generation's step module (the packed weights kept in `_CACHE` while it steps)."""
+def _step_values(fname: str, loop_fname: str, std, masked: bool) -> list:
+    """Generation's step module on one step's values (`codegen.Emitter.step_values`): x (B, I),
+    [the step mask (B,),] states and outputs (B, H); torch's cell kernel, once."""
+    h, c = std.states["h"], std.states.get("c")
+    lines = _prologue(fname, loop_fname, std, "mask__in, " if masked else "", True)
+    lines += [f"    h0 = init__.get({h!r})",
+              "    h0 = x__in.new_zeros((x__in.shape[0], w_hh.shape[1])) if h0 is None else h0"]
+    if c:
+        lines += [f"    c0 = init__.get({c!r})",
+                  "    c0 = x__in.new_zeros((x__in.shape[0], w_hh.shape[1])) if c0 is None else c0"]
+    lines.append(f"    hc = torch._VF.{std.kind}_cell(x__in, {'(h0, c0)' if c else 'h0'}, w_ih, w_hh, b_ih, b_hh)")
+    lines.append("    h1, c1 = hc" if c else "    h1, c1 = hc, None")
+    if masked:  # a sample past its end keeps its states; its output is zero
+        lines += ["    keep = (mask__in != 0)[:, None]", "    h1 = torch.where(keep, h1, h0)",
+                  "    y = torch.where(keep, h1, torch.zeros_like(h1))"]
+        if c:
+            lines.append("    c1 = torch.where(keep, c1, c0)")
+    else:
+        lines.append("    y = h1")
+    return lines + [_finish(std, "h1", "c1")]
+
+
+def fused_cell(fname: str, loop_fname: str, std, sizes: dict, masked: bool = False, cached: bool = False,
+               step_values: bool = False) -> list:
+    """`cached`: generation's step module (the packed weights kept in `_CACHE` while it steps);
+    `step_values`: its values are one step's, (B, ...)."""
+    if step_values:
+        return _step_values(fname, loop_fname, std, masked)
     if masked:
         return _fused_packed(fname, loop_fname, std, cached)
     c = std.states.get("c")

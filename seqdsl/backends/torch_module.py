@@ -203,11 +203,12 @@ class SeqModule(Predicting, nn.Module):
     def _index(self, a):
         return torch.as_tensor(np.asarray(a), dtype=torch.long, device=self.device)
 
-    def _steps1(self, x):
+    def _step_value(self, x):
+        """A step's value given to step() (ids (B,), or (B, D)) as a tensor."""
         if not torch.is_tensor(x):
             a = np.asarray(x)
             x = torch.as_tensor(a, dtype=torch.long if a.dtype.kind in "iub" else self.dtype, device=self.device)
-        return x[:, None]
+        return x
 
     @staticmethod
     def _no_grad():
