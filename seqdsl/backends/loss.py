@@ -100,11 +100,20 @@ class NumpyOps:
         return np.take_along_axis(x, np.asarray(idx)[..., None], -1)[..., 0]
 
     @staticmethod
+    def logsumexp(x):
+        m = x.max(-1, keepdims=True)
+        return (m + np.log(np.exp(x - m).sum(-1, keepdims=True)))[..., 0]
+
+    @staticmethod
+    def max_last(x):
+        """(the largest value, its index) over the last axis."""
+        i = x.argmax(-1)
+        return NumpyOps.take_last(x, i), i
+
+    @staticmethod
     def chosen_log_prob(x, idx):
         """log_softmax(x)[..., idx] without the whole log_softmax: x[idx] - logsumexp(x)."""
-        m = x.max(-1, keepdims=True)
-        lse = (m + np.log(np.exp(x - m).sum(-1, keepdims=True)))[..., 0]
-        return NumpyOps.take_last(x, idx) - lse
+        return NumpyOps.take_last(x, idx) - NumpyOps.logsumexp(x)
 
     @staticmethod
     def mask(mask, like):
@@ -127,11 +136,20 @@ class TorchOps:
         return x.gather(-1, idx.long().unsqueeze(-1)).squeeze(-1)
 
     @staticmethod
-    def chosen_log_prob(x, idx):
-        """log_softmax(x)[..., idx] without the whole log_softmax: x[idx] - logsumexp(x)."""
+    def logsumexp(x):
         import torch
 
-        return TorchOps.take_last(x, idx) - torch.logsumexp(x, -1)
+        return torch.logsumexp(x, -1)
+
+    @staticmethod
+    def max_last(x):
+        """(the largest value, its index) over the last axis."""
+        return x.max(-1)
+
+    @staticmethod
+    def chosen_log_prob(x, idx):
+        """log_softmax(x)[..., idx] without the whole log_softmax: x[idx] - logsumexp(x)."""
+        return TorchOps.take_last(x, idx) - TorchOps.logsumexp(x)
 
     @staticmethod
     def mask(mask, like):

@@ -151,6 +151,7 @@ def _greedy(stepper, y, state, prev, max_len) -> Generated:
     """The argmax at every step, on the executable's own arrays (tensors stay on their device);
     log-probabilities, lengths and padding are worked out once at the end."""
     exe = stepper.exe
+    ops = exe._loss_ops
     prev = exe._tokens(prev)
     lo = _first_choice(stepper, y)
     logits, toks = [], []
@@ -158,7 +159,8 @@ def _greedy(stepper, y, state, prev, max_len) -> Generated:
     done = None
     for _ in range(max_len):
         out, state = stepper.step(state, {y: prev}, check=False)
-        prev = out[y][:, lo:].argmax(-1) + lo if lo else out[y].argmax(-1)
+        prev = ops.max_last(out[y][:, lo:] if lo else out[y])[1]  # (torch's max beats its argmax)
+        prev = prev + lo if lo else prev
         logits.append(out[y])
         toks.append(prev)
         for k, v in extras.items():
