@@ -100,6 +100,10 @@ class NumpyOps:
         return np.take_along_axis(x, np.asarray(idx)[..., None], -1)[..., 0]
 
     @staticmethod
+    def float64(x):
+        return x.astype(np.float64)
+
+    @staticmethod
     def logsumexp(x):
         m = x.max(-1, keepdims=True)
         return (m + np.log(np.exp(x - m).sum(-1, keepdims=True)))[..., 0]
@@ -134,6 +138,10 @@ class TorchOps:
     @staticmethod
     def take_last(x, idx):
         return x.gather(-1, idx.long().unsqueeze(-1)).squeeze(-1)
+
+    @staticmethod
+    def float64(x):
+        return x.double()
 
     @staticmethod
     def logsumexp(x):

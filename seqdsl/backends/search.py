@@ -250,19 +250,35 @@ def _check_options(name, max_len, strategy, beam, temperature, top_k, length_pen
 
 
 class _Finished:
-    """The finished hypotheses of each sample: (normalised score, log p, tokens, log-probs, extras)."""
+    """The finished hypotheses of each sample: (normalised score, log p, tokens, log-probs, rows),
+    `rows` the row of the batch each step of the hypothesis ran in (where its other outputs are:
+    `steps`, each step's outputs by name, (B × beam, ...))."""
 
     def __init__(self, batch, alpha):
         self.items = [[] for _ in range(batch)]
         self.alpha = alpha
+        self.steps: dict = {}
 
-    def add(self, b, logp_sum, toks, logps, extras):
+    def add(self, b, logp_sum, toks, logps, rows):
         n = len(toks)
-        self.items[b].append((logp_sum / (n ** self.alpha), logp_sum, toks, logps, extras))
+        self.items[b].append((logp_sum / (n ** self.alpha), logp_sum, toks, logps, rows))
+
+
+def _candidates(total, K) -> tuple:
+    """The 2K best (hypothesis, token) candidates of each sample from `total` (B, K × V): their
+    number n, their totals and their indices into K × V, each (B, n), best first (ties by index)."""
+    batch, KV = total.shape
+    n = min(2 * K, KV)
+    part = (np.argpartition(total, KV - n, axis=1)[:, KV - n:] if n < KV
+            else np.tile(np.arange(KV), (batch, 1)))  # the n best, in no order
+    vals = np.take_along_axis(total, part, 1)
+    idx = np.take_along_axis(part, np.lexsort((part, -vals), axis=1), 1)
+    return n, np.take_along_axis(total, idx, 1), idx
 
 
 def _beam(stepper, y, state, prev, batch, max_len, K, alpha) -> Generated:
     exe = stepper.exe
+    ops = exe._loss_ops
     rows = np.repeat(np.arange(batch), K)
     state = stepper.reorder(state, rows)
     prev = np.repeat(prev, K)
@@ -270,34 +286,30 @@ def _beam(stepper, y, state, prev, batch, max_len, K, alpha) -> Generated:
     cum[:, 0] = 0.0  # one live hypothesis per sample at first: the others would repeat it
     hist = np.zeros((batch * K, 0), np.int64)
     hist_lp = np.zeros((batch * K, 0))
-    extras: dict = {}
+    hist_rows = np.zeros((batch * K, 0), np.int64)  # the row each step of a live hypothesis ran in
     fin = _Finished(batch, alpha)
+    steps = fin.steps  # each step's other outputs (the attention weights, ...), by name
     active = np.ones(batch, bool)
     lo = _first_choice(stepper, y)
     for _ in range(max_len):
         out, state = stepper.step(state, {y: exe._tokens(prev)}, check=False)
-        logp = log_softmax(exe._to_numpy(out[y]).astype(np.float64))  # (B*K, V)
+        logp = exe._to_numpy(ops.log_softmax(ops.float64(out[y])))  # (B*K, V), on the executable's arrays
         V = logp.shape[1]
         for k, v in out.items():
             if k != y:
-                a = exe._to_numpy(v)[:, None]
-                extras[k] = a if k not in extras else np.concatenate([extras[k], a], 1)
+                steps.setdefault(k, []).append(exe._to_numpy(v))
         total = cum.reshape(-1, 1) + logp
         total[:, :lo] = -np.inf  # (never chosen)
-        total = total.reshape(batch, K * V)
-        n = min(2 * K, K * V)
-        part = np.argpartition(-total, n - 1, axis=1)[:, :n] if n < K * V else np.tile(np.arange(K * V), (batch, 1))
-        vals = np.take_along_axis(total, part, 1)
-        idx = np.take_along_axis(part, np.lexsort((part, -vals), axis=1), 1)  # best first; ties by index
-        cand = np.take_along_axis(total, idx, 1)
+        n, cand, idx = _candidates(total.reshape(batch, K * V), K)
         beam_of, tok = idx // V, idx % V
         src = np.arange(batch)[:, None] * K + beam_of  # the row each candidate extends
-        for b in np.nonzero(active)[0]:
-            for j in range(min(K, n)):  # an end ranked below the K best does not finish (as with K = 1, greedy)
-                if tok[b, j] == END and np.isfinite(cand[b, j]) and len(fin.items[b]) < K:
-                    r = src[b, j]
-                    fin.add(b, cand[b, j], np.append(hist[r], END), np.append(hist_lp[r], logp[r, END]),
-                            {k: v[r] for k, v in extras.items()})
+        # an end ranked below the K best does not finish (as with K = 1, greedy)
+        ends = (tok[:, :K] == END) & np.isfinite(cand[:, :K]) & active[:, None]
+        for b, j in zip(*np.nonzero(ends)):  # (row-major: each sample's candidates best first)
+            if len(fin.items[b]) < K:
+                r = src[b, j]
+                fin.add(b, cand[b, j], np.append(hist[r], END), np.append(hist_lp[r], logp[r, END]),
+                        np.append(hist_rows[r], r))
             if len(fin.items[b]) >= K:
                 active[b] = False
         keep = np.argsort(tok == END, axis=1, kind="stable")[:, :K]  # the K best that do not end
@@ -307,7 +319,7 @@ def _beam(stepper, y, state, prev, batch, max_len, K, alpha) -> Generated:
         new_cum[np.take_along_axis(tok, keep, 1) == END] = -np.inf
         hist = np.concatenate([hist[pick], new_tok[:, None]], 1)
         hist_lp = np.concatenate([hist_lp[pick], logp[pick, new_tok][:, None]], 1)
-        extras = {k: v[pick] for k, v in extras.items()}
+        hist_rows = np.concatenate([hist_rows[pick], pick[:, None]], 1)
         state = stepper.reorder(state, pick)
         cum, prev = new_cum, new_tok
         if not active.any():
@@ -317,7 +329,7 @@ def _beam(stepper, y, state, prev, batch, max_len, K, alpha) -> Generated:
             for j in range(K):
                 r = b * K + j
                 if np.isfinite(cum[b, j]):
-                    fin.add(b, cum[b, j], hist[r], hist_lp[r], {k: v[r] for k, v in extras.items()})
+                    fin.add(b, cum[b, j], hist[r], hist_lp[r], hist_rows[r])
     return _best(fin, batch)
 
 
@@ -327,15 +339,17 @@ def _best(fin, batch) -> Generated:
     tokens = np.full((batch, L), PAD, np.int64)
     log_probs = np.zeros((batch, L))
     lens = np.zeros(batch, np.int64)
-    outputs = {}
-    for b, (_s, _lp, toks, lps, ex) in enumerate(best):
+    rows = np.zeros((batch, L), np.int64)  # the row each step of the best hypothesis ran in
+    for b, (_s, _lp, toks, lps, ran) in enumerate(best):
         tokens[b, :len(toks)] = toks
         log_probs[b, :len(toks)] = lps
         lens[b] = len(toks)
-        for k, v in ex.items():
-            if k not in outputs:
-                outputs[k] = np.zeros((batch, L) + v.shape[1:], v.dtype)
-            outputs[k][b, :len(toks)] = v[:len(toks)]
+        rows[b, :len(toks)] = ran
+    real = np.arange(L)[None, :] < lens[:, None]
+    outputs = {}
+    for k, vs in fin.steps.items():  # zero after a sequence's end, as its log-probs
+        v = np.stack([vs[t][rows[:, t]] for t in range(L)], 1)
+        outputs[k] = np.where(real.reshape(real.shape + (1,) * (v.ndim - 2)), v, 0)
     scores = np.array([it[1] for it in best])
     return Generated(tokens, lens, scores, log_probs, outputs)
 

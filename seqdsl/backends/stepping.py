@@ -127,11 +127,11 @@ class Stepper:
         ns = self.ns("step", masked)
         inputs = {name: state[name] for name in self.inputs_from_state}
         prev = {name: exe._step_value(previous[name]) for name in self.previous}
-        steps1 = {k: v[:, None] for k, v in prev.items()}  # as sequences of one step, (B, 1, ...)
-        inputs.update(prev if self.step_values else steps1)
+        one_step = (lambda: {k: v[:, None] for k, v in prev.items()})  # as sequences of one step, (B, 1, ...)
+        inputs.update(prev if self.step_values else one_step())
         if masked:
             lengths = {k[len(LENGTHS):]: np.asarray(v) for k, v in state.items() if k.startswith(LENGTHS)}
-            masks = Boundary.masks(ns["MASKS"], lengths, {**inputs, **steps1})
+            masks = Boundary.masks(ns["MASKS"], lengths, {**inputs, **one_step()})
             if self.step_values:  # the masks over the step itself: this step's, (B,)
                 masks = {k: m[:, 0] if ns["MASKS"][k][1] in self.previous else m for k, m in masks.items()}
             inputs.update(exe._tensor_in(masks, ns))
