@@ -122,7 +122,7 @@ def plan(program, name: str, sizes: dict, em, fused: bool = True, masked: bool =
             g = variant.root_graph(g)
         skey = _key(defn, g.graph["sizes"])
         if skey not in units:
-            units[skey] = _unit(g, defn, em, fused, reserved, variant(defn, given))
+            units[skey] = _unit(g, defn, em, fused, reserved, variant(defn, given), part == "step")
             for _, d in units[skey].graph.nodes(data=True):
                 if d["op"] == Op.CALL:
                     visit(d["callee"], d["sizes"])
@@ -181,13 +181,14 @@ class _Variant:
                 "step_inputs": [n for n in interface(vg)["inputs"] if n not in masks and n not in drops]}
 
 
-def _unit(g, defn: str, em, fused: bool, reserved, compiled) -> Unit:
-    """`g` specialised; `compiled` the graph of the variant compiled (`_Variant`), before the passes."""
+def _unit(g, defn: str, em, fused: bool, reserved, compiled, step: bool = False) -> Unit:
+    """`g` specialised; `compiled` the graph of the variant compiled (`_Variant`), before the passes;
+    `step`: a unit of generation's step module (the backend's `step_passes` run first)."""
     # definition and size names are identifiers without "__", so the "__" before each size
     # keeps `A(H = 1)` (`cell_A__H_1`) apart from `A_H1()` (`cell_A_H1__`)
     kind = g.graph["kind"]
     stem = f"{kind}_{defn}" + "".join(f"__{k}_{_size_text(v)}" for k, v in g.graph["sizes"].items())
-    og = optimize(compiled, extra=em.passes)
+    og = optimize(compiled, extra=em.passes, early=em.step_passes if step else ())
     u = Unit(stem, defn, kind, og, g.graph["sizes"], source=g, names=variable_names(og, reserved))
     if fused and em.fused_cell is not None:
         u.standard = recognize(g)

@@ -14,7 +14,16 @@ from __future__ import annotations
 import numpy as np
 
 from .ir import in_edges, states, topo_order
-from .kernels.numpy_kernels import _attention, _gelu, _layernorm, _masked_attention, _positions, _shift, _softmax
+from .kernels.numpy_kernels import (
+    _attention,
+    _gelu,
+    _layernorm,
+    _lstm_cell,
+    _masked_attention,
+    _positions,
+    _shift,
+    _softmax,
+)
 from .ops import Op
 
 
@@ -59,6 +68,7 @@ def _eval(g, n, args, types, ctx):
         Op.SLICE: lambda: args[0][..., d["start"].value:d["stop"].value],
         Op.SOFTMAX: lambda: _softmax(args[0]), Op.SUM: lambda: args[0].sum(1), Op.LAST: lambda: args[0][:, -1],
         Op.WSUM: lambda: (args[0][..., None] * args[1]).sum(1),
+        Op.LSTM_CELL: lambda: _lstm_cell(*args),
         Op.EMBED: lambda: args[1][args[0]], Op.ONEHOT: lambda: np.eye(d["size"].value, dtype=ctx["dtype"])[args[0]],
         Op.ATTENTION: lambda: (_masked_attention if len(args) == 4 else _attention)(*args, d["heads"].value,
                                                                                      d["causal"]),

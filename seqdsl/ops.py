@@ -67,6 +67,7 @@ class Op(str, enum.Enum):
     ADDCMUL = "addcmul"      # x + a * b (made by the torch pipeline's fuse_multiply_add)
     ADDMM = "addmm"          # x + W @ h, W shared (made by the torch pipeline's fuse_multiply_add)
     WSUM = "wsum"            # sum(a * m): weights a seq[] times m seq[H], summed over the seq axis (same pass)
+    LSTM_CELL = "lstm_cell"  # u, h[t-1], c[t-1], W_u, W_h[, b[, b2]] → [h, c] (made by the torch step's fuse_lstm_step)
     CONCAT = "concat"        # along the last axis (attrs: axis=0 stacks shared matrices by rows)
     SLICE = "slice"          # attrs: start, stop (last axis)
     SOFTMAX = "softmax"
@@ -220,6 +221,18 @@ def _wsum(attrs, ts, span):
     return _sum(attrs, [broadcast(a, m, span, "multiplication")], span)
 
 
+def _lstm_cell(attrs, ts, span):
+    """(u [U], h [H], c [H], W_u [4H, U], W_h [4H, H], biases [4H]...) → [2H]: torch's LSTM step."""
+    u, h, c, wu, wh, *bs = ts
+    H = h.dims[-1] if h.dims else None
+    ok = (h.rank == 1 and c.dims == h.dims and u.rank == 1 and wu.rank == 2 and wh.rank == 2 and len(bs) <= 2
+          and not (wu.batched or wh.batched or any(b.batched for b in bs)) and wh.dims[1] == H
+          and wu.dims[1] == u.dims[0] and wu.dims[0] == wh.dims[0] and all(b.dims == wh.dims[:1] for b in bs))
+    if not ok:
+        _err(f"lstm_cell: operands of unexpected shapes {[str(t) for t in ts]}", span)
+    return VType((H + H,), False, "float", True)
+
+
 def _mean(attrs, ts, span):
     (x,) = ts
     if x.dtype == "int":
@@ -353,6 +366,7 @@ OPS: dict = {
     Op.ADDMM: _info(3, lambda a, ts, s: broadcast(ts[0], _matmul(a, ts[1:], s), s, "addition"), "structural",
                     "+@", positionwise=True),
     Op.WSUM: _info(2, _wsum, "reduction", "Σ×", grad_reads=_IN),
+    Op.LSTM_CELL: _info(None, _lstm_cell, "structural", "LSTM", grad_reads=_IN),
     Op.MATMUL: _info(2, _matmul, "structural", "@", positionwise=True, grad_reads=_IN),
     Op.CONCAT: _info(None, _concat, "structural", "concat", positionwise=True),
     Op.SLICE: _info(1, _slice, "structural", "split", positionwise=True, view=True),

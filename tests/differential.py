@@ -39,10 +39,11 @@ def passes_off(names):
         return
     from seqdsl.passes import PIPELINE
 
-    def optimize(g, passes=PIPELINE, extra=()):
+    def optimize(g, passes=PIPELINE, extra=(), early=()):
         keep = tuple(p for p in passes if p.__name__ not in names)
         extra = tuple(p for p in extra if p.__name__ not in names)
-        return real(g, keep, extra)
+        early = tuple(p for p in early if p.__name__ not in names)
+        return real(g, keep, extra, early)
 
     _driver.optimize = optimize
     try:

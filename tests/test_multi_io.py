@@ -427,5 +427,5 @@ def test_gradients_of_hoisted_outputs_and_dead_values(name, passes, monkeypatch)
         from seqdsl import driver
 
         real = driver.optimize
-        monkeypatch.setattr(driver, "optimize", lambda g, passes=(), extra=(): real(g, (), ()))
+        monkeypatch.setattr(driver, "optimize", lambda g, passes=(), extra=(), early=(): real(g, (), ()))
     check(ODD, name)

@@ -27,6 +27,7 @@ from seqdsl.ir import states, to_text, verify
 from seqdsl.ir_parse import from_text
 from seqdsl.passes import PIPELINE, fuse_matmuls, hoist, lift_slices, reassociate, unroll
 from seqdsl.passes.dropout import with_dropout
+from seqdsl.passes.fuse_lstm_step import fuse_lstm_step
 from seqdsl.passes.fuse_multiply_add import fuse_multiply_add
 from seqdsl.passes.given_states import given_states, previous_values, run_states
 from seqdsl.passes.last_state import last_state
@@ -43,6 +44,7 @@ PASSES = {
     "fuse_matmuls": fuse_matmuls,
     "lift_slices": lift_slices,
     "fuse_multiply_add": fuse_multiply_add,
+    "fuse_lstm_step": fuse_lstm_step,  # (torch, generation's step module: before the shared passes)
     "sigmoid_via_tanh": sigmoid_via_tanh,
     "hoist": hoist,
     "unroll": lambda g: in_stable_order(unroll(g, UNROLL_STEPS), g),
@@ -153,6 +155,44 @@ cell ScalarProducts(I = 4, H = 4) {
     out y = h
 }
 """,
+    "lstm_steps": """
+cell LstmSteps(I = 3, H = 2) {
+    in    x: [I]
+    state h: [H] = zeros
+    state c: [H] = zeros
+    state h2: [H] = zeros
+    state c2: [H] = zeros
+    param W: [4*H, I]
+    param U: [4*H, H]
+    param b1, b2: [4*H] = 0
+    z = b1 + U @ h[t-1] + (W @ x + b2)       # any order, two biases: fused
+    i, f, g, o = split(z, 4)
+    c = tanh(g) * sigmoid(i) + c[t-1] * sigmoid(f)
+    h = tanh(c) * sigmoid(o)
+    z2 = W @ x + U @ h2[t-1]
+    i2, f2, o2, g2 = split(z2, 4)            # not torch's gate order: stays
+    c2 = sigmoid(f2) * c2[t-1] + sigmoid(i2) * tanh(g2)
+    h2 = sigmoid(o2) * tanh(c2)
+    out y = h + h2
+    out gate = f2                            # (read outside the pattern too)
+}
+""",
+    "lstm_misses": """
+cell LstmMisses(I = 3, H = 2) {
+    in    x: [I]
+    state h: [H] = zeros
+    state c: [H] = zeros
+    param W: [4*H, I]
+    param U: [4*H, H]
+    param p: [H]
+    z = W @ x + U @ h[t-1]
+    i, f, g, o = split(z, 4)
+    c = sigmoid(f) * c[t-1] + sigmoid(i) * tanh(g) + p * c[t-1]   # a peephole: stays
+    h = sigmoid(o) * tanh(c)
+    out y = h
+    out gate = o                             # a gate read outside the pattern: stays
+}
+""",
     "weighted_sums": """
 cell WeightedSums(H = 4) {
     in     x: [H]
@@ -209,6 +249,9 @@ CASES = {
                           "scalar_products": ("scalar_products", "ScalarProducts", "torch"),
                           "bahdanau": ("attention.seq", "BahdanauDecoder", "torch"),
                           "weighted_sums": ("weighted_sums", "WeightedSums", "torch")},
+    "fuse_lstm_step": {"bahdanau": ("attention.seq", "BahdanauDecoder", "torch"),
+                       "lstm_steps": ("lstm_steps", "LstmSteps", "torch"),
+                       "lstm_misses": ("lstm_misses", "LstmMisses", "torch")},
     "sigmoid_via_tanh": {"lstm": ("lstm.seq", "LSTM", "numpy"), "gru": ("gru.seq", "GRU", "numpy"),
                          "shared_bias": ("shared_bias", "SharedBias", "numpy"),
                          "sliced_gate": ("sliced_gate", "SlicedGate", "numpy")},
@@ -266,7 +309,8 @@ def pipeline_input(pass_name: str, spec: str, definition: str, backend: str):
     renderer's) and `mask_lengths` (the driver's, before the pipeline) take the specialised IR itself."""
     g = program(spec).specialize(definition)
     verify(g)
-    if pass_name in ("unroll", "mask_lengths", "dropout", "split_steps", "given_states", "last_state"):
+    if pass_name in ("unroll", "mask_lengths", "dropout", "split_steps", "given_states", "last_state",
+                     "fuse_lstm_step"):
         return g
     for p in (*PIPELINE, *BACKEND_PASSES[backend], hoist):
         if p.__name__ == pass_name:
@@ -284,7 +328,8 @@ def fixture_header(pass_name: str, case: str) -> str:
               "dropout": "the specialised IR, as the driver makes it for training",
               "split_steps": "the specialised IR, as the driver splits it for generation",
               "given_states": "the specialised IR, as the driver makes it for a call given run states",
-              "last_state": "the specialised IR, as the driver compiles a model"}.get(
+              "last_state": "the specialised IR, as the driver compiles a model",
+              "fuse_lstm_step": "the specialised IR, as the torch step module's first pass takes it"}.get(
                   pass_name, f"the {backend} pipeline's IR just before {pass_name}")
     return (f"# {definition} from {where}: {before}\n"
             "# made by tests/test_pass_fixtures.py (SEQDSL_ACCEPT=1 rewrites it)\n")

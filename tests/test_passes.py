@@ -130,3 +130,35 @@ def test_recognize_rejects_near_misses():
     assert recognize(_lstm_variant("state c: [H] = zeros", "state c: [H] = ones")) is None
     assert recognize(_lstm_variant("out y = h", "out y = h\n    out z = c")) is None
     assert recognize(graph("transformer.seq", "SelfAttention")) is None
+
+
+def test_fuse_lstm_step_keeps_the_values():
+    """The torch step module's LSTM fusion: the cell with its lstm_cell node means what it meant
+    (the reference interpreter, which runs the node with the NumPy kernel), and torch's kernel
+    computes that kernel's value (float64)."""
+    import numpy as np
+    import pytest
+
+    from seqdsl.interpret import run_cell
+    from seqdsl.kernels.numpy_kernels import _lstm_cell
+    from seqdsl.passes.fuse_lstm_step import fuse_lstm_step
+
+    torch = pytest.importorskip("torch")
+    g = graph("attention.seq", "BahdanauDecoder")
+    fused = fuse_lstm_step(g)
+    verify(fused)
+    assert ops(fused).count(Op.LSTM_CELL) == 1 and Op.SIGMOID not in ops(fused)
+    rng = np.random.default_rng(0)
+    params = {n: rng.normal(size=d["type"].concrete_dims()) * 0.3 for n, d in g.nodes(data=True) if d["op"] == Op.PARAM}
+    xs = {"x": rng.normal(size=(3, 4, 32))}
+    memory = {"m": rng.normal(size=(3, 5, 64))}
+    init = {"h": rng.normal(size=(3, 64)), "c": rng.normal(size=(3, 64))}
+    want, got = run_cell(g, params, xs, init, memory), run_cell(fused, params, xs, init, memory)
+    for a, b in zip(want, got):
+        for k in a:
+            np.testing.assert_allclose(np.asarray(b[k]), np.asarray(a[k]), atol=1e-12, rtol=0)
+    x, h, c = rng.normal(size=(3, 5)), rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    w_ih, w_hh, b = rng.normal(size=(8, 5)), rng.normal(size=(8, 2)), rng.normal(size=(8,))
+    t = torch.as_tensor
+    th, tc = torch._VF.lstm_cell(t(x), (t(h), t(c)), t(w_ih), t(w_hh), t(b), None)
+    np.testing.assert_allclose(_lstm_cell(x, h, c, w_ih, w_hh, b), torch.cat([th, tc], -1).numpy(), atol=1e-12)

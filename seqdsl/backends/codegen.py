@@ -42,7 +42,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..analysis.tiles import tiling
@@ -97,6 +97,10 @@ class Emitter:
     # generation's step module works on one step's values, (B, ...) with no step axis (cells are
     # straight-line code; the stepper passes and reads per-step values as they are); else (B, 1, ...)
     step_values: bool = False
+    step_passes: tuple = ()  # passes that run first on the step module's cells (before the shared PIPELINE)
+    # op -> f(node, args, types): ops whose value the backend computes as the tuple of the slices
+    # that tile it (emitted as `<v>__parts = ...`; its readers are those slices alone)
+    tuples: dict = field(default_factory=dict)
 
     def writes_into(self, g, n) -> bool:
         """Can the backend write node n's result into a given array?"""
@@ -160,6 +164,7 @@ COMMON = {
     Op.CONST: lambda n, a, t: number(n["value"]),
     Op.SUM: lambda n, a, t: f"{a[0]}.sum(1)",
     Op.WSUM: lambda n, a, t: f"({a[0]}[..., None, :] @ {a[1]})[..., 0, :]",
+    Op.LSTM_CELL: lambda n, a, t: f"_lstm_cell({', '.join(a)})",
     Op.LAST: lambda n, a, t: f"{a[0]}[:, -1]",
     Op.SOFTMAX: lambda n, a, t: f"_softmax({a[0]})",
     Op.LAYERNORM: lambda n, a, t: f"_layernorm({a[0]}, {a[1]}, {a[2]})",
@@ -276,6 +281,8 @@ class Codegen:
             leaf = g.nodes[src[0]]["op"] in (Op.INPUT, Op.PARAM, Op.MEMORY, Op.CALL, Op.GET)
             if parts and not leaf and args[0] == v(src[0]):
                 line = f"{v(n)} = {args[0]}__parts[{parts.index(n)}]"
+        if d["op"] in self.em.tuples and tiling(g, n):  # the parts themselves, as the backend computes them
+            return "\n".join(self.source_note(d) + [f"{v(n)}__parts = {self.em.tuples[d['op']](d, args, types)}"])
         if line is None:
             line = f"{v(n)} = {self.em.emit(d, args, types)}"
         # a value whose slices tile it is split in one call, also when it is itself a part

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..kernels import Kernels
 from ..ops import Op
+from ..passes.fuse_lstm_step import fuse_lstm_step
 from ..passes.fuse_multiply_add import fuse_multiply_add
 from .codegen import COMMON, Emitter, transposed
 from .layout import align
@@ -83,6 +84,13 @@ TABLE = {
     Op.EMBED: lambda n, a, t: f"F.embedding({a[0]}, {a[1]})",
 }
 
+def _lstm_cell(n, a, t) -> str:
+    """u, h[t-1], c[t-1], W_u, W_h[, b[, b2]] → (h, c): torch's LSTM step kernel, its two results
+    the two halves of the IR's value (`Emitter.tuples`)."""
+    biases = list(a[5:]) + ["None"] * (2 - len(a[5:]))
+    return f"torch._VF.lstm_cell({a[0]}, ({a[1]}, {a[2]}), {a[3]}, {a[4]}, {biases[0]}, {biases[1]})"
+
+
 EMITTER = Emitter(
     name="torch",
     imports="import torch\nimport torch.nn.functional as F",
@@ -102,4 +110,6 @@ EMITTER = Emitter(
     split="{v}.split_with_sizes({sizes}, -1)",
     pre_transpose="{v}.T",
     step_values=True,
+    step_passes=(fuse_lstm_step,),
+    tuples={Op.LSTM_CELL: _lstm_cell},
 )

@@ -29,6 +29,17 @@ def _sigmoid(x, out=None):
     return out
 
 
+def _lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One LSTM step in torch's gate order (i, f, g, o) and layout (weights [4H, in]): the new h
+    and c side by side, [h, c] on the last axis (the IR's `lstm_cell`)."""
+    z = x @ w_ih.T + h @ w_hh.T
+    for b in (b_ih, b_hh):
+        z = z if b is None else z + b
+    i, f, g, o = np.split(z, 4, -1)
+    c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+    return np.concatenate([_sigmoid(o) * np.tanh(c), c], -1)
+
+
 def _sigtanh(x, k, out=None):
     """sigmoid on columns [0, k), tanh on [k, n): one tanh call (σ(a) = ½·tanh(a/2) + ½)."""
     if out is None:

@@ -20,9 +20,10 @@ from .unroll import unroll
 PIPELINE = (reassociate, fuse_matmuls, lift_slices)
 
 
-def optimize(g, passes=PIPELINE, extra=()):
-    """The shared passes, then a backend's own (`extra`), then `hoist`, verifying after each."""
-    for p in (*passes, *extra, hoist):
+def optimize(g, passes=PIPELINE, extra=(), early=()):
+    """A backend's passes that go first (`early`), the shared passes, then a backend's own
+    (`extra`), then `hoist`, verifying after each."""
+    for p in (*early, *passes, *extra, hoist):
         try:
             g = p(g)
             verify(g)
