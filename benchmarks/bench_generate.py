@@ -14,7 +14,9 @@
 Before timing, the hand-written loops are checked to choose exactly the tokens seqdsl chooses (and
 their logits and attention weights to be close to seqdsl's `step`). The output bias of the end
 token (</s> = 2) is set to -1e9, so that every generation runs exactly max_len steps. Each figure
-is the median of several repeats after a warm-up; float32, CPU, torch on 2 threads.
+is the median of several repeats after a warm-up; the ratios of rows 1 to 3 are paired: the median
+over the rounds of the two times measured side by side in each round (`timing.paired`), which a
+drift of the machine's speed between rounds does not skew; float32, CPU, torch on 2 threads.
 
 The "breakdown" rows drive seqdsl's public begin/step by hand (argmax in torch, each step validated):
 the step module's cost without the search's host bookkeeping. Torch and NumPy runs are timed apart.
@@ -39,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from timing import alternate as timeit  # noqa: E402
+from timing import paired  # noqa: E402
 
 import seqdsl  # noqa: E402
 from seqdsl.vocab import END, START  # noqa: E402
@@ -199,9 +202,11 @@ def check_char(exe, hand, n) -> tuple:
     return got.tokens, err_z
 
 
-def row(what, ref_name, ref_t, t, target="", steps=None) -> None:
+def row(what, ref_name, ref_t, t, target="", steps=None, ratio=None) -> None:
+    """`ratio`: the paired ratio (timing.paired), else the ratio of the two medians."""
     per = f"{t / steps * 1e3:9.3f}" if steps else f"{'':9}"
-    print(f"{what:46} {t * 1e3:10.2f} {per} {ref_name:>14} {ref_t * 1e3:10.2f} {t / ref_t:7.2f}  {target}")
+    ratio = t / ref_t if ratio is None else ratio
+    print(f"{what:46} {t * 1e3:10.2f} {per} {ref_name:>14} {ref_t * 1e3:10.2f} {ratio:7.2f}  {target}")
 
 
 def profile(attn, src, char) -> None:
@@ -249,7 +254,7 @@ def main() -> None:
     threads = next((int(a.split("=", 1)[1]) for a in sys.argv if a.startswith("--threads=")), 2)
     torch.set_num_threads(threads)  # --threads=1 when another job holds a core: two would spin against it
     torch.manual_seed(0)
-    max_len, chars, repeat, repeat_long = (MAX_LEN, CHARS, 9, 5) if not quick else (5, (10, 20, 40), 2, 2)
+    max_len, chars, repeat, repeat_long = (MAX_LEN, CHARS, 15, 7) if not quick else (5, (10, 20, 40), 2, 2)
     print(f"float32, cpu, torch {torch.__version__}, threads {torch.get_num_threads()}"
           f"{', QUICK (few steps: figures not meaningful)' if quick else ''}")
     t_all = time.perf_counter()
@@ -281,14 +286,14 @@ def main() -> None:
     # torch first, NumPy after, never interleaved: OpenBLAS's threads keep spinning after a NumPy
     # matmul and slow the torch calls that follow them on 2 cores (3x on seqdsl's torch steps).
     # Within a group the calls alternate, so a burst of load elsewhere hits all of them.
-    ta = timeit({"ours": lambda: attn.generate(src=src, max_len=max_len),
-                 "hand": lambda: hand_attn.generate(src, max_len),
-                 "loop": lambda: step_loop(attn, "word", B, max_len, src=src)}, repeat)
-    tb = timeit({"greedy": lambda: attn.generate(src=src, max_len=max_len),
-                 "beam": lambda: attn.generate(src=src, max_len=max_len, beam=BEAM)}, repeat_long)
-    tc = timeit({"ours": lambda: char.generate(batch=1, max_len=n),
-                 "hand": lambda: hand_char.generate(1, n),
-                 "loop": lambda: step_loop(char, "char", 1, n, batch=1)}, repeat_long)
+    ta, ra = paired({"ours": lambda: attn.generate(src=src, max_len=max_len),
+                     "hand": lambda: hand_attn.generate(src, max_len),
+                     "loop": lambda: step_loop(attn, "word", B, max_len, src=src)}, repeat, "hand")
+    tb, rb = paired({"greedy": lambda: attn.generate(src=src, max_len=max_len),
+                     "beam": lambda: attn.generate(src=src, max_len=max_len, beam=BEAM)}, repeat_long, "greedy")
+    tc, rc = paired({"ours": lambda: char.generate(batch=1, max_len=n),
+                     "hand": lambda: hand_char.generate(1, n),
+                     "loop": lambda: step_loop(char, "char", 1, n, batch=1)}, repeat_long, "hand")
     lin = timeit({k: (lambda k=k: char.generate(batch=1, max_len=k)) for k in chars}, repeat_long)
     na = timeit({"greedy": lambda: attn_np.generate(src=src_np, max_len=max_len),
                  "beam": lambda: attn_np.generate(src=src_np, max_len=max_len, beam=BEAM)}, repeat_long)
@@ -297,16 +302,18 @@ def main() -> None:
 
     print(f"\n{'':46} {'time (ms)':>10} {'ms/step':>9} {'reference':>14} {'ref (ms)':>10} {'ratio':>7}")
     print(f"AttnTranslate, B={B}, S={S}, {max_len} tokens (greedy unless said)")
-    row("  1. seqdsl torch generate", "hand torch", ta["hand"], ta["ours"], "(target <= 1.1)", max_len)
-    row("     seqdsl torch begin + step loop, argmax", "hand torch", ta["hand"], ta["loop"], "(breakdown)", max_len)
+    row("  1. seqdsl torch generate", "hand torch", ta["hand"], ta["ours"], "(target <= 1.1)", max_len, ra["ours"])
+    row("     seqdsl torch begin + step loop, argmax", "hand torch", ta["hand"], ta["loop"], "(breakdown)", max_len,
+        ra["loop"])
     row(f"  3. seqdsl torch generate, beam {BEAM}", "seqdsl greedy", tb["greedy"], tb["beam"], "(target <= 6)",
-        max_len)
+        max_len, rb["beam"])
     row("  5. seqdsl numpy generate", "hand torch", ta["hand"], na["greedy"], "(information)", max_len)
     row(f"  5. seqdsl numpy generate, beam {BEAM}", "numpy greedy", na["greedy"], na["beam"], "(information)",
         max_len)
     print(f"CharLM, batch 1, {n} characters")
-    row("  2. seqdsl torch generate", "hand torch", tc["hand"], tc["ours"], "(target <= 1.1)", n)
-    row("     seqdsl torch begin + step loop, argmax", "hand torch", tc["hand"], tc["loop"], "(breakdown)", n)
+    row("  2. seqdsl torch generate", "hand torch", tc["hand"], tc["ours"], "(target <= 1.1)", n, rc["ours"])
+    row("     seqdsl torch begin + step loop, argmax", "hand torch", tc["hand"], tc["loop"], "(breakdown)", n,
+        rc["loop"])
     row("  5. seqdsl numpy generate", "hand torch", tc["hand"], nc["ours"], "(information)", n)
 
     print(f"\n4. linearity: CharLM greedy generate, batch 1: time per character, and its ratio to the "

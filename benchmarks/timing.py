@@ -5,6 +5,9 @@ In:  named functions of no arguments, how many rounds, how many warm-up rounds, 
 Out: `alternate(fns, repeat, warmup=1, sync=None)` → name → the median of its `repeat` times in
      seconds. The functions run in turn within each round, so a burst of load elsewhere on the
      machine hits all of them, and ratios measured in one call are fair.
+     `paired(fns, repeat, base, ...)` → (those medians, name → the median over the rounds of its
+     time divided by `base`'s in the same round): a paired comparison, steadier than the ratio of
+     two medians where the machine's speed drifts from round to round.
 """
 
 from __future__ import annotations
@@ -14,6 +17,16 @@ import time
 
 
 def alternate(fns: dict, repeat: int, warmup: int = 1, sync=None) -> dict:
+    return {k: statistics.median(v) for k, v in _rounds(fns, repeat, warmup, sync).items()}
+
+
+def paired(fns: dict, repeat: int, base: str, warmup: int = 1, sync=None) -> tuple:
+    times = _rounds(fns, repeat, warmup, sync)
+    ratios = {k: statistics.median(t / b for t, b in zip(v, times[base])) for k, v in times.items()}
+    return {k: statistics.median(v) for k, v in times.items()}, ratios
+
+
+def _rounds(fns: dict, repeat: int, warmup: int, sync) -> dict:
     times = {k: [] for k in fns}
     for _ in range(warmup):
         for fn in fns.values():
@@ -27,4 +40,4 @@ def alternate(fns: dict, repeat: int, warmup: int = 1, sync=None) -> dict:
             if sync:
                 sync()
             times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times

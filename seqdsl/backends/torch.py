@@ -79,9 +79,9 @@ TABLE = {
     Op.WSUM: lambda n, a, t: f"torch.matmul({a[0]}.unsqueeze(-2), {a[1]}).squeeze(-2)",
     Op.SOFTMAX: lambda n, a, t: f"torch.softmax({a[0]}, -1)",
     Op.CONCAT: lambda n, a, t: f"torch.cat([{', '.join(a)}], dim={n.get('axis', -1)})",
-    # F.embedding, not table[tokens]: its backward is a dense scatter-add, where indexing's is a
-    # slow accumulating index_put
-    Op.EMBED: lambda n, a, t: f"F.embedding({a[0]}, {a[1]})",
+    # torch.embedding (what F.embedding calls, without its Python wrapper), not table[tokens]: its
+    # backward is a dense scatter-add, where indexing's is a slow accumulating index_put
+    Op.EMBED: lambda n, a, t: f"torch.embedding({a[1]}, {a[0]})",
 }
 
 def _lstm_cell(n, a, t) -> str:

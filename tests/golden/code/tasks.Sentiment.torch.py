@@ -148,7 +148,7 @@ def model_Sentiment__V_1000__E_32__H_64(P__, pre__, inputs__):
     T = words.shape[1]
     enc_embed_weight = P__[pre__ + 'enc_embed.weight']
     # tasks.seq:10: enc = LSTM(E, H) over embed(words, V, E)
-    _enc_embed = F.embedding(words, enc_embed_weight)
+    _enc_embed = torch.embedding(enc_embed_weight, words)
     enc = cell_LSTM__I_32__H_64(P__, pre__ + 'enc.', _enc_embed, {}, {}, False)
     label_W = P__[pre__ + 'label.W']
     label_b = P__[pre__ + 'label.b']
