@@ -76,7 +76,8 @@ TABLE = {
     Op.MAXIMUM: _binary("torch.maximum"),
     Op.SELECT: _select,
     Op.MEAN: lambda n, a, t: f"{a[0]}.mean(-1)",
-    Op.WSUM: lambda n, a, t: f"torch.matmul({a[0]}.unsqueeze(-2), {a[1]}).squeeze(-2)",
+    # weights (B, S) and values (B, S, H): one batched matmul, (B, 1, S) @ (B, S, H)
+    Op.WSUM: lambda n, a, t: f"torch.bmm({a[0]}.unsqueeze(1), {a[1]}).squeeze(1)",
     Op.SOFTMAX: lambda n, a, t: f"torch.softmax({a[0]}, -1)",
     Op.CONCAT: lambda n, a, t: f"torch.cat([{', '.join(a)}], dim={n.get('axis', -1)})",
     # torch.embedding (what F.embedding calls, without its Python wrapper), not table[tokens]: its
