@@ -45,6 +45,8 @@ bench: setup
 	$(BIN)/python benchmarks/bench_torch.py
 	$(BIN)/python benchmarks/bench_limits.py
 	$(BIN)/python benchmarks/bench_lengths.py
+	$(BIN)/python benchmarks/bench_generate.py
+	$(BIN)/python benchmarks/bench_train.py
 
 gallery: setup
 	$(BIN)/python -m seqdsl.gallery docs/gallery
