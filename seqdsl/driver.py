@@ -148,11 +148,17 @@ class _Variant:
         cg = self.program.specialize(d["callee"], {k: _concrete(v) for k, v in d["sizes"].items()})
         return {s: (cg.nodes[s]["type"], cg.nodes[s]["init"]) for s in states(cg)}
 
+    def deepest(self, d):
+        """(state, k) for the state the cell a call node runs reads furthest back, when k > 1; else None."""
+        cg = self.program.specialize(d["callee"], {k: _concrete(v) for k, v in d["sizes"].items()})
+        reads = [(k, u) for u, _, k in cg.edges(data="delay") if k and k > 1]
+        return max(reads)[::-1] if reads else None
+
     def root_graph(self, g):
         """The main definition `g` as compiled: its begin or step part (passes.split_steps), its
         given run states made inputs (passes.given_states)."""
         if self.part:
-            g = split_steps(g, self.part, self.states_of)
+            g = split_steps(g, self.part, self.states_of, self.deepest)
         if self.given:
             g = given_states(g, self.given, self.states_of)
         return g

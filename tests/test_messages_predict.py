@@ -111,6 +111,25 @@ def test_generation_needs_steps_it_can_take():
     assert "teacher-forced learning" in info.value.hint
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_generation_needs_states_one_step_back(backend):
+    """A cell that reads a state two steps back cannot step (a step carries each state's last value
+    only): begin() and generate() say so at the run; learning through it still works."""
+    pytest.importorskip("torch")
+    cell = CELL.replace("cell R(", "cell R2(").replace("h = tanh(W @ x + h[t-1])", "h = tanh(W @ x + h[t-1] - h[t-2])")
+    text = cell + "model M(V = 5, H = 3) {\n    r = R2(V, H) over onehot(word[t-1], V)\n" \
+        "    out word ~ categorical(linear(r.y, V))\n}\n"
+    exe = seqdsl.compile(text, name="M", backend=backend)
+    out, _ = exe(word=np.array([[1, 2, 3]]) if backend == "numpy" else __import__("torch").tensor([[1, 2, 3]]))
+    assert tuple(out["word"].shape) == (1, 3, 5)
+    for call in (lambda: exe.begin(batch=1), lambda: exe.generate(batch=1, max_len=3)):
+        with pytest.raises(SpecError) as info:
+            call()
+        assert str(info.value).startswith("<string>:9:9: error: cannot generate step by step: the run 'r' reads "
+                                          "h[t-2], but a step carries only the last value of each state")
+        assert "learns (a call with the whole sequence)" in info.value.hint
+
+
 def test_check_shows_predictions(tmp_path):
     from seqdsl.check import summary
 

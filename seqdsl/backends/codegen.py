@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..analysis.tiles import tiling
+from ..analysis.time_axes import straight_axes
 from ..ir import in_edges, interface, output_source, outputs, topo_order
 from ..ops import ELEMENTWISE_BINARY, Op
 from ..scalars import scalar_eval, scalar_subs
@@ -219,6 +220,7 @@ class Codegen:
         self.last_line = None  # (file, line) of the spec line the code just emitted comes from
         self.pre_t: dict = {}  # the function being generated: node -> (port, weight transposed once)
         self.v = None  # the function being generated: node -> its variable
+        self.types: dict = {}  # the function being generated: node -> its type as the code holds it (`step_types`)
 
     @property
     def step_values(self) -> bool:
@@ -247,7 +249,7 @@ class Codegen:
         names, types = [], []
         for u, _, delay in in_edges(g, n):
             names.append(ctx(u, delay))
-            types.append(g.nodes[u]["type"])
+            types.append(self.types.get(u, g.nodes[u]["type"]))
         if n in self.pre_t and self.pre_t[n][1] in g:
             port, w = self.pre_t[n]
             names[port] = f"{self.v(w)}__T"
@@ -269,7 +271,7 @@ class Codegen:
 
     def assign(self, g, n, ctx) -> str:
         v = self.v
-        d = g.nodes[n]
+        d = g.nodes[n] if n not in self.types else {**g.nodes[n], "type": self.types[n]}
         args, types = self.args_of(g, n, ctx)
         line = None
         if self.em.split and d["op"] == Op.SLICE:
@@ -297,6 +299,7 @@ class Codegen:
         v = self.v = u.names.__getitem__
         self.pre_t = {}
         self.last_line = None
+        self.types = self.step_types(g) if self.step_values and not grad else {}
         lines = [f"def {u.twin('grad') if grad else u.fname}(P__, pre__, inputs__):"]
         body = []
         first_seq = None
@@ -337,6 +340,24 @@ class Codegen:
             body.append(f"return _Run(outputs={{{outs}}}, states={{}}, final={{{', '.join(finals)}}})")
         return lines + ["    " + b for b in body]
 
+    def step_types(self, g) -> dict:
+        """Generation's step module on one step's values: node → its type as the code holds it, for
+        each value along the step axis (the predictions read at t-1 and what follows them), which
+        the code holds without that axis: not a sequence, unless it also runs over a memory's
+        positions (attention weights, (B, S)). So a per-sample value meets it with no step axis
+        to broadcast over."""
+        previous = set((g.graph.get("step") or {}).get("previous", ()))
+        axis, _nested = straight_axes(g, self.callee_axes)  # (a value with two axes keeps the memory's)
+        return {n: d["type"].with_(seq=False) for n, d in g.nodes(data=True)
+                if d["type"].seq and axis.get(n) in previous}
+
+    def callee_axes(self, d: dict) -> dict:
+        """What `analysis.time_axes` needs of a called definition: its outputs' axes and its per-step inputs."""
+        cg = self.callee(d).graph
+        hidden = set(cg.graph.get("masks", {})) | set(cg.graph.get("dropouts", {}))
+        return {"output_axes": cg.graph.get("output_axes", {}),
+                "step_inputs": [n for n in interface(cg)["inputs"] if n not in hidden]}
+
     def call_line(self, g, n, grad: bool) -> str:
         """A run of a cell or block: its function called with this instance's parameter prefix."""
         v, d = self.v, g.nodes[n]
@@ -370,6 +391,7 @@ class Codegen:
     def gen_cell(self, u, grad: bool = False) -> list:
         """A cell: the step loop (+ with grad=True, a tape and a backward closure); see
         seqdsl.backends.emit_cell."""
+        self.types = {}
         return CellEmitter(self, u, grad).lines()
 
     def run_states(self, u) -> dict:

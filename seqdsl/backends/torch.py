@@ -56,6 +56,13 @@ def _addmm(a, t) -> str:
     return f"F.linear({a[2]}, {a[1]}, {a[0]})"
 
 
+def _lstm_cell(n, a, t) -> str:
+    """u, h[t-1], c[t-1], W_u, W_h[, b[, b2]] → (h, c): torch's LSTM step kernel, its two results
+    the two halves of the IR's value (`Emitter.tuples`)."""
+    biases = list(a[5:]) + ["None"] * (2 - len(a[5:]))
+    return f"torch._VF.lstm_cell({a[0]}, ({a[1]}, {a[2]}), {a[3]}, {a[4]}, {biases[0]}, {biases[1]})"
+
+
 TABLE = {
     **COMMON,
     Op.ADDCMUL: lambda n, a, t: f"torch.addcmul({a[0]}, {a[1]}, {a[2]})",
@@ -76,6 +83,8 @@ TABLE = {
     Op.MAXIMUM: _binary("torch.maximum"),
     Op.SELECT: _select,
     Op.MEAN: lambda n, a, t: f"{a[0]}.mean(-1)",
+    # (where something other than its two halves reads it; else `tuples` below gives the halves)
+    Op.LSTM_CELL: lambda n, a, t: f"torch.cat({_lstm_cell(n, a, t)}, -1)",
     # weights (B, S) and values (B, S, H): one batched matmul, (B, 1, S) @ (B, S, H)
     Op.WSUM: lambda n, a, t: f"torch.bmm({a[0]}.unsqueeze(1), {a[1]}).squeeze(1)",
     Op.SOFTMAX: lambda n, a, t: f"torch.softmax({a[0]}, -1)",
@@ -84,13 +93,6 @@ TABLE = {
     # backward is a dense scatter-add, where indexing's is a slow accumulating index_put
     Op.EMBED: lambda n, a, t: f"torch.embedding({a[1]}, {a[0]})",
 }
-
-def _lstm_cell(n, a, t) -> str:
-    """u, h[t-1], c[t-1], W_u, W_h[, b[, b2]] → (h, c): torch's LSTM step kernel, its two results
-    the two halves of the IR's value (`Emitter.tuples`)."""
-    biases = list(a[5:]) + ["None"] * (2 - len(a[5:]))
-    return f"torch._VF.lstm_cell({a[0]}, ({a[1]}, {a[2]}), {a[3]}, {a[4]}, {biases[0]}, {biases[1]})"
-
 
 EMITTER = Emitter(
     name="torch",

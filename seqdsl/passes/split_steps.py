@@ -81,11 +81,22 @@ def _dependent(g, shifts) -> set:
     return dep
 
 
-def split_steps(g, part: str, states_of):
+def split_steps(g, part: str, states_of, deepest=None):
+    """`deepest(call node attrs)`: the state a cell reads furthest back, and how far, when that is
+    more than one step ((state, k) with k > 1), else None: a step carries one value of each state,
+    so such a run cannot step (a SpecError)."""
     shifts = steppable(g)
     dep = _dependent(g, shifts)
     observed = {_observed(g, s) for s in shifts}
     calls = [n for n in nx.topological_sort(g) if n in dep and g.nodes[n]["op"] == Op.CALL]
+    for c in calls:
+        far = deepest(g.nodes[c]) if deepest and g.nodes[c]["kind"] == "cell" else None
+        if far:
+            d = g.nodes[c]
+            raise SpecError(f"cannot generate step by step: the run '{d['instance']}' reads {far[0]}[t-{far[1]}], "
+                            "but a step carries only the last value of each state", d["span"],
+                            "a cell that reads its states further back than t-1 learns (a call with the "
+                            "whole sequence) but does not step")
     callee_states = {c: states_of(g.nodes[c]) for c in calls}
     crossing = _crossing(g, dep, callee_states)
     states = {}
