@@ -122,6 +122,13 @@ def test_greedy_log_probs_are_worked_out_on_first_read(backend):
     np.testing.assert_allclose(scores, log_probs.sum(1), atol=1e-12)
     assert outputs["attn"].shape == tokens.shape + (SRC.shape[1],)
     assert len(first) == 5 and "scores=" in repr(first)
+    assert first[0] is tokens and first[-1] is outputs and list(first._asdict()) == list(first._fields)
+    import pickle
+
+    late = exe.generate(src=src(backend), max_len=5)  # pickled before it is read: worked out, then kept
+    back = pickle.loads(pickle.dumps(late))
+    np.testing.assert_array_equal(back.tokens, late.tokens)
+    np.testing.assert_allclose(back.log_probs, log_probs, atol=0)
 
 
 def test_the_torch_step_module_runs_one_step_without_a_loop():

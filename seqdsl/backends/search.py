@@ -35,7 +35,7 @@ from .validate import InputError
 
 class Generated:
     """What `generate` returns: tokens, lengths, scores, log_probs and outputs (the module's
-    docstring), read by name or unpacked in that order like a tuple.
+    docstring), read by name, by index or unpacked in that order, like the namedtuple it was.
 
     Greedy decoding leaves the last three to their first read: `pending` works them out (the
     log-softmax of every generated step over the whole vocabulary, and the other outputs moved to
@@ -65,6 +65,15 @@ class Generated:
 
     def __len__(self) -> int:
         return 5
+
+    def __getitem__(self, i):
+        return tuple(self)[i]
+
+    def _asdict(self) -> dict:
+        return dict(zip(self._fields, self))
+
+    def __reduce__(self):  # (pickled worked out: a pending result holds the step's arrays and a closure)
+        return (Generated, tuple(self))
 
     def __repr__(self) -> str:
         return (f"Generated(tokens={self.tokens!r}, lengths={self.lengths!r}, scores={self.scores!r}, "
