@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from ..ir import in_edges, outputs, states
 from ..ops import Op
+from .matching import Matcher, NoMatch, first
 
 
 @dataclass
@@ -43,75 +44,13 @@ class Standard:
     b_hh: list = field(default_factory=list)
 
 
-class _NoMatch(Exception):
-    pass
-
-
-class _Matcher:
-    """Matches values, given as references (node, delay), against the pattern's pieces.
-
-    Each method checks a node's op and all its operands, adds the nodes it covers to
-    `used`, and raises _NoMatch on any difference. `x` is the input, `h` the state the
-    weights W_hh multiply (read as h[t-1])."""
+class _Matcher(Matcher):
+    """`Matcher` for a whole cell: `x` is the input, `h` the state the weights W_hh multiply (read
+    as h[t-1])."""
 
     def __init__(self, g, x, h):
-        self.g, self.x, self.h = g, x, h
-        self.used: set = set()
-
-    def value(self, ref):
-        """Follow identities (at delay 0) to the node that computes the value."""
-        n, delay = ref
-        while not delay and self.g.nodes[n]["op"] == Op.IDENTITY:
-            self.used.add(n)
-            ((n, _, delay),) = in_edges(self.g, n)
-        return n, delay
-
-    def op(self, ref, op, arity):
-        """The operands of the node computing `ref` (at delay 0), which must be an `op`."""
-        n, delay = self.value(ref)
-        if delay or self.g.nodes[n]["op"] != op:
-            raise _NoMatch
-        edges = in_edges(self.g, n)
-        if len(edges) != arity:
-            raise _NoMatch
-        self.used.add(n)
-        return [(u, d) for u, _, d in edges]
-
-    def terms(self, ref):
-        """The terms of a sum (sums inside it flattened; a state's value is not a sum term)."""
-        n, delay = self.value(ref)
-        if delay or self.g.nodes[n]["op"] != Op.ADD:
-            return [(n, delay)]
-        out = []
-        for u in self.op((n, 0), Op.ADD, 2):
-            un, ud = self.value(u)
-            if not ud and self.g.nodes[un]["op"] == Op.ADD and not self.g.nodes[un].get("state"):
-                out += self.terms((un, 0))
-            else:
-                out.append((un, ud))
-        return out
-
-    def param(self, ref, dims):
-        n, delay = self.value(ref)
-        d = self.g.nodes[n]
-        if delay or d["op"] != Op.PARAM or d["type"].batched or d["type"].concrete_dims() != dims:
-            raise _NoMatch
-        return n
-
-    def is_param(self, ref) -> bool:
-        n, delay = self.value(ref)
-        return not delay and self.g.nodes[n]["op"] == Op.PARAM
-
-    def matmul(self, ref, operand, delay, dims):
-        """W @ operand[t-delay] with W a parameter of shape `dims` → W."""
-        w, v = self.op(ref, Op.MATMUL, 2)
-        if self.value(v) != (operand, delay):
-            raise _NoMatch
-        return self.param(w, dims)
-
-    def is_op(self, ref, op) -> bool:
-        n, delay = self.value(ref)
-        return not delay and self.g.nodes[n]["op"] == op
+        super().__init__(g)
+        self.x, self.h = x, h
 
     def affine(self, ref, H, I, max_biases=2):
         """Exactly W @ x + U @ h[t-1] + (0..max_biases biases), any order → (W, U, [biases])."""
@@ -121,45 +60,20 @@ class _Matcher:
             if self.is_param(t):
                 biases.append(self.param(t, (H,)))
             elif not self.is_op(t, Op.MATMUL):
-                raise _NoMatch
+                raise NoMatch
             elif self.value(self.op(t, Op.MATMUL, 2)[1]) == (self.x, 0) and W is None:
                 W = self.matmul(t, self.x, 0, (H, I))
             elif U is None:
                 U = self.matmul(t, self.h, 1, (H, H))
             else:
-                raise _NoMatch
+                raise NoMatch
         if W is None or U is None or len(biases) > max_biases:
-            raise _NoMatch
+            raise NoMatch
         return W, U, biases
 
     def gate(self, ref, act, H, I):
         ((pre),) = self.op(ref, act, 1)
         return self.affine(pre, H, I)
-
-    def product(self, ref):
-        """The two factors of a product, in both orders."""
-        a, b = self.op(ref, Op.MUL, 2)
-        return ((a, b), (b, a))
-
-
-def _attempt(m, f, *args):
-    """f(*args) with m.used restored when it does not match."""
-    saved = set(m.used)
-    try:
-        return f(*args)
-    except (_NoMatch, ValueError, TypeError):
-        m.used = saved
-        raise _NoMatch from None
-
-
-def _first(m, tries):
-    """The first of several alternatives (callables) that matches."""
-    for f in tries:
-        try:
-            return _attempt(m, f)
-        except _NoMatch:
-            continue
-    raise _NoMatch
 
 
 def _pack(std: Standard, gates: list) -> Standard:
@@ -176,33 +90,33 @@ def _lstm(g, x, c, h, H, I):
     m = _Matcher(g, x, h)
     terms = m.terms((c, 0))
     if len(terms) != 2:
-        raise _NoMatch
+        raise NoMatch
 
     def forget_and_input(forget_term, input_term):
         def f_gate():
             def one(f_ref, cc):
                 if m.value(cc) != (c, 1):
-                    raise _NoMatch
+                    raise NoMatch
                 return m.gate(f_ref, Op.SIGMOID, H, I)
-            return _first(m, [lambda p=p: one(*p) for p in m.product(forget_term)])
+            return first(m, [lambda p=p: one(*p) for p in m.product(forget_term)])
 
         def ig_gates():
             def one(i_ref, g_ref):
                 return m.gate(i_ref, Op.SIGMOID, H, I), m.gate(g_ref, Op.TANH, H, I)
-            return _first(m, [lambda p=p: one(*p) for p in m.product(input_term)])
+            return first(m, [lambda p=p: one(*p) for p in m.product(input_term)])
 
         return f_gate(), ig_gates()
 
-    f, (i, gg) = _first(m, [lambda: forget_and_input(terms[0], terms[1]),
+    f, (i, gg) = first(m, [lambda: forget_and_input(terms[0], terms[1]),
                             lambda: forget_and_input(terms[1], terms[0])])
 
     def out_gate(o_ref, t_ref):
         ((cc),) = m.op(t_ref, Op.TANH, 1)
         if m.value(cc) != (c, 0):
-            raise _NoMatch
+            raise NoMatch
         return m.gate(o_ref, Op.SIGMOID, H, I)
 
-    o = _first(m, [lambda p=p: out_gate(*p) for p in m.product((h, 0))])
+    o = first(m, [lambda p=p: out_gate(*p) for p in m.product((h, 0))])
     return m, _pack(Standard("lstm", x, {"h": h, "c": c}, []), [i, f, gg, o])
 
 
@@ -217,9 +131,9 @@ def _gru_reset(m, H, I, r_ref, hn_ref):
         elif m.is_op(t, Op.MATMUL) and U_hn is None:
             U_hn = m.matmul(t, m.h, 1, (H, H))
         else:
-            raise _NoMatch
+            raise NoMatch
     if U_hn is None or len(b_hn) > 1:
-        raise _NoMatch
+        raise NoMatch
     return r, U_hn, b_hn
 
 
@@ -236,10 +150,10 @@ def _gru_candidate(m, H, I, n_ref):
         elif m.is_op(t, Op.MUL) and prod is None:
             prod = t
         else:
-            raise _NoMatch
+            raise NoMatch
     if W_in is None or prod is None or len(b_in) > 1:
-        raise _NoMatch
-    r, U_hn, b_hn = _first(m, [lambda p=p: _gru_reset(m, H, I, *p) for p in m.product(prod)])
+        raise NoMatch
+    r, U_hn, b_hn = first(m, [lambda p=p: _gru_reset(m, H, I, *p) for p in m.product(prod)])
     return r, (W_in, U_hn, b_in, b_hn)
 
 
@@ -249,24 +163,24 @@ def _gru_update(m, H, I, keep_term, new_term):
 
     def z_of(z_ref, hh):  # z * h[t-1]
         if m.value(hh) != (h, 1):
-            raise _NoMatch
+            raise NoMatch
         return m.value(z_ref)
 
-    z = _first(m, [lambda p=p: z_of(*p) for p in m.product(keep_term)])
+    z = first(m, [lambda p=p: z_of(*p) for p in m.product(keep_term)])
     if z[1]:
-        raise _NoMatch
+        raise NoMatch
 
     def new(one_minus, n_ref):  # (1 - z) * n
         one, zz = m.op(one_minus, Op.SUB, 2)
         one = m.value(one)
         if one[1] or g.nodes[one[0]]["op"] != Op.CONST or g.nodes[one[0]]["value"] != 1.0:
-            raise _NoMatch
+            raise NoMatch
         if m.value(zz) != z:
-            raise _NoMatch
+            raise NoMatch
         m.used.add(one[0])
         return _gru_candidate(m, H, I, n_ref)
 
-    r, n_gate = _first(m, [lambda p=p: new(*p) for p in m.product(new_term)])
+    r, n_gate = first(m, [lambda p=p: new(*p) for p in m.product(new_term)])
     zg = m.gate(z, Op.SIGMOID, H, I)
     return r, zg, n_gate
 
@@ -276,8 +190,8 @@ def _gru(g, x, h, H, I):
     m = _Matcher(g, x, h)
     terms = m.terms((h, 0))
     if len(terms) != 2:
-        raise _NoMatch
-    r, z, (W_in, U_hn, b_in, b_hn) = _first(m, [lambda: _gru_update(m, H, I, terms[1], terms[0]),
+        raise NoMatch
+    r, z, (W_in, U_hn, b_in, b_hn) = first(m, [lambda: _gru_update(m, H, I, terms[1], terms[0]),
                                                lambda: _gru_update(m, H, I, terms[0], terms[1])])
     std = _pack(Standard("gru", x, {"h": h}, []), [r, z])
     std.w_ih.append(W_in)
@@ -293,9 +207,9 @@ def _rnn(g, x, h, H, I):
         m = _Matcher(g, x, h)
         try:
             return m, _pack(Standard(kind, x, {"h": h}, []), [m.gate((h, 0), act, H, I)])
-        except (_NoMatch, ValueError, TypeError):
+        except (NoMatch, ValueError, TypeError):
             continue
-    raise _NoMatch
+    raise NoMatch
 
 
 def _vector(g, n):
@@ -311,12 +225,12 @@ def _match(g, x, sts, H, I):
         for c, h in (sts, sts[::-1]):
             try:
                 return _lstm(g, x, c, h, H, I)
-            except (_NoMatch, ValueError, TypeError):
+            except (NoMatch, ValueError, TypeError):
                 continue
-        raise _NoMatch
+        raise NoMatch
     try:
         return _gru(g, x, sts[0], H, I)
-    except (_NoMatch, ValueError, TypeError):
+    except (NoMatch, ValueError, TypeError):
         return _rnn(g, x, sts[0], H, I)
 
 
@@ -336,7 +250,7 @@ def recognize(g) -> Standard | None:
         return None
     try:
         m, std = _match(g, x, sts, H, I)
-    except (_NoMatch, ValueError, TypeError):
+    except (NoMatch, ValueError, TypeError):
         return None
     # the kernel computes the matched states and nothing else: every node must be in the
     # match, every output must be h (now, not h[t-1]), every delayed read must be of t-1

@@ -23,139 +23,91 @@ is left as it is.
 
 from __future__ import annotations
 
-from ..ir import add_temp, in_edges, states
+from ..analysis.matching import Matcher, NoMatch, first
+from ..ir import add_temp, states
 from ..ops import Op
 from ..sizes import Size
 from ..types import VType
 
 
-class _NoMatch(Exception):
-    pass
-
-
-class _Match:
-    """Walks the pattern from the states down; `removed` collects the nodes it covers."""
-
-    def __init__(self, g):
-        self.g = g
-        self.removed: set = set()
-
-    def node(self, ref, op, arity, root=False):
-        """The operand references of the node computing `ref` (read at delay 0), an `op` with
-        `arity` operands; not a state unless it is the pattern's `root` (c or h itself)."""
-        n, delay = ref
-        d = self.g.nodes[n]
-        if delay or d["op"] != op or (d.get("state") and not root) or n in self.removed:
-            raise _NoMatch
-        edges = in_edges(self.g, n)
-        if len(edges) != arity:
-            raise _NoMatch
-        if not root:
-            self.removed.add(n)
-        return [(u, k) for u, _, k in edges]
-
-    def factors(self, ref, first_op, root=False):
-        """The two factors of a product, the one an `first_op` (not a state) first."""
-        a, b = self.node(ref, Op.MUL, 2, root)
-        for x, y in ((a, b), (b, a)):
-            d = self.g.nodes[x[0]]
-            if not x[1] and d["op"] == first_op and not d.get("state"):
-                return x, y
-        raise _NoMatch
-
-    def act(self, ref, op):
-        (x,) = self.node(ref, op, 1)
-        return x
-
-    def terms(self, ref, root=False):
-        """The terms of a sum, nested sums (not states) flattened."""
-        n, delay = ref
-        d = self.g.nodes[n]
-        if delay or d["op"] != Op.ADD or (d.get("state") and not root):
-            return [ref]
-        out = []
-        for u in self.node(ref, Op.ADD, 2, root):
-            out += self.terms(u)
-        return out
-
-
-def _param(g, ref, dims) -> str:
-    n, delay = ref
-    d = g.nodes[n]
-    if delay or d["op"] != Op.PARAM or d["type"].batched or d["type"].concrete_dims() != dims:
-        raise _NoMatch
-    return n
-
-
-def _gates(m, g, z, h, H):
+def _gates(m, z, h, H):
     """z's terms → (u, W_u, W_h, [biases]): W_u @ u + W_h @ h[t-1] + biases, any order."""
+    g = m.g
     u = W_u = W_h = None
     biases = []
     for t in m.terms(z):
-        if g.nodes[t[0]]["op"] == Op.PARAM:
-            biases.append(_param(g, t, (4 * H,)))
+        if m.is_param(t):
+            biases.append(m.param(t, (4 * H,)))
             continue
-        w, v = m.node(t, Op.MATMUL, 2)
+        w, v = m.op(t, Op.MATMUL, 2)
+        v = m.value(v)
         vt = g.nodes[v[0]]["type"]
         if v == (h, 1) and W_h is None:
-            W_h = _param(g, w, (4 * H, H))
+            W_h = m.param(w, (4 * H, H))
         elif u is None and not v[1] and vt.batched and not vt.seq and vt.rank == 1 and vt.dtype == "float":
-            u, W_u = v, _param(g, w, (4 * H, vt.concrete_dims()[0]))
+            u, W_u = v, m.param(w, (4 * H, vt.concrete_dims()[0]))
         else:
-            raise _NoMatch
+            raise NoMatch
     if u is None or W_h is None or len(biases) > 2:
-        raise _NoMatch
+        raise NoMatch
     return u, W_u, W_h, biases
 
 
-def _quarters(m, g, refs, H):
+def _quarters(m, refs, H):
     """The slices i, f, g, o of one z at [0, H), [H, 2H), [2H, 3H), [3H, 4H) → z."""
     sources = set()
     for k, ref in enumerate(refs):
-        (src,) = m.node(ref, Op.SLICE, 1)
-        d = g.nodes[ref[0]]
+        (src,) = m.op(ref, Op.SLICE, 1)
+        d = m.g.nodes[m.value(ref)[0]]
         if src[1] or (d["start"].value, d["stop"].value) != (k * H, (k + 1) * H):
-            raise _NoMatch
-        sources.add(src)
+            raise NoMatch
+        sources.add(m.value(src))
     if len(sources) != 1:
-        raise _NoMatch
+        raise NoMatch
     return sources.pop()
 
 
-def _match_with(m, g, c, h, H, order):
-    # h = sigmoid(o) * tanh(c)
-    o_act, tanh_c = m.factors((h, 0), Op.SIGMOID, root=True)
-    if m.act(tanh_c, Op.TANH) != (c, 0):
-        raise _NoMatch
-    o = m.act(o_act, Op.SIGMOID)
-    # c = sigmoid(f) * c[t-1] + sigmoid(i) * tanh(g)
-    terms = m.terms((c, 0), root=True)
-    if len(terms) != 2:
-        raise _NoMatch
-    f_act, c_prev = m.factors(terms[order], Op.SIGMOID)
-    if c_prev != (c, 1):
-        raise _NoMatch
-    i_act, g_act = m.factors(terms[1 - order], Op.SIGMOID)
-    z = _quarters(m, g, [m.act(i_act, Op.SIGMOID), m.act(f_act, Op.SIGMOID), m.act(g_act, Op.TANH), o], H)
-    u, W_u, W_h, biases = _gates(m, g, z, h, H)
-    for n in m.removed:  # what disappears is read by the pattern alone
-        if any(r not in m.removed and r not in (c, h) for _, r in g.out_edges(n)):
-            raise _NoMatch
-    return m.removed, u, W_u, W_h, biases
+def _act(m, ref, op):
+    (x,) = m.op(ref, op, 1)
+    return x
 
 
 def _match(g, c, h):
-    """The pattern's pieces for states c and h, or _NoMatch."""
+    """(the nodes the pattern removes, u, W_u, W_h, [biases], H) for states c and h, or NoMatch."""
     th, tc = g.nodes[h]["type"], g.nodes[c]["type"]
     if th != tc or th.rank != 1 or not th.batched or th.seq or th.dtype != "float":
-        raise _NoMatch
+        raise NoMatch
     H = th.concrete_dims()[0]
-    for order in (0, 1):  # which of c's two terms is the forget gate's
-        try:
-            return _match_with(_Match(g), g, c, h, H, order) + (H,)
-        except _NoMatch:
-            continue
-    raise _NoMatch
+    m = Matcher(g)
+
+    def out_gate(o_act, tanh_c):  # h = sigmoid(o) * tanh(c)
+        if m.value(_act(m, tanh_c, Op.TANH)) != (c, 0):
+            raise NoMatch
+        return _act(m, o_act, Op.SIGMOID)
+
+    def forget(f_act, c_prev):  # sigmoid(f) * c[t-1]
+        if m.value(c_prev) != (c, 1):
+            raise NoMatch
+        return _act(m, f_act, Op.SIGMOID)
+
+    def write(i_act, g_act):  # sigmoid(i) * tanh(g)
+        return _act(m, i_act, Op.SIGMOID), _act(m, g_act, Op.TANH)
+
+    def cell(keep, new):  # c = sigmoid(f) * c[t-1] + sigmoid(i) * tanh(g)
+        f = first(m, [lambda p=p: forget(*p) for p in m.product(keep)])
+        return first(m, [lambda p=p: write(*p) for p in m.product(new)]) + (f,)
+
+    o = first(m, [lambda p=p: out_gate(*p) for p in m.product((h, 0))])
+    terms = m.terms((c, 0))
+    if len(terms) != 2:
+        raise NoMatch
+    i, gg, f = first(m, [lambda: cell(*terms), lambda: cell(*terms[::-1])])
+    u, W_u, W_h, biases = _gates(m, _quarters(m, [i, f, gg, o], H), h, H)
+    removed = m.used - {c, h}
+    for n in removed:  # what disappears is no state, and read by the pattern alone
+        if g.nodes[n].get("state") or any(r not in m.used for _, r in g.out_edges(n)):
+            raise NoMatch
+    return removed, u, W_u, W_h, biases, H
 
 
 def fuse_lstm_step(g):
@@ -166,7 +118,7 @@ def fuse_lstm_step(g):
                 continue
             try:
                 removed, u, W_u, W_h, biases, H = _match(g, c, h)
-            except (_NoMatch, ValueError):
+            except NoMatch:
                 continue
             _rewrite(g, c, h, removed, u, W_u, W_h, biases, H)
     return g
