@@ -92,7 +92,7 @@ class Emitter:
     into: dict | None = None  # op -> f(node, args, types, out): the result written into array `out`
     empty: str | None = None  # format with {shape}: an uninitialised array of dtype DTYPE__ (enables the memory plan)
     pre_transpose: str | None = None  # format with {v}: a weight transposed once before the loop
-    fused_cell: object = None  # f(fname, loop_fname, Standard, sizes) -> lines, for recognised cells
+    fused_cell: object = None  # f(fname, loop_fname, Standard, sizes, masked, step) -> lines, for recognised cells
     passes: tuple = ()  # backend-specific passes run after the shared PIPELINE
     split: str | None = None  # format with {v}, {sizes}: slices that tile a value taken in one call
     # generation's step module works on one step's values, (B, ...) with no step axis (cells are
@@ -470,7 +470,7 @@ class Codegen:
             if u.standard is not None:
                 masked = bool(u.graph.graph.get("masks"))
                 out += ["", *self.em.fused_cell(u.fname, u.twin("loop"), u.standard, u.sizes, masked,
-                                                self.plan.cache_once, self.step_values), ""]
+                                                self.step_values), ""]
                 out += ["", *self.gen_cell(u.loop()), ""]
                 continue
             body = self.gen_cell(u) if u.kind == "cell" else self.gen_straight(u)

@@ -60,29 +60,34 @@ def _initial(std) -> list:
     return lines
 
 
-def _one_step(std, masked: bool) -> list:
-    """One step (generation's step module, or any call with T = 1): torch's cell kernel
-    (`torch._VF.lstm_cell`, ...), which has no set-up to pay for, unlike the sequence kernel."""
+def _cell_kernel(std, masked: bool, step_values: bool) -> list:
+    """One step on torch's cell kernel (`torch._VF.lstm_cell`, ...), which has no set-up to pay
+    for, unlike the sequence kernel; lines without indentation, ending with `y`, `h1` (and `c1`).
+    `step_values`: x is the step's value (B, I) and y is (B, H) (generation's step module), else x
+    is a sequence of one step, (B, 1, I), and y (B, 1, H)."""
     h, c = std.states["h"], std.states.get("c")
-    lines = ["    if x__in.shape[1] == 1:  # one step: the cell kernel",
-             f"        h0 = init__.get({h!r})",
-             "        h0 = x__in.new_zeros((x__in.shape[0], w_hh.shape[1])) if h0 is None else h0"]
-    if c:
-        lines += [f"        c0 = init__.get({c!r})",
-                  "        c0 = x__in.new_zeros((x__in.shape[0], w_hh.shape[1])) if c0 is None else c0"]
-    hx = "(h0, c0)" if c else "h0"
-    lines.append(f"        hc = torch._VF.{std.kind}_cell(x__in[:, 0], {hx}, w_ih, w_hh, b_ih, b_hh)")
-    lines += ["        h1, c1 = hc"] if c else ["        h1, c1 = hc, None"]
+    x, keep, y = ("x__in", "(mask__in != 0)[:, None]", "") if step_values else \
+        ("x__in[:, 0]", "mask__in[:, :1] != 0", "[:, None]")
+    lines = []
+    for s, v in ((h, "h0"), (c, "c0")) if c else ((h, "h0"),):
+        lines += [f"{v} = init__.get({s!r})",
+                  f"{v} = x__in.new_zeros((x__in.shape[0], w_hh.shape[1])) if {v} is None else {v}"]
+    lines.append(f"hc = torch._VF.{std.kind}_cell({x}, {'(h0, c0)' if c else 'h0'}, w_ih, w_hh, b_ih, b_hh)")
+    lines.append("h1, c1 = hc" if c else "h1, c1 = hc, None")
     if masked:  # a sample past its end keeps its states; its output is zero
-        lines += ["        keep = mask__in[:, :1] != 0",
-                  "        h1 = torch.where(keep, h1, h0)",
-                  "        y = torch.where(keep, h1, torch.zeros_like(h1))[:, None]"]
+        lines += [f"keep = {keep}", "h1 = torch.where(keep, h1, h0)",
+                  f"y = torch.where(keep, h1, torch.zeros_like(h1)){y}"]
         if c:
-            lines.append("        c1 = torch.where(keep, c1, c0)")
+            lines.append("c1 = torch.where(keep, c1, c0)")
     else:
-        lines.append("        y = h1[:, None]")
-    lines.append("    " + _finish(std, "h1", "c1"))
+        lines.append(f"y = h1{y}")
     return lines
+
+
+def _one_step(std, masked: bool) -> list:
+    """A call with T = 1: the cell kernel."""
+    return (["    if x__in.shape[1] == 1:  # one step: the cell kernel"]
+            + ["        " + x for x in _cell_kernel(std, masked, False)] + ["    " + _finish(std, "h1", "c1")])
 
 
 def _finish(std, final_h: str, final_c: str) -> str:
@@ -95,36 +100,20 @@ def _finish(std, final_h: str, final_c: str) -> str:
 
 def _step_values(fname: str, loop_fname: str, std, masked: bool) -> list:
     """Generation's step module on one step's values (`codegen.Emitter.step_values`): x (B, I),
-    [the step mask (B,),] states and outputs (B, H); torch's cell kernel, once."""
-    h, c = std.states["h"], std.states.get("c")
+    [the step mask (B,),] states and outputs (B, H); torch's cell kernel, once, with the packed
+    weights kept in `_CACHE` while generation steps."""
     lines = _prologue(fname, loop_fname, std, "mask__in, " if masked else "", True)
-    lines += [f"    h0 = init__.get({h!r})",
-              "    h0 = x__in.new_zeros((x__in.shape[0], w_hh.shape[1])) if h0 is None else h0"]
-    if c:
-        lines += [f"    c0 = init__.get({c!r})",
-                  "    c0 = x__in.new_zeros((x__in.shape[0], w_hh.shape[1])) if c0 is None else c0"]
-    lines.append(f"    hc = torch._VF.{std.kind}_cell(x__in, {'(h0, c0)' if c else 'h0'}, w_ih, w_hh, b_ih, b_hh)")
-    lines.append("    h1, c1 = hc" if c else "    h1, c1 = hc, None")
-    if masked:  # a sample past its end keeps its states; its output is zero
-        lines += ["    keep = (mask__in != 0)[:, None]", "    h1 = torch.where(keep, h1, h0)",
-                  "    y = torch.where(keep, h1, torch.zeros_like(h1))"]
-        if c:
-            lines.append("    c1 = torch.where(keep, c1, c0)")
-    else:
-        lines.append("    y = h1")
-    return lines + [_finish(std, "h1", "c1")]
+    return lines + ["    " + x for x in _cell_kernel(std, masked, True)] + [_finish(std, "h1", "c1")]
 
 
-def fused_cell(fname: str, loop_fname: str, std, sizes: dict, masked: bool = False, cached: bool = False,
-               step_values: bool = False) -> list:
-    """`cached`: generation's step module (the packed weights kept in `_CACHE` while it steps);
-    `step_values`: its values are one step's, (B, ...)."""
-    if step_values:
+def fused_cell(fname: str, loop_fname: str, std, sizes: dict, masked: bool = False, step: bool = False) -> list:
+    """`step`: generation's step module, on one step's values (`codegen.Emitter.step_values`)."""
+    if step:
         return _step_values(fname, loop_fname, std, masked)
     if masked:
-        return _fused_packed(fname, loop_fname, std, cached)
+        return _fused_packed(fname, loop_fname, std)
     c = std.states.get("c")
-    lines = _prologue(fname, loop_fname, std, "", cached) + _one_step(std, False) + _initial(std)
+    lines = _prologue(fname, loop_fname, std, "", False) + _one_step(std, False) + _initial(std)
     lines.append("    x = x__in.flip(1) if reverse__ else x__in")
     hx = "(h0, c0)" if c else "h0"
     outs = "y, h_n, c_n" if c else "y, h_n"
@@ -135,11 +124,11 @@ def fused_cell(fname: str, loop_fname: str, std, sizes: dict, masked: bool = Fal
     return lines
 
 
-def _fused_packed(fname: str, loop_fname: str, std, cached: bool) -> list:
+def _fused_packed(fname: str, loop_fname: str, std) -> list:
     """With lengths: the kernel run over each stretch of steps on the samples still running
     (`_run_by_length`), each sample reversed within its length for a reversed run."""
     c = std.states.get("c")
-    lines = _prologue(fname, loop_fname, std, "mask__in, ", cached) + _one_step(std, True) + _initial(std)
+    lines = _prologue(fname, loop_fname, std, "mask__in, ", False) + _one_step(std, True) + _initial(std)
     hx = "[h0, c0]" if c else "[h0]"
     lines += [
         "    lengths = mask__in.sum(1).to(torch.int64)",
