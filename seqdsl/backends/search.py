@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..vocab import END, PAD, START
+from .loss import NumpyOps
 from .validate import InputError
 
 
@@ -82,10 +83,7 @@ class Generated:
 STRATEGIES = ("greedy", "sample", "beam")
 
 
-def log_softmax(x: np.ndarray) -> np.ndarray:
-    m = x.max(-1, keepdims=True)
-    z = x - m
-    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+log_softmax = NumpyOps.log_softmax  # (host bookkeeping: sampling, a model that chooses once)
 
 
 def _target(stepper) -> str:
