@@ -22,13 +22,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .analysis.recognize import recognize
-from .analysis.time_axes import output_axes
+from .analysis.time_axes import callee_axes, output_axes
 from .backends import DTYPES, dim_names, emitter_for, loaded_sizes
 from .backends.codegen import Codegen, reserved_names
 from .backends.value_names import variable_names
 from .backends.vocab import token_vocab
 from .errors import SpecError, did_you_mean
-from .ir import interface, states
+from .ir import states
 from .ops import Op
 from .passes import optimize
 from .passes.dropout import with_dropout, without_dropout
@@ -182,9 +182,7 @@ class _Variant:
         """What a caller needs of a callee's graph: its masks, dropout masks, axes and inputs."""
         masks, drops = vg.graph.get("masks", {}), vg.graph.get("dropouts", {})
         return {"masks": masks, "dropouts": drops, "types": {n: vg.nodes[n]["type"] for n in drops},
-                "unzeroed": vg.graph.get("unzeroed", []),
-                "output_axes": vg.graph["output_axes"],
-                "step_inputs": [n for n in interface(vg)["inputs"] if n not in masks and n not in drops]}
+                "unzeroed": vg.graph.get("unzeroed", []), **callee_axes(vg)}
 
 
 def _unit(g, defn: str, em, fused: bool, reserved, compiled, step: bool = False) -> Unit:

@@ -4,7 +4,8 @@ In:  a specialised IR graph; for models and blocks, `callee(call node attrs)` �
      node's definition says of its own axes: {"output_axes": output → the callee's inputs or
      memories whose axes its axes after the batch follow, "step_inputs": a cell's per-step
      inputs, in order}.
-Out: `cell_axes(g)` → (the cell's step axis: its first input, {sequence value → the memory whose
+Out: `callee_axes(vg)`: what a caller's `callee(...)` gives of definition graph vg;
+     `cell_axes(g)` → (the cell's step axis: its first input, {sequence value → the memory whose
      positions it runs over}); `straight_axes(g, callee)` → ({sequence value → the sequence input
      whose time axis it follows}, {value → its axes, for a run's output with two (attention
      weights: the run's steps, then the memory's positions)}). A value computed from several
@@ -70,6 +71,14 @@ def _field_axes(g, n, callee, axis: dict, nested: dict) -> None:
             axis[n] = axes[0]
     elif axes:
         nested[n] = axes
+
+
+def callee_axes(vg) -> dict:
+    """What `straight_axes` needs of a called definition's graph `vg` (its `output_axes` recorded):
+    {"output_axes", "step_inputs": its inputs other than hidden masks and dropout masks, in order}."""
+    hidden = set(vg.graph.get("masks", {})) | set(vg.graph.get("dropouts", {}))
+    return {"output_axes": vg.graph["output_axes"],
+            "step_inputs": [n for n in interface(vg)["inputs"] if n not in hidden]}
 
 
 def output_axes(g, callee) -> dict:

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..analysis.tiles import tiling
-from ..analysis.time_axes import straight_axes
+from ..analysis.time_axes import callee_axes, straight_axes
 from ..ir import in_edges, interface, output_source, outputs, topo_order
 from ..ops import ELEMENTWISE_BINARY, Op
 from ..scalars import scalar_eval, scalar_subs
@@ -347,16 +347,10 @@ class Codegen:
         positions (attention weights, (B, S)). So a per-sample value meets it with no step axis
         to broadcast over."""
         previous = set((g.graph.get("step") or {}).get("previous", ()))
-        axis, _nested = straight_axes(g, self.callee_axes)  # (a value with two axes keeps the memory's)
+        # (a value with two axes keeps the memory's)
+        axis, _nested = straight_axes(g, lambda d: callee_axes(self.callee(d).graph))
         return {n: d["type"].with_(seq=False) for n, d in g.nodes(data=True)
                 if d["type"].seq and axis.get(n) in previous}
-
-    def callee_axes(self, d: dict) -> dict:
-        """What `analysis.time_axes` needs of a called definition: its outputs' axes and its per-step inputs."""
-        cg = self.callee(d).graph
-        hidden = set(cg.graph.get("masks", {})) | set(cg.graph.get("dropouts", {}))
-        return {"output_axes": cg.graph.get("output_axes", {}),
-                "step_inputs": [n for n in interface(cg)["inputs"] if n not in hidden]}
 
     def call_line(self, g, n, grad: bool) -> str:
         """A run of a cell or block: its function called with this instance's parameter prefix."""
