@@ -108,7 +108,8 @@ def check_number(v, what: str, span) -> None:
 
 def check_scale(kind: str, s, span, env: dict | None = None) -> float | None:
     """The value of an initializer's scale, refused with a position unless it is usable:
-    finite, within float32's range, and >= 0 for normal()'s standard deviation. Returns None
+    finite, within float32's range, and >= 0 for normal()'s standard deviation and uniform()'s
+    bound (uniform(a) draws from [-a, a]). Returns None
     (and checks nothing) while a size in it has no value."""
     from .errors import SpecError
 
@@ -128,4 +129,6 @@ def check_scale(kind: str, s, span, env: dict | None = None) -> float | None:
         raise SpecError(f"{what} {text} = {v:g} is outside the float32 range (at most {FLOAT32_MAX:.4g})", span)
     if kind == "normal" and v < 0:
         raise SpecError(f"{what} {text} is negative ({v:g}); a standard deviation is >= 0", span)
+    if kind == "uniform" and v < 0:
+        raise SpecError(f"{what} {text} is negative ({v:g}); uniform(a) draws from [-a, a], a >= 0", span)
     return v

@@ -108,6 +108,11 @@ CASES = [
     ("arity", cell("    h = tanh(W @ x, U @ h[t-1])"), 6, 9, "tanh() takes 1 argument, got 2"),
     ("unknown-initializer", "cell C(H = 2) {\n    in x: [H]\n    param W: [H, H] ~ unifrom(1)\n    out y = W @ x\n}\n",
      3, 23, "unknown initializer 'unifrom'"),
+    ("negative-uniform", "cell C(H = 2) {\n    in x: [H]\n    param W: [H, H] ~ uniform(-1/sqrt(H))\n"
+     "    out y = W @ x\n}\n", 3, 11, "uniform() bound -1/sqrt(2) is negative (-0.707107); uniform(a) draws from "
+     "[-a, a], a >= 0"),
+    ("negative-normal", "cell C(H = 2) {\n    in x: [H]\n    param W: [H, H] ~ normal(1 - H)\n"
+     "    out y = W @ x\n}\n", 3, 11, "normal() standard deviation 1 - 2 is negative (-1); a standard deviation is >= 0"),
     ("function-as-value", cell("    h = tanh + x"), 6, 9, "'tanh' is a function"),
     ("flag-as-value", "block Blk(D = 2, causal = true) {\n    in x: seq[D]\n    out y = x * causal\n}\n", 3, 17,
      "'causal' is a flag (true/false), not a number"),

@@ -500,7 +500,23 @@ GRU = """cell Near(I = {I}, H = {H}) {{
     out y = h
 }}
 """
-STANDARD = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+# an LSTM step written out in one z (a custom decoder's form; torch's generation step runs it as one
+# cell kernel: passes/fuse_lstm_step.py)
+LSTM_SPLIT = """cell Near(I = {I}, H = {H}) {{
+    in    x: [I]
+    state h: [H] = zeros
+    state c: [H] = zeros
+    param W: [4*H, I + H]
+    param U: [4*H, H]
+    param b: [4*H]
+    z = W @ concat(x, tanh(h[t-1])) + U @ h[t-1] + b
+    i, f, g, o = split(z, 4)
+    c = sigmoid(f) * c[t-1] + sigmoid(i) * tanh(g)
+    h = sigmoid(o) * tanh(c)
+    out y = h
+}}
+"""
+STANDARD = {"rnn": RNN, "lstm": LSTM, "gru": GRU, "lstm_split": LSTM_SPLIT}
 
 MUTATIONS = {
     "rnn": [("+ b_hh)", "+ b_hh + b_ih)"), ("+ b_hh)", ")"), ("tanh(", "relu("), ("W_hh @ h[t-1]", "W_hh @ h[t-2]"),
@@ -512,6 +528,13 @@ MUTATIONS = {
              ("W_hf @ h[t-1]", "W_hi @ h[t-1]"), ("    out y = h\n", "    out y = h\n    out gate = f\n"),
              ("h = o * tanh(c)", "h = o * sigmoid(c)"), ("c = f * c[t-1]", "c = f * c[t-2]"),
              ("state c: [H] = zeros", "state c: [H] = ones"), ("+ b_ii +", "+ b_ii + b_if +")],
+    "lstm_split": [("i, f, g, o = split", "i, f, o, g = split"), ("+ U @ h[t-1] + b", "+ b + U @ h[t-1] + b"),
+                   ("sigmoid(i) * tanh(g)", "tanh(g) * sigmoid(i)"),
+                   ("c = sigmoid(f) * c[t-1]", "c = sigmoid(f) * c[t-2]"),
+                   ("    out y = h\n", "    out y = h + tanh(c)\n"),
+                   ("    out y = h\n", "    out y = h\n    out gate = f\n"),
+                   ("+ U @ h[t-1] + b", "+ U @ h[t-2] + b"), ("state c: [H] = zeros", "state c: [H] = 0.5"),
+                   ("h = sigmoid(o) * tanh(c)", "h = sigmoid(o) * tanh(c) + 0.5 * c[t-1]")],
     "gru": [("+ b_in +", "+ b_in + b_iz +"), ("h = (1 - z) * n + z * h[t-1]", "h = z * n + (1 - z) * h[t-1]"),
             ("r * (W_hn @ h[t-1] + b_hn)", "r * (W_hn @ h[t-1]) + b_hn"), ("W_hr @ h[t-1]", "W_hz @ h[t-1]"),
             ("n = tanh(", "n = relu("), ("+ b_hz)", ")"), ("(1 - z) * n", "(1 - z) * n * 1"),

@@ -12,7 +12,9 @@ in tests/test_regressions.py.
 from __future__ import annotations
 
 import os
+import re
 
+import numpy as np
 import pytest
 from differential import PASSES, check_all_paths
 from hypothesis import HealthCheck, Phase, assume, given, note, settings
@@ -24,7 +26,7 @@ from training_check import check_training
 import seqdsl
 from seqdsl.errors import SpecError
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
 N = int(os.environ.get("SEQDSL_FUZZ_EXAMPLES", "0"))  # examples per kind of program, over all shards
 SHARDS = range(int(os.environ.get("SEQDSL_FUZZ_SHARDS", "1")))  # one test per shard, so xdist spreads them
@@ -63,6 +65,39 @@ def test_random_cells(shard, spec, data):
 @given(near_standard(), st.data())
 def test_near_standard_cells(shard, spec, data):
     _run(spec, data)
+
+
+@pytest.mark.parametrize("shard", SHARDS)
+@FUZZ
+@given(near_standard(), st.sampled_from(["numpy", "torch"]))
+def test_random_decoders_step_as_they_learn(shard, spec, backend):
+    """A near-standard cell (an LSTM step written out in one z among them, with mutations) as the
+    decoder of a model that reads its previous word: begin() + step() with the true words give the
+    teacher-forced logits (float64, 1e-10), on torch's step module of one step's values (the LSTM
+    step fused into one kernel where it matches) and on NumPy's; a cell reading a state at t-2
+    cannot step, and says so."""
+    note(spec.text)
+    i, h = (int(re.search(rf"{k} = (\d+)", spec.text).group(1)) for k in ("I", "H"))
+    text = spec.text + (f"model M(V = 6, I = {i}, H = {h}) {{\n    dec = Near(I, H) over embed(word[t-1], V, I)\n"
+                        "    out word ~ categorical(linear(dec.y, V))\n}\n")
+    exe = seqdsl.compile(text, name="M", backend=backend, dtype="float64")
+    exe.init_params(3)
+    words = np.array([[2, 5, 3, 4], [4, 4, 2, 5]])
+    want, _ = exe(word=words if backend == "numpy" else torch.as_tensor(words))
+    if "[t-2]" in spec.text:
+        with pytest.raises(SpecError, match="cannot generate step by step: the run 'dec' reads"):
+            exe.begin(batch=2)
+        return
+    if backend == "torch" and spec.features == {"near_lstm_split", "mutations0"}:  # the step runs as one kernel
+        exe.variants.namespace(False, False, "step")
+        assert "torch._VF.lstm_cell(" in exe.variants.sources[(False, False, "step", ())][0]
+    state, prev, got = exe.begin(batch=2), np.full(2, 1), []
+    for t in range(words.shape[1]):
+        out, state = exe.step(state, word=prev)
+        got.append(np.asarray(out["word"].detach() if backend == "torch" else out["word"]))
+        prev = words[:, t]
+    want = np.asarray(want["word"].detach() if backend == "torch" else want["word"])
+    np.testing.assert_allclose(np.stack(got, 1), want, atol=1e-10, rtol=0)
 
 
 @pytest.mark.parametrize("shard", SHARDS)

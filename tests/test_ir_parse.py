@@ -18,7 +18,7 @@ SYMBOLIC = """
 cell C(I, H, K) {
     in    x: [I]
     state h: [H] = 0.5
-    param W: [H] ~ uniform((1 + 2) * 3 / -(K - 1))
+    param W: [H] ~ uniform((1 + 2) * 3 / -(1 - K))
     param V: [2*H, I + H] ~ normal(1.5e-3 - -0.5 + 1/(2*3)/4)
     param U: [H, H] ~ uniform(1/sqrt(H))
     h = tanh(W + U @ h[t-1])
@@ -51,7 +51,7 @@ def test_symbolic_graph_reads_back_exactly():
     assert edges(back) == edges(g)
     assert back.nodes["W"]["init"] == ("uniform", ("bin", "/", ("bin", "*", ("bin", "+", ("num", 1.0), ("num", 2.0)),
                                                                ("num", 3.0)),
-                                                   ("neg", ("bin", "-", ("size", Size.name("K")), ("num", 1.0)))))
+                                                   ("neg", ("bin", "-", ("num", 1.0), ("size", Size.name("K"))))))
     assert back.nodes["U"]["init"] == ("uniform", ("bin", "/", ("num", 1.0), ("sqrt", ("size", Size.name("H")))))
     assert back.nodes["V"]["type"] == VType((Size.name("H") * Size.const(2), Size.name("H") + Size.name("I")),
                                             False, "float", False)
@@ -60,7 +60,7 @@ def test_symbolic_graph_reads_back_exactly():
 
 def test_initializer_text_keeps_its_parentheses():
     text = to_text(seqdsl.load(SYMBOLIC, sizes={"I": 3, "H": 4, "K": 3}).main.graph)
-    assert "uniform((1 + 2) * 3/-(3 - 1))" in text  # not 1 + 2 * 3/-3 - 1
+    assert "uniform((1 + 2) * 3/-(1 - 3))" in text  # not 1 + 2 * 3/-1 - 3 (a bound >= 0: -(1 - 3) = 2)
     g = seqdsl.load(SYMBOLIC, sizes={"I": 3, "H": 4, "K": 3}).main.graph
     back = from_text(text)
     for n in ("W", "V", "U"):  # a concrete size reads back as a number: the same value and text
