@@ -8,6 +8,8 @@
    skips the padding; the loops step over all T): 32 different lengths from 10 to 100, and 4
    (a batch bucketed by length), forward and forward+backward, fresh lengths at every call.
    Less than 1× where padding is skipped.
+4. The same for NumPy inference, which skips the padding (the standard LSTM and the peephole
+   LSTM, both generated loops).
 Shape (B, T, I, H) = (32, 100, 64, 256), float32, CPU.
 
 Run: `.venv/bin/python benchmarks/bench_lengths.py` (part of `make bench`).
@@ -119,6 +121,23 @@ def spread_vs_padded(rng) -> None:
                   f"{t[k] * 1e3:7.2f} ms vs {t['padded'] * 1e3:7.2f} ms  ratio {t[k] / t['padded']:.2f}")
 
 
+def numpy_spread_vs_padded(rng) -> None:
+    """NumPy inference runs only the samples still running (seqdsl/backends/emit_rows.py): the
+    batch with lengths against the same batch padded to 100 without lengths, fresh lengths at
+    every call. (Its gradients, `value_and_grad`, keep the masked loop over all T.)"""
+    for spec in ("lstm", "peephole_lstm"):
+        exe = seqdsl.compile(ROOT / f"specs/{spec}.seq", sizes={"I": I, "H": H})
+        x = rng.normal(size=(B, T, I)).astype(np.float32)
+        cases = {"32 lengths 10..100": lambda: spread(rng),
+                 "4 lengths 25/50/75/100": lambda: rng.choice([25, 50, 75, 100], size=B)}
+        runs = {"padded": lambda: exe(x=x)}
+        runs.update({k: (lambda make=make: exe(x=x, lengths={"x": make()})) for k, make in cases.items()})
+        t = alternate(runs, 9)
+        for k in cases:
+            print(f"{spec} (numpy) forward, {k} vs padded to 100 without lengths: "
+                  f"{t[k] * 1e3:7.2f} ms vs {t['padded'] * 1e3:7.2f} ms  ratio {t[k] / t['padded']:.2f}")
+
+
 def main() -> None:
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
@@ -126,6 +145,7 @@ def main() -> None:
     standard_lstm(rng)
     masked_vs_unmasked(rng)
     spread_vs_padded(rng)
+    numpy_spread_vs_padded(rng)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ BUILTIN = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keywo
 # `<var>__<role>`: the companions of a value (no role contains "_", so `<var>__<role>` splits
 # at its last "__"; `grad` and `loop` end function names and are never roles)
 ROLES = ("in", "t", "steps", "T", "parts", "d1", "d2", "init", "list", "buf", "seq", "tape",  # d1, d2, ...: delays
-         "P", "H", "G", "g", "gT", "gO", "gB", "ginit", "back", "d")
+         "all", "full", "P", "H", "G", "g", "gT", "gO", "gB", "ginit", "back", "d")
 
 
 @dataclass

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from ..ir import in_edges, output_source, outputs
 from ..ops import Op
+from . import emit_rows
 
 
 def buffer_offset(g, n, plan) -> str:
@@ -54,15 +55,34 @@ class CellEmitter:
         # generation's step module on one step's values (torch, `Codegen.step_values`): its cells take
         # and return (B, ...) values, straight-line code with no loop, lists or stacking
         self.one = cg.step_values and not grad and not self.mp
+        # NumPy inference with lengths: the loop runs on the samples still running (emit_rows), and
+        # outputs with a memory axis go to buffers too, sized by their memory's length
+        self.rows = emit_rows.rows_mask(self)
+        if self.rows:
+            self.buffered, self.listed = set(sc.step_outputs), []
 
     def lines(self) -> list:
         if self.one:
             return self.header() + ["    " + b for b in self.one_step()]
+        if self.rows:
+            return self.header() + ["    " + b for b in self.rows_body()]
         body = self.once_and_all_steps() + self.state_history() + self.buffers()
+        body += self.buffer_views()
         body.append("for t in (range(T - 1, -1, -1) if reverse__ else range(T)):")
         body += ["    " + x for x in self.loop()] or ["    pass  # nothing depends on the previous step"]
         body += self.returns()
         return self.header() + ["    " + b for b in body]
+
+    def rows_body(self) -> list:
+        """The loop stretch by stretch, on the first n__ samples sorted by length (emit_rows)."""
+        body = emit_rows.sort_rows(self) + self.once_and_all_steps() + emit_rows.keep_full(self)
+        body += self.state_history() + self.buffers()
+        body.append("for t0__, t1__, n__ in _runs__:")
+        stretch = emit_rows.stretch_start(self, self.buffer_views())
+        stretch.append("for t in (range(t1__ - 1, t0__ - 1, -1) if reverse__ else range(t0__, t1__)):")
+        stretch += ["    " + x for x in self.loop()]
+        body += ["    " + x for x in stretch + emit_rows.stretch_end(self)]
+        return body + emit_rows.after_loop(self) + self.returns()
 
     def in_arg(self, x) -> str:
         return f"{self.v(x)}__in"
@@ -157,9 +177,10 @@ class CellEmitter:
         body = []
         for s in sc.states:
             init, shape = g.nodes[s]["init"], g.nodes[s]["type"].concrete_dims()
-            owned = s in sc.owned_states  # the loop overwrites it in place: copy the caller's array
+            # the loop overwrites it in place, or (rows) each stretch writes its rows back: copy the caller's array
+            owned = s in sc.owned_states or self.rows
             given = f"init__[{s!r}].copy()" if owned else f"init__[{s!r}]"
-            body.append(f"{v(s)}__d1 = {given} if init__.get({s!r}) is not None else "
+            body.append(f"{v(s)}__{'all' if self.rows else 'd1'} = {given} if init__.get({s!r}) is not None else "
                         f"_full((B,) + {shape!r}, {float(init)!r}, {self.in_arg(sc.inputs[0])})")
             for k in range(2, sc.max_delay[s] + 1):
                 body.append(f"{v(s)}__d{k} = {v(s)}__d1" + (".copy()" if owned else ""))
@@ -171,21 +192,26 @@ class CellEmitter:
         g, v, em, sc, mp = self.g, self.v, self.em, self.sc, self.mp
         body = [f"{v(o)}__list = []" for o in self.listed]
         if mp:
+            # (rows: zero at the padding no stretch reaches, and static buffers sliced per stretch)
+            seq_empty = "np.zeros({shape}, dtype=DTYPE__)" if self.rows else em.empty
             for o in sorted(self.buffered, key=sc.step_outputs.index):
-                shape = f"(T, B) + {g.nodes[o]['type'].concrete_dims()!r}"
-                body.append(f"{v(o)}__buf = {em.empty.format(shape=shape)}")
+                shape = f"(T, B{emit_rows.memory_axis(self, o)}) + {g.nodes[o]['type'].concrete_dims()!r}"
+                body.append(f"{v(o)}__buf = {seq_empty.format(shape=shape)}")
             for s in sc.states:
                 shape = f"(T, B) + {g.nodes[s]['type'].concrete_dims()!r}"
-                body.append(f"{v(s)}__seq = {em.empty.format(shape=shape)} if seqs__ else None")
+                body.append(f"{v(s)}__seq = {seq_empty.format(shape=shape)} if seqs__ else None")
             for n in mp.static:
                 shape = f"(B,) + {g.nodes[n]['type'].concrete_dims()!r}"
-                body.append(f"{v(n)}__buf = {em.empty.format(shape=shape)}")
-            for n in sc.step:  # values living in static buffers, and their slices, bound once
-                if n in mp.root and n not in mp.static:
-                    body.append(f"{v(n)} = {v(mp.root[n])}__buf{buffer_offset(g, n, mp)}")
+                body.append(f"{v(n)}__{'full' if self.rows else 'buf'} = {em.empty.format(shape=shape)}")
         else:
             body += [f"{v(s)}__list = [] if seqs__ else None" for s in sc.states]
         return body + [f"{v(n)}__tape = []" for n in sc.tape]
+
+    def buffer_views(self) -> list:
+        """Values living in static buffers, and their slices, bound before the loop (or stretch)."""
+        g, v, sc, mp = self.g, self.v, self.sc, self.mp
+        return [f"{v(n)} = {v(mp.root[n])}__buf{buffer_offset(g, n, mp)}"
+                for n in sc.step if mp and n in mp.root and n not in mp.static]
 
     def view_at_t(self, n) -> bool:
         """Is hoisted value n read at step t through a named view (several readers, or a tape)?"""
@@ -197,13 +223,17 @@ class CellEmitter:
         if k:
             return f"{v(s)}__d{k}"
         if self.sc.where[s] == "time":
-            return f"{v(s)}__t" if self.view_at_t(s) else f"{v(s)}__steps[t]"
+            return f"{v(s)}__t" if self.view_at_t(s) else f"{v(s)}__steps[t{self.rows_of(s)}]"
         return v(s)
+
+    def rows_of(self, n) -> str:
+        """A per-sample value's rows in the current stretch (rows: its first n__), at step t."""
+        return ", :n__" if self.rows and self.g.nodes[n]["type"].batched else ""
 
     def copy_out(self, o) -> str:
         v, src = self.v, self.v(output_source(self.g, o))
         if o in self.buffered:
-            return f"{v(o)}__buf[t] = {src}"
+            return f"{v(o)}__buf[t{', :n__' if self.rows else ''}] = {src}"
         # with a memory plan, a later step node may overwrite this value in place
         return f"{v(o)}__list.append({src}{'.copy()' if self.mp else ''})"
 
@@ -211,7 +241,8 @@ class CellEmitter:
         sc, mp, v = self.sc, self.mp, self.v
         self.cg.pre_t = sc.pre_transposed
         self.cg.last_line = None  # the loop notes its spec lines afresh
-        loop = [f"{v(n)}__t = {v(n)}__steps[t]" for n in sc.step_views if self.view_at_t(n)]
+        loop = [f"{v(n)}__t = {v(n)}__steps[t{self.rows_of(n)}]" for n in sc.step_views
+                if self.view_at_t(n) and n != self.rows]  # (rows: the step mask is read by no one)
         # with a memory plan, each output is copied out as soon as it is computed, before a later
         # node of the step can overwrite its buffer in place (or a state its delayed buffer)
         copies: dict = {}
@@ -238,6 +269,9 @@ class CellEmitter:
             args, types = cg.args_of(g, n, self.ctx)
             lines = cg.source_note(g.nodes[n])
             lines.append(f"{v(n)} = {self.em.into[g.nodes[n]['op']](g.nodes[n], args, types, into)}")
+        elif self.rows and emit_rows.frozen(self, n):  # every row of a stretch runs: the new value
+            args, types = cg.args_of(g, n, self.ctx)
+            lines = cg.source_note(g.nodes[n]) + [f"{v(n)} = {emit_rows.frozen_value(self, n, args, types)}"]
         else:
             lines = cg.assign(g, n, self.ctx).split("\n")
         if n in self.taped:
@@ -250,7 +284,7 @@ class CellEmitter:
         loop = []
         for s in sc.states:
             if mp:
-                loop.append(f"if seqs__: {v(s)}__seq[t] = {v(s)}")
+                loop.append(f"if seqs__: {v(s)}__seq[t{', :n__' if self.rows else ''}] = {v(s)}")
             elif self.grad:
                 loop.append(f"{v(s)}__list.append({v(s)})")
             else:
@@ -281,15 +315,16 @@ class CellEmitter:
         for s in sc.states if not mp else ():
             flips.append(f"    {v(s)}__list.reverse()" if self.grad else f"    seqs__ and {v(s)}__list.reverse()")
         body = ["if reverse__:"] + flips if flips else []
-        outs = "{" + ", ".join(f"{g.nodes[o]['output']!r}: {self.output_value(o)}" for o in outputs(g)) + "}"
+        back = emit_rows.unsorted if self.rows else (lambda x: x)  # (rows: in the caller's order again)
+        outs = "{" + ", ".join(f"{g.nodes[o]['output']!r}: {back(self.output_value(o))}" for o in outputs(g)) + "}"
         if mp:
-            seqs = ", ".join(f"{s!r}: {em.to_batch_first.format(v=v(s) + '__seq')}" for s in sc.states)
+            seqs = ", ".join(f"{s!r}: {back(em.to_batch_first.format(v=v(s) + '__seq'))}" for s in sc.states)
         else:
             seqs = ", ".join(f"{s!r}: {em.stack.format(items=v(s) + '__list')}" for s in sc.states)
         seqs = "{" + seqs + "}"
         if not self.grad and sc.states:
             seqs = f"({seqs} if seqs__ else {{}})"  # per-step states only when asked for
-        finals = "{" + ", ".join(f"{s!r}: {v(s)}__d1" for s in sc.states) + "}"
+        finals = "{" + ", ".join(f"{s!r}: {back(v(s) + ('__all' if self.rows else '__d1'))}" for s in sc.states) + "}"
         if not self.grad:
             return body + [f"return _Run(outputs={outs}, states={seqs}, final={finals})"]
         from .numpy_grad import cell_backward

@@ -1,0 +1,113 @@
+"""A cell's loop over only the samples still running (NumPy inference with lengths).
+
+In:  a `CellEmitter` (seqdsl.backends.emit_cell) for a cell that takes lengths: its graph freezes
+     each state past a sample's end with `select(_mask, new, s[t-1])` (passes.mask_lengths).
+Out: `rows_mask(ce)`: the step mask when the loop can run on rows instead (else None), and the
+     lines of that loop: the samples are sorted by length, longest first (`_row_runs`, a kernel),
+     so the samples running at step t are the first n; the loop runs stretch by stretch, each
+     stretch over the steps at which the same n samples run, on the first n rows of every
+     per-sample value. No padded step is computed, and no state is masked: within a stretch every
+     row is a real step, so `select(_mask, new, s[t-1])` is `new` (a copy: the memory plan gave
+     the select a fresh array). A state's rows go back into its full array, `h__all`, at the end
+     of each stretch; samples that ended keep their last values there. Outputs and per-step
+     states are zero at padding, and everything the function returns is put back in the
+     caller's order.
+
+Outputs with a memory axis (attention weights), which the masked loop collects in a list, go to a
+buffer (T, B, S, ...) sized by their memory's length. Not for the gradient twin (its tape and
+backward pass stay masked), generation's step module (one step, nothing to skip) or cells reading
+a state further back than t-1: those keep the masked loop.
+"""
+
+from __future__ import annotations
+
+from ..ir import in_edges
+from ..ops import Op
+
+
+def rows_mask(ce):
+    """The step mask node of `ce`'s cell when its loop can run on the rows still running, else None."""
+    g, sc = ce.g, ce.sc
+    if not ce.mp or ce.grad or ce.cg.plan.cache_once or any(k > 1 for k in sc.max_delay.values()):
+        return None
+    axes = g.graph.get("output_axes", {})
+    if any(len(axes.get(g.nodes[o]["output"], ())) != 2 for o in ce.listed):  # each with one memory axis
+        return None
+    steps = [n for n, (kind, _) in g.graph.get("masks", {}).items()
+             if kind == "steps" and g.nodes[n]["op"] == Op.INPUT]
+    if len(steps) != 1:
+        return None
+    m = steps[0]
+    if any(g.nodes[c]["op"] != Op.SELECT or d["port"] != 0 for _, c, d in g.out_edges(m, data=True)):
+        return None
+    return m
+
+
+def memory_axis(ce, o) -> str:
+    """`, S` for an output with a memory axis (attention weights: S the memory's length), else ""."""
+    g = ce.g
+    if not g.nodes[o]["type"].seq:
+        return ""
+    memory = g.graph["output_axes"][g.nodes[o]["output"]][1]
+    return f", memory__[{memory!r}].shape[1]"
+
+
+def frozen(ce, n) -> bool:
+    """Is step node n a select on the step mask (in a stretch, always its port 1)?"""
+    return ce.g.nodes[n]["op"] == Op.SELECT and in_edges(ce.g, n)[0][0] == ce.rows
+
+
+def frozen_value(ce, n, args: list, types: list) -> str:
+    """`select(_mask, a, b)` where every row runs: a fresh copy of a (as np.where made)."""
+    t = ce.g.nodes[n]["type"]
+    if types[1].dims == t.dims and types[1].batched == t.batched and types[1].dtype == t.dtype:
+        return f"{args[1]}.copy()"
+    return f"np.where(True, {args[1]}, {args[2]})"  # a value broadcast to the state's shape
+
+
+def batched_once(ce) -> list:
+    """Per-sample values computed once (from memories) that the loop reads: sliced to each stretch."""
+    g, sc = ce.g, ce.sc
+    return [n for n in sc.once if g.nodes[n]["type"].batched
+            and any(sc.where.get(c) == "step" for c in g.successors(n))]
+
+
+def sort_rows(ce) -> list:
+    """Sort the samples by length, longest first: every per-sample argument of the function."""
+    g, sc = ce.g, ce.sc
+    lines = [f"_order__, _runs__ = _row_runs({ce.in_arg(ce.rows)}, reverse__)", "if _order__ is not None:"]
+    lines += [f"    {ce.in_arg(x)} = {ce.in_arg(x)}[_order__]" for x in sc.inputs]
+    for s in sc.states:
+        lines.append(f"    if init__.get({s!r}) is not None: init__ = {{**init__, {s!r}: init__[{s!r}][_order__]}}")
+    for m in sc.memories:
+        if g.nodes[m]["type"].batched:
+            lines.append(f"    memory__ = {{**memory__, {m!r}: memory__[{m!r}][_order__]}}")
+    return lines
+
+
+def keep_full(ce) -> list:
+    return [f"{ce.v(n)}__full = {ce.v(n)}" for n in batched_once(ce)]
+
+
+def stretch_start(ce, views: list) -> list:
+    """Bind a stretch's first n__ rows: static buffers and their views, per-sample values, states."""
+    v, mp = ce.v, ce.mp
+    lines = [f"{v(n)}__buf = {v(n)}__full[:n__]" for n in mp.static]
+    lines += views
+    lines += [f"{v(n)} = {v(n)}__full[:n__]" for n in batched_once(ce)]
+    lines += [f"{v(s)}__d1 = {v(s)}__all[:n__].copy()" for s in ce.sc.states]
+    return lines
+
+
+def stretch_end(ce) -> list:
+    return [f"{ce.v(s)}__all[:n__] = {ce.v(s)}__d1" for s in ce.sc.states]
+
+
+def after_loop(ce) -> list:
+    """Per-sample values whole again, and the permutation that puts the samples back in order."""
+    return [f"{ce.v(n)} = {ce.v(n)}__full" for n in batched_once(ce)] + [
+        "_inv__ = None if _order__ is None else np.argsort(_order__)"]
+
+
+def unsorted(expr: str) -> str:
+    return f"_unsort({expr}, _inv__)"

@@ -1,0 +1,101 @@
+"""The NumPy loop over the samples still running (seqdsl/backends/emit_rows.py): its kernel
+`_row_runs`, which cells get it, and its values where the bundled-spec and random-program length
+checks (tests/test_lengths.py, tests/test_differential.py) do not reach: initial states given,
+unsorted lengths, per-step states read back, and hand-made masks that are not lengths."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from lengths_check import close
+
+import seqdsl
+from seqdsl.kernels.numpy_kernels import _row_runs, _unsort
+
+
+def mask_of(lens, T):
+    return np.arange(T) < np.asarray(lens)[:, None]
+
+
+def test_row_runs_sort_the_samples_and_cut_the_steps_into_stretches():
+    order, runs = _row_runs(mask_of([3, 5, 1, 5], 6), False)
+    assert order.tolist() == [1, 3, 0, 2]  # longest first, ties in the caller's order
+    # steps 0: all four run; 1..2: the three longest; 3..4: the two of length 5; step 5: none
+    assert runs == [(0, 1, 4), (1, 3, 3), (3, 5, 2)]
+    assert _row_runs(mask_of([3, 5, 1, 5], 6), True)[1] == [(3, 5, 2), (1, 3, 3), (0, 1, 4)]
+    x = np.arange(4)
+    assert _unsort(x[order], np.argsort(order)).tolist() == [0, 1, 2, 3]
+
+
+def test_row_runs_of_sorted_and_empty_rows():
+    order, runs = _row_runs(mask_of([4, 4, 2], 4), False)
+    assert order is None and runs == [(0, 2, 3), (2, 4, 2)]
+    assert _row_runs(mask_of([2, 0], 3), False) == (None, [(0, 2, 1)])  # a row of no step never runs
+    assert _row_runs(mask_of([1], 1).astype(np.float64), False) == (None, [(0, 1, 1)])  # 0/1 floats too
+
+
+def test_a_mask_that_is_not_lengths_is_refused():
+    with pytest.raises(ValueError, match="a length mask must be 1 on each row's first steps and 0 after them"):
+        _row_runs(np.array([[1, 0, 1]], bool), False)
+
+
+def _cell_source(source: str, fname: str) -> str:
+    """One generated function of a module's source."""
+    return re.search(rf"^def {fname}\(.*?(?=^def |\Z)", source, re.M | re.S).group(0)
+
+
+@pytest.mark.parametrize("spec,cell,rows", [("peephole_lstm", "cell_PeepholeLSTM__I_8__H_16", True),
+                                             ("attention", "cell_LuongDecoder__E_32__H_64", True),
+                                             ("delay2", "cell_Delay2RNN__I_8__H_16", False)])
+def test_which_loops_run_on_rows(spec, cell, rows):
+    """NumPy inference with lengths runs on rows, also with attention weights out (a buffer sized by
+    the memory); a cell reading h[t-2] keeps the masked loop, as every gradient twin does."""
+    exe = seqdsl.compile(ROOT / f"specs/{spec}.seq")
+    exe.variants.namespace(True, False)
+    source = exe.variants.sources[(True, False, None, ())][0]
+    forward, grad = _cell_source(source, cell), _cell_source(source, cell + "__grad")
+    assert ("for t0__, t1__, n__ in _runs__:" in forward) == rows
+    if rows:
+        assert "np.where(_mask__t" not in forward and "np.where(_mask__t" in grad  # no state masked on rows
+    assert "_runs__" not in grad
+
+
+def test_rows_with_initial_states_and_unsorted_lengths():
+    exe = seqdsl.compile(ROOT / "specs/peephole_lstm.seq", dtype="float64", sizes={"I": 3, "H": 5})
+    rng = np.random.default_rng(1)
+    B, T = 6, 7
+    x = rng.normal(size=(B, T, 3))
+    lens = np.array([2, 7, 1, 5, 7, 3])
+    state = {"h": rng.normal(size=(B, 5)), "c": rng.normal(size=(B, 5))}
+    kept = {k: v.copy() for k, v in state.items()}
+    outs, final = exe(x=x, state=state, lengths={"x": lens})
+    for k in state:  # the caller's arrays are not written
+        np.testing.assert_array_equal(state[k], kept[k])
+    for b in range(B):
+        ob, fb = exe(x=x[b:b + 1, :lens[b]], state={k: v[b:b + 1] for k, v in state.items()})
+        close(f"y[{b}]", outs["y"][b:b + 1, :lens[b]], ob["y"])
+        assert not outs["y"][b, lens[b]:].any()
+        for k in fb:
+            close(f"final {k}[{b}]", final[k][b:b + 1], fb[k])
+
+
+def test_rows_agree_with_the_masked_loop_on_per_step_states_and_attention():
+    """The attention model reads its encoder's per-step states (`enc.h[last]`) and its decoder
+    returns attention weights: the rows loop (inference) against the masked loop (the gradient
+    twin's forward), float64."""
+    exe = seqdsl.compile(ROOT / "specs/attention.seq", name="LuongTranslate", dtype="float64",
+                         sizes={"Vs": 9, "Vt": 8, "E": 4, "H": 6})
+    rng = np.random.default_rng(2)
+    B = 5
+    src, word = rng.integers(0, 9, (B, 6)), rng.integers(0, 8, (B, 4))
+    lengths = {"src": np.array([3, 6, 1, 6, 2]), "word": np.array([4, 1, 3, 2, 4])}
+    outs, final = exe(src=src, word=word, lengths=lengths)
+    outs_m, final_m, _ = exe.value_and_grad({"src": src, "word": word}, {}, lengths=lengths)
+    assert set(outs) == set(outs_m) and set(final) == set(final_m)
+    for k in outs:
+        close(f"output {k}", outs[k], outs_m[k])
+    for k in final:
+        close(f"final {k}", final[k], final_m[k])
