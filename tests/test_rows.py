@@ -13,7 +13,16 @@ from conftest import ROOT
 from lengths_check import close
 
 import seqdsl
-from seqdsl.kernels.numpy_kernels import _row_runs, _unsort
+from seqdsl.kernels.numpy_kernels import _row_runs as _row_runs3
+from seqdsl.kernels.numpy_kernels import _unsort
+
+
+def _row_runs(mask, reverse):
+    order, inverse, runs = _row_runs3(mask, reverse)
+    assert (order is None) == (inverse is None)
+    if order is not None:
+        assert np.argsort(order).tolist() == inverse.tolist()
+    return order, runs
 
 
 def mask_of(lens, T):
@@ -99,3 +108,45 @@ def test_rows_agree_with_the_masked_loop_on_per_step_states_and_attention():
         close(f"output {k}", outs[k], outs_m[k])
     for k in final:
         close(f"final {k}", final[k], final_m[k])
+
+
+def test_torch_row_runs_equal_numpys():
+    torch = pytest.importorskip("torch")
+    from seqdsl.kernels.torch_kernels import _row_runs as torch_row_runs
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        T = int(rng.integers(1, 6))
+        mask = mask_of(rng.integers(0, T + 1, size=int(rng.integers(1, 7))), T)
+        for reverse in (False, True):
+            want = _row_runs3(mask, reverse)
+            got = torch_row_runs(torch.from_numpy(mask), reverse)
+            assert got[2] == want[2]
+            for a, b in zip(got[:2], want[:2]):
+                assert (a is None and b is None) or a.tolist() == b.tolist()
+    with pytest.raises(ValueError, match="a length mask must be 1 on each row's first steps"):
+        torch_row_runs(torch.tensor([[False, True]]), False)
+
+
+def test_torch_runs_on_rows_when_autograd_is_off():
+    """The torch cell's `__rows` twin runs under no_grad, the masked loop under autograd: same
+    values (float64), initial states given, and gradients still flow where autograd is on."""
+    torch = pytest.importorskip("torch")
+    mod = seqdsl.compile(ROOT / "specs/peephole_lstm.seq", backend="torch", dtype="float64",
+                         sizes={"I": 3, "H": 5}, fused=False)
+    source = mod.variants.namespace(True, False) and mod.variants.sources[(True, False, None, ())][0]
+    assert "if not torch.is_grad_enabled():" in _cell_source(source, "cell_PeepholeLSTM__I_3__H_5")
+    assert "for t0__, t1__, n__ in _runs__:" in _cell_source(source, "cell_PeepholeLSTM__I_3__H_5__rows")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 7, 3, generator=g, dtype=torch.float64)
+    state = {"h": torch.randn(6, 5, generator=g, dtype=torch.float64),
+             "c": torch.randn(6, 5, generator=g, dtype=torch.float64)}
+    lengths = {"x": np.array([2, 7, 1, 5, 7, 3])}
+    with torch.no_grad():
+        outs, final = mod(x=x, state=state, lengths=lengths)
+    outs_g, final_g = mod(x=x, state=state, lengths=lengths)
+    assert outs_g["y"].requires_grad
+    close("y", outs["y"].numpy(), outs_g["y"].detach().numpy())
+    for k in final:
+        close(f"final {k}", final[k].numpy(), final_g[k].detach().numpy())
+    assert not outs["y"][2, 1:].any()

@@ -102,6 +102,12 @@ class Emitter:
     # op -> f(node, args, types): ops whose value the backend computes as the tuple of the slices
     # that tile it (emitted as `<v>__parts = ...`; its readers are those slices alone)
     tuples: dict = field(default_factory=dict)
+    # the loop over the samples still running (backends/emit_rows.py): a zero-filled array of the
+    # module's dtype, a copy of a value, and (torch) whether a cell taking lengths gets a `__rows`
+    # twin it runs when autograd is off (NumPy inference runs on rows in the function itself)
+    zeros: str = "np.zeros({shape}, dtype=DTYPE__)"
+    copy: str = "{v}.copy()"
+    rows_twin: bool = False
 
     def writes_into(self, g, n) -> bool:
         """Can the backend write node n's result into a given array?"""
@@ -221,6 +227,7 @@ class Codegen:
         self.pre_t: dict = {}  # the function being generated: node -> (port, weight transposed once)
         self.v = None  # the function being generated: node -> its variable
         self.types: dict = {}  # the function being generated: node -> its type as the code holds it (`step_types`)
+        self.dispatches = False  # the cell function just generated runs its `__rows` twin when autograd is off
 
     @property
     def step_values(self) -> bool:
@@ -382,11 +389,13 @@ class Codegen:
         out_names = interface(self.callee(g.nodes[src]).graph)["outputs"]
         return f"{v(n)} = {v(src)}.{'outputs' if field_ in out_names else 'states'}[{field_!r}]"
 
-    def gen_cell(self, u, grad: bool = False) -> list:
-        """A cell: the step loop (+ with grad=True, a tape and a backward closure); see
-        seqdsl.backends.emit_cell."""
+    def gen_cell(self, u, grad: bool = False, rows: bool = False) -> list:
+        """A cell: the step loop (+ with grad=True, a tape and a backward closure; with rows=True,
+        its `__rows` twin); see seqdsl.backends.emit_cell."""
         self.types = {}
-        return CellEmitter(self, u, grad).lines()
+        ce = CellEmitter(self, u, grad, rows)
+        self.dispatches = ce.dispatch
+        return ce.lines()
 
     def run_states(self, u) -> dict:
         """`<instance>.<state>` → type, for every run of a cell in a model or block unit `u`, and
@@ -469,6 +478,8 @@ class Codegen:
                 continue
             body = self.gen_cell(u) if u.kind == "cell" else self.gen_straight(u)
             out += ["", *body, ""]
+            if u.kind == "cell" and self.dispatches:  # the function runs its `__rows` twin when autograd is off
+                out += ["", *self.gen_cell(u, rows=True), ""]
         if self.em.grad:
             for u in self.plan.units:
                 body = self.gen_cell(u, grad=True) if u.kind == "cell" else self.gen_straight(u, grad=True)

@@ -38,7 +38,7 @@ def buffer_offset(g, n, plan) -> str:
 
 
 class CellEmitter:
-    def __init__(self, cg, u, grad: bool):
+    def __init__(self, cg, u, grad: bool, rows: bool = False):
         self.cg, self.u, self.grad = cg, u, grad
         self.g = g = u.graph
         self.em = cg.em
@@ -55,9 +55,14 @@ class CellEmitter:
         # generation's step module on one step's values (torch, `Codegen.step_values`): its cells take
         # and return (B, ...) values, straight-line code with no loop, lists or stacking
         self.one = cg.step_values and not grad and not self.mp
-        # NumPy inference with lengths: the loop runs on the samples still running (emit_rows), and
+        # inference with lengths: the loop runs on the samples still running (emit_rows), and
         # outputs with a memory axis go to buffers too, sized by their memory's length
-        self.rows = emit_rows.rows_mask(self)
+        # outputs with a memory axis go to buffers too, sized by their memory's length. Torch runs on
+        # rows in a `__rows` twin (rows=True) that the masked function calls when autograd is off
+        mask = emit_rows.step_mask(self)
+        self.rows = mask if self.mp or rows else None
+        self.dispatch = mask is not None and cg.em.rows_twin and not rows
+        self.name = u.twin("grad") if grad else u.twin("rows") if rows else u.fname
         if self.rows:
             self.buffered, self.listed = set(sc.step_outputs), []
 
@@ -91,8 +96,11 @@ class CellEmitter:
         u, xnames, in_arg = self.u, self.sc.inputs, self.in_arg
         x0 = in_arg(xnames[0])
         args = "".join(f"{in_arg(x)}, " for x in xnames)
-        lines = [f"def {u.twin('grad') if self.grad else u.fname}(P__, pre__, {args}init__, memory__, "
+        lines = [f"def {self.name}(P__, pre__, {args}init__, memory__, "
                  f"reverse__=False, seqs__={self.grad!r}):"]
+        if self.dispatch:  # inference (no autograd) runs on the samples still running
+            lines += ["    if not torch.is_grad_enabled():",
+                      f"        return {u.twin('rows')}(P__, pre__, {args}init__, memory__, reverse__, seqs__)"]
         if self.one:  # one step's values: (B, ...) each
             rank = 1 + self.g.nodes[xnames[0]]["type"].rank
             lines += [f"    if {x0}.dim() != {rank}:",
@@ -132,7 +140,7 @@ class CellEmitter:
                         f"{v(x)} = {em.to_time_major.format(v=self.in_arg(x))}")
         for n in sc.time:
             body.extend(self.cg.assign(g, n, whole).split("\n"))
-        for n in sc.step_views:
+        for n in sc.step_views if not self.rows else ():  # (rows: taken per stretch, emit_rows.stretch_start)
             body.append(f"{v(n)}__steps = ({v(n)},)" if self.one else f"{v(n)}__steps = {em.steps.format(v=v(n))}")
         return body
 
@@ -179,7 +187,7 @@ class CellEmitter:
             init, shape = g.nodes[s]["init"], g.nodes[s]["type"].concrete_dims()
             # the loop overwrites it in place, or (rows) each stretch writes its rows back: copy the caller's array
             owned = s in sc.owned_states or self.rows
-            given = f"init__[{s!r}].copy()" if owned else f"init__[{s!r}]"
+            given = self.em.copy.format(v=f"init__[{s!r}]") if owned else f"init__[{s!r}]"
             body.append(f"{v(s)}__{'all' if self.rows else 'd1'} = {given} if init__.get({s!r}) is not None else "
                         f"_full((B,) + {shape!r}, {float(init)!r}, {self.in_arg(sc.inputs[0])})")
             for k in range(2, sc.max_delay[s] + 1):
@@ -191,16 +199,16 @@ class CellEmitter:
     def buffers(self) -> list:
         g, v, em, sc, mp = self.g, self.v, self.em, self.sc, self.mp
         body = [f"{v(o)}__list = []" for o in self.listed]
-        if mp:
+        if mp or self.rows:
             # (rows: zero at the padding no stretch reaches, and static buffers sliced per stretch)
-            seq_empty = "np.zeros({shape}, dtype=DTYPE__)" if self.rows else em.empty
+            seq_empty = em.zeros if self.rows else em.empty
             for o in sorted(self.buffered, key=sc.step_outputs.index):
                 shape = f"(T, B{emit_rows.memory_axis(self, o)}) + {g.nodes[o]['type'].concrete_dims()!r}"
                 body.append(f"{v(o)}__buf = {seq_empty.format(shape=shape)}")
             for s in sc.states:
                 shape = f"(T, B) + {g.nodes[s]['type'].concrete_dims()!r}"
                 body.append(f"{v(s)}__seq = {seq_empty.format(shape=shape)} if seqs__ else None")
-            for n in mp.static:
+            for n in mp.static if mp else ():
                 shape = f"(B,) + {g.nodes[n]['type'].concrete_dims()!r}"
                 body.append(f"{v(n)}__{'full' if self.rows else 'buf'} = {em.empty.format(shape=shape)}")
         else:
@@ -223,12 +231,13 @@ class CellEmitter:
         if k:
             return f"{v(s)}__d{k}"
         if self.sc.where[s] == "time":
-            return f"{v(s)}__t" if self.view_at_t(s) else f"{v(s)}__steps[t{self.rows_of(s)}]"
+            return f"{v(s)}__t" if self.view_at_t(s) else f"{v(s)}__steps[{self.step_index}]"
         return v(s)
 
-    def rows_of(self, n) -> str:
-        """A per-sample value's rows in the current stretch (rows: its first n__), at step t."""
-        return ", :n__" if self.rows and self.g.nodes[n]["type"].batched else ""
+    @property
+    def step_index(self) -> str:
+        """Step t's index into a hoisted value's steps (rows: those of the current stretch)."""
+        return "t - t0__" if self.rows else "t"
 
     def copy_out(self, o) -> str:
         v, src = self.v, self.v(output_source(self.g, o))
@@ -241,7 +250,7 @@ class CellEmitter:
         sc, mp, v = self.sc, self.mp, self.v
         self.cg.pre_t = sc.pre_transposed
         self.cg.last_line = None  # the loop notes its spec lines afresh
-        loop = [f"{v(n)}__t = {v(n)}__steps[t{self.rows_of(n)}]" for n in sc.step_views
+        loop = [f"{v(n)}__t = {v(n)}__steps[{self.step_index}]" for n in sc.step_views
                 if self.view_at_t(n) and n != self.rows]  # (rows: the step mask is read by no one)
         # with a memory plan, each output is copied out as soon as it is computed, before a later
         # node of the step can overwrite its buffer in place (or a state its delayed buffer)
@@ -270,8 +279,8 @@ class CellEmitter:
             lines = cg.source_note(g.nodes[n])
             lines.append(f"{v(n)} = {self.em.into[g.nodes[n]['op']](g.nodes[n], args, types, into)}")
         elif self.rows and emit_rows.frozen(self, n):  # every row of a stretch runs: the new value
-            args, types = cg.args_of(g, n, self.ctx)
-            lines = cg.source_note(g.nodes[n]) + [f"{v(n)} = {emit_rows.frozen_value(self, n, args, types)}"]
+            args = cg.args_of(g, n, self.ctx)[0]
+            lines = cg.source_note(g.nodes[n]) + [f"{v(n)} = {emit_rows.frozen_value(self, args)}"]
         else:
             lines = cg.assign(g, n, self.ctx).split("\n")
         if n in self.taped:
@@ -283,7 +292,7 @@ class CellEmitter:
         v, mp, sc = self.v, self.mp, self.sc
         loop = []
         for s in sc.states:
-            if mp:
+            if mp or self.rows:
                 loop.append(f"if seqs__: {v(s)}__seq[t{', :n__' if self.rows else ''}] = {v(s)}")
             elif self.grad:
                 loop.append(f"{v(s)}__list.append({v(s)})")
@@ -312,12 +321,12 @@ class CellEmitter:
     def returns(self) -> list:
         g, v, em, sc, mp = self.g, self.v, self.em, self.sc, self.mp
         flips = [f"    {v(o)}__list.reverse()" for o in self.listed]
-        for s in sc.states if not mp else ():
+        for s in sc.states if not (mp or self.rows) else ():
             flips.append(f"    {v(s)}__list.reverse()" if self.grad else f"    seqs__ and {v(s)}__list.reverse()")
         body = ["if reverse__:"] + flips if flips else []
         back = emit_rows.unsorted if self.rows else (lambda x: x)  # (rows: in the caller's order again)
         outs = "{" + ", ".join(f"{g.nodes[o]['output']!r}: {back(self.output_value(o))}" for o in outputs(g)) + "}"
-        if mp:
+        if mp or self.rows:
             seqs = ", ".join(f"{s!r}: {back(em.to_batch_first.format(v=v(s) + '__seq'))}" for s in sc.states)
         else:
             seqs = ", ".join(f"{s!r}: {em.stack.format(items=v(s) + '__list')}" for s in sc.states)

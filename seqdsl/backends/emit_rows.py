@@ -1,22 +1,24 @@
-"""A cell's loop over only the samples still running (NumPy inference with lengths).
+"""A cell's loop over only the samples still running (inference with lengths).
 
 In:  a `CellEmitter` (seqdsl.backends.emit_cell) for a cell that takes lengths: its graph freezes
      each state past a sample's end with `select(_mask, new, s[t-1])` (passes.mask_lengths).
-Out: `rows_mask(ce)`: the step mask when the loop can run on rows instead (else None), and the
-     lines of that loop: the samples are sorted by length, longest first (`_row_runs`, a kernel),
-     so the samples running at step t are the first n; the loop runs stretch by stretch, each
-     stretch over the steps at which the same n samples run, on the first n rows of every
-     per-sample value. No padded step is computed, and no state is masked: within a stretch every
-     row is a real step, so `select(_mask, new, s[t-1])` is `new` (a copy: the memory plan gave
-     the select a fresh array). A state's rows go back into its full array, `h__all`, at the end
-     of each stretch; samples that ended keep their last values there. Outputs and per-step
-     states are zero at padding, and everything the function returns is put back in the
-     caller's order.
+Out: `step_mask(ce)`: the step mask when the loop can run on rows instead (else None), and the
+     lines of that loop: the samples are sorted by length, longest first (`_row_runs`, a kernel of
+     each backend), so the samples running at step t are the first n; the loop runs stretch by
+     stretch, each stretch over the steps at which the same n samples run, on the first n rows of
+     every per-sample value. No padded step is computed, and no state is masked: within a stretch
+     every row is a real step, so `select(_mask, new, s[t-1])` is `new` (NumPy: a copy, as the
+     memory plan gave the select a fresh array). A state's rows go back into its full array,
+     `h__all`, at the end of each stretch; samples that ended keep their last values there.
+     Outputs and per-step states are zero at padding, and everything the function returns is put
+     back in the caller's order.
 
-Outputs with a memory axis (attention weights), which the masked loop collects in a list, go to a
-buffer (T, B, S, ...) sized by their memory's length. Not for the gradient twin (its tape and
-backward pass stay masked), generation's step module (one step, nothing to skip) or cells reading
-a state further back than t-1: those keep the masked loop.
+NumPy inference runs this loop in the cell's function itself. Torch writes it as the cell's
+`__rows` twin, which the masked function calls when autograd is off (its buffers are written in
+place, which autograd would have to undo step by step). Outputs with a memory axis (attention
+weights), which the masked loop collects in a list, go to a buffer (T, B, S, ...) sized by their
+memory's length. Not for gradient twins, generation's step module (one step, nothing to skip) or
+cells reading a state further back than t-1: those keep the masked loop.
 """
 
 from __future__ import annotations
@@ -25,22 +27,28 @@ from ..ir import in_edges
 from ..ops import Op
 
 
-def rows_mask(ce):
+def step_mask(ce):
     """The step mask node of `ce`'s cell when its loop can run on the rows still running, else None."""
     g, sc = ce.g, ce.sc
-    if not ce.mp or ce.grad or ce.cg.plan.cache_once or any(k > 1 for k in sc.max_delay.values()):
+    if ce.grad or ce.cg.plan.cache_once or any(k > 1 for k in sc.max_delay.values()):
         return None
     axes = g.graph.get("output_axes", {})
-    if any(len(axes.get(g.nodes[o]["output"], ())) != 2 for o in ce.listed):  # each with one memory axis
-        return None
+    if any(g.nodes[o]["type"].seq and len(axes.get(g.nodes[o]["output"], ())) != 2 for o in sc.step_outputs):
+        return None  # an output with a memory axis, but not one memory's
     steps = [n for n, (kind, _) in g.graph.get("masks", {}).items()
              if kind == "steps" and g.nodes[n]["op"] == Op.INPUT]
     if len(steps) != 1:
         return None
     m = steps[0]
-    if any(g.nodes[c]["op"] != Op.SELECT or d["port"] != 0 for _, c, d in g.out_edges(m, data=True)):
-        return None
+    for _, c, d in g.out_edges(m, data=True):  # each reader a select whose value is its port 1 as it is
+        if g.nodes[c]["op"] != Op.SELECT or d["port"] != 0 or not _same(g.nodes[in_edges(g, c)[1][0]]["type"],
+                                                                         g.nodes[c]["type"]):
+            return None
     return m
+
+
+def _same(a, b) -> bool:
+    return a.dims == b.dims and a.batched == b.batched and a.dtype == b.dtype
 
 
 def memory_axis(ce, o) -> str:
@@ -57,12 +65,9 @@ def frozen(ce, n) -> bool:
     return ce.g.nodes[n]["op"] == Op.SELECT and in_edges(ce.g, n)[0][0] == ce.rows
 
 
-def frozen_value(ce, n, args: list, types: list) -> str:
-    """`select(_mask, a, b)` where every row runs: a fresh copy of a (as np.where made)."""
-    t = ce.g.nodes[n]["type"]
-    if types[1].dims == t.dims and types[1].batched == t.batched and types[1].dtype == t.dtype:
-        return f"{args[1]}.copy()"
-    return f"np.where(True, {args[1]}, {args[2]})"  # a value broadcast to the state's shape
+def frozen_value(ce, args: list) -> str:
+    """`select(_mask, a, b)` where every row runs: a (NumPy: a fresh copy, as np.where made)."""
+    return ce.em.copy.format(v=args[1]) if ce.mp else args[1]
 
 
 def batched_once(ce) -> list:
@@ -75,7 +80,7 @@ def batched_once(ce) -> list:
 def sort_rows(ce) -> list:
     """Sort the samples by length, longest first: every per-sample argument of the function."""
     g, sc = ce.g, ce.sc
-    lines = [f"_order__, _runs__ = _row_runs({ce.in_arg(ce.rows)}, reverse__)", "if _order__ is not None:"]
+    lines = [f"_order__, _inv__, _runs__ = _row_runs({ce.in_arg(ce.rows)}, reverse__)", "if _order__ is not None:"]
     lines += [f"    {ce.in_arg(x)} = {ce.in_arg(x)}[_order__]" for x in sc.inputs]
     for s in sc.states:
         lines.append(f"    if init__.get({s!r}) is not None: init__ = {{**init__, {s!r}: init__[{s!r}][_order__]}}")
@@ -90,12 +95,17 @@ def keep_full(ce) -> list:
 
 
 def stretch_start(ce, views: list) -> list:
-    """Bind a stretch's first n__ rows: static buffers and their views, per-sample values, states."""
-    v, mp = ce.v, ce.mp
-    lines = [f"{v(n)}__buf = {v(n)}__full[:n__]" for n in mp.static]
+    """Bind a stretch's rows: static buffers and their views, the steps of values computed over all
+    steps, per-sample values, states."""
+    v, mp, sc, g = ce.v, ce.mp, ce.sc, ce.g
+    lines = [f"{v(n)}__buf = {v(n)}__full[:n__]" for n in (mp.static if mp else ())]
     lines += views
+    for n in sc.step_views:
+        if n != ce.rows:
+            part = f"{v(n)}[t0__:t1__{', :n__' if g.nodes[n]['type'].batched else ''}]"
+            lines.append(f"{v(n)}__steps = {ce.em.steps.format(v=part)}")
     lines += [f"{v(n)} = {v(n)}__full[:n__]" for n in batched_once(ce)]
-    lines += [f"{v(s)}__d1 = {v(s)}__all[:n__].copy()" for s in ce.sc.states]
+    lines += [f"{v(s)}__d1 = {ce.em.copy.format(v=f'{v(s)}__all[:n__]')}" for s in sc.states]
     return lines
 
 
@@ -104,9 +114,8 @@ def stretch_end(ce) -> list:
 
 
 def after_loop(ce) -> list:
-    """Per-sample values whole again, and the permutation that puts the samples back in order."""
-    return [f"{ce.v(n)} = {ce.v(n)}__full" for n in batched_once(ce)] + [
-        "_inv__ = None if _order__ is None else np.argsort(_order__)"]
+    """Per-sample values whole again."""
+    return [f"{ce.v(n)} = {ce.v(n)}__full" for n in batched_once(ce)]
 
 
 def unsorted(expr: str) -> str:

@@ -115,4 +115,7 @@ EMITTER = Emitter(
     step_values=True,
     step_passes=(fuse_lstm_step,),
     tuples={Op.LSTM_CELL: _lstm_cell},
+    zeros="torch.zeros({shape}, dtype=_CTX['dtype'], device=_CTX['device'])",
+    copy="{v}.clone()",
+    rows_twin=True,
 )

@@ -43,20 +43,22 @@ def _lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
 def _row_runs(mask, reverse):
     """The samples of a length mask (B, T), 1 (true) on the first `length` steps of each row,
     sorted by length, longest first, and the stretches of steps over which the same samples run:
-    (order, runs), `order` the permutation that sorts the rows (None when they already are) and
-    `runs` [(t0, t1, n)]: over steps t0..t1-1 the first n sorted rows run, in the order a loop
-    visits them (last stretch first when `reverse`). Steps no sample reaches are in no stretch."""
+    (order, inverse, runs), `order` the permutation that sorts the rows and `inverse` the one that
+    puts them back (both None when they already are sorted), and `runs` [(t0, t1, n)]: over steps
+    t0..t1-1 the first n sorted rows run, in the order a loop visits them (last stretch first when
+    `reverse`). Steps no sample reaches are in no stretch."""
     T = mask.shape[1]
     lens = np.count_nonzero(mask, axis=1)
     if not np.array_equal(mask != 0, np.arange(T) < lens[:, None]):
         raise ValueError("a length mask must be 1 on each row's first steps and 0 after them")
-    order = None
+    order = inverse = None
     if (np.diff(lens) > 0).any():
         order = np.argsort(-lens, kind="stable")
+        inverse = np.argsort(order)
         lens = lens[order]
     bounds = np.unique(np.concatenate([[0], lens]))
     runs = [(int(a), int(b), int(np.count_nonzero(lens >= b))) for a, b in zip(bounds[:-1], bounds[1:])]
-    return order, runs[::-1] if reverse else runs
+    return order, inverse, runs[::-1] if reverse else runs
 
 
 def _unsort(x, inv):

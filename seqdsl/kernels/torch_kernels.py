@@ -132,6 +132,30 @@ def _run_packed(kind, x, hx, weights, lengths, train):
     return y, [h.index_select(1, packed.unsorted_indices) for h in out[1:]]
 
 
+def _row_runs(mask, reverse):
+    """The samples of a length mask (B, T), true on the first `length` steps of each row, sorted
+    by length, longest first, and the stretches of steps over which the same samples run: (order,
+    inverse, runs) as the NumPy kernel of that name (numpy_kernels.py) has them."""
+    T = mask.shape[1]
+    lens = mask.sum(1)
+    if not torch.equal(mask != 0, torch.arange(T, device=mask.device) < lens[:, None]):
+        raise ValueError("a length mask must be 1 on each row's first steps and 0 after them")
+    order = inverse = None
+    if bool((lens[1:] > lens[:-1]).any()):
+        order = torch.argsort(lens, descending=True, stable=True)
+        inverse = torch.argsort(order)
+        lens = lens[order]
+    ls = lens.tolist()
+    bounds = sorted(set([0] + ls))
+    runs = [(a, b, sum(1 for n in ls if n >= b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    return order, inverse, runs[::-1] if reverse else runs
+
+
+def _unsort(x, inv):
+    """Rows sorted by `_row_runs` back in the caller's order (`inv`: the inverse permutation)."""
+    return x if inv is None else x[inv]
+
+
 def _stack(items):
     """Per-step values, each (B, ...), as one sequence (B, T, ...): torch.stack, or a view of the
     one value when there is one step (each step of generation), which stack would copy."""
