@@ -246,3 +246,40 @@ def test_kernel_modules_do_not_import_torch_when_read():
     code = ("import sys; from seqdsl.kernels import Kernels; Kernels('torch_kernels.py'); "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_kernel_over_the_padded_batch_equals_it_by_stretch(kind, dtype):
+    """`_run_padded` (padding computed, kept from anything real: zero input, an LSTM's gates
+    saturated, final h read from the outputs) = `_run_by_length` (padding never computed): outputs
+    at real positions, final states and every gradient, with NaN and inf in the padding. Final c of
+    an LSTM is the kernel's own: it holds only if the forget gate is exactly 1 past the end."""
+    torch = pytest.importorskip("torch")
+    from seqdsl.kernels.torch_kernels import _run_by_length, _run_padded
+
+    dt = getattr(torch, dtype)
+    g = torch.Generator().manual_seed(0)
+    B, T, I, H = 8, 20, 5, 7
+    gates = {"lstm": 4, "gru": 3, "rnn_tanh": 1}[kind]
+    lengths = torch.tensor([20, 3, 15, 1, 7, 15, 9, 2])
+    x = torch.randn(B, T, I, dtype=dt, generator=g)
+    pad = torch.arange(T)[None, :] >= lengths[:, None]
+    x[pad] = float("nan")
+    x[1, 10] = float("inf")
+    x.requires_grad_(True)
+    w = [torch.randn(gates * H, n, dtype=dt, generator=g, requires_grad=True) for n in (I, H)]
+    w += [torch.randn(gates * H, dtype=dt, generator=g, requires_grad=True) for _ in range(2)]
+    hx = [torch.randn(1, B, H, dtype=dt, generator=g, requires_grad=True) for _ in range(2 if kind == "lstm" else 1)]
+    d_y = torch.randn(B, T, H, dtype=dt, generator=g)
+    got = []
+    for run in (_run_by_length, _run_padded):
+        y, finals = run(kind, x, hx, tuple(w), lengths, True)
+        y = y.masked_fill(pad[..., None], 0)  # (the callers zero the padding)
+        loss = (y * d_y).sum() + sum((f * (i + 1)).sum() for i, f in enumerate(finals))
+        grads = torch.autograd.grad(loss, [x, *hx, *w])
+        got.append([y, *finals, *grads])
+    tol = 1e-12 if dtype == "float64" else 2e-5
+    for a, b in zip(*got):
+        assert not torch.isnan(a).any() and not torch.isnan(b).any()
+        assert float((a - b).abs().max().detach()) <= tol

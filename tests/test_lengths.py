@@ -138,8 +138,9 @@ def test_standard_cells_match_torch_nn_on_a_packed_batch(kind, spec):
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_many_distinct_lengths_keep_the_fused_kernel(kind, spec, bidirectional):
     """More distinct lengths than the fused kernel runs per stretch on oneDNN (7 > MAX_STRETCHES):
-    without gradients torch's packed kernel, with them ATen's kernel per stretch; both equal
-    torch.nn on the packed batch, forward and backward, and leave oneDNN switched on."""
+    the kernel over the padded batch (`_run_padded`: an LSTM's gates saturated at padding, final
+    h read from each sample's last output), with and without gradients; equal to torch.nn on the
+    packed batch, forward and backward, and oneDNN left switched on."""
     torch = pytest.importorskip("torch")
     from seqdsl.backends.torch_fused import MAX_STRETCHES
     from seqdsl.interop import weights_of
@@ -173,8 +174,49 @@ def test_many_distinct_lengths_keep_the_fused_kernel(kind, spec, bidirectional):
     close("y, with gradients", outs["y"].detach().numpy(), y_ref)
     for k, v in want_grads.items():
         close(f"gradient {k}", mod.params[k].grad.numpy(), v)
-    assert "_run_packed(" in mod.variants.sources[(True, False, None, ())][0]
+    assert "_run_padded(" in mod.variants.sources[(True, False, None, ())][0]
     assert torch.backends.mkldnn.enabled
+
+
+@pytest.mark.parametrize("kind,spec", STANDARD)
+@pytest.mark.parametrize("backend,fused", [("numpy", False), ("torch", False), ("torch", True)])
+def test_what_padding_holds_changes_nothing(kind, spec, backend, fused):
+    """NaN and inf past a sample's end: the same outputs, final states and gradients as zeros there,
+    on every path (the masked loops, NumPy's rows, torch's loop on rows, the fused kernel by stretch
+    (3 lengths, with gradients) and over the padded batch (7 lengths, or no gradients)). Before the
+    inputs were zeroed at padding, the masked loops' gradients were NaN (0 * NaN in a derivative)."""
+    pytest.importorskip("torch")
+    exe = seqdsl.compile(ROOT / f"specs/{spec}", backend=backend, sizes={"I": 3, "H": 4}, dtype="float64",
+                         **({"fused": fused} if backend == "torch" else {}))
+    rng = np.random.default_rng(4)
+    for lens in (np.array([5, 2, 3, 2]), np.array([7, 2, 5, 1, 8, 3, 4])):
+        x = rng.normal(size=(len(lens), 8, 3))
+        dirty = x.copy()
+        for b, n in enumerate(lens):
+            dirty[b, n:] = np.nan if b % 2 else np.inf
+            x[b, n:] = 0.0
+        d_y = rng.normal(size=(len(lens), 8, 4))
+        got = [_run_with_grads(exe, backend, a, lens, d_y) for a in (x, dirty)]
+        for k in got[0]:
+            close(f"{k} (lengths {lens.tolist()})", got[1][k], got[0][k])
+
+
+def _run_with_grads(exe, backend, x, lens, d_y) -> dict:
+    """Outputs and final h without gradients, and with them, and the parameters' gradients."""
+    if backend == "numpy":
+        outs, final = exe(x=x, lengths={"x": lens})
+        _, _, grads = exe.value_and_grad({"x": x}, {"y": d_y}, lengths={"x": lens})
+        return {"y": outs["y"], "h": final["h"], **{f"d{k}": v for k, v in grads["params"].items()}}
+    import torch
+
+    with torch.no_grad():
+        outs, final = exe(x=torch.from_numpy(x), lengths={"x": lens})
+    exe.zero_grad()
+    outs_g, final_g = exe(x=torch.from_numpy(x), lengths={"x": lens})
+    ((outs_g["y"] * torch.from_numpy(d_y)).sum() + final_g["h"].sum()).backward()
+    grads = {f"d{k}": p.grad.numpy() for k, p in exe.params.items()}
+    return {"y": outs["y"].numpy(), "h": final["h"].numpy(), "y with autograd": outs_g["y"].detach().numpy(),
+            "h with autograd": final_g["h"].detach().numpy(), **grads}
 
 
 @pytest.mark.parametrize("kind,spec", STANDARD)
@@ -267,3 +309,34 @@ model M(V = 2, E = 2, H = 3) {
 def test_fuzz_draw_layernorm_tie():
     pytest.importorskip("torch")
     check_lengths(LAYERNORM_TIE, "M", steps=1, seed=0)
+
+
+def test_a_relu_rnn_with_lengths_never_computes_its_padding():
+    """The fused relu RNN runs stretch by stretch whatever its lengths: past a sample's end nothing
+    bounds its values, and the padded kernel's overflow there would make gradients NaN. Equal to
+    nn.RNN(nonlinearity="relu") on the packed batch, with weights large enough to overflow."""
+    torch = pytest.importorskip("torch")
+    from seqdsl.interop import weights_of
+    from seqdsl.kernels.torch_kernels import _run_padded
+
+    text = (ROOT / "specs/rnn.seq").read_text(encoding="utf-8").replace("tanh(", "relu(")
+    mod = seqdsl.compile(text, backend="torch", dtype="float64", sizes={"I": 3, "H": 4})
+    source = mod.variants.namespace(True, False) and mod.variants.sources[(True, False, None, ())][0]
+    assert "_run_by_length(" in source and "_run_padded(" not in source
+    ref = torch.nn.RNN(3, 4, batch_first=True, nonlinearity="relu").double()
+    with torch.no_grad():
+        ref.weight_hh_l0.copy_(torch.eye(4) * 1e6)  # 8 real steps stay finite; 60 padded would overflow
+    mod.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in weights_of("RNN", ref, "_l0").items()})
+    lens = np.array([8, 2, 5, 1, 8, 3, 4])
+    x = torch.from_numpy(np.abs(np.random.default_rng(5).normal(size=(len(lens), 60, 3))))
+    d_y = torch.from_numpy(np.random.default_rng(6).normal(size=(len(lens), 60, 4)))
+    y_ref, _, g_ref = _nn_packed(ref, x, lens, d_y, torch.zeros(1, len(lens), 4))
+    holder = type("G", (), {"state_dict": lambda self: {k: torch.from_numpy(v) for k, v in g_ref.items()},
+                            "hidden_size": 4})()
+    outs, _ = mod(x=x, lengths={"x": lens})
+    (outs["y"] * d_y).sum().backward()
+    close("y", outs["y"].detach().numpy(), y_ref)
+    for k, v in weights_of("RNN", holder, "_l0").items():
+        close(f"gradient {k}", mod.params[k].grad.numpy(), v)
+    with pytest.raises(ValueError, match="rnn_relu is not bounded past the end of a sample"):
+        _run_padded("rnn_relu", x, [torch.zeros(1, len(lens), 4)], (), torch.as_tensor(lens), False)

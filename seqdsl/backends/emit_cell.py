@@ -98,8 +98,8 @@ class CellEmitter:
         args = "".join(f"{in_arg(x)}, " for x in xnames)
         lines = [f"def {self.name}(P__, pre__, {args}init__, memory__, "
                  f"reverse__=False, seqs__={self.grad!r}):"]
-        if self.dispatch:  # inference (no autograd) runs on the samples still running
-            lines += ["    if not torch.is_grad_enabled():",
+        if self.dispatch:  # inference (no autograd) on a CPU runs on the samples still running
+            lines += [f"    if not torch.is_grad_enabled() and {in_arg(xnames[0])}.device.type == 'cpu':",
                       f"        return {u.twin('rows')}(P__, pre__, {args}init__, memory__, reverse__, seqs__)"]
         if self.one:  # one step's values: (B, ...) each
             rank = 1 + self.g.nodes[xnames[0]]["type"].rank

@@ -3,6 +3,7 @@
 In:  a generated module's namespace (`MASKS`, `DROPOUTS`, `UNZEROED`, `OUTPUT_AXES`), the checked
      inputs of a call, its lengths, and a mask drawer.
 Out: `hidden_inputs(...)` → the masks a variant module takes besides the inputs;
+     `clean_padding(...)` → the inputs zeroed past each sample's end;
      `zero_padding(...)` → outputs (or cotangents) zeroed past each sample's end;
      `numpy_keep(rng, dtype)` → a NumPy dropout-mask drawer.
 """
@@ -27,6 +28,25 @@ def hidden_inputs(boundary, ns: dict, cast: dict, lengths, draw) -> dict:
         once = draw((batch, 1) + tuple(dims), p)  # one mask per sample, the same along the axis
         out[name] = once.expand(shape) if hasattr(once, "expand") else np.broadcast_to(once, shape)
     return out
+
+
+def clean_padding(ns: dict, inputs: dict, where) -> dict:
+    """Real-valued sequence inputs zeroed past each sample's end (`inputs` holds the step masks):
+    whatever a batch holds there (NaN, inf) is never computed with, so it cannot reach a gradient
+    through a derivative that the mask multiplies by zero (0 * NaN is NaN)."""
+    out = dict(inputs)
+    for n, (kind, key) in ns["MASKS"].items():
+        v = out.get(key)
+        if kind != "steps" or v is None or not _real(v):
+            continue
+        mask = inputs[n]
+        out[key] = where(mask.reshape(tuple(mask.shape) + (1,) * (v.ndim - mask.ndim)), v, 0)
+    return out
+
+
+def _real(v) -> bool:
+    dtype = v.dtype  # a NumPy or a torch dtype
+    return dtype.is_floating_point if hasattr(dtype, "is_floating_point") else dtype.kind == "f"
 
 
 def zero_padding(ns: dict, values: dict, inputs: dict, where) -> dict:

@@ -6,24 +6,26 @@ In:  the names of the generated function and of its loop twin, a `analysis.recog
      argument, the 0/1 mask of real steps, `(B, T)`).
 Out: `fused_cell(...)` → the lines of a function with the cell's calling convention (codegen:
      `P__`, `pre__`, its input, [its mask,] `init__`, `memory__`, `reverse__`, `seqs__`) that
-     runs torch's fused kernel (oneDNN on CPU, cuDNN on GPU). With lengths the samples run longest
-     first and the kernel is called once per stretch of steps over which no sample ends, on the
-     samples still running (`_run_by_length`): the padding is never computed, final states are
-     each sample's own last, outputs are zero at padding (torch's own packed kernel is slower
-     than the padded one on CPU); a reversed run reverses each sample within its own length
-     (`_flip_within`). Per-step states (`seqs__`) fall back to the loop twin. On a CPU a batch with
-     more than `MAX_STRETCHES` distinct lengths does not pay oneDNN's set-up for each new stretch
-     shape: without gradients it runs torch's packed kernel once (`_run_packed`), with them the
-     stretches run ATen's own kernel (benchmarks/bench_lengths.py).
+     runs torch's fused kernel (oneDNN on CPU, cuDNN on GPU). With lengths, either the kernel
+     runs once per stretch of steps over which no sample ends, on the samples still running,
+     longest first (`_run_by_length`: the padding is never computed), or once over the padded
+     batch with the padding kept from reaching anything real (`_run_padded`: zero input there, an
+     LSTM's gates saturated so c stays, final h read from each sample's last output). Final states
+     are each sample's own last; a reversed run reverses each sample within its own length
+     (`_flip_within`). Per-step states (`seqs__`) fall back to the loop twin. Stretches cost a
+     kernel call each (on a CPU, oneDNN sets each new shape up anew, 0.5-1.4 ms a call; on a GPU,
+     32 lengths by stretch took 8-22 times the padded batch), and torch's packed kernel is slower
+     than the padded one on both. So only training on a CPU with at most `MAX_STRETCHES` distinct
+     lengths runs by stretch; everything else runs padded (benchmarks/bench_lengths.py and
+     bench_lengths_gpu.py), except a relu RNN, whose values past the end are unbounded.
 
 The function holds no value named after the spec, so its locals are plain names.
 """
 
 from __future__ import annotations
 
-# on a CPU, a batch with more distinct lengths than this does not run oneDNN's kernel per stretch
-# of steps (each new shape is set up anew): torch's packed kernel, or ATen's per stretch
-# (benchmarks/bench_lengths.py)
+# on a CPU, a batch with more distinct lengths than this runs the kernel over the padded batch,
+# not once per stretch of steps (oneDNN sets each new shape up anew; benchmarks/bench_lengths.py)
 MAX_STRETCHES = 4
 
 
@@ -125,20 +127,29 @@ def fused_cell(fname: str, loop_fname: str, std, sizes: dict, masked: bool = Fal
 
 
 def _fused_packed(fname: str, loop_fname: str, std) -> list:
-    """With lengths: the kernel run over each stretch of steps on the samples still running
-    (`_run_by_length`), each sample reversed within its length for a reversed run."""
+    """With lengths: the kernel over the padded batch (`_run_padded`) or stretch by stretch on the
+    samples still running (`_run_by_length`), each sample reversed within its length for a
+    reversed run."""
     c = std.states.get("c")
     lines = _prologue(fname, loop_fname, std, "mask__in, ", False) + _one_step(std, True) + _initial(std)
     hx = "[h0, c0]" if c else "[h0]"
     lines += [
         "    lengths = mask__in.sum(1).to(torch.int64)",
-        f"    many = x__in.device.type == 'cpu' and torch.unique(lengths).numel() > {MAX_STRETCHES}",
         "    x = _flip_within(x__in, lengths) if reverse__ else x__in",
-        "    if many and not torch.is_grad_enabled():  # inference: torch's packed kernel, one call",
-        f"        y, finals = _run_packed({std.kind!r}, x, {hx}, (w_ih, w_hh, b_ih, b_hh), lengths, False)",
-        "    else:  # one call per stretch; over many stretches ATen's kernel, not oneDNN's (set up per shape)",
-        f"        y, finals = _run_by_length({std.kind!r}, x, {hx}, (w_ih, w_hh, b_ih, b_hh), lengths, "
-        "torch.is_grad_enabled(), not many)",
+    ]
+    by_length = [f"y, finals = _run_by_length({std.kind!r}, x, {hx}, (w_ih, w_hh, b_ih, b_hh), lengths, "
+                 "torch.is_grad_enabled())"]
+    if std.kind == "rnn_relu":  # unbounded: its padding could overflow, and 0 * inf in a gradient is NaN
+        lines += ["    " + by_length[0]]
+    else:
+        lines += [
+            "    if (x__in.device.type != 'cpu' or not torch.is_grad_enabled()",
+            f"            or torch.unique(lengths).numel() > {MAX_STRETCHES}):",
+            f"        y, finals = _run_padded({std.kind!r}, x, {hx}, (w_ih, w_hh, b_ih, b_hh), lengths, "
+            "torch.is_grad_enabled())",
+            "    else:  # one call per stretch of steps over which no sample ends",
+            "        " + by_length[0]]
+    lines += [
         "    y = _flip_within(y, lengths) if reverse__ else y",
     ]
     lines.append(_finish(std, "finals[0][0]", "finals[1][0]"))

@@ -22,7 +22,7 @@ from torch import nn
 
 from ..errors import SpecError
 from ..files import write_file
-from .hidden import hidden_inputs, numpy_keep, zero_padding
+from .hidden import clean_padding, hidden_inputs, numpy_keep, zero_padding
 from .loss import TorchOps
 from .predicting import Predicting
 from .runtime import (
@@ -164,6 +164,7 @@ class SeqModule(Predicting, nn.Module):
             hidden = hidden_inputs(self.boundary, ns, inputs, lengths, self._keep(seed))
             inputs = {**inputs, **(given or {}), **{k: self._tensor(v, torch.bool if k in ns["MASKS"] else self.dtype)
                                                     for k, v in hidden.items()}}
+            inputs = clean_padding(ns, inputs, torch.where)
         ns["_CTX"].update(dtype=self.dtype, device=self.device)
         outputs, final = ns["forward"](self.params, inputs, state)
         return zero_padding(ns, outputs, inputs, torch.where), self._with_last(final, inputs, lengths)

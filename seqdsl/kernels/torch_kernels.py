@@ -119,17 +119,41 @@ def _masked_attention(q, k, v, keymask, heads, causal):
     return out.transpose(1, 2).reshape(B, T, v.shape[-1])
 
 
-def _run_packed(kind, x, hx, weights, lengths, train):
-    """torch._VF's kernel `kind` once over the packed batch (pack_padded_sequence, as torch.nn's
-    recurrent modules run one): any number of distinct lengths in one call, with no per-call
-    set-up. Returns what `_run_by_length` returns."""
-    rnn = torch.nn.utils.rnn
-    packed = rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    hs = [h.index_select(1, packed.sorted_indices) for h in hx]
-    out = getattr(torch._VF, kind)(packed.data, packed.batch_sizes, tuple(hs) if len(hs) > 1 else hs[0], weights,
-                                   True, 1, 0.0, train, False)
-    y, _ = rnn.pad_packed_sequence(packed._replace(data=out[0]), batch_first=True, total_length=x.shape[1])
-    return y, [h.index_select(1, packed.unsorted_indices) for h in out[1:]]
+# an LSTM's forget gate past a sample's end: sigmoid(+_SATURATE) is exactly 1 and sigmoid(-_SATURATE)
+# exactly 0 in float32 and float64 (and so are their derivatives), whatever else the gate adds
+_SATURATE = 1e30
+
+
+def _run_padded(kind, x, hx, weights, lengths, train):
+    """torch._VF's kernel `kind` once over the whole padded batch x (B, T, I), sample b real on its
+    first lengths[b] steps: the padding is computed, and kept from reaching anything real. Its
+    input is zero there (whatever the batch holds, NaN included), so every value past the end is
+    finite; a sample's final h is its output at its own last step; an LSTM's final c is the kernel's,
+    because one more input feature, 1 only at padding, with weight -_SATURATE into the input gate
+    and +_SATURATE into the forget gate, keeps c exactly as it was (c = 1 * c + 0 * g), and nothing
+    flows back through those gates (their derivatives are exactly 0). Outputs past the end are left
+    as they are: every caller zeroes a cell's outputs at padding (`mask_lengths`: "unzeroed").
+    Not for "rnn_relu": nothing bounds its values past the end, and one that overflows would make
+    a gradient NaN (0 * inf). Returns what `_run_by_length` returns."""
+    if kind not in ("lstm", "gru", "rnn_tanh"):
+        raise ValueError(f"_run_padded: {kind} is not bounded past the end of a sample")
+    B, T = x.shape[0], x.shape[1]
+    lengths = lengths.to(x.device)
+    pad = (torch.arange(T, device=x.device) >= lengths[:, None])[..., None]
+    x = x.masked_fill(pad, 0)
+    w_ih, w_hh, b_ih, b_hh = weights
+    if kind == "lstm":
+        H = w_hh.shape[1]
+        x = torch.cat([x, pad.to(x.dtype)], -1)
+        col = w_ih.new_zeros((w_ih.shape[0], 1))
+        col[:H] = -_SATURATE  # the input gate: nothing new is written
+        col[H:2 * H] = _SATURATE  # the forget gate: everything is kept
+        w_ih = torch.cat([w_ih, col], 1)
+    out = getattr(torch._VF, kind)(x, tuple(hx) if len(hx) > 1 else hx[0], (w_ih, w_hh, b_ih, b_hh), True, 1, 0.0,
+                                   train, False, True)
+    y = out[0]
+    h = y[torch.arange(B, device=x.device), lengths - 1][None]
+    return y, [h, *out[2:]]
 
 
 def _row_runs(mask, reverse):
@@ -171,21 +195,13 @@ def _flip_within(x, lengths):
     return x.gather(1, index.view(index.shape + (1,) * (x.dim() - 2)).expand(x.shape))
 
 
-def _run_by_length(kind, x, hx, weights, lengths, train, vendor=True):
+def _run_by_length(kind, x, hx, weights, lengths, train):
     """torch._VF's fused kernel `kind` ("lstm", "gru", "rnn_tanh", "rnn_relu") over a padded batch
     x (B, T, I) whose sample b has lengths[b] real steps; hx the initial states, each (1, B, H).
     The samples run longest first, and the kernel is called once per stretch of steps over which
     no sample ends, on the samples still running: padding is never computed, and each sample's
     final states are those of its own last step. Returns (outputs (B, T, H), zero at padding,
-    [final states, each (1, B, H)]). `vendor=False`: ATen's own kernel, not oneDNN's, which sets
-    each new shape up anew (many distinct lengths: each stretch is a new shape)."""
-    if not vendor:
-        before = torch.backends.mkldnn.enabled
-        torch.backends.mkldnn.enabled = False
-        try:
-            return _run_by_length(kind, x, hx, weights, lengths, train)
-        finally:
-            torch.backends.mkldnn.enabled = before
+    [final states, each (1, B, H)])."""
     fn = getattr(torch._VF, kind)
     batch, steps = x.shape[0], x.shape[1]
     lens = [int(n) for n in lengths.tolist()]
