@@ -128,26 +128,95 @@ def test_torch_row_runs_equal_numpys():
         torch_row_runs(torch.tensor([[False, True]]), False)
 
 
-def test_torch_runs_on_rows_when_autograd_is_off():
-    """The torch cell's `__rows` twin runs under no_grad, the masked loop under autograd: same
-    values (float64), initial states given, and gradients still flow where autograd is on."""
+def test_torch_runs_on_rows_with_autograd():
+    """The torch cell's `__rows` twin runs on a CPU, with autograd too: outputs, final states and
+    the gradients of parameters, inputs and initial states equal each sample run alone (float64),
+    and no_grad gives the same values."""
     torch = pytest.importorskip("torch")
     mod = seqdsl.compile(ROOT / "specs/peephole_lstm.seq", backend="torch", dtype="float64",
                          sizes={"I": 3, "H": 5}, fused=False)
     source = mod.variants.namespace(True, False) and mod.variants.sources[(True, False, None, ())][0]
-    assert "if not torch.is_grad_enabled() and x__in.device.type == 'cpu':" in _cell_source(
-        source, "cell_PeepholeLSTM__I_3__H_5")
-    assert "for t0__, t1__, n__ in _runs__:" in _cell_source(source, "cell_PeepholeLSTM__I_3__H_5__rows")
+    assert "if ROWS_ON_CPU__ and x__in.device.type == 'cpu':" in _cell_source(source, "cell_PeepholeLSTM__I_3__H_5")
+    assert "in enumerate(_runs__):" in _cell_source(source, "cell_PeepholeLSTM__I_3__H_5__rows")
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(6, 7, 3, generator=g, dtype=torch.float64)
-    state = {"h": torch.randn(6, 5, generator=g, dtype=torch.float64),
-             "c": torch.randn(6, 5, generator=g, dtype=torch.float64)}
-    lengths = {"x": np.array([2, 7, 1, 5, 7, 3])}
+    x = torch.randn(6, 7, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    state = {k: torch.randn(6, 5, generator=g, dtype=torch.float64, requires_grad=True) for k in ("h", "c")}
+    d_y = torch.randn(6, 7, 5, generator=g, dtype=torch.float64)
+    lens = np.array([2, 7, 1, 5, 7, 3])
+    outs, final = mod(x=x, state=state, lengths={"x": lens})
+    ((outs["y"] * d_y).sum() + final["h"].sum() + 2 * final["c"].sum()).backward()
+    batch = {"x": x.grad.clone(), **{k: v.grad.clone() for k, v in state.items()},
+             **{k: p.grad.clone() for k, p in mod.params.items()}}
     with torch.no_grad():
-        outs, final = mod(x=x, state=state, lengths=lengths)
-    outs_g, final_g = mod(x=x, state=state, lengths=lengths)
-    assert outs_g["y"].requires_grad
-    close("y", outs["y"].numpy(), outs_g["y"].detach().numpy())
-    for k in final:
-        close(f"final {k}", final[k].numpy(), final_g[k].detach().numpy())
-    assert not outs["y"][2, 1:].any()
+        outs_n, final_n = mod(x=x, state=state, lengths={"x": lens})
+    close("y without autograd", outs_n["y"].numpy(), outs["y"].detach().numpy())
+    mod.zero_grad()
+    for b, n in enumerate(lens):
+        xb = x[b:b + 1, :n].detach().clone().requires_grad_(True)
+        sb = {k: v[b:b + 1].detach().clone().requires_grad_(True) for k, v in state.items()}
+        ob, fb = mod(x=xb, state=sb)
+        ((ob["y"] * d_y[b:b + 1, :n]).sum() + fb["h"].sum() + 2 * fb["c"].sum()).backward()
+        close(f"y[{b}]", outs["y"][b:b + 1, :n].detach().numpy(), ob["y"].detach().numpy())
+        assert not outs["y"][b, n:].any()
+        for k in fb:
+            close(f"final {k}[{b}]", final[k][b:b + 1].detach().numpy(), fb[k].detach().numpy())
+            close(f"initial-state gradient {k}[{b}]", batch[k][b:b + 1].numpy(), sb[k].grad.numpy())
+        close(f"input gradient [{b}]", batch["x"][b:b + 1, :n].numpy(), xb.grad.numpy())
+        assert not batch["x"][b, n:].any()
+    for k, p in mod.params.items():
+        close(f"parameter gradient {k}", batch[k].numpy(), p.grad.numpy())
+
+
+@pytest.mark.parametrize("spec,name", [("peephole_lstm.seq", None), ("attention.seq", "LuongTranslate"),
+                                       ("stacked.seq", None), ("tasks.seq", "Translate")])
+def test_torch_rows_equal_the_masked_loop_a_gpu_runs(spec, name):
+    """The masked loop runs on GPUs only now: on a CPU with `ROWS_ON_CPU__` off it must give what
+    the rows loop gives, outputs, final states and parameter gradients (float64)."""
+    pytest.importorskip("torch")
+    mod = seqdsl.compile(ROOT / f"specs/{spec}", name=name, backend="torch", dtype="float64", fused=False)
+    ns = mod.variants.namespace(True, False)
+    inputs = mod.example_inputs(batch=5, steps=6, seed=1)
+    rng = np.random.default_rng(7)
+    lengths = {p.name: rng.integers(1, np.shape(inputs[p.name])[1] + 1, size=5)
+               for p in mod.boundary.inputs if p.seq}
+    got = []
+    for rows in (True, False):
+        ns["ROWS_ON_CPU__"] = rows
+        mod.zero_grad()
+        outs, final = mod(lengths=lengths, **inputs)
+        sum((v.double() * (i + 1)).sum() for i, v in enumerate([*outs.values(), *final.values()])).backward()
+        got.append({**{k: v.detach().numpy() for k, v in {**outs, **final}.items()},
+                    **{f"d{k}": p.grad.numpy().copy() for k, p in mod.params.items() if p.grad is not None}})
+    ns["ROWS_ON_CPU__"] = True
+    assert got[0].keys() == got[1].keys()
+    for k in got[0]:
+        close(k, got[0][k], got[1][k])
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_torch_rows_kernels_cut_and_join_a_sequence(reverse):
+    """`_rows_steps` cuts a (T, B, ...) value into each stretch's steps on its rows; `_rows_block`
+    and `_rows_join` put per-step values back as (B, T, ...) with zeros where no sample ran."""
+    torch = pytest.importorskip("torch")
+    from seqdsl.kernels.torch_kernels import _row_runs as torch_row_runs
+    from seqdsl.kernels.torch_kernels import _rows_block, _rows_join, _rows_keep, _rows_steps
+
+    lens = [5, 3, 3, 1]  # sorted; T = 7: steps 5 and 6 reach no sample
+    order, _, runs = torch_row_runs(torch.from_numpy(mask_of(lens, 7)), reverse)
+    assert order is None
+    x = torch.arange(7 * 4 * 2, dtype=torch.float64).reshape(7, 4, 2)
+    cut = _rows_steps(x, runs, reverse, True)
+    shared = _rows_steps(torch.arange(7.0), runs, reverse, False)
+    blocks = []
+    for (t0, t1, n), steps, steps_shared in zip(runs, cut, shared):
+        assert len(steps) == t1 - t0 and all(s.shape == (n, 2) for s in steps)
+        for t, s in zip(range(t0, t1), steps):
+            assert torch.equal(s, x[t, :n]) and float(steps_shared[t - t0]) == t
+        order_made = list(reversed(steps)) if reverse else list(steps)  # as the loop makes them
+        blocks.append(_rows_block(order_made, 4, reverse))
+    y = _rows_join(blocks, 7, reverse)
+    want = x.transpose(0, 1) * torch.from_numpy(mask_of(lens, 7))[..., None]
+    assert torch.equal(y, want)
+    assert torch.equal(_rows_keep(torch.ones(2, 3), torch.zeros(4, 3)), torch.tensor([[1.0] * 3] * 2 + [[0.0] * 3] * 2))
+    with pytest.raises(ValueError, match="every sample has length 0"):
+        _rows_join([], 7, reverse)

@@ -70,7 +70,7 @@ BUILTIN = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keywo
 # `<var>__<role>`: the companions of a value (no role contains "_", so `<var>__<role>` splits
 # at its last "__"; `grad` and `loop` end function names and are never roles)
 ROLES = ("in", "t", "steps", "T", "parts", "d1", "d2", "init", "list", "buf", "seq", "tape",  # d1, d2, ...: delays
-         "all", "full", "P", "H", "G", "g", "gT", "gO", "gB", "ginit", "back", "d")
+         "all", "full", "cut", "runs", "P", "H", "G", "g", "gT", "gO", "gB", "ginit", "back", "d")
 
 
 @dataclass
@@ -452,6 +452,26 @@ class Codegen:
                 f"STATE_TOKENS = {tuple(k for k, t in state_types.items() if t.dtype == 'int')!r}",
                 f"PREDICTED = {predicted(main.graph)!r}", f"STEP = {main.graph.graph.get('step')!r}"]
 
+    def functions(self) -> tuple:
+        """Every unit's function (and twins), and whether a cell has a `__rows` twin."""
+        out, rows = [], False
+        for u in self.plan.units:
+            if u.standard is not None:
+                masked = bool(u.graph.graph.get("masks"))
+                out += ["", *self.em.fused_cell(u.fname, u.twin("loop"), u.standard, u.sizes, masked,
+                                                self.step_values), ""]
+                u = u.loop()
+            body = self.gen_cell(u) if u.kind == "cell" else self.gen_straight(u)
+            out += ["", *body, ""]
+            if u.kind == "cell" and self.dispatches:  # on a CPU the function runs its `__rows` twin
+                out += ["", *self.gen_cell(u, rows=True), ""]
+                rows = True
+        if self.em.grad:
+            for u in self.plan.units:
+                body = self.gen_cell(u, grad=True) if u.kind == "cell" else self.gen_straight(u, grad=True)
+                out += ["", *body, ""]
+        return out, rows
+
     def module(self, source_file: str) -> str:
         main = self.plan.main
         name = main.defn
@@ -468,22 +488,14 @@ class Codegen:
                     f"STEP_VALUES = {self.step_values!r}"]
         if self.em.empty:  # what the functions read: a value may be named DTYPE
             out.append("DTYPE__ = DTYPE")
+
         kernels_at = len(out)  # the kernels the functions below call go here
-        for u in self.plan.units:
-            if u.standard is not None:
-                masked = bool(u.graph.graph.get("masks"))
-                out += ["", *self.em.fused_cell(u.fname, u.twin("loop"), u.standard, u.sizes, masked,
-                                                self.step_values), ""]
-                out += ["", *self.gen_cell(u.loop()), ""]
-                continue
-            body = self.gen_cell(u) if u.kind == "cell" else self.gen_straight(u)
-            out += ["", *body, ""]
-            if u.kind == "cell" and self.dispatches:  # the function runs its `__rows` twin when autograd is off
-                out += ["", *self.gen_cell(u, rows=True), ""]
-        if self.em.grad:
-            for u in self.plan.units:
-                body = self.gen_cell(u, grad=True) if u.kind == "cell" else self.gen_straight(u, grad=True)
-                out += ["", *body, ""]
+        functions, rows = self.functions()
+        if rows:
+            out += ["# on a CPU, a cell taking lengths runs its loop on the samples still running (its `__rows`",
+                    "# twin); False: the masked loop, as on a GPU (tests compare the two)", "ROWS_ON_CPU__ = True"]
+            kernels_at = len(out)
+        out += functions
         out += self.metadata(main, name)
         out += ["", "", "def forward(P, inputs, state=None):",
                 '    """Run the definition: (outputs, final states) as dicts by spec name."""']

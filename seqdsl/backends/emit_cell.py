@@ -55,15 +55,15 @@ class CellEmitter:
         # generation's step module on one step's values (torch, `Codegen.step_values`): its cells take
         # and return (B, ...) values, straight-line code with no loop, lists or stacking
         self.one = cg.step_values and not grad and not self.mp
-        # inference with lengths: the loop runs on the samples still running (emit_rows), and
-        # outputs with a memory axis go to buffers too, sized by their memory's length
-        # outputs with a memory axis go to buffers too, sized by their memory's length. Torch runs on
-        # rows in a `__rows` twin (rows=True) that the masked function calls when autograd is off
+        # with lengths the loop runs on the samples still running (emit_rows): NumPy inference in
+        # the function itself, every output in a buffer (one with a memory axis sized by its
+        # memory's length); torch in a `__rows` twin (rows=True) that the masked function calls on a
+        # CPU, every output in a list per stretch
         mask = emit_rows.step_mask(self)
         self.rows = mask if self.mp or rows else None
         self.dispatch = mask is not None and cg.em.rows_twin and not rows
         self.name = u.twin("grad") if grad else u.twin("rows") if rows else u.fname
-        if self.rows:
+        if self.rows and self.mp:
             self.buffered, self.listed = set(sc.step_outputs), []
 
     def lines(self) -> list:
@@ -82,7 +82,7 @@ class CellEmitter:
         """The loop stretch by stretch, on the first n__ samples sorted by length (emit_rows)."""
         body = emit_rows.sort_rows(self) + self.once_and_all_steps() + emit_rows.keep_full(self)
         body += self.state_history() + self.buffers()
-        body.append("for t0__, t1__, n__ in _runs__:")
+        body.append(emit_rows.stretch_loop(self))
         stretch = emit_rows.stretch_start(self, self.buffer_views())
         stretch.append("for t in (range(t1__ - 1, t0__ - 1, -1) if reverse__ else range(t0__, t1__)):")
         stretch += ["    " + x for x in self.loop()]
@@ -98,8 +98,8 @@ class CellEmitter:
         args = "".join(f"{in_arg(x)}, " for x in xnames)
         lines = [f"def {self.name}(P__, pre__, {args}init__, memory__, "
                  f"reverse__=False, seqs__={self.grad!r}):"]
-        if self.dispatch:  # inference (no autograd) on a CPU runs on the samples still running
-            lines += [f"    if not torch.is_grad_enabled() and {in_arg(xnames[0])}.device.type == 'cpu':",
+        if self.dispatch:  # on a CPU, the loop runs on the samples still running
+            lines += [f"    if ROWS_ON_CPU__ and {in_arg(xnames[0])}.device.type == 'cpu':",
                       f"        return {u.twin('rows')}(P__, pre__, {args}init__, memory__, reverse__, seqs__)"]
         if self.one:  # one step's values: (B, ...) each
             rank = 1 + self.g.nodes[xnames[0]]["type"].rank
@@ -198,8 +198,11 @@ class CellEmitter:
 
     def buffers(self) -> list:
         g, v, em, sc, mp = self.g, self.v, self.em, self.sc, self.mp
+        if self.rows and not mp:  # each stretch's values, joined at the end (emit_rows)
+            return [f"{v(o)}__runs = []" for o in self.listed] + [f"{v(s)}__runs = [] if seqs__ else None"
+                                                                   for s in sc.states]
         body = [f"{v(o)}__list = []" for o in self.listed]
-        if mp or self.rows:
+        if mp:
             # (rows: zero at the padding no stretch reaches, and static buffers sliced per stretch)
             seq_empty = em.zeros if self.rows else em.empty
             for o in sorted(self.buffered, key=sc.step_outputs.index):
@@ -292,7 +295,7 @@ class CellEmitter:
         v, mp, sc = self.v, self.mp, self.sc
         loop = []
         for s in sc.states:
-            if mp or self.rows:
+            if mp:
                 loop.append(f"if seqs__: {v(s)}__seq[t{', :n__' if self.rows else ''}] = {v(s)}")
             elif self.grad:
                 loop.append(f"{v(s)}__list.append({v(s)})")
@@ -311,7 +314,7 @@ class CellEmitter:
             return em.to_batch_first.format(v=v(o) + "__buf")
         where = self.sc.where[src]
         if where == "step":
-            return em.stack.format(items=v(o) + "__list")
+            return f"_rows_join({v(o)}__runs, T, reverse__)" if self.rows else em.stack.format(items=v(o) + "__list")
         if where == "time":
             return em.to_batch_first.format(v=v(src))
         # computed once (from parameters and memories): the same value at every step
@@ -320,14 +323,16 @@ class CellEmitter:
 
     def returns(self) -> list:
         g, v, em, sc, mp = self.g, self.v, self.em, self.sc, self.mp
-        flips = [f"    {v(o)}__list.reverse()" for o in self.listed]
+        flips = [f"    {v(o)}__list.reverse()" for o in self.listed if not self.rows]
         for s in sc.states if not (mp or self.rows) else ():
             flips.append(f"    {v(s)}__list.reverse()" if self.grad else f"    seqs__ and {v(s)}__list.reverse()")
         body = ["if reverse__:"] + flips if flips else []
         back = emit_rows.unsorted if self.rows else (lambda x: x)  # (rows: in the caller's order again)
         outs = "{" + ", ".join(f"{g.nodes[o]['output']!r}: {back(self.output_value(o))}" for o in outputs(g)) + "}"
-        if mp or self.rows:
+        if mp:
             seqs = ", ".join(f"{s!r}: {back(em.to_batch_first.format(v=v(s) + '__seq'))}" for s in sc.states)
+        elif self.rows:
+            seqs = ", ".join(f"{s!r}: {back(f'_rows_join({v(s)}__runs, T, reverse__)')}" for s in sc.states)
         else:
             seqs = ", ".join(f"{s!r}: {em.stack.format(items=v(s) + '__list')}" for s in sc.states)
         seqs = "{" + seqs + "}"

@@ -1,4 +1,4 @@
-"""A cell's loop over only the samples still running (inference with lengths).
+"""A cell's loop over only the samples still running (with lengths).
 
 In:  a `CellEmitter` (seqdsl.backends.emit_cell) for a cell that takes lengths: its graph freezes
      each state past a sample's end with `select(_mask, new, s[t-1])` (passes.mask_lengths).
@@ -13,14 +13,17 @@ Out: `step_mask(ce)`: the step mask when the loop can run on rows instead (else 
      Outputs and per-step states are zero at padding, and everything the function returns is put
      back in the caller's order.
 
-NumPy inference runs this loop in the cell's function itself. Torch writes it as the cell's
-`__rows` twin, which the masked function calls when autograd is off (its buffers are written in
-place, which autograd would have to undo step by step) on a CPU: a GPU's step costs its kernel
-launches whatever the rows, so there stretches only add launches (bench_lengths_gpu.py: 1.3-1.8
-times the unmasked loop, against 1.25 masked). Outputs with a memory axis (attention
-weights), which the masked loop collects in a list, go to a buffer (T, B, S, ...) sized by their
-memory's length. Not for gradient twins, generation's step module (one step, nothing to skip) or
-cells reading a state further back than t-1: those keep the masked loop.
+NumPy inference runs this loop in the cell's function itself, writing into buffers; outputs
+with a memory axis (attention weights), which the masked loop collects in a list, go to a buffer
+(T, B, S, ...) sized by their memory's length. Its gradient twin keeps the masked loop. Torch
+writes the loop as the cell's `__rows` twin, which the masked function calls on a CPU (module
+flag `ROWS_ON_CPU__`), with or without autograd: no value is written in place; each stretch's
+per-step values are stacked into one block (`_rows_block`, zero rows for the samples not
+running), the blocks joined at the end (`_rows_join`), and a state's rows put back with
+`_rows_keep`. On a GPU a step costs its kernel launches whatever the rows, so there stretches
+only add launches (bench_lengths_gpu.py: 1.3-1.8 times the unmasked loop, against 1.25 masked).
+Not for generation's step module (one step, nothing to skip) or cells reading a state further
+back than t-1: those keep the masked loop.
 """
 
 from __future__ import annotations
@@ -93,7 +96,18 @@ def sort_rows(ce) -> list:
 
 
 def keep_full(ce) -> list:
-    return [f"{ce.v(n)}__full = {ce.v(n)}" for n in batched_once(ce)]
+    """Per-sample values computed once, kept whole; (torch) the steps of each value computed over
+    all steps, cut into the stretches' steps and rows at once (`_rows_steps`)."""
+    v, g = ce.v, ce.g
+    lines = [f"{v(n)}__full = {v(n)}" for n in batched_once(ce)]
+    if not ce.mp:
+        lines += [f"{v(n)}__cut = _rows_steps({v(n)}, _runs__, reverse__, {g.nodes[n]['type'].batched!r})"
+                  for n in ce.sc.step_views if n != ce.rows]
+    return lines
+
+
+def stretch_loop(ce) -> str:
+    return "for t0__, t1__, n__ in _runs__:" if ce.mp else "for k__, (t0__, t1__, n__) in enumerate(_runs__):"
 
 
 def stretch_start(ce, views: list) -> list:
@@ -103,16 +117,29 @@ def stretch_start(ce, views: list) -> list:
     lines = [f"{v(n)}__buf = {v(n)}__full[:n__]" for n in (mp.static if mp else ())]
     lines += views
     for n in sc.step_views:
-        if n != ce.rows:
-            part = f"{v(n)}[t0__:t1__{', :n__' if g.nodes[n]['type'].batched else ''}]"
-            lines.append(f"{v(n)}__steps = {ce.em.steps.format(v=part)}")
+        if n == ce.rows:
+            continue
+        if not mp:  # (cut once for every stretch: one slice per stretch would cost a whole gradient each)
+            lines.append(f"{v(n)}__steps = {v(n)}__cut[k__]")
+            continue
+        part = f"{v(n)}[t0__:t1__{', :n__' if g.nodes[n]['type'].batched else ''}]"
+        lines.append(f"{v(n)}__steps = {ce.em.steps.format(v=part)}")
     lines += [f"{v(n)} = {v(n)}__full[:n__]" for n in batched_once(ce)]
-    lines += [f"{v(s)}__d1 = {ce.em.copy.format(v=f'{v(s)}__all[:n__]')}" for s in sc.states]
-    return lines
+    if mp:  # (the loop may write into a state's array: a copy of its rows)
+        return lines + [f"{v(s)}__d1 = {ce.em.copy.format(v=f'{v(s)}__all[:n__]')}" for s in sc.states]
+    lines += [f"{v(o)}__list = []" for o in ce.listed]
+    lines += [f"{v(s)}__list = [] if seqs__ else None" for s in sc.states]
+    return lines + [f"{v(s)}__d1 = {v(s)}__all[:n__]" for s in sc.states]
 
 
 def stretch_end(ce) -> list:
-    return [f"{ce.v(s)}__all[:n__] = {ce.v(s)}__d1" for s in ce.sc.states]
+    """A state's rows back into its whole array; (torch) the stretch's values kept as one block."""
+    v = ce.v
+    if ce.mp:
+        return [f"{v(s)}__all[:n__] = {v(s)}__d1" for s in ce.sc.states]
+    lines = [f"{v(o)}__runs.append(_rows_block({v(o)}__list, B, reverse__))" for o in ce.listed]
+    lines += [f"if seqs__: {v(s)}__runs.append(_rows_block({v(s)}__list, B, reverse__))" for s in ce.sc.states]
+    return lines + [f"{v(s)}__all = _rows_keep({v(s)}__d1, {v(s)}__all)" for s in ce.sc.states]
 
 
 def after_loop(ce) -> list:

@@ -180,6 +180,43 @@ def _unsort(x, inv):
     return x if inv is None else x[inv]
 
 
+def _rows_steps(x, runs, reverse, batched):
+    """A value computed over all steps, x (T, B, ...) (`batched`; else (T, ...)), cut for each
+    stretch of `runs` (`_row_runs`, in its order): the tuple of its steps, each on the stretch's
+    first n rows. One split over time for all stretches, so autograd sums one gradient for x, not
+    one whole-size gradient per stretch."""
+    ordered = runs[::-1] if reverse else runs
+    sizes = [b - a for a, b, _ in ordered]
+    rest = x.shape[0] - sum(sizes)
+    blocks = x.split(sizes + [rest] if rest else sizes, 0)
+    cut = [(block[:, :n] if batched else block).unbind(0) for block, (_, _, n) in zip(blocks, ordered)]
+    return cut[::-1] if reverse else cut
+
+
+def _rows_block(items, B, reverse):
+    """A stretch's per-step values (each (n, ...), in the order the loop made them: last step first
+    when `reverse`) as one block (steps, B, ...) in time order, zero in the rows of the samples
+    that do not run in it (`_row_runs`)."""
+    block = torch.stack(items[::-1] if reverse else items)
+    return F.pad(block, (0, 0) * (block.dim() - 2) + (0, B - block.shape[1]))
+
+
+def _rows_join(runs, T, reverse):
+    """The blocks of a loop's stretches (`_rows_block`, in the order it ran them) as one sequence
+    (B, T, ...), zero at the steps no sample reaches."""
+    if not runs:
+        raise ValueError("every sample has length 0")
+    y = torch.cat(runs[::-1] if reverse else runs)
+    if y.shape[0] < T:
+        y = F.pad(y, (0, 0) * (y.dim() - 1) + (0, T - y.shape[0]))
+    return y.transpose(0, 1)
+
+
+def _rows_keep(new, whole):
+    """A state's first rows replaced by the values a stretch ended with (no write in place)."""
+    return new if new.shape[0] == whole.shape[0] else torch.cat([new, whole[new.shape[0]:]])
+
+
 def _stack(items):
     """Per-step values, each (B, ...), as one sequence (B, T, ...): torch.stack, or a view of the
     one value when there is one step (each step of generation), which stack would copy."""
