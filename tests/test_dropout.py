@@ -251,3 +251,25 @@ def test_fuzz_draw_relu_on_a_layernorm_mean():
     from training_check import check_training
 
     check_training(RELU_OF_LAYERNORM_MEAN, "C", steps=1, seed=4)
+
+
+def test_dropout_of_a_memory_with_lengths():
+    """Dropout over a memory's positions is a hidden mask with that memory's axis: with lengths it
+    follows the memory's lengths (it was taken for a memory of the caller's: KeyError '_keep_h4')."""
+    text = ("cell D(I = 3, H = 4) {\n    in x: [I]\n    memory m: seq[H]\n    state h: [H] = zeros\n"
+            "    param U: [H, H] ~ uniform(0.5)\n    param W: [H, I] ~ uniform(0.5)\n"
+            "    a = softmax(m @ h[t-1])\n    h = tanh(W @ x + U @ h[t-1] + sum(a * dropout(m, 0.3)))\n"
+            "    out y = h\n    out w = a\n}\n")
+    for backend in ("numpy", "torch"):
+        if backend == "torch":
+            pytest.importorskip("torch")
+        exe = seqdsl.compile(text, backend=backend, dtype="float64")
+        if backend == "torch":
+            exe.train()
+        inputs = exe.example_inputs(batch=3, steps=5, seed=4)
+        keys = {"training": True} if backend == "numpy" else {}
+        outs, _ = exe(**inputs, seed=1, lengths={"x": [5, 2, 1], "m": [5, 3, 2]}, **keys)
+        full, _ = exe(**inputs, seed=1, lengths={"x": [5, 5, 5], "m": [5, 5, 5]}, **keys)
+        y, w = (np.asarray(outs[k].detach() if backend == "torch" else outs[k]) for k in ("y", "w"))
+        assert not y[1, 2:].any() and not w[1, :, 3:].any() and not w[2, 1:].any()
+        close(f"{backend} y[0]", y[0], np.asarray(full["y"][0].detach() if backend == "torch" else full["y"][0]))

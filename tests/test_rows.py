@@ -220,3 +220,68 @@ def test_torch_rows_kernels_cut_and_join_a_sequence(reverse):
     assert torch.equal(_rows_keep(torch.ones(2, 3), torch.zeros(4, 3)), torch.tensor([[1.0] * 3] * 2 + [[0.0] * 3] * 2))
     with pytest.raises(ValueError, match="every sample has length 0"):
         _rows_join([], 7, reverse)
+
+
+def test_a_fused_cells_per_step_states_with_lengths_without_autograd():
+    """A model reading a standard cell's per-step states runs the fused cell's loop twin, which
+    on a CPU runs its own `__rows` twin (it once called one that was never generated)."""
+    torch = pytest.importorskip("torch")
+    text = 'use "gru.seq"\nmodel M(D = 3, H = 4) {\n    in x: seq[D]\n    g = GRU(D, H) over x\n    out y = g.h\n}\n'
+    mod = seqdsl.compile(text, name="M", backend="torch", dtype="float64")
+    x = torch.randn(2, 5, 3, dtype=torch.float64)
+    with torch.no_grad():
+        out, _ = mod(x=x, lengths={"x": [5, 2]})
+        alone, _ = mod(x=x[1:, :2])
+    close("y[1]", out["y"][1:, :2].numpy(), alone["y"].numpy())
+    assert not out["y"][1, 2:].any()
+
+
+def test_an_lstm_in_half_precision_or_under_autocast_keeps_off_the_saturated_gates():
+    """`_run_padded` saturates an LSTM's gates with ±1e30, inf in float16 (every value was NaN):
+    a float16 module, or one under autocast, runs by stretch instead."""
+    torch = pytest.importorskip("torch")
+    from seqdsl.kernels.torch_kernels import _saturates
+
+    x32 = torch.randn(6, 7, 3)
+    assert _saturates(x32) and _saturates(x32.double()) and not _saturates(x32.half())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not _saturates(x32)
+    torch.manual_seed(0)
+    mod = seqdsl.compile(ROOT / "specs/lstm.seq", backend="torch", sizes={"I": 3, "H": 4}).half()
+    x = x32.half()
+    lens = [7, 1, 2, 3, 4, 5]
+    with torch.no_grad():
+        out, final = mod(x=x, lengths={"x": lens})
+        for b, n in enumerate(lens):
+            alone, fin = mod(x=x[b:b + 1, :n])
+            for got, want in ((out["y"][b:b + 1, :n], alone["y"]), (final["c"][b:b + 1], fin["c"])):
+                assert not torch.isnan(got).any() and float((got - want).abs().max()) <= 2e-3  # float16
+
+
+def test_every_per_step_input_of_a_cell_is_cleaned_and_unused_lengths_are_refused():
+    """NaN in the padding of a cell's second input made every gradient NaN (only the input the
+    step mask is named after was zeroed); a model's input whose steps follow another input's
+    lengths refuses lengths of its own instead of ignoring them."""
+    torch = pytest.importorskip("torch")
+    from seqdsl.backends.validate import InputError
+
+    cell = ("cell Two(I = 3, J = 2, H = 4) {\n    in x: [I]\n    in u: [J]\n    state h: [H]\n"
+            "    param W: [H, I]\n    param V: [H, J]\n    param U: [H, H]\n"
+            "    h = tanh(W @ x + V @ u + U @ h[t-1])\n    out y = h\n}\n")
+    exe = seqdsl.compile(cell, dtype="float64")
+    inputs = exe.example_inputs(batch=2, steps=4, seed=1)
+    inputs["u"][1, 2:] = np.nan
+    _, _, grads = exe.value_and_grad(inputs, {"y": np.ones((2, 4, 4))}, lengths={"x": [4, 2]})
+    assert all(np.isfinite(v).all() for v in grads["params"].values()) and np.isfinite(grads["inputs"]["u"]).all()
+    mod = seqdsl.compile(cell, backend="torch", dtype="float64")
+    out, _ = mod(lengths={"x": [4, 2]}, **{k: torch.from_numpy(v) for k, v in inputs.items()})
+    out["y"].sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in mod.params.values())
+    model = cell + ("model TwoIn(D = 3, H = 4) {\n    in a: seq[D]\n    in b: seq[2]\n"
+                    "    r = Two(D, 2, H) over (x = a, u = b)\n    out y = r.y\n}\n")
+    exe = seqdsl.compile(model, name="TwoIn", dtype="float64")
+    inputs = exe.example_inputs(batch=2, steps=4, seed=1)
+    with pytest.raises(InputError, match="TwoIn: lengths for 'b' are not used: its steps are read together with "
+                                         "another sequence's, whose lengths they follow"):
+        exe(lengths={"a": [4, 2], "b": [4, 2]}, **inputs)
+    exe(lengths={"a": [4, 2]}, **inputs)

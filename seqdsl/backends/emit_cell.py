@@ -25,7 +25,7 @@ from . import emit_rows
 
 def buffer_offset(g, n, plan) -> str:
     """The slice of n's root buffer that holds n ("" for the whole buffer)."""
-    width = g.nodes[n]["type"].dims[-1].value
+    dims = g.nodes[n]["type"].dims
     start, sliced = 0, False
     while n != plan.root[n]:
         d = g.nodes[n]
@@ -34,7 +34,7 @@ def buffer_offset(g, n, plan) -> str:
             n = in_edges(g, n)[0][0]
         else:  # written in place into an operand, or an identity
             n = in_edges(g, n)[plan.inplace.get(n, 0)][0]
-    return f"[..., {start}:{start + width}]" if sliced else ""
+    return f"[..., {start}:{start + dims[-1].value}]" if sliced else ""  # (a number [] is never a slice)
 
 
 class CellEmitter:

@@ -3,7 +3,8 @@
 In:  a generated module's namespace (`MASKS`, `DROPOUTS`, `UNZEROED`, `OUTPUT_AXES`), the checked
      inputs of a call, its lengths, and a mask drawer.
 Out: `hidden_inputs(...)` → the masks a variant module takes besides the inputs;
-     `clean_padding(...)` → the inputs zeroed past each sample's end;
+     `clean_padding(...)` → the inputs zeroed past each sample's end; `unused_lengths(...)`
+     refuses lengths that no mask uses;
      `zero_padding(...)` → outputs (or cotangents) zeroed past each sample's end;
      `numpy_keep(rng, dtype)` → a NumPy dropout-mask drawer.
 """
@@ -31,17 +32,33 @@ def hidden_inputs(boundary, ns: dict, cast: dict, lengths, draw) -> dict:
 
 
 def clean_padding(ns: dict, inputs: dict, where) -> dict:
-    """Real-valued sequence inputs zeroed past each sample's end (`inputs` holds the step masks):
-    whatever a batch holds there (NaN, inf) is never computed with, so it cannot reach a gradient
-    through a derivative that the mask multiplies by zero (0 * NaN is NaN)."""
+    """Real-valued sequence inputs zeroed past each sample's end (`inputs` holds the step masks; a
+    cell's per-step inputs all follow its one step mask): whatever a batch holds there (NaN, inf)
+    is never computed with, so it cannot reach a gradient through a derivative that the mask
+    multiplies by zero (0 * NaN is NaN)."""
     out = dict(inputs)
+    steps = [k for k in ns["INPUTS"] if k not in ns["MEMORIES"]] if ns["KIND"] == "cell" else []
     for n, (kind, key) in ns["MASKS"].items():
-        v = out.get(key)
-        if kind != "steps" or v is None or not _real(v):
+        if kind != "steps":
             continue
         mask = inputs[n]
-        out[key] = where(mask.reshape(tuple(mask.shape) + (1,) * (v.ndim - mask.ndim)), v, 0)
+        for name in steps if key in steps else [key]:
+            v = out.get(name)
+            if v is not None and _real(v):
+                out[name] = where(mask.reshape(tuple(mask.shape) + (1,) * (v.ndim - mask.ndim)), v, 0)
     return out
+
+
+def unused_lengths(name: str, ns: dict, lengths) -> None:
+    """Lengths given for a sequence whose steps follow another's (a model's input read by a run
+    together with another input, which sets the steps): an error, not ignored."""
+    used = {key for _, key in ns["MASKS"].values()}
+    for k in lengths or {}:
+        if k not in used:
+            from .validate import InputError
+
+            raise InputError(f"{name}: lengths for '{k}' are not used: its steps are read together with another "
+                             "sequence's, whose lengths they follow; give the lengths of that one")
 
 
 def _real(v) -> bool:

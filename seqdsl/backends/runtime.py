@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import SpecError
 from ..files import nul_check, write_file
-from .hidden import clean_padding, hidden_inputs, numpy_keep, zero_padding
+from .hidden import clean_padding, hidden_inputs, numpy_keep, unused_lengths, zero_padding
 from .loss import NumpyOps, nll, nll_grad, observed_values
 from .predicting import Predicting
 from .validate import Boundary, NumpyArrays
@@ -430,6 +430,7 @@ class NumpyExecutable(Predicting):
             return self._ns, cast
         ns = self.variants.namespace(lengths is not None, training, None, tuple(sorted(given or ())))
         rng = np.random.default_rng(seed)
+        unused_lengths(self.name, ns, lengths)
         hidden = hidden_inputs(self.boundary, ns, cast, lengths, numpy_keep(rng, self.dtype))
         return ns, clean_padding(ns, {**cast, **(given or {}), **hidden}, np.where)
 

@@ -17,7 +17,8 @@ Out: `fused_cell(...)` → the lines of a function with the cell's calling conve
      32 lengths by stretch took 8-22 times the padded batch), and torch's packed kernel is slower
      than the padded one on both. So only training on a CPU with at most `MAX_STRETCHES` distinct
      lengths runs by stretch; everything else runs padded (benchmarks/bench_lengths.py and
-     bench_lengths_gpu.py), except a relu RNN, whose values past the end are unbounded.
+     bench_lengths_gpu.py), except a relu RNN, whose values past the end are unbounded, and an
+     LSTM in float16 or under autocast (`_saturates`).
 
 The function holds no value named after the spec, so its locals are plain names.
 """
@@ -142,8 +143,10 @@ def _fused_packed(fname: str, loop_fname: str, std) -> list:
     if std.kind == "rnn_relu":  # unbounded: its padding could overflow, and 0 * inf in a gradient is NaN
         lines += ["    " + by_length[0]]
     else:
+        # (an LSTM's saturated gates need float32 or float64: `_saturates`)
         lines += [
-            "    if (x__in.device.type != 'cpu' or not torch.is_grad_enabled()",
+            f"    if {'_saturates(x__in) and ' if std.kind == 'lstm' else ''}(x__in.device.type != 'cpu' "
+            "or not torch.is_grad_enabled()",
             f"            or torch.unique(lengths).numel() > {MAX_STRETCHES}):",
             f"        y, finals = _run_padded({std.kind!r}, x, {hx}, (w_ih, w_hh, b_ih, b_hh), lengths, "
             "torch.is_grad_enabled())",

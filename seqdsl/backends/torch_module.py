@@ -22,7 +22,7 @@ from torch import nn
 
 from ..errors import SpecError
 from ..files import write_file
-from .hidden import clean_padding, hidden_inputs, numpy_keep, zero_padding
+from .hidden import clean_padding, hidden_inputs, numpy_keep, unused_lengths, zero_padding
 from .loss import TorchOps
 from .predicting import Predicting
 from .runtime import (
@@ -161,6 +161,7 @@ class SeqModule(Predicting, nn.Module):
             lengths = self.boundary.lengths(lengths, inputs) or None
         if lengths is not None or training or given:
             ns = self.variants.namespace(lengths is not None, training, None, tuple(sorted(given or ())))
+            unused_lengths(self.name, ns, lengths)
             hidden = hidden_inputs(self.boundary, ns, inputs, lengths, self._keep(seed))
             inputs = {**inputs, **(given or {}), **{k: self._tensor(v, torch.bool if k in ns["MASKS"] else self.dtype)
                                                     for k, v in hidden.items()}}

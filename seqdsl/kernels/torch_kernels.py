@@ -124,6 +124,17 @@ def _masked_attention(q, k, v, keymask, heads, causal):
 _SATURATE = 1e30
 
 
+def _saturates(x):
+    """Can `_run_padded` saturate an LSTM's gates for x: float32 or float64, and no autocast (the
+    ±_SATURATE column is inf in float16, and a kernel under autocast computes in a smaller type)."""
+    if x.dtype not in (torch.float32, torch.float64):
+        return False
+    try:
+        return not torch.is_autocast_enabled(x.device.type)
+    except TypeError:  # torch before 2.4: one flag for CUDA, one for the CPU
+        return not (torch.is_autocast_enabled() if x.device.type == "cuda" else torch.is_autocast_cpu_enabled())
+
+
 def _run_padded(kind, x, hx, weights, lengths, train):
     """torch._VF's kernel `kind` once over the whole padded batch x (B, T, I), sample b real on its
     first lengths[b] steps: the padding is computed, and kept from reaching anything real. Its

@@ -138,11 +138,13 @@ def _mask_cell(g) -> None:
     def op_for_key(key):
         return (Op.INPUT, STEP_MASK) if key is None else (Op.MEMORY, SEQ_MASK)
 
+    drops = g.graph.get("dropouts", {})  # a dropout mask over a memory's positions follows that memory
+
     def axis_of(u, n):
         if axis.get(u) is None:
             raise SpecError(f"cannot tell which memory the positions of '{u}' belong to, so lengths cannot mask them",
                             g.nodes[n]["span"])
-        return axis[u]
+        return drops[axis[u]][2] if axis[u] in drops else axis[u]
 
     masks = _Masks(g, op_for_key)
     for n in topo_order(g):
@@ -162,7 +164,8 @@ def _mask_cell(g) -> None:
         g.nodes[o]["type"] = g.nodes[sel]["type"]
     g.graph["unzeroed"] = unzeroed
     for m in iface["memories"]:  # every memory takes its masks, used or not: one calling convention
-        masks.get("steps", m)
+        if m not in drops:  # (a dropout mask is no memory of the caller's)
+            masks.get("steps", m)
     g.graph["masks"] = masks.table(step_key)
 
 
