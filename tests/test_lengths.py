@@ -340,3 +340,42 @@ def test_a_relu_rnn_with_lengths_never_computes_its_padding():
         close(f"gradient {k}", mod.params[k].grad.numpy(), v)
     with pytest.raises(ValueError, match="rnn_relu is not bounded past the end of a sample"):
         _run_padded("rnn_relu", x, [torch.zeros(1, len(lens), 4)], (), torch.as_tensor(lens), False)
+
+
+def test_nan_in_an_observed_values_padding_changes_no_loss_and_no_gradient():
+    """The loss left padded positions out by multiplying by 0, and 0 * NaN is NaN: an observed
+    sequence with NaN past each sample's end (read back as `y[t-1]` too) made the loss and NumPy's
+    gradients NaN. Both backends, against the same call with zeros there."""
+    torch = pytest.importorskip("torch")
+    text = ('use "gru.seq"\nmodel Reg(D = 2, H = 4) {\n    in x: seq[3]\n'
+            "    r = GRU(3 + D, H) over concat(x, y[t-1])\n    out y: [D] ~ normal(linear(r.y, D), 1.0)\n}\n")
+    exe = seqdsl.compile(text, name="Reg", dtype="float64")
+    mod = seqdsl.compile(text, name="Reg", backend="torch", dtype="float64")
+    mod.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in exe.params.items()})
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(3, 5, 3)), rng.normal(size=(3, 5, 2))
+    lengths = {"x": [5, 2, 3], "y": [5, 2, 3]}  # y's steps follow x's: the same lengths are accepted
+    dirty = y.copy()
+    for b, n in enumerate(lengths["x"]):
+        dirty[b, n:] = np.nan
+    got = []
+    for obs in (y * (np.arange(5)[None, :, None] < np.array(lengths["x"])[:, None, None]), dirty):
+        loss, _, grads = exe.loss_and_grad(x=x, y=obs, lengths=lengths)
+        mod.zero_grad()
+        tl = mod.loss(x=torch.from_numpy(x), y=torch.from_numpy(obs), lengths=lengths)
+        tl.backward()
+        got.append({"loss": loss, "torch loss": float(tl.detach()), **{f"d{k}": v for k, v in grads["params"].items()},
+                    **{f"torch d{k}": p.grad.numpy().copy() for k, p in mod.params.items()}})
+    for k in got[0]:
+        close(k, got[1][k], got[0][k])
+
+
+def test_an_output_over_a_memory_is_zero_at_the_memorys_padding():
+    """Attention weights are zero there by their masked softmax; an output like tanh(m) or
+    sigmoid(m @ q) was not, and its gradient reached the memory's padding."""
+    text = ("cell M(I = 3, H = 4) {\n    in x: [I]\n    memory m: seq[H]\n    state h: [H]\n"
+            "    param W: [H, I]\n    param U: [H, H]\n    param q: [H]\n    a = softmax(m @ h[t-1])\n"
+            "    h = tanh(W @ x + U @ h[t-1] + sum(a * m))\n    out y = h\n    out tm = tanh(m)\n"
+            "    out s = sigmoid(m @ q)\n}\n")
+    pytest.importorskip("torch")
+    check_lengths(text, "M")

@@ -261,7 +261,7 @@ def test_an_lstm_in_half_precision_or_under_autocast_keeps_off_the_saturated_gat
 def test_every_per_step_input_of_a_cell_is_cleaned_and_unused_lengths_are_refused():
     """NaN in the padding of a cell's second input made every gradient NaN (only the input the
     step mask is named after was zeroed); a model's input whose steps follow another input's
-    lengths refuses lengths of its own instead of ignoring them."""
+    lengths refuses other lengths of its own instead of ignoring them."""
     torch = pytest.importorskip("torch")
     from seqdsl.backends.validate import InputError
 
@@ -283,5 +283,6 @@ def test_every_per_step_input_of_a_cell_is_cleaned_and_unused_lengths_are_refuse
     inputs = exe.example_inputs(batch=2, steps=4, seed=1)
     with pytest.raises(InputError, match="TwoIn: lengths for 'b' are not used: its steps are read together with "
                                          "another sequence's, whose lengths they follow"):
-        exe(lengths={"a": [4, 2], "b": [4, 2]}, **inputs)
+        exe(lengths={"a": [4, 2], "b": [4, 1]}, **inputs)
     exe(lengths={"a": [4, 2]}, **inputs)
+    exe(lengths={"a": [4, 2], "b": [4, 2]}, **inputs)  # the lengths it follows: nothing to refuse

@@ -37,24 +37,24 @@ def clean_padding(ns: dict, inputs: dict, where) -> dict:
     is never computed with, so it cannot reach a gradient through a derivative that the mask
     multiplies by zero (0 * NaN is NaN)."""
     out = dict(inputs)
+    masks = {key: inputs[n] for n, (kind, key) in ns["MASKS"].items() if kind == "steps"}
     steps = [k for k in ns["INPUTS"] if k not in ns["MEMORIES"]] if ns["KIND"] == "cell" else []
-    for n, (kind, key) in ns["MASKS"].items():
-        if kind != "steps":
-            continue
-        mask = inputs[n]
-        for name in steps if key in steps else [key]:
-            v = out.get(name)
-            if v is not None and _real(v):
-                out[name] = where(mask.reshape(tuple(mask.shape) + (1,) * (v.ndim - mask.ndim)), v, 0)
+    follows = {k: (steps[0] if k in steps else k) for k in ns["INPUTS"]}
+    # an observed output read as an input (teacher forcing, `y[t-1]`) follows its output's axis
+    follows.update({k: axes[0] for k, axes in ns["OUTPUT_AXES"].items() if axes and k in out})
+    for name, key in follows.items():
+        v, mask = out.get(name), masks.get(key)
+        if v is not None and mask is not None and _real(v) and v.ndim >= 2:
+            out[name] = where(mask.reshape(tuple(mask.shape) + (1,) * (v.ndim - mask.ndim)), v, 0)
     return out
 
 
 def unused_lengths(name: str, ns: dict, lengths) -> None:
     """Lengths given for a sequence whose steps follow another's (a model's input read by a run
-    together with another input, which sets the steps): an error, not ignored."""
+    together with another input, which sets the steps): an error unless they are those lengths."""
     used = {key for _, key in ns["MASKS"].values()}
     for k in lengths or {}:
-        if k not in used:
+        if k not in used and not any(np.array_equal(lengths[k], lengths[u]) for u in used if u in lengths):
             from .validate import InputError
 
             raise InputError(f"{name}: lengths for '{k}' are not used: its steps are read together with another "

@@ -63,8 +63,8 @@ def nll(ns: dict, xp, outputs: dict, observed: dict, lengths: dict | None) -> tu
         if mask is None:
             parts[k] = each.mean()
         else:
-            m = xp.mask(mask, each)
-            parts[k] = (each * m).sum() / float(mask.sum())
+            # (a where, not a product: what an observed value holds at padding, NaN too, stays out)
+            parts[k] = xp.keep(mask, each).sum() / float(mask.sum())
     total = sum(parts.values())
     return total, parts
 
@@ -83,7 +83,7 @@ def nll_grad(ns: dict, outputs: dict, observed: dict, lengths: dict | None) -> d
         mask = position_mask(ns, k, p, lengths, o.shape)
         count = float(mask.sum()) if mask is not None else float(np.prod(o.shape[:-1]))
         if mask is not None:
-            g = g * mask[..., None]
+            g = np.where(mask[..., None], g, 0)
         grads[k] = (g / count).astype(o.dtype)
     return grads
 
@@ -120,8 +120,9 @@ class NumpyOps:
         return NumpyOps.take_last(x, idx) - NumpyOps.logsumexp(x)
 
     @staticmethod
-    def mask(mask, like):
-        return mask.astype(like.dtype)
+    def keep(mask, values):
+        """values where mask is true, else 0."""
+        return np.where(mask, values, 0)
 
     @staticmethod
     def stack(xs, axis):
@@ -160,10 +161,12 @@ class TorchOps:
         return TorchOps.take_last(x, idx) - TorchOps.logsumexp(x)
 
     @staticmethod
-    def mask(mask, like):
+    def keep(mask, values):
+        """values where mask is true, else 0."""
         import torch
 
-        return torch.as_tensor(mask, device=like.device).to(like.dtype)
+        return torch.where(torch.as_tensor(mask, device=values.device), values, torch.zeros((), dtype=values.dtype,
+                                                                                              device=values.device))
 
     @staticmethod
     def stack(xs, axis):

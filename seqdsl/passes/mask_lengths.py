@@ -19,7 +19,7 @@ What changes, by kind of definition:
   down, keeps its initial state through the padding and starts at the last real token). Its
   per-step outputs are zeroed at padding by whoever takes the whole sequence, in one select
   (`g.graph["unzeroed"]`: the caller, or for a cell compiled alone the runtime); an output with
-  a memory axis (attention weights) is `select(_mask, y, 0)` in the loop. For each memory m
+  a memory axis (attention weights) is `select(_mask_m, select(_mask, y, 0), 0)` in the loop. For each memory m
   (an attended sequence with lengths of its own, mask `_mask_m`, `seq[]`): a softmax over its
   positions reads `select(_mask_m, x, -inf)`, a sum `select(_mask_m, x, 0)`, `x[last]` the sum of
   `select(_last_m, x, 0)`, attention gets the mask as its key-padding mask.
@@ -160,6 +160,9 @@ def _mask_cell(g) -> None:
         src, _, delay = in_edges(g, o)[0]
         span = g.nodes[o]["span"]
         sel = _select(g, step, (src, delay), _const(g, 0.0, span), span, f"{src}_out")
+        axes = g.graph["output_axes"].get(g.nodes[o]["output"], ())
+        if len(axes) == 2:  # and zero at its memory's padding (a softmax's already is; tanh(m) is not)
+            sel = _select(g, masks.get("steps", axes[1]), (sel, 0), _const(g, 0.0, span), span, f"{src}_out")
         _reroute(g, o, 0, sel)
         g.nodes[o]["type"] = g.nodes[sel]["type"]
     g.graph["unzeroed"] = unzeroed
