@@ -65,6 +65,9 @@ class CellEmitter:
         self.name = u.twin("grad") if grad else u.twin("rows") if rows else u.fname
         if self.rows and self.mp:
             self.buffered, self.listed = set(sc.step_outputs), []
+        # NumPy on rows computes the work over all steps per stretch too, on its steps and rows alone
+        # (the padding's input projection skipped), unless an output is such a value
+        self.per_stretch = bool(self.rows and self.mp) and "time" not in sc.outputs.values()
 
     def lines(self) -> list:
         if self.one:
@@ -137,12 +140,16 @@ class CellEmitter:
         body = self.cached(once) if self.cg.plan.cache_once and not self.grad else once
         for x in sc.inputs:  # time-parallel work, time-major (one step: the step's values, (B, ...))
             body.append(f"{v(x)} = {self.in_arg(x)}" if self.one else
-                        f"{v(x)} = {em.to_time_major.format(v=self.in_arg(x))}")
-        for n in sc.time:
-            body.extend(self.cg.assign(g, n, whole).split("\n"))
+                        f"{v(x)}{'__all' if self.per_stretch else ''} = {em.to_time_major.format(v=self.in_arg(x))}")
+        body += [] if self.per_stretch else self.all_steps()
         for n in sc.step_views if not self.rows else ():  # (rows: taken per stretch, emit_rows.stretch_start)
             body.append(f"{v(n)}__steps = ({v(n)},)" if self.one else f"{v(n)}__steps = {em.steps.format(v=v(n))}")
         return body
+
+    def all_steps(self) -> list:
+        """The values computed over all steps at once (per stretch: over the stretch's)."""
+        whole = lambda s, k: self.v(s)
+        return [line for n in self.sc.time for line in self.cg.assign(self.g, n, whole).split("\n")]
 
     def one_step(self) -> list:
         """The cell's step once (t = 0) on one step's values: its outputs and states (B, ...)."""

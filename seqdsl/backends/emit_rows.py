@@ -13,7 +13,9 @@ Out: `step_mask(ce)`: the step mask when the loop can run on rows instead (else 
      Outputs and per-step states are zero at padding, and everything the function returns is put
      back in the caller's order.
 
-NumPy inference runs this loop in the cell's function itself, writing into buffers; outputs
+NumPy inference runs this loop in the cell's function itself, writing into buffers, and computes
+the work over all steps (the input projection) per stretch too, on its steps and rows alone,
+unless an output is such a value (`CellEmitter.per_stretch`); outputs
 with a memory axis (attention weights), which the masked loop collects in a list, go to a buffer
 (T, B, S, ...) sized by their memory's length. Its gradient twin keeps the masked loop. Torch
 writes the loop as the cell's `__rows` twin, which the masked function calls on a CPU (module
@@ -116,15 +118,18 @@ def stretch_start(ce, views: list) -> list:
     v, mp, sc, g = ce.v, ce.mp, ce.sc, ce.g
     lines = [f"{v(n)}__buf = {v(n)}__full[:n__]" for n in (mp.static if mp else ())]
     lines += views
+    lines += [f"{v(n)} = {v(n)}__full[:n__]" for n in batched_once(ce)]
+    if ce.per_stretch:  # the work over all steps, on the stretch's steps and rows alone
+        lines += [f"{v(x)} = {v(x)}__all[t0__:t1__, :n__]" for x in sc.inputs] + ce.all_steps()
     for n in sc.step_views:
         if n == ce.rows:
             continue
         if not mp:  # (cut once for every stretch: one slice per stretch would cost a whole gradient each)
             lines.append(f"{v(n)}__steps = {v(n)}__cut[k__]")
             continue
-        part = f"{v(n)}[t0__:t1__{', :n__' if g.nodes[n]['type'].batched else ''}]"
+        rows = ", :n__" if g.nodes[n]["type"].batched else ""
+        part = v(n) if ce.per_stretch else f"{v(n)}[t0__:t1__{rows}]"
         lines.append(f"{v(n)}__steps = {ce.em.steps.format(v=part)}")
-    lines += [f"{v(n)} = {v(n)}__full[:n__]" for n in batched_once(ce)]
     if mp:  # (the loop may write into a state's array: a copy of its rows)
         return lines + [f"{v(s)}__d1 = {ce.em.copy.format(v=f'{v(s)}__all[:n__]')}" for s in sc.states]
     lines += [f"{v(o)}__list = []" for o in ce.listed]
