@@ -260,8 +260,9 @@ def test_an_lstm_in_half_precision_or_under_autocast_keeps_off_the_saturated_gat
 
 def test_every_per_step_input_of_a_cell_is_cleaned_and_unused_lengths_are_refused():
     """NaN in the padding of a cell's second input made every gradient NaN (only the input the
-    step mask is named after was zeroed); a model's input whose steps follow another input's
-    lengths refuses other lengths of its own instead of ignoring them."""
+    step mask is named after was zeroed); a model's input that a run reads at another input's
+    steps (`FOLLOWS`) is zeroed by that one's lengths, and refuses other lengths of its own (they
+    were ignored, or, when it had a mask of its own, zeroed real steps of the run)."""
     torch = pytest.importorskip("torch")
     from seqdsl.backends.validate import InputError
 
@@ -281,8 +282,20 @@ def test_every_per_step_input_of_a_cell_is_cleaned_and_unused_lengths_are_refuse
                     "    r = Two(D, 2, H) over (x = a, u = b)\n    out y = r.y\n}\n")
     exe = seqdsl.compile(model, name="TwoIn", dtype="float64")
     inputs = exe.example_inputs(batch=2, steps=4, seed=1)
-    with pytest.raises(InputError, match="TwoIn: lengths for 'b' are not used: its steps are read together with "
-                                         "another sequence's, whose lengths they follow"):
+    with pytest.raises(InputError, match="TwoIn: lengths for 'b' differ from those of 'a': a run reads 'b' at the "
+                                         "steps of 'a', so it follows its lengths; give the lengths of 'a' alone"):
         exe(lengths={"a": [4, 2], "b": [4, 1]}, **inputs)
-    exe(lengths={"a": [4, 2]}, **inputs)
     exe(lengths={"a": [4, 2], "b": [4, 2]}, **inputs)  # the lengths it follows: nothing to refuse
+    # NaN in b past a's lengths (b's padding for the run) reaches no gradient, on both backends
+    inputs["b"][1, 2:] = np.nan
+    _, _, grads = exe.value_and_grad(inputs, {"y": np.ones((2, 4, 4))}, lengths={"a": [4, 2]})
+    assert all(np.isfinite(v).all() for v in grads["params"].values()) and np.isfinite(grads["inputs"]["b"]).all()
+    mod = seqdsl.compile(model, name="TwoIn", backend="torch", dtype="float64")
+    out, _ = mod(lengths={"a": [4, 2]}, **{k: torch.from_numpy(v) for k, v in inputs.items()})
+    out["y"].sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in mod.params.values())
+    # b read on its own too (its own axis, its own mask): lengths other than a's are still refused
+    both = seqdsl.compile(model.replace("    out y = r.y\n", "    out y = r.y\n    out z = tanh(b)\n"), name="TwoIn")
+    with pytest.raises(InputError, match="lengths for 'b' differ from those of 'a'"):
+        both(lengths={"a": [4, 3], "b": [4, 1]}, **both.example_inputs(batch=2, steps=4))
+    assert both.variants.namespace(True, False)["FOLLOWS"] == {"b": "a"}

@@ -414,9 +414,10 @@ class Codegen:
         """The module's constants the runtime reads: KIND, NAME, SIZES, PARAMS, INPUTS, MEMORIES,
         OUTPUTS, MASKS (hidden input → (kind, the input or memory whose lengths make it); empty
         unless the module takes lengths), OUTPUT_AXES (output → the input whose lengths its time
-        axis has), UNZEROED (a cell's per-step outputs the runtime zeroes at padding), HAS_DROPOUT (the
-        definition uses dropout), DROPOUTS (hidden input → (p,
-        variational, the input or memory its axis follows, dims): masks the runtime draws in
+        axis has), FOLLOWS (a sequence input a run reads at another's steps → that one), UNZEROED
+        (a cell's per-step outputs the runtime zeroes at padding), HAS_DROPOUT (the definition uses
+        dropout), DROPOUTS (hidden input → (p, variational, the input or memory its axis follows,
+        dims): masks the runtime draws in
         training; empty unless the module is for training), STATES and STATE_SHAPES; PREDICTED (a
         model's `out y ~ ...`: output → its distribution, docs/api.md) and STEP (the begin and step
         modules of generation: `passes.split_steps`; None otherwise)."""
@@ -445,6 +446,7 @@ class Codegen:
                 f"INPUTS = {inputs!r}", f"MEMORIES = {tuple(m for m in iface['memories'] if m not in hidden)!r}",
                 f"OUTPUTS = {outputs!r}", f"MASKS = {dict(sorted(masks.items()))!r}",
                 f"OUTPUT_AXES = {main.graph.graph.get('output_axes', {})!r}",
+                f"FOLLOWS = {main.graph.graph.get('follows', {})!r}",
                 f"HAS_DROPOUT = {has_dropout!r}", f"DROPOUTS = {dict(sorted(drops.items()))!r}",
                 f"UNZEROED = {tuple(main.graph.graph.get('unzeroed', ()))!r}",
                 f"STATES = {{{', '.join(f'{k!r}: {v!r}' for k, v in finals.items())}}}",

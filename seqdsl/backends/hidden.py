@@ -40,8 +40,10 @@ def clean_padding(ns: dict, inputs: dict, where) -> dict:
     masks = {key: inputs[n] for n, (kind, key) in ns["MASKS"].items() if kind == "steps"}
     steps = [k for k in ns["INPUTS"] if k not in ns["MEMORIES"]] if ns["KIND"] == "cell" else []
     follows = {k: (steps[0] if k in steps else k) for k in ns["INPUTS"]}
-    # an observed output read as an input (teacher forcing, `y[t-1]`) follows its output's axis
+    # an observed output read as an input (teacher forcing, `y[t-1]`) follows its output's axis, and
+    # an input a run reads at another's steps follows that one (unless it has steps of its own)
     follows.update({k: axes[0] for k, axes in ns["OUTPUT_AXES"].items() if axes and k in out})
+    follows.update({k: lead for k, lead in ns.get("FOLLOWS", {}).items() if k not in masks})
     for name, key in follows.items():
         v, mask = out.get(name), masks.get(key)
         if v is not None and mask is not None and _real(v) and v.ndim >= 2:
@@ -52,8 +54,15 @@ def clean_padding(ns: dict, inputs: dict, where) -> dict:
 def unused_lengths(name: str, ns: dict, lengths) -> None:
     """Lengths given for a sequence whose steps follow another's (a model's input read by a run
     together with another input, which sets the steps): an error unless they are those lengths."""
+    lengths = lengths or {}
+    for k, lead in ns.get("FOLLOWS", {}).items():
+        if k in lengths and (lead not in lengths or not np.array_equal(lengths[k], lengths[lead])):
+            from .validate import InputError
+
+            raise InputError(f"{name}: lengths for '{k}' differ from those of '{lead}': a run reads '{k}' at the "
+                             f"steps of '{lead}', so it follows its lengths; give the lengths of '{lead}' alone")
     used = {key for _, key in ns["MASKS"].values()}
-    for k in lengths or {}:
+    for k in lengths:
         if k not in used and not any(np.array_equal(lengths[k], lengths[u]) for u in used if u in lengths):
             from .validate import InputError
 

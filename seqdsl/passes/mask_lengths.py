@@ -29,6 +29,8 @@ What changes, by kind of definition:
   `select(_mask_x, v, 0)`; `v[last]` becomes the sum of `select(_last_x, v, 0)`; attention
   gets the key-padding mask of its keys' axis; per-step states read from a run and every
   sequence output are `select(_mask_x, v, 0)`: padded positions are zero, with zero gradient.
+  `g.graph["follows"]`: a sequence input read by a run at another's steps → that other input
+  (the runtime refuses other lengths for it, and zeroes its padding by the other's).
 """
 
 from __future__ import annotations
@@ -212,6 +214,7 @@ def _mask_straight(g, callee_masks) -> None:
             _zero_field(g, n, masks, axis, callee_masks)
         else:
             _time_ops(g, n, masks, axis_of)
+    g.graph["follows"] = _follows(g, axis, callee_masks)
     for o in outputs(g):
         src = in_edges(g, o)[0][0]
         if g.nodes[o]["type"].seq and axis.get(src) is not None:
@@ -219,6 +222,21 @@ def _mask_straight(g, callee_masks) -> None:
             sel = _select(g, masks.get("steps", axis[src]), (src, 0), _const(g, 0.0, span), span, f"{src}_out")
             _reroute(g, o, 0, sel)
     g.graph["masks"] = masks.table()
+
+
+def _follows(g, axis, callee_masks) -> dict:
+    """Sequences read by a run at the steps of another (`over (x = a, u = b)`: b follows a, whose
+    lengths the run takes): sequence input → the one it follows."""
+    out: dict = {}
+    for n, d in g.nodes(data=True):
+        if d["op"] != Op.CALL:
+            continue
+        feeds = {port: u for u, port, _ in in_edges(g, n)}
+        keys = [axis.get(feeds[p]) for p in callee_masks(d).get("step_inputs") or () if p in feeds]
+        for k in keys[1:]:
+            if k is not None and keys[0] is not None and k != keys[0]:
+                out.setdefault(k, keys[0])
+    return out
 
 
 def _zero_field(g, n, masks, axis, callee_masks) -> None:

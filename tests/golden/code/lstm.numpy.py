@@ -341,6 +341,7 @@ MEMORIES = ()
 OUTPUTS = {'y': '[16]'}
 MASKS = {}
 OUTPUT_AXES = {'y': ('x',)}
+FOLLOWS = {}
 HAS_DROPOUT = False
 DROPOUTS = {}
 UNZEROED = ()

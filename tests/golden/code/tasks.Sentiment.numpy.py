@@ -402,6 +402,7 @@ MEMORIES = ()
 OUTPUTS = {'label': '[2]'}
 MASKS = {}
 OUTPUT_AXES = {'label': ()}
+FOLLOWS = {}
 HAS_DROPOUT = False
 DROPOUTS = {}
 UNZEROED = ()

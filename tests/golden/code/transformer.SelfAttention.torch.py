@@ -57,6 +57,7 @@ MEMORIES = ()
 OUTPUTS = {'y': 'seq[32]'}
 MASKS = {}
 OUTPUT_AXES = {'y': ('x',)}
+FOLLOWS = {}
 HAS_DROPOUT = False
 DROPOUTS = {}
 UNZEROED = ()
