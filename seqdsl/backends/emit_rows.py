@@ -15,15 +15,16 @@ Out: `step_mask(ce)`: the step mask when the loop can run on rows instead (else 
 
 NumPy inference runs this loop in the cell's function itself, writing into buffers, and computes
 the work over all steps (the input projection) per stretch too, on its steps and rows alone,
-unless an output is such a value (`CellEmitter.per_stretch`); outputs
-with a memory axis (attention weights), which the masked loop collects in a list, go to a buffer
-(T, B, S, ...) sized by their memory's length. Its gradient twin keeps the masked loop. Torch
+unless an output is such a value (`CellEmitter.per_stretch`); outputs with a memory axis
+(attention weights), which the masked loop collects in a list, go to a buffer (T, B, S, ...)
+sized by their memory's length. Its gradient twin keeps the masked loop. Torch
 writes the loop as the cell's `__rows` twin, which the masked function calls on a CPU (module
 flag `ROWS_ON_CPU__`), with or without autograd: no value is written in place; each stretch's
 per-step values are stacked into one block (`_rows_block`, zero rows for the samples not
 running), the blocks joined at the end (`_rows_join`), and a state's rows put back with
-`_rows_keep`. On a GPU a step costs its kernel launches whatever the rows, so there stretches
-only add launches (bench_lengths_gpu.py: 1.3-1.8 times the unmasked loop, against 1.25 masked).
+`_rows_keep`; values computed over all steps are cut for every stretch at once (`_rows_steps`).
+On a GPU a step costs its kernel launches whatever the rows, so there stretches only add
+launches (an H200: 1.3-1.8 times the unmasked loop, against 1.26-1.38 masked).
 Not for generation's step module (one step, nothing to skip) or cells reading a state further
 back than t-1: those keep the masked loop.
 """
