@@ -1,16 +1,15 @@
 """Speed with `lengths=`: ratios measured in the same run.
 
-1. The standard LSTM with lengths (torch, fused: packed) forward+backward vs torch.nn.LSTM on the
-   same PackedSequence. Target ≤ 1.1×.
+1. The standard LSTM with lengths (torch, fused) forward+backward vs torch.nn.LSTM on the same
+   PackedSequence. Target ≤ 1.1×.
 2. Custom cells (the peephole LSTM, a generated loop) with lengths vs without, at the same padded
    shape: NumPy and torch forward, torch forward+backward. Target ≤ 1.15×. (Lengths that are all
    100 run the plain module: no mask at all.)
-3. A batch with lengths vs the same batch padded to 100 without lengths (torch fused, which
-   skips the padding; the loops step over all T): 32 different lengths from 10 to 100, and 4
+3. A batch with lengths vs the same batch padded to 100 without lengths (torch fused, which cannot
+   skip the padding more cheaply than computing it): 32 different lengths from 10 to 100, and 4
    (a batch bucketed by length), forward and forward+backward, fresh lengths at every call.
-   Less than 1× where padding is skipped.
 4. The same for NumPy inference, which skips the padding (the standard LSTM and the peephole
-   LSTM, both generated loops).
+   LSTM, both generated loops). Less than 1× where padding is skipped.
 Shape (B, T, I, H) = (32, 100, 64, 256), float32, CPU.
 
 Run: `.venv/bin/python benchmarks/bench_lengths.py` (part of `make bench`).
@@ -104,27 +103,31 @@ def masked_vs_unmasked(rng) -> None:
               "(target <= 1.15)")
 
 
+def lstm_call(mod, x, make, grad):
+    """A call of the compiled standard LSTM on x with lengths from `make()` (None: padded, no
+    lengths), forward only or forward and backward."""
+    def f():
+        lengths = None if make is None else {"x": make()}
+        if grad:
+            out, fin = mod(x=x, lengths=lengths)
+            (out["y"].sum() + fin["c"].sum()).backward()
+        else:
+            with torch.no_grad():
+                mod(x=x, lengths=lengths)
+    return f
+
+
 def spread_vs_padded(rng) -> None:
     """Lengths vs the same batch padded (no lengths), forward (inference) and forward+backward
-    (training), fresh lengths at every call as in training. The fused kernel runs once per stretch
-    of steps over which no sample ends on oneDNN, which sets each new shape up anew (~0.4 ms on
-    this CPU): a win for batches bucketed by length (a few distinct lengths). With more than 4,
-    inference runs torch's packed kernel once and training the stretches on ATen's own kernel."""
+    (training), fresh lengths at every call as in training. The fused kernel runs over the padded
+    batch with the padding kept out (`_run_padded`), except in training with at most 4 distinct
+    lengths, where it runs once per stretch of steps over which no sample ends (oneDNN sets each
+    new shape up anew, ~0.5-1.4 ms here: a win for batches bucketed by length)."""
     mod = seqdsl.compile(ROOT / "specs/lstm.seq", backend="torch", sizes={"I": I, "H": H})
     x = torch.randn(B, T, I, requires_grad=True)
     cases = {"32 lengths 10..100": lambda: spread(rng),
              "4 lengths 25/50/75/100": lambda: rng.choice([25, 50, 75, 100], size=B)}
-
-    def run(make, grad):
-        def f():
-            lengths = None if make is None else {"x": make()}
-            if grad:
-                out, fin = mod(x=x, lengths=lengths)
-                (out["y"].sum() + fin["c"].sum()).backward()
-            else:
-                with torch.no_grad():
-                    mod(x=x, lengths=lengths)
-        return f
+    run = lambda make, grad: lstm_call(mod, x, make, grad)  # noqa: E731
 
     for grad, what in ((False, "forward"), (True, "forward+backward")):
         t = alternate({"padded": run(None, grad), **{k: run(v, grad) for k, v in cases.items()}}, REPEAT)

@@ -28,6 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_lengths import lstm_call  # noqa: E402
 from timing import paired  # noqa: E402
 
 import seqdsl  # noqa: E402
@@ -55,18 +56,7 @@ def spread(rng, B) -> torch.Tensor:
 def module(B, rng) -> None:
     mod = seqdsl.compile(ROOT / "specs/lstm.seq", backend="torch", sizes={"I": I, "H": H}).to("cuda")
     x = torch.randn(B, T, I, device="cuda", requires_grad=True)
-
-    def run(lengths, grad):
-        def f():
-            n = None if lengths is None else {"x": lengths()}
-            if grad:
-                out, fin = mod(x=x, lengths=n)
-                (out["y"].sum() + fin["c"].sum()).backward()
-            else:
-                with torch.no_grad():
-                    mod(x=x, lengths=n)
-        return f
-
+    run = lambda make, grad: lstm_call(mod, x, make, grad)  # noqa: E731
     check(mod, B, rng)
     for grad, what in ((False, "forward"), (True, "forward+backward")):
         _, r = paired({"padded": run(None, grad), "lengths": run(lambda: spread(rng, B), grad)}, ROUNDS, "padded",

@@ -218,7 +218,7 @@ class CellEmitter:
             for s in sc.states:
                 shape = f"(T, B) + {g.nodes[s]['type'].concrete_dims()!r}"
                 body.append(f"{v(s)}__seq = {seq_empty.format(shape=shape)} if seqs__ else None")
-            for n in mp.static if mp else ():
+            for n in mp.static:
                 shape = f"(B,) + {g.nodes[n]['type'].concrete_dims()!r}"
                 body.append(f"{v(n)}__{'full' if self.rows else 'buf'} = {em.empty.format(shape=shape)}")
         else:

@@ -47,7 +47,7 @@ def clean_padding(ns: dict, inputs: dict, where) -> dict:
     for name, key in follows.items():
         v, mask = out.get(name), masks.get(key)
         if v is not None and mask is not None and _real(v) and v.ndim >= 2:
-            out[name] = where(mask.reshape(tuple(mask.shape) + (1,) * (v.ndim - mask.ndim)), v, 0)
+            out[name] = _zeroed(where, mask, v)
     return out
 
 
@@ -85,9 +85,13 @@ def zero_padding(ns: dict, values: dict, inputs: dict, where) -> dict:
             continue
         axis = ns["OUTPUT_AXES"][k][0]
         mask = next(inputs[n] for n, (kind, key) in ns["MASKS"].items() if kind == "steps" and key == axis)
-        v = out[k]
-        out[k] = where(mask.reshape(tuple(mask.shape) + (1,) * (v.ndim - mask.ndim)), v, 0)  # (B, T) or a step's (B,)
+        out[k] = _zeroed(where, mask, out[k])
     return out
+
+
+def _zeroed(where, mask, v):
+    """v, zero where the mask ((B, T), or a step's (B,)) is false: `where(mask, v, 0)` aligned to v."""
+    return where(mask.reshape(tuple(mask.shape) + (1,) * (v.ndim - mask.ndim)), v, 0)
 
 
 def numpy_keep(rng, dtype):

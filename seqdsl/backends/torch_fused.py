@@ -114,7 +114,7 @@ def fused_cell(fname: str, loop_fname: str, std, sizes: dict, masked: bool = Fal
     if step:
         return _step_values(fname, loop_fname, std, masked)
     if masked:
-        return _fused_packed(fname, loop_fname, std)
+        return _fused_lengths(fname, loop_fname, std)
     c = std.states.get("c")
     lines = _prologue(fname, loop_fname, std, "", False) + _one_step(std, False) + _initial(std)
     lines.append("    x = x__in.flip(1) if reverse__ else x__in")
@@ -127,7 +127,7 @@ def fused_cell(fname: str, loop_fname: str, std, sizes: dict, masked: bool = Fal
     return lines
 
 
-def _fused_packed(fname: str, loop_fname: str, std) -> list:
+def _fused_lengths(fname: str, loop_fname: str, std) -> list:
     """With lengths: the kernel over the padded batch (`_run_padded`) or stretch by stretch on the
     samples still running (`_run_by_length`), each sample reversed within its length for a
     reversed run."""
@@ -138,10 +138,10 @@ def _fused_packed(fname: str, loop_fname: str, std) -> list:
         "    lengths = mask__in.sum(1).to(torch.int64)",
         "    x = _flip_within(x__in, lengths) if reverse__ else x__in",
     ]
-    by_length = [f"y, finals = _run_by_length({std.kind!r}, x, {hx}, (w_ih, w_hh, b_ih, b_hh), lengths, "
-                 "torch.is_grad_enabled())"]
+    by_length = (f"y, finals = _run_by_length({std.kind!r}, x, {hx}, (w_ih, w_hh, b_ih, b_hh), lengths, "
+                 "torch.is_grad_enabled())")
     if std.kind == "rnn_relu":  # unbounded: its padding could overflow, and 0 * inf in a gradient is NaN
-        lines += ["    " + by_length[0]]
+        lines += ["    " + by_length]
     else:
         # (an LSTM's saturated gates need float32 or float64: `_saturates`)
         lines += [
@@ -151,7 +151,7 @@ def _fused_packed(fname: str, loop_fname: str, std) -> list:
             f"        y, finals = _run_padded({std.kind!r}, x, {hx}, (w_ih, w_hh, b_ih, b_hh), lengths, "
             "torch.is_grad_enabled())",
             "    else:  # one call per stretch of steps over which no sample ends",
-            "        " + by_length[0]]
+            "        " + by_length]
     lines += [
         "    y = _flip_within(y, lengths) if reverse__ else y",
     ]

@@ -19,10 +19,11 @@ What changes, by kind of definition:
   down, keeps its initial state through the padding and starts at the last real token). Its
   per-step outputs are zeroed at padding by whoever takes the whole sequence, in one select
   (`g.graph["unzeroed"]`: the caller, or for a cell compiled alone the runtime); an output with
-  a memory axis (attention weights) is `select(_mask_m, select(_mask, y, 0), 0)` in the loop. For each memory m
-  (an attended sequence with lengths of its own, mask `_mask_m`, `seq[]`): a softmax over its
-  positions reads `select(_mask_m, x, -inf)`, a sum `select(_mask_m, x, 0)`, `x[last]` the sum of
-  `select(_last_m, x, 0)`, attention gets the mask as its key-padding mask.
+  a memory axis (attention weights) is `select(_mask_m, select(_mask, y, 0), 0)` in the loop.
+  For each memory m (an attended sequence with lengths of its own, mask `_mask_m`, `seq[]`): a
+  softmax over its positions reads `select(_mask_m, x, -inf)`, a sum `select(_mask_m, x, 0)`,
+  `x[last]` the sum of `select(_last_m, x, 0)`, attention gets the mask as its key-padding mask.
+  A dropout mask over a memory's positions (`passes.dropout`) follows that memory's lengths.
 - **model / block** (values batch-first over whole sequences; one axis per sequence input):
   each value's time axis is that of the first sequence it is computed from. A run of a cell or
   block gets the masks of the axes its inputs and memories have; a sum over time reads
