@@ -3,10 +3,10 @@ position, what each sample gives alone; padded positions are zero with zero grad
 
 `check_lengths(source, name, ...)` compiles the definition (float64) on NumPy and torch (fused and
 not), pads a batch of B samples to T steps, draws lengths for every sequence input and memory
-(the first sample full, the last of length 1), and checks against each sample run alone on its
-real positions: outputs, final states, NumPy gradients of parameters, inputs and initial states
-(BPTT through the masked module), and torch's autograd gradients of the padded batch against
-NumPy's (1e-10).
+(the first sample full, the last of length 1), fills the padding with NaN and inf, and checks
+against each sample run alone on its real positions: outputs, final states, NumPy gradients of
+parameters, inputs and initial states (BPTT through the masked module), and torch's autograd
+gradients of the padded batch against NumPy's (1e-10).
 """
 
 from __future__ import annotations
@@ -38,6 +38,19 @@ def draw_lengths(exe, rng, batch: int, steps: int) -> dict:
         lens[0], lens[-1] = steps, 1
         out[p.name] = lens
     return out
+
+
+def poison_padding(exe, inputs: dict, lengths: dict) -> None:
+    """NaN past each sample's end in every real-valued sequence (inf in every other sample): what
+    the padding holds must reach no value and no gradient (0 * NaN in a derivative is NaN)."""
+    step_inputs = [p.name for p in exe.boundary.inputs if p.role == "input"]
+    for p in exe.boundary.inputs:
+        key = step_inputs[0] if exe.kind == "cell" and p.role == "input" else p.name
+        a = inputs[p.name]
+        if not p.seq or key not in lengths or np.asarray(a).dtype.kind != "f":
+            continue
+        for b, n in enumerate(lengths[key]):
+            a[b, n:] = np.inf if b % 2 else np.nan
 
 
 def alone(exe, inputs: dict, lengths: dict, b: int) -> dict:
@@ -166,6 +179,7 @@ def check_lengths(source, name=None, batch: int = 3, steps: int = 6, seed: int =
     jitter(exe, rng)
     inputs = exe.example_inputs(batch=batch, steps=steps, seed=seed + 1)
     lengths = draw_lengths(exe, rng, batch, steps)
+    poison_padding(exe, inputs, lengths)
     check_forward(exe, inputs, lengths, lambda i, n: exe(lengths=n, **i), batch, "numpy: ")
     d_outs, d_final, grads = check_numpy_grads(exe, inputs, lengths, rng, batch)
     if torch_paths:
